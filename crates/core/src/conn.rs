@@ -1,0 +1,170 @@
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// One accepted connection, as the supervisor hands it to a service.
+#[derive(Debug)]
+pub struct Conn {
+    /// The bytes. Reads and writes are counted for the connection's log line.
+    pub stream: ConnStream,
+    /// Where the connection came from and where it arrived.
+    pub info: ConnInfo,
+}
+
+/// What is known about a connection: both ends and the service the port chose.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnInfo {
+    /// Unique within one run of the supervisor; ties log lines and events together.
+    pub id: u64,
+    /// The service the port table names for the port this connection arrived on.
+    pub service: &'static str,
+    /// Our end: the address and port the client connected to.
+    pub local: SocketAddr,
+    /// Their end: the client's address and the port its kernel picked for it.
+    pub peer: SocketAddr,
+}
+
+impl ConnInfo {
+    /// The port the client connected to.
+    pub fn port(&self) -> u16 {
+        self.local.port()
+    }
+}
+
+/// Bytes received from and sent to the peer, shared between the stream and the supervisor,
+/// which reads them after the service is done.
+#[derive(Debug, Default)]
+pub struct ByteCounts {
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl ByteCounts {
+    /// Bytes read from the peer so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Bytes written to the peer so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// A TCP stream that counts the bytes passing through it.
+#[derive(Debug)]
+pub struct ConnStream {
+    tcp: TcpStream,
+    counts: Arc<ByteCounts>,
+}
+
+impl ConnStream {
+    /// Wrap an accepted stream; `counts` is updated on every read and write.
+    pub fn new(tcp: TcpStream, counts: Arc<ByteCounts>) -> Self {
+        Self { tcp, counts }
+    }
+
+    /// The underlying socket, e.g. for socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+}
+
+impl AsyncRead for ConnStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            let n = (buf.filled().len() - before) as u64;
+            this.counts.received.fetch_add(n, Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for ConnStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        this.count_sent(&poll);
+        poll
+    }
+
+    // hyper writes a response head and body in one vectored write; forwarding it keeps that
+    // a single system call instead of one per slice.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.count_sent(&poll);
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+impl ConnStream {
+    fn count_sent(&self, poll: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = poll {
+            self.counts.sent.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn counts_bytes_each_way() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"hello").await.unwrap();
+            let mut buf = [0u8; 3];
+            s.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let counts = Arc::new(ByteCounts::default());
+        let mut stream = ConnStream::new(tcp, counts.clone());
+        let mut buf = [0u8; 5];
+        stream.read_exact(&mut buf).await.unwrap();
+        stream.write_all(b"hey").await.unwrap();
+        assert_eq!(&client.await.unwrap(), b"hey");
+        assert_eq!(counts.received(), 5);
+        assert_eq!(counts.sent(), 3);
+    }
+}

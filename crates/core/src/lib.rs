@@ -1,0 +1,26 @@
+//! The shared vocabulary of switchboard.
+//!
+//! Every other crate speaks in these terms: the supervisor accepts a TCP connection, wraps it
+//! in a [`Conn`] and hands it to a [`Service`] together with a [`Shutdown`] signal; things that
+//! happen along the way are [`Event`]s on one [`EventBus`]; and the live port table is visible
+//! to services through [`PortDirectory`].
+//!
+//! # Layout
+//!
+//! - `service.rs`: the [`Service`] trait, the one thing a protocol implements.
+//! - `conn.rs`: [`Conn`] (a byte stream plus where it came from) and [`ConnInfo`].
+//! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish.
+//! - `event.rs`: [`Event`] and [`EventBus`], the one stream that logs and feeds read.
+//! - `ports.rs`: [`PortStatus`] and [`PortDirectory`], the port table as services see it.
+
+mod conn;
+mod event;
+mod ports;
+mod service;
+mod shutdown;
+
+pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream};
+pub use event::{Event, EventBus};
+pub use ports::{PortDirectory, PortState, PortStatus};
+pub use service::{BoxError, Service};
+pub use shutdown::Shutdown;
