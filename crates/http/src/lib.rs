@@ -1,0 +1,102 @@
+//! switchboard's HTTP service: the page, the JSON APIs and httpbin-style endpoints.
+//!
+//! The supervisor hands [`HttpService`] an accepted connection; [`HttpApp::serve`] runs
+//! hyper on it with the [`axum`] router. The https service wraps the same [`HttpApp`] in TLS,
+//! so both ports answer identically.
+//!
+//! # Layout
+//!
+//! - `settings.rs`: [`HttpSettings`], the `[http]` limits and timeouts.
+//! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown.
+//! - `routes/`: the router (`mod.rs`) and its handlers: the page, `/healthz`, `/whoami`,
+//!   `/api/ports`, and the httpbin-style endpoints.
+
+mod routes;
+mod serve;
+mod settings;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use switchboard_core::{BoxError, Conn, ConnInfo, PortDirectory, Service, Shutdown};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use settings::{HttpSettings, MIN_HEADER_BYTES};
+
+/// The HTTP application: routes plus the connection settings, ready to serve any stream.
+#[derive(Clone)]
+pub struct HttpApp {
+    router: Router,
+    settings: Arc<HttpSettings>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+}
+
+impl std::fmt::Debug for HttpApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpApp")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpApp {
+    /// `ports` is the live port table shown by the page and `/api/ports`.
+    pub fn new(ports: Arc<dyn PortDirectory>, settings: HttpSettings) -> Self {
+        let settings = Arc::new(settings);
+        Self {
+            router: routes::router(routes::AppState {
+                ports,
+                settings: settings.clone(),
+            }),
+            builder: Arc::new(serve::builder(&settings)),
+            settings,
+        }
+    }
+
+    /// Serve HTTP/1.1 or h2c on `stream`, an accepted connection described by `info`.
+    pub async fn serve<S>(
+        &self,
+        stream: S,
+        info: ConnInfo,
+        shutdown: Shutdown,
+    ) -> Result<(), BoxError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve::serve_connection(
+            &self.builder,
+            &self.settings,
+            self.router.clone(),
+            stream,
+            info,
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// Plain HTTP, by default on port 80.
+#[derive(Debug)]
+pub struct HttpService {
+    app: HttpApp,
+}
+
+impl HttpService {
+    pub fn new(app: HttpApp) -> Self {
+        Self { app }
+    }
+}
+
+#[async_trait]
+impl Service for HttpService {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+        self.app.serve(conn.stream, conn.info, shutdown).await
+    }
+}

@@ -1,0 +1,246 @@
+//! httpbin-style endpoints: they echo the request back as JSON, or answer with a chosen
+//! status, delay or number of bytes, so a client can be tested against known answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use base64::Engine;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchboard_core::ConnInfo;
+
+use super::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/get", get(get_echo))
+        .route("/headers", get(headers))
+        .route("/ip", get(ip))
+        .route("/user-agent", get(user_agent))
+        .route("/anything", any(anything))
+        .route("/anything/{*rest}", any(anything))
+        .route("/status/{code}", any(status))
+        .route("/delay/{seconds}", any(delay))
+        .route("/bytes/{n}", get(bytes))
+}
+
+/// The parts of a request that every echo endpoint reports, in httpbin's shape.
+pub(super) struct Echo {
+    args: Map<String, Value>,
+    headers: Map<String, Value>,
+    origin: String,
+    url: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Echo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let conn = parts.extensions.get::<Arc<ConnInfo>>();
+        let origin = conn.map(|c| c.peer.ip().to_string()).unwrap_or_default();
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(ToString::to_string))
+            .or_else(|| conn.map(|c| c.local.to_string()))
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        Ok(Echo {
+            args: pairs_to_map(form_urlencoded::parse(
+                parts.uri.query().unwrap_or("").as_bytes(),
+            )),
+            headers: headers_to_map(&parts.headers),
+            origin,
+            url: format!("http://{host}{path}"),
+        })
+    }
+}
+
+/// Query or form pairs as httpbin shows them: one value as a string, repeated keys as a list.
+fn pairs_to_map<'a>(
+    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        let value = Value::String(value.into_owned());
+        match map.get_mut(key.as_ref()) {
+            None => {
+                map.insert(key.into_owned(), value);
+            }
+            Some(Value::Array(list)) => list.push(value),
+            Some(existing) => *existing = Value::Array(vec![existing.take(), value]),
+        }
+    }
+    map
+}
+
+/// Header names in Title-Case as httpbin shows them; repeated headers joined with commas.
+fn headers_to_map(headers: &HeaderMap) -> Map<String, Value> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        map.entry(title_case(name.as_str()))
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    map.into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn get_echo(echo: Echo) -> Json<Value> {
+    Json(json!({
+        "args": echo.args,
+        "headers": echo.headers,
+        "origin": echo.origin,
+        "url": echo.url,
+    }))
+}
+
+async fn headers(echo: Echo) -> Json<Value> {
+    Json(json!({ "headers": echo.headers }))
+}
+
+async fn ip(echo: Echo) -> Json<Value> {
+    Json(json!({ "origin": echo.origin }))
+}
+
+async fn user_agent(headers: HeaderMap) -> Json<Value> {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Json(json!({ "user-agent": agent }))
+}
+
+/// `/anything`: any method, any body; everything about the request comes back.
+async fn anything(method: Method, headers: HeaderMap, echo: Echo, body: Bytes) -> Json<Value> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form {
+        pairs_to_map(form_urlencoded::parse(&body))
+    } else {
+        Map::new()
+    };
+    let json_body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let data = match std::str::from_utf8(&body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!(
+            "data:application/octet-stream;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&body)
+        ),
+    };
+    Json(json!({
+        "args": echo.args,
+        "data": data,
+        "files": {},
+        "form": form,
+        "headers": echo.headers,
+        "json": json_body,
+        "method": method.as_str(),
+        "origin": echo.origin,
+        "url": echo.url,
+    }))
+}
+
+/// `/status/{code}`: answer with that status code and an empty body.
+async fn status(Path(code): Path<u16>) -> Response {
+    match StatusCode::from_u16(code) {
+        Ok(status) if (200..=599).contains(&code) => status.into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!("status code {code} cannot end a response: use 200 to 599\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// `/delay/{seconds}`: wait, then echo like `/get`. Capped at `max_delay`.
+async fn delay(State(state): State<AppState>, Path(seconds): Path<f64>, echo: Echo) -> Response {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return (
+            StatusCode::BAD_REQUEST,
+            "delay must be a number of seconds, 0 or more\n",
+        )
+            .into_response();
+    }
+    let wait = Duration::from_secs_f64(seconds.min(state.settings.max_delay.as_secs_f64()));
+    tokio::time::sleep(wait).await;
+    get_echo(echo).await.into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct BytesQuery {
+    seed: Option<u64>,
+}
+
+/// `/bytes/{n}`: n random bytes (the same ones for the same `?seed=`). Capped at `max_bytes`.
+async fn bytes(
+    State(state): State<AppState>,
+    Path(n): Path<usize>,
+    Query(query): Query<BytesQuery>,
+) -> Response {
+    let n = n.min(state.settings.max_bytes);
+    let mut rng = match query.seed {
+        Some(seed) => fastrand::Rng::with_seed(seed),
+        None => fastrand::Rng::new(),
+    };
+    let mut body = vec![0u8; n];
+    rng.fill(&mut body);
+    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_query_keys_become_lists() {
+        let map = pairs_to_map(form_urlencoded::parse(b"a=1&b=2&a=3&a=4"));
+        assert_eq!(Value::Object(map), json!({"a": ["1", "3", "4"], "b": "2"}));
+    }
+
+    #[test]
+    fn header_names_are_title_cased_and_joined() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-custom-thing", "one".parse().unwrap());
+        headers.append("x-custom-thing", "two".parse().unwrap());
+        headers.append("accept", "*/*".parse().unwrap());
+        let map = headers_to_map(&headers);
+        assert_eq!(
+            Value::Object(map),
+            json!({"Accept": "*/*", "X-Custom-Thing": "one,two"})
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Small endpoints about the server itself: health, "who am I", the port table as JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, Version, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use switchboard_core::{ConnInfo, PortStatus};
+
+use super::AppState;
+
+pub(super) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[derive(Deserialize)]
+pub(super) struct WhoamiQuery {
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Whoami {
+    /// The client's address and the port its kernel chose for this connection.
+    peer: String,
+    /// The address and port the client connected to.
+    local: String,
+    port: u16,
+    service: &'static str,
+    protocol: String,
+    connection_id: u64,
+}
+
+/// `GET /whoami`: both ends of this connection and the service the port chose. JSON when
+/// the client asks for it (`Accept: application/json` or `?format=json`), text otherwise.
+pub(super) async fn whoami(
+    Extension(conn): Extension<Arc<ConnInfo>>,
+    version: Version,
+    headers: HeaderMap,
+    Query(query): Query<WhoamiQuery>,
+) -> Response {
+    let who = Whoami {
+        peer: conn.peer.to_string(),
+        local: conn.local.to_string(),
+        port: conn.port(),
+        service: conn.service,
+        protocol: format!("{version:?}"),
+        connection_id: conn.id,
+    };
+    if wants_json(&headers, query.format.as_deref()) {
+        return Json(who).into_response();
+    }
+    let text = format!(
+        "you      {peer:<24} your address, and the port your kernel picked for this connection\n\
+         reached  {local:<24} the address and port you connected to\n\
+         service  {service:<24} the service switchboard's port table names for port {port}\n\
+         protocol {protocol:<24} connection #{id}\n",
+        peer = who.peer,
+        local = who.local,
+        service = who.service,
+        port = who.port,
+        protocol = who.protocol,
+        id = who.connection_id,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+fn wants_json(headers: &HeaderMap, format: Option<&str>) -> bool {
+    match format {
+        Some(format) => format.eq_ignore_ascii_case("json"),
+        None => headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/json")),
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Ports {
+    ports: Vec<PortStatus>,
+}
+
+/// `GET /api/ports`: the live port table.
+pub(super) async fn ports(State(state): State<AppState>) -> Json<Ports> {
+    Json(Ports {
+        ports: state.ports.ports(),
+    })
+}

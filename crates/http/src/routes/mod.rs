@@ -1,0 +1,50 @@
+//! The router: which path goes to which handler, and the limits every request passes.
+
+mod httpbin;
+mod info;
+mod page;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::routing::get;
+use switchboard_core::PortDirectory;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::HttpSettings;
+
+/// What handlers share: the live port table and the settings.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) ports: Arc<dyn PortDirectory>,
+    pub(crate) settings: Arc<HttpSettings>,
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let max_body_bytes = state.settings.max_body_bytes;
+    Router::new()
+        .route("/", get(page::index))
+        .route("/healthz", get(info::healthz))
+        .route("/whoami", get(info::whoami))
+        .route("/api/ports", get(info::ports))
+        .merge(httpbin::routes())
+        .fallback(not_found)
+        // One body limit for every route, enforced while the body streams in (and at once
+        // from Content-Length), answered with 413; axum's own per-extractor limit is off so
+        // that there is only one number to configure.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> (StatusCode, String) {
+    (
+        StatusCode::NOT_FOUND,
+        format!(
+            "404 not found: {}\nThis is switchboard; GET / lists what it answers.\n",
+            uri.path()
+        ),
+    )
+}

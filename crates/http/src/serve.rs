@@ -1,0 +1,322 @@
+//! Serving one connection: hyper's auto builder speaks HTTP/1.1 or cleartext HTTP/2 (h2c),
+//! chosen by the client's first bytes, and a watchdog keeps the two clocks hyper does not
+//! keep for us before a protocol is chosen: how long a connection may sit idle, and how long
+//! a request head may take to arrive.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use switchboard_core::{BoxError, ConnInfo, Shutdown};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::HttpSettings;
+
+/// Build the hyper connection builder once; every connection borrows it.
+pub(crate) fn builder(settings: &HttpSettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Our watchdog keeps the header clock for every protocol, including the bytes read
+        // before hyper knows which protocol it is; hyper's own HTTP/1 clock would only
+        // start after that.
+        .header_read_timeout(None)
+        .max_buf_size(settings.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Serve HTTP on `stream` until the client is done, a timeout fires or shutdown is requested.
+pub(crate) async fn serve_connection<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    settings: &HttpSettings,
+    router: Router,
+    stream: S,
+    info: ConnInfo,
+    shutdown: Shutdown,
+) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let info = Arc::new(info);
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+
+    let requests = activity.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(info.clone());
+        let in_flight = requests.request_started();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await?;
+            // The request counts as in progress until hyper has sent the whole body and
+            // dropped it, so a long download is never mistaken for an idle connection.
+            Ok::<_, Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _still_sending = &in_flight;
+                    frame
+                }))
+            }))
+        }
+    });
+
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    loop {
+        let deadline = activity.deadline(settings);
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            // A request head started arriving: the header clock now runs instead.
+            () = activity.head_started_notice.notified() => {}
+            () = tokio::time::sleep_until(deadline) => {
+                if let Some(expired) = activity.expired(settings) {
+                    // Dropping the connection closes the socket; nothing is in flight.
+                    return Err(expired.into());
+                }
+            }
+            () = shutdown.requested() => {
+                // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
+                conn.as_mut().graceful_shutdown();
+                return conn.await;
+            }
+        }
+    }
+}
+
+/// Why the watchdog closed a connection.
+#[derive(Debug)]
+pub(crate) enum Expired {
+    Idle(Duration),
+    HeaderRead(Duration),
+}
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expired::Idle(d) => write!(
+                f,
+                "idle for {}s with no request (http keep_alive_timeout)",
+                d.as_secs_f64()
+            ),
+            Expired::HeaderRead(d) => write!(
+                f,
+                "request head not complete within {}s (http header_read_timeout)",
+                d.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Expired {}
+
+/// What the watchdog needs to know about a connection, updated by the stream (bytes
+/// arriving) and by the request service (requests starting and finishing).
+struct Activity {
+    start: Instant,
+    in_flight: AtomicUsize,
+    /// When the connection last became idle, in nanoseconds since `start`.
+    idle_since: AtomicU64,
+    /// When the first byte arrived while idle, in nanoseconds since `start`, plus one;
+    /// zero while no byte has arrived. A request head has started arriving.
+    head_started: AtomicU64,
+    /// Wakes the watchdog when `head_started` is set.
+    head_started_notice: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            head_started_notice: Notify::new(),
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, nanos: u64) -> Instant {
+        self.start + Duration::from_nanos(nanos)
+    }
+
+    fn on_bytes_read(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+        {
+            let now = self.now_nanos().saturating_add(1);
+            if self
+                .head_started
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.head_started_notice.notify_one();
+            }
+        }
+    }
+
+    fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(0, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// The next moment the watchdog should look again.
+    fn deadline(&self, settings: &HttpSettings) -> Instant {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            // Nothing to enforce while a request is being handled; look again later.
+            return Instant::now() + settings.keep_alive_timeout;
+        }
+        match self.head_started.load(Ordering::Relaxed) {
+            0 => self.at(self.idle_since.load(Ordering::Relaxed)) + settings.keep_alive_timeout,
+            started => self.at(started - 1) + settings.header_read_timeout,
+        }
+    }
+
+    /// Whether a clock has run out, and which.
+    fn expired(&self, settings: &HttpSettings) -> Option<Expired> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 || self.deadline(settings) > Instant::now() {
+            return None;
+        }
+        Some(match self.head_started.load(Ordering::Relaxed) {
+            0 => Expired::Idle(settings.keep_alive_timeout),
+            _ => Expired::HeaderRead(settings.header_read_timeout),
+        })
+    }
+}
+
+/// One request in progress; dropping it marks the request finished.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        if activity.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            activity
+                .idle_since
+                .store(activity.now_nanos(), Ordering::Relaxed);
+            activity.head_started.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The connection's stream, reporting arriving bytes to the watchdog.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.on_bytes_read();
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> HttpSettings {
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(2),
+            keep_alive_timeout: Duration::from_secs(5),
+            ..HttpSettings::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_clock_runs_from_the_last_response() {
+        let s = settings();
+        let activity = Arc::new(Activity::new());
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(activity.expired(&s).is_none());
+        let request = activity.request_started();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(activity.expired(&s).is_none(), "a request is in flight");
+        drop(request);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(activity.expired(&s).is_none(), "idle clock restarted");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(activity.expired(&s), Some(Expired::Idle(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_byte_starts_the_header_clock() {
+        let s = settings();
+        let activity = Arc::new(Activity::new());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        activity.on_bytes_read();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        activity.on_bytes_read(); // later bytes do not restart it
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(activity.expired(&s).is_none());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(matches!(activity.expired(&s), Some(Expired::HeaderRead(_))));
+        // A complete head clears the header clock.
+        let _request = activity.request_started();
+        assert!(activity.expired(&s).is_none());
+    }
+}

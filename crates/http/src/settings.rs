@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Limits and timeouts of the HTTP service: the `[http]` table of the config file.
+///
+/// Every value has a default that suits a test server on a laptop; the README lists them.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request head (request line and headers) must arrive completely within this time,
+    /// counted from its first byte. Slow-header ("slowloris") clients are closed after it.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and nothing arriving is closed after this
+    /// long (HTTP/1.1 keep-alive and HTTP/2 alike, and a client that connects and sends nothing).
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Largest request head accepted, in bytes; larger ones get `431`. At least 8192
+    /// (hyper's smallest HTTP/1 read buffer).
+    pub max_header_bytes: usize,
+    /// Largest request body accepted, in bytes; larger ones get `413`.
+    pub max_body_bytes: usize,
+    /// Longest wait `/delay/{seconds}` will do; larger requests are cut to it.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Most bytes `/bytes/{n}` will send; larger requests are cut to it.
+    pub max_bytes: usize,
+}
+
+/// hyper cannot read HTTP/1 heads into a buffer smaller than this.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 1024 * 1024,
+            max_delay: Duration::from_secs(10),
+            max_bytes: 100 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Check the values that cannot be expressed by their types; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(format!(
+                "max_header_bytes = {} is below the minimum of {MIN_HEADER_BYTES}",
+                self.max_header_bytes
+            ));
+        }
+        for (key, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("keep_alive_timeout", self.keep_alive_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{key} must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+}
