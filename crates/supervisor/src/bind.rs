@@ -1,0 +1,257 @@
+//! Opening listening sockets, all of them before any is served, with errors a newcomer can
+//! act on.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::PortSpec;
+
+/// How many finished handshakes the kernel queues for us while we are busy (or at our
+/// connection limit) before it starts dropping new ones.
+const BACKLOG: i32 = 1024;
+
+/// One port of the table with its open listening sockets.
+#[derive(Debug)]
+pub(crate) struct BoundPort {
+    pub(crate) spec: PortSpec,
+    /// The port actually bound: `spec.port`, or the one the kernel chose for port 0.
+    pub(crate) port: u16,
+    pub(crate) listeners: Vec<std::net::TcpListener>,
+}
+
+impl BoundPort {
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+}
+
+/// Open every listener of the table. If one fails, the ones already open are closed again
+/// (dropped) before the error is returned: either the whole table listens or nothing does.
+pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> {
+    ports.iter().map(bind_port).collect()
+}
+
+fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
+    let explicit = !spec.bind.is_empty();
+    // By default: one socket per address family, so `ss -ltn` shows both 0.0.0.0 and [::].
+    let addrs = if explicit {
+        spec.bind.clone()
+    } else {
+        vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ]
+    };
+    let mut port = spec.port;
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for ip in addrs {
+        let addr = SocketAddr::new(ip, port);
+        match listen(addr) {
+            Ok(listener) => {
+                // Port 0: the kernel picked a port for the first address; use the same
+                // one for the other addresses so the port means one thing.
+                if port == 0 {
+                    port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                }
+                listeners.push(listener);
+            }
+            Err(error) if !explicit && ip.is_ipv6() && ipv6_unavailable(&error) => {
+                tracing::warn!(
+                    "IPv6 is not available here ({error}); port {port} listens on IPv4 only"
+                );
+            }
+            Err(error) => {
+                return Err(BindError {
+                    addr,
+                    service: spec.service,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(BoundPort {
+        spec: spec.clone(),
+        port,
+        listeners,
+    })
+}
+
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // Otherwise [::] would also take IPv4 connections and collide with 0.0.0.0.
+        socket.set_only_v6(true)?;
+    }
+    // Allows binding again right after a restart while old connections sit in TIME_WAIT.
+    // (It does not allow two live listeners on one port; that stays "address in use".)
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+fn ipv6_unavailable(error: &io::Error) -> bool {
+    // EAFNOSUPPORT: no IPv6 in the kernel; EADDRNOTAVAIL: IPv6 disabled (often in containers).
+    matches!(error.raw_os_error(), Some(97 | 99))
+}
+
+/// A listening socket could not be opened.
+#[derive(Debug)]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub service: &'static str,
+    pub error: io::Error,
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let threshold = unprivileged_port_start();
+        f.write_str(&explain(self.addr, self.service, &self.error, threshold))
+    }
+}
+
+/// The kernel's lowest port that needs no privilege (`net.ipv4.ip_unprivileged_port_start`),
+/// if this system says.
+fn unprivileged_port_start() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Word a bind failure so that someone new to ports knows what happened and what to do.
+/// `threshold` is the lowest unprivileged port, when known.
+pub fn explain(
+    addr: SocketAddr,
+    service: &str,
+    error: &io::Error,
+    threshold: Option<u16>,
+) -> String {
+    let port = addr.port();
+    match error.kind() {
+        io::ErrorKind::PermissionDenied if port < threshold.unwrap_or(1024) => {
+            let sysctl = match threshold {
+                Some(t) => {
+                    format!("on this machine the sysctl net.ipv4.ip_unprivileged_port_start is {t}")
+                }
+                None => "the limit is the sysctl net.ipv4.ip_unprivileged_port_start".to_owned(),
+            };
+            format!(
+                "cannot listen on port {port} ({addr}) for the {service} service: permission denied.\n\
+                 Ports below 1024 are privileged: only root, or a program with the capability \
+                 CAP_NET_BIND_SERVICE, may listen on them ({sysctl}).\n\
+                 Fixes, pick one:\n  \
+                   - run as root:                 sudo switchboard serve\n  \
+                   - grant the capability once:   sudo setcap cap_net_bind_service=+ep \"$(command -v switchboard)\"\n  \
+                   - use unprivileged ports:      switchboard serve --port-offset 8000   (80 → 8080, 443 → 8443, 25 → 8025)"
+            )
+        }
+        io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr} for the {service} service: address already in use — \
+             another program is already listening on port {port}.\n\
+             Find it with:   ss -ltnp 'sport = :{port}'\n\
+             Then stop that program, or move switchboard's ports with --port-offset N or a \
+             config file."
+        ),
+        io::ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {addr} for the {service} service: no network interface of this \
+             machine has the address {ip}.\n\
+             Check --bind or `bind` in the config file; `ip addr` lists this machine's addresses.",
+            ip = addr.ip()
+        ),
+        _ => format!("cannot listen on {addr} for the {service} service: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(port: u16, bind: &[&str]) -> PortSpec {
+        PortSpec {
+            port,
+            service: "http",
+            bind: bind.iter().map(|a| a.parse().unwrap()).collect(),
+            max_connections: 10,
+        }
+    }
+
+    #[test]
+    fn permission_denied_below_1024_explains_privileged_ports_and_fixes() {
+        let error = io::Error::from(io::ErrorKind::PermissionDenied);
+        let text = explain("0.0.0.0:80".parse().unwrap(), "http", &error, Some(1024));
+        assert!(
+            text.starts_with(
+                "cannot listen on port 80 (0.0.0.0:80) for the http service: permission denied."
+            ),
+            "{text}"
+        );
+        for needle in [
+            "Ports below 1024 are privileged",
+            "CAP_NET_BIND_SERVICE",
+            "net.ipv4.ip_unprivileged_port_start is 1024",
+            "sudo switchboard serve",
+            "setcap cap_net_bind_service=+ep",
+            "--port-offset 8000",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn permission_denied_above_the_threshold_is_not_called_privileged() {
+        let error = io::Error::from(io::ErrorKind::PermissionDenied);
+        let text = explain("0.0.0.0:8080".parse().unwrap(), "http", &error, Some(1024));
+        assert!(!text.contains("privileged"), "{text}");
+        assert!(text.contains("8080"), "{text}");
+    }
+
+    #[test]
+    fn address_in_use_says_how_to_find_the_holder() {
+        let error = io::Error::from(io::ErrorKind::AddrInUse);
+        let text = explain("127.0.0.1:8080".parse().unwrap(), "http", &error, None);
+        assert!(text.contains("127.0.0.1:8080"), "{text}");
+        assert!(text.contains("address already in use"), "{text}");
+        assert!(text.contains("ss -ltnp 'sport = :8080'"), "{text}");
+    }
+
+    #[test]
+    fn binding_a_busy_port_fails_and_releases_the_others() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let free_port = free.local_addr().unwrap().port();
+        drop(free);
+
+        let err =
+            bind_all(&[spec(free_port, &["127.0.0.1"]), spec(busy, &["127.0.0.1"])]).unwrap_err();
+        assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(err.addr.port(), busy);
+        // The port bound before the failure was closed again.
+        let refused = std::net::TcpStream::connect(("127.0.0.1", free_port)).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn port_zero_uses_one_kernel_chosen_port_for_every_address() {
+        let bound = bind_all(&[spec(0, &["127.0.0.1", "127.0.0.2"])]).unwrap();
+        let addrs = bound[0].addrs();
+        assert_eq!(addrs.len(), 2);
+        assert_ne!(addrs[0].port(), 0);
+        assert_eq!(addrs[0].port(), addrs[1].port());
+        assert_eq!(bound[0].port, addrs[0].port());
+    }
+}

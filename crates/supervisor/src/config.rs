@@ -1,0 +1,467 @@
+//! Configuration: the port table and the settings, from the built-in defaults or a TOML
+//! file, then adjusted by command-line flags.
+//!
+//! ```toml
+//! [[port]]
+//! port = 80
+//! service = "http"
+//! bind = ["127.0.0.1", "::1"]   # optional; default: every address, IPv4 and IPv6
+//! max_connections = 256          # optional; default: [supervisor] max_connections
+//!
+//! [supervisor]
+//! shutdown_timeout = "10s"
+//! max_connections = 1024
+//!
+//! [http]
+//! header_read_timeout = "10s"
+//! ```
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_http::HttpSettings;
+use toml::Spanned;
+
+use crate::services;
+
+/// The port table switchboard serves when no config file names one: one line per service.
+pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http")];
+
+/// Everything the supervisor needs to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub ports: Vec<PortSpec>,
+    pub supervisor: SupervisorSettings,
+    pub http: HttpSettings,
+}
+
+/// One row of the port table: which port, which service, which addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// The TCP port; 0 asks the kernel for any free port (tests use this).
+    pub port: u16,
+    /// The service's name, one of [`services::names`](crate::services::names).
+    pub service: &'static str,
+    /// The addresses to listen on; empty means every address, IPv4 and IPv6.
+    pub bind: Vec<IpAddr>,
+    /// Most connections open at once on this port; more wait in the kernel's queue.
+    pub max_connections: usize,
+}
+
+/// The `[supervisor]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorSettings {
+    /// After a shutdown signal, how long open connections may take to finish before they
+    /// are closed.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// The default for each port's `max_connections`.
+    pub max_connections: usize,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    /// The built-in table: [`DEFAULT_PORTS`] on every address, default settings.
+    fn default() -> Self {
+        let supervisor = SupervisorSettings::default();
+        Self {
+            ports: DEFAULT_PORTS
+                .iter()
+                .map(|&(port, service)| PortSpec {
+                    port,
+                    service,
+                    bind: Vec::new(),
+                    max_connections: supervisor.max_connections,
+                })
+                .collect(),
+            supervisor,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// A configuration problem, worded so the reader knows where and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+    #[error(
+        "--port-offset {offset} moves port {port} to {moved}, above 65535, the highest TCP port; \
+         choose an offset of at most {max}"
+    )]
+    PortOffset {
+        port: u16,
+        offset: u16,
+        moved: u32,
+        max: u16,
+    },
+}
+
+impl Config {
+    /// Read and check a config file. Its `[[port]]` tables replace the built-in table; a
+    /// file without any keeps the built-in table and only changes settings.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parse config text; `origin` names it in error messages (usually the file's path).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let source = Source { text, origin };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| source.error(e.span(), e.message().to_owned()))?;
+
+        let mut ports = Vec::with_capacity(raw.port.len());
+        for entry in &raw.port {
+            let name = entry.service.get_ref();
+            let Some(service) = services::names().find(|s| s == name) else {
+                return Err(source.error(
+                    Some(entry.service.span()),
+                    format!(
+                        "unknown service \"{name}\" in `service`; known services: {}",
+                        services::names().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            let port = *entry.port.get_ref();
+            // Port 0 means "any free port", so it may appear more than once.
+            if port != 0
+                && let Some(first) = raw.port.iter().find(|p| *p.port.get_ref() == port)
+                && !std::ptr::eq(first, entry)
+            {
+                return Err(source.error(
+                    Some(entry.port.span()),
+                    format!(
+                        "port {port} appears twice in the port table (first at line {}); \
+                         each port can have one service",
+                        source.line(first.port.span().start)
+                    ),
+                ));
+            }
+            if entry.max_connections == Some(0) {
+                return Err(source.error(
+                    Some(entry.port.span()),
+                    "`max_connections` must be at least 1".to_owned(),
+                ));
+            }
+            ports.push(PortSpec {
+                port,
+                service,
+                bind: entry.bind.clone(),
+                max_connections: entry
+                    .max_connections
+                    .unwrap_or(raw.supervisor.max_connections),
+            });
+        }
+        if raw.supervisor.max_connections == 0 {
+            return Err(source.error(
+                None,
+                "[supervisor] max_connections must be at least 1".into(),
+            ));
+        }
+        raw.http
+            .validate()
+            .map_err(|message| source.error(None, format!("[http] {message}")))?;
+
+        let mut config = Config {
+            ports,
+            supervisor: raw.supervisor,
+            http: raw.http,
+        };
+        if config.ports.is_empty() {
+            let defaults = Config::default();
+            config.ports = defaults.ports;
+            for spec in &mut config.ports {
+                spec.max_connections = config.supervisor.max_connections;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Add `offset` to every port (80 → 8080 with 8000), for users without privileged ports.
+    /// Port 0 stays 0: it already means "any free port".
+    pub fn apply_port_offset(&mut self, offset: u16) -> Result<(), ConfigError> {
+        if let Some(highest) = self.ports.iter().map(|p| p.port).max()
+            && u32::from(highest) + u32::from(offset) > u32::from(u16::MAX)
+        {
+            return Err(ConfigError::PortOffset {
+                port: highest,
+                offset,
+                moved: u32::from(highest) + u32::from(offset),
+                max: u16::MAX - highest,
+            });
+        }
+        for spec in &mut self.ports {
+            if spec.port != 0 {
+                spec.port += offset;
+            }
+        }
+        Ok(())
+    }
+
+    /// Listen on these addresses for every port instead of the configured ones.
+    pub fn apply_bind(&mut self, addrs: &[IpAddr]) {
+        for spec in &mut self.ports {
+            spec.bind = addrs.to_vec();
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    port: Vec<RawPort>,
+    #[serde(default)]
+    supervisor: SupervisorSettings,
+    #[serde(default)]
+    http: HttpSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    port: Spanned<u16>,
+    service: Spanned<String>,
+    #[serde(default)]
+    bind: Vec<IpAddr>,
+    max_connections: Option<usize>,
+}
+
+/// The config text, for turning byte offsets into "file, line N" messages.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, span: Option<Range<usize>>, message: String) -> ConfigError {
+        let location = match span {
+            Some(span) => {
+                let line = self.line(span.start);
+                let content = self.text.lines().nth(line - 1).unwrap_or("").trim_end();
+                return ConfigError::Invalid {
+                    location: format!("{}, line {line}", self.origin),
+                    message: format!("{message}\n    {line} | {content}"),
+                };
+            }
+            None => self.origin.to_owned(),
+        };
+        ConfigError::Invalid { location, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::from_toml(text, "test.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn good_file_replaces_the_table() {
+        let config = parse(
+            r#"
+            [[port]]
+            port = 8080
+            service = "http"
+            bind = ["127.0.0.1", "::1"]
+
+            [[port]]
+            port = 7
+            service = "echo"
+            max_connections = 5
+
+            [supervisor]
+            shutdown_timeout = "3s"
+            max_connections = 50
+
+            [http]
+            max_body_bytes = 2048
+            keep_alive_timeout = "2m"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.ports.len(), 2);
+        assert_eq!(config.ports[0].port, 8080);
+        assert_eq!(config.ports[0].service, "http");
+        assert_eq!(config.ports[0].bind.len(), 2);
+        assert_eq!(config.ports[0].max_connections, 50);
+        assert_eq!(config.ports[1].service, "echo");
+        assert_eq!(config.ports[1].max_connections, 5);
+        assert_eq!(config.supervisor.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(config.http.max_body_bytes, 2048);
+        assert_eq!(config.http.keep_alive_timeout, Duration::from_secs(120));
+        // Unset keys keep their defaults.
+        assert_eq!(config.http.max_delay, HttpSettings::default().max_delay);
+    }
+
+    #[test]
+    fn file_without_ports_keeps_the_built_in_table() {
+        let config = parse("[supervisor]\nmax_connections = 7\n").unwrap();
+        assert_eq!(config.ports.len(), DEFAULT_PORTS.len());
+        assert_eq!(config.ports[0].port, 80);
+        assert_eq!(config.ports[0].max_connections, 7);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("[[port]]\nport = 80\nservice = \"http\"\nprot = 1\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 4: unknown field `prot`"),
+            "{err}"
+        );
+        assert!(err.contains("prot = 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_settings_table() {
+        let err = parse("[http]\nmax_body = 5\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 2: unknown field `max_body`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_port_names_both_lines() {
+        let err = parse(
+            "[[port]]\nport = 80\nservice = \"http\"\n\n[[port]]\nport = 80\nservice = \"echo\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 6: port 80 appears twice"),
+            "{err}"
+        );
+        assert!(err.contains("first at line 2"), "{err}");
+    }
+
+    #[test]
+    fn port_zero_may_repeat() {
+        let config = parse(
+            "[[port]]\nport = 0\nservice = \"http\"\n[[port]]\nport = 0\nservice = \"echo\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.ports.len(), 2);
+    }
+
+    #[test]
+    fn unknown_service_lists_the_known_ones() {
+        let err = parse("[[port]]\nport = 80\nservice = \"htp\"\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 3: unknown service \"htp\""),
+            "{err}"
+        );
+        assert!(err.contains("known services: http, echo"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_port_is_a_located_error() {
+        let err = parse("[[port]]\nport = 70000\nservice = \"http\"\n").unwrap_err();
+        assert!(err.starts_with("test.toml, line 2:"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let err = parse("[http]\nmax_header_bytes = 100\n").unwrap_err();
+        assert!(
+            err.contains("max_header_bytes = 100 is below the minimum"),
+            "{err}"
+        );
+        let err = parse("[supervisor]\nshutdown_timeout = \"soon\"\n").unwrap_err();
+        assert!(err.starts_with("test.toml, line 2:"), "{err}");
+        let err =
+            parse("[[port]]\nport = 80\nservice = \"http\"\nbind = [\"nowhere\"]\n").unwrap_err();
+        assert!(err.starts_with("test.toml, line 4:"), "{err}");
+    }
+
+    #[test]
+    fn port_offset_moves_every_port_but_zero() {
+        let mut config = parse(
+            "[[port]]\nport = 80\nservice = \"http\"\n[[port]]\nport = 0\nservice = \"echo\"\n",
+        )
+        .unwrap();
+        config.apply_port_offset(8000).unwrap();
+        assert_eq!(config.ports[0].port, 8080);
+        assert_eq!(config.ports[1].port, 0);
+    }
+
+    #[test]
+    fn port_offset_above_65535_is_an_error() {
+        let mut config = Config::default();
+        let err = config.apply_port_offset(65500).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--port-offset 65500 moves port 80 to 65580, above 65535, the highest TCP port; \
+             choose an offset of at most 65455"
+        );
+        assert_eq!(config.ports[0].port, 80, "a failed offset changes nothing");
+    }
+
+    #[test]
+    fn bind_override_replaces_addresses() {
+        let mut config = Config::default();
+        config.apply_bind(&["127.0.0.1".parse().unwrap()]);
+        assert_eq!(
+            config.ports[0].bind,
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn the_readme_example_parses_and_shows_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert!(!blocks.is_empty(), "the README has no TOML example");
+        for block in blocks {
+            let config = Config::from_toml(block, "README.md").unwrap();
+            // The example lists every setting with its default value.
+            assert_eq!(config.supervisor, SupervisorSettings::default());
+            assert_eq!(config.http, HttpSettings::default());
+        }
+    }
+
+    #[test]
+    fn unreadable_file_names_the_path() {
+        let err = Config::from_file(Path::new("/nonexistent/switchboard.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot read config file /nonexistent/switchboard.toml:"),
+            "{err}"
+        );
+    }
+}

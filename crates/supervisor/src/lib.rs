@@ -1,0 +1,230 @@
+//! The supervisor owns every listening socket and hands each accepted connection to the
+//! service its port names. Ports that are not in its table have no socket, so the kernel
+//! refuses connections to them.
+//!
+//! ```text
+//! kernel ──accept──▶ Listener ──▶ Gate ──▶ Service::serve(conn, shutdown)
+//! ```
+//!
+//! # Layout
+//!
+//! - `config.rs`: [`Config`], the port table and settings, from defaults or a TOML file.
+//! - `bind.rs`: opening every listener before serving any, with errors that explain.
+//! - `listener.rs`: one accept loop per socket: connection slots, accept backoff.
+//! - `gate.rs`: between accept and service: ids, spans, counters, events, the task.
+//! - `table.rs`: the live port table that the HTTP page and API show.
+//! - `services.rs`: service names → services; adding a service is one line there.
+//! - `signal.rs`: SIGINT and SIGTERM as one future.
+//!
+//! A [`Supervisor`] is used in two steps: [`Supervisor::bind`] opens every socket (so the
+//! caller learns the addresses, and bind errors surface before anything is served), then
+//! [`Supervisor::run`] serves until a shutdown signal and shuts down gracefully.
+
+mod bind;
+pub mod config;
+mod gate;
+mod listener;
+mod services;
+mod signal;
+mod table;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use switchboard_core::{Event, EventBus, Service};
+use switchboard_http::HttpApp;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use bind::{BindError, explain as explain_bind_error};
+pub use config::{Config, ConfigError, PortSpec};
+pub use services::names as service_names;
+pub use signal::shutdown_signal;
+
+use crate::bind::BoundPort;
+use crate::gate::Gate;
+use crate::listener::Listener;
+use crate::services::ServiceContext;
+use crate::table::{PortEntry, PortTable};
+
+/// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("the port table names the service \"{0}\", which switchboard does not have")]
+    UnknownService(&'static str),
+}
+
+/// One listening socket: which service, which address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listening {
+    pub service: &'static str,
+    pub addr: SocketAddr,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Connections still open when the shutdown deadline passed, closed by force.
+    pub connections_cut: usize,
+}
+
+/// Every listening socket of the port table, bound and ready to serve.
+pub struct Supervisor {
+    config: Config,
+    ports: Vec<(BoundPort, Arc<PortEntry>, Arc<dyn Service>)>,
+    events: EventBus,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("listening", &self.listening())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// Open every listening socket of `config`'s port table. From here the kernel completes
+    /// handshakes and queues connections; [`run`](Self::run) starts accepting them. If any
+    /// socket cannot be opened, none stays open.
+    ///
+    /// Must be called from within a Tokio runtime.
+    pub fn bind(config: Config) -> Result<Self, Error> {
+        let bound = bind::bind_all(&config.ports)?;
+        let entries: Vec<Arc<PortEntry>> = bound
+            .iter()
+            .map(|b| Arc::new(PortEntry::new(b.port, b.spec.service, b.addrs())))
+            .collect();
+        let table = Arc::new(PortTable {
+            entries: entries.clone(),
+        });
+        let cx = ServiceContext {
+            http_app: HttpApp::new(table, config.http.clone()),
+        };
+        // One instance per service, shared by every port that names it.
+        let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
+        let mut ports = Vec::with_capacity(bound.len());
+        for (port, entry) in bound.into_iter().zip(entries) {
+            let name = port.spec.service;
+            let service = match services.get(name) {
+                Some(service) => service.clone(),
+                None => {
+                    let service = services::build(name, &cx).ok_or(Error::UnknownService(name))?;
+                    services.insert(name, service.clone());
+                    service
+                }
+            };
+            ports.push((port, entry, service));
+        }
+
+        let events = EventBus::new();
+        for (port, entry, _) in &ports {
+            for addr in port.addrs() {
+                events.emit(Event::PortBound {
+                    port: entry.port,
+                    service: entry.service,
+                    addr,
+                });
+            }
+        }
+        Ok(Self {
+            config,
+            ports,
+            events,
+        })
+    }
+
+    /// Every listening socket, in port-table order.
+    pub fn listening(&self) -> Vec<Listening> {
+        self.ports
+            .iter()
+            .flat_map(|(port, entry, _)| {
+                port.addrs().into_iter().map(|addr| Listening {
+                    service: entry.service,
+                    addr,
+                })
+            })
+            .collect()
+    }
+
+    /// The event stream; subscribe before [`run`](Self::run) to see every connection.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Serve until `signal` completes, then shut down gracefully: close every listener
+    /// first (new connections are refused from then on), ask services to finish, wait for
+    /// open connections up to `[supervisor] shutdown_timeout`, and close what is left.
+    pub async fn run(self, signal: impl Future<Output = ()>) -> Stopped {
+        let gate = Arc::new(Gate::new(self.events.clone()));
+        let stop_accepting = CancellationToken::new();
+        let mut accept_loops = JoinSet::new();
+        for (port, entry, service) in self.ports {
+            let slots = Arc::new(Semaphore::new(port.spec.max_connections));
+            for std_listener in port.listeners {
+                let Ok(addr) = std_listener.local_addr() else {
+                    continue;
+                };
+                let socket = match TcpListener::from_std(std_listener) {
+                    Ok(socket) => socket,
+                    Err(error) => {
+                        tracing::error!(%addr, %error, "cannot serve this socket");
+                        continue;
+                    }
+                };
+                let listener = Listener {
+                    socket,
+                    addr,
+                    entry: entry.clone(),
+                    service: service.clone(),
+                    slots: slots.clone(),
+                    gate: gate.clone(),
+                };
+                accept_loops.spawn(listener.run(stop_accepting.clone()));
+            }
+        }
+
+        signal.await;
+        tracing::info!("closing every listener: from now on the kernel refuses new connections");
+        stop_accepting.cancel();
+        while accept_loops.join_next().await.is_some() {}
+
+        let timeout = self.config.supervisor.shutdown_timeout;
+        let open = gate.connections.len();
+        if open > 0 {
+            tracing::info!(
+                "waiting up to {} for {open} open connection(s) to finish",
+                humantime_secs(timeout)
+            );
+        }
+        gate.shutdown.request();
+        gate.connections.close();
+        let connections_cut = match tokio::time::timeout(timeout, gate.connections.wait()).await {
+            Ok(()) => 0,
+            Err(_) => {
+                let cut = gate.connections.len();
+                tracing::warn!(
+                    "shutdown deadline of {} passed; closing {cut} connection(s) still open",
+                    humantime_secs(timeout)
+                );
+                gate.deadline_passed.cancel();
+                gate.connections.wait().await;
+                cut
+            }
+        };
+        tracing::info!("stopped");
+        Stopped { connections_cut }
+    }
+}
+
+fn humantime_secs(d: std::time::Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
