@@ -1,0 +1,177 @@
+//! The `switchboard` command: parse the command line, set up logging, and hand over to the
+//! supervisor. Everything interesting lives in the library crates; see the README's map.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use switchboard_supervisor::{Config, Supervisor, shutdown_signal};
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for bad usage, bad configuration, or a port that cannot be bound.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Listen on every port of the port table until Ctrl-C or SIGTERM.
+    ///
+    /// Without flags: http on port 80, on every address (IPv4 and IPv6). Ports below 1024
+    /// need root or CAP_NET_BIND_SERVICE; use --port-offset 8000 to run without either.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// A TOML file with [[port]] tables and settings; its ports replace the built-in table.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen only on these addresses (repeat the flag or separate with commas),
+    /// e.g. --bind 127.0.0.1 --bind ::1. Default: every address.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+    bind: Vec<IpAddr>,
+    /// Add N to every port: --port-offset 8000 serves 80 on 8080.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    port_offset: u16,
+    /// Where the local CA and server certificate are kept (for the https service).
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    certs: PathBuf,
+    /// Log lines for people (text) or for machines (json, one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit with code 2
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(error) => return fatal(args.log_format, &error),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fatal(args.log_format, &error),
+    };
+    runtime.block_on(async {
+        let supervisor = match Supervisor::bind(config) {
+            Ok(supervisor) => supervisor,
+            Err(error) => return fatal(args.log_format, &error),
+        };
+        let sockets = supervisor.listening().len();
+        // The readiness signal: after this line every port accepts connections.
+        tracing::info!(
+            ready = true,
+            sockets,
+            "ready: {sockets} socket(s) listening; stop with Ctrl-C"
+        );
+        supervisor.run(stop_requested()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_port_offset(args.port_offset)?;
+    if !args.bind.is_empty() {
+        config.apply_bind(&args.bind);
+    }
+    Ok(config)
+}
+
+/// The first SIGINT or SIGTERM starts a graceful shutdown; a second one ends the process at
+/// once, for when someone does not want to wait for the deadline.
+async fn stop_requested() {
+    shutdown_signal().await;
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!("second signal: exiting without waiting for open connections");
+        std::process::exit(130);
+    });
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            // Colour only for a person at a terminal, never into files or pipes.
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(ansi).with_target(false).init();
+        }
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+fn fatal(format: LogFormat, error: &dyn std::fmt::Display) -> ExitCode {
+    match format {
+        LogFormat::Text => eprintln!("error: {error}"),
+        LogFormat::Json => tracing::error!(%error, "cannot start"),
+    }
+    ExitCode::from(EXIT_USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "switchboard",
+            "serve",
+            "--bind",
+            "127.0.0.1,::1",
+            "--port-offset",
+            "8000",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.bind.len(), 2);
+        assert_eq!(args.port_offset, 8000);
+        assert_eq!(args.log_format, LogFormat::Json);
+        let config = load_config(&args).unwrap();
+        assert_eq!(config.ports[0].port, 8080);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let err =
+            Cli::try_parse_from(["switchboard", "serve", "--port-offset", "70000"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
+        let err = Cli::try_parse_from(["switchboard", "serve", "--bind", "localhost"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
+    }
+}

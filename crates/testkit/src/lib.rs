@@ -1,0 +1,148 @@
+//! Start a whole switchboard stack in-process, on ephemeral ports of 127.0.0.1, for tests.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use switchboard_testkit::Stack;
+//!
+//! let stack = Stack::builder().service("http").start().await.unwrap();
+//! let url = stack.url("http", "/healthz"); // http://127.0.0.1:<port>/healthz
+//! // … point the client under test at `url` …
+//! stack.shutdown().await;
+//! # }
+//! ```
+//!
+//! Every port is bound to port 0 (the kernel picks a free one) on 127.0.0.1, so tests never
+//! collide; the stack is listening when [`StackBuilder::start`] returns, so there is nothing
+//! to wait for. Dropping a [`Stack`] shuts it down in the background.
+
+use std::net::SocketAddr;
+
+use switchboard_core::EventBus;
+use switchboard_supervisor::{Config, Error, Listening, PortSpec, Stopped, Supervisor};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What to start: services on ephemeral ports, and settings.
+#[derive(Debug)]
+pub struct StackBuilder {
+    config: Config,
+}
+
+impl StackBuilder {
+    /// Add a port for the service called `name` (e.g. `"http"`, `"echo"`).
+    ///
+    /// # Panics
+    /// If switchboard has no service of that name.
+    pub fn service(mut self, name: &str) -> Self {
+        let Some(service) = switchboard_supervisor::service_names().find(|s| *s == name) else {
+            panic!("switchboard has no service called {name:?}");
+        };
+        self.config.ports.push(PortSpec {
+            port: 0,
+            service,
+            bind: vec![[127, 0, 0, 1].into()],
+            max_connections: self.config.supervisor.max_connections,
+        });
+        self
+    }
+
+    /// Change settings (timeouts, limits, …) before the stack starts.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Bind every port and start serving. When this returns, every port accepts
+    /// connections.
+    pub async fn start(self) -> Result<Stack, Error> {
+        let supervisor = Supervisor::bind(self.config)?;
+        let listening = supervisor.listening();
+        let events = supervisor.events().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(supervisor.run(async {
+            // A dropped sender (the Stack was dropped) also means stop.
+            let _ = stopped.await;
+        }));
+        Ok(Stack {
+            listening,
+            events,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// A running switchboard.
+#[derive(Debug)]
+pub struct Stack {
+    listening: Vec<Listening>,
+    events: EventBus,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Stopped>,
+}
+
+impl Stack {
+    /// An empty stack to add services to; settings start at their defaults.
+    pub fn builder() -> StackBuilder {
+        let mut config = Config::default();
+        config.ports.clear();
+        StackBuilder { config }
+    }
+
+    /// The address of the first port serving `service`.
+    ///
+    /// # Panics
+    /// If the stack has no port for that service.
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        match self.addrs(service).first() {
+            Some(addr) => *addr,
+            None => panic!("this stack has no port for the {service:?} service"),
+        }
+    }
+
+    /// The addresses of every port serving `service`, in the order they were added.
+    pub fn addrs(&self, service: &str) -> Vec<SocketAddr> {
+        self.listening
+            .iter()
+            .filter(|l| l.service == service)
+            .map(|l| l.addr)
+            .collect()
+    }
+
+    /// `http://<addr>{path}` for the first port of `service`.
+    pub fn url(&self, service: &str, path: &str) -> String {
+        format!("http://{}{path}", self.addr(service))
+    }
+
+    /// The stack's event stream: subscribe to watch connections and ports.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Begin a graceful shutdown without waiting for it; see [`Stack::stopped`].
+    pub fn request_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Wait until the stack has stopped (after [`Stack::request_shutdown`]).
+    pub async fn stopped(mut self) -> Stopped {
+        self.request_shutdown();
+        match (&mut self.task).await {
+            Ok(stopped) => stopped,
+            Err(error) => panic!("the supervisor task failed: {error}"),
+        }
+    }
+
+    /// Shut down gracefully and wait for it.
+    pub async fn shutdown(self) -> Stopped {
+        self.stopped().await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.request_shutdown();
+    }
+}

@@ -1,0 +1,101 @@
+//! Each port reaches its own service; a port nobody binds is refused by the kernel.
+
+use std::io::ErrorKind;
+
+use serde_json::Value;
+use switchboard_testkit::Stack;
+
+use crate::json_of;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn each_port_reaches_its_own_service() {
+    let stack = Stack::builder()
+        .service("http")
+        .service("echo")
+        .start()
+        .await
+        .unwrap();
+
+    let who: Value =
+        json_of(reqwest::Client::new().get(stack.url("http", "/whoami?format=json"))).await;
+    assert_eq!(who["service"], "http");
+    assert_eq!(who["local"], stack.addr("http").to_string());
+
+    // The same bytes sent to the echo port come back unchanged: no HTTP there.
+    let mut echo = TcpStream::connect(stack.addr("echo")).await.unwrap();
+    let request = b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
+    echo.write_all(request).await.unwrap();
+    let mut answer = vec![0u8; request.len()];
+    echo.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer, request);
+}
+
+#[tokio::test]
+async fn a_port_nobody_binds_is_refused() {
+    let stack = Stack::builder().service("http").start().await.unwrap();
+    // A port that was free a moment ago and that switchboard does not have in its table.
+    let unbound = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    assert_ne!(unbound, stack.addr("http"));
+    let error = TcpStream::connect(unbound).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+    // The port that is bound still answers.
+    let status = reqwest::get(stack.url("http", "/healthz"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_port_table_counts_connections_per_port() {
+    let stack = Stack::builder()
+        .service("http")
+        .service("echo")
+        .start()
+        .await
+        .unwrap();
+    let ports_url = stack.url("http", "/api/ports");
+    let client = reqwest::Client::new();
+
+    // Hold an echo connection open, and prove the service has it before counting.
+    let mut echo = TcpStream::connect(stack.addr("echo")).await.unwrap();
+    echo.write_all(b"x").await.unwrap();
+    echo.read_exact(&mut [0u8; 1]).await.unwrap();
+
+    let table: Value = json_of(client.get(&ports_url)).await;
+    let ports = table["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 2);
+    let row = |service: &str| {
+        ports
+            .iter()
+            .find(|p| p["service"] == service)
+            .unwrap_or_else(|| panic!("no {service} row in {table}"))
+            .clone()
+    };
+    let http = row("http");
+    assert_eq!(http["port"], stack.addr("http").port());
+    assert_eq!(http["protocol"], "tcp");
+    assert_eq!(http["state"], "listening");
+    assert_eq!(http["addresses"][0], stack.addr("http").to_string());
+    assert_eq!(http["accepted"], 1, "this request's connection");
+    assert_eq!(http["active"], 1);
+    let echo_row = row("echo");
+    assert_eq!(echo_row["accepted"], 1);
+    assert_eq!(echo_row["active"], 1);
+
+    // The client reuses its connection: still one accepted on the http port.
+    let table: Value = json_of(client.get(&ports_url)).await;
+    let http = table["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["service"] == "http")
+        .unwrap()
+        .clone();
+    assert_eq!(http["accepted"], 1);
+}

@@ -1,0 +1,69 @@
+//! End-to-end scenarios, one file each: a whole stack started in-process through
+//! `switchboard-testkit`, or the built `switchboard` binary, spoken to by real clients
+//! (reqwest and raw sockets). Every test binds port 0; none sleeps to wait for start-up.
+
+// In tests a failed unwrap is a failed assertion, helpers included.
+#![allow(clippy::unwrap_used)]
+
+mod binary;
+mod dispatch;
+mod http;
+mod shutdown;
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Generous bound for things that should happen at once; only reached when a test fails.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Read until the peer closes the connection (or resets it), returning what arrived.
+async fn read_to_close(stream: &mut (impl AsyncRead + Unpin)) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server did not close the connection");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Read until `needle` has arrived, returning everything read so far.
+async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(needle) {
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(
+                n > 0,
+                "closed before {needle:?} arrived: {:?}",
+                String::from_utf8_lossy(&received)
+            );
+            received.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "{needle:?} did not arrive");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Send a request that must succeed and return its JSON body.
+async fn json_of(request: RequestBuilder) -> Value {
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+/// Send a request and return only its status.
+async fn status_of(request: RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
+}

@@ -1,0 +1,111 @@
+//! Graceful shutdown: listeners close first, in-flight requests finish, the rest is cut at
+//! the deadline.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use switchboard_core::Event;
+use switchboard_testkit::Stack;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::{PATIENCE, read_to_close, read_until};
+
+/// Start a request whose handler is running when this returns: with `Expect: 100-continue`
+/// the server says "100 Continue" only once the handler asks for the body.
+async fn request_in_flight(stack: &Stack) -> TcpStream {
+    let mut stream = TcpStream::connect(stack.addr("http")).await.unwrap();
+    stream
+        .write_all(
+            b"POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    read_until(&mut stream, "100 Continue\r\n\r\n").await;
+    stream
+}
+
+/// Wait until every listener of the stack has closed.
+async fn listeners_closed(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>,
+    count: usize,
+) {
+    let mut closed = 0;
+    tokio::time::timeout(PATIENCE, async {
+        while closed < count {
+            if let Event::PortClosed { .. } = *events.recv().await.unwrap() {
+                closed += 1;
+            }
+        }
+    })
+    .await
+    .expect("listeners did not close");
+}
+
+#[tokio::test]
+async fn in_flight_request_finishes_while_new_connections_are_refused() {
+    let mut stack = Stack::builder().service("http").start().await.unwrap();
+    let addr = stack.addr("http");
+    let mut events = stack.events().subscribe();
+    let mut in_flight = request_in_flight(&stack).await;
+
+    stack.request_shutdown();
+    listeners_closed(&mut events, 1).await;
+    let refused = TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+
+    // The request that was already being handled completes normally.
+    in_flight.write_all(b"hello").await.unwrap();
+    let answer = read_to_close(&mut in_flight).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains(r#""data":"hello""#), "{answer}");
+
+    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+        .await
+        .unwrap();
+    assert_eq!(stopped.connections_cut, 0);
+}
+
+#[tokio::test]
+async fn idle_connections_do_not_hold_up_shutdown() {
+    // A long deadline: shutdown must not wait for it when nothing is in flight.
+    let mut stack = Stack::builder()
+        .service("http")
+        .configure(|c| c.supervisor.shutdown_timeout = Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let mut idle = TcpStream::connect(stack.addr("http")).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut idle, "ok\n").await;
+
+    stack.request_shutdown();
+    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+        .await
+        .expect("shutdown waited for an idle keep-alive connection");
+    assert_eq!(stopped.connections_cut, 0);
+    assert_eq!(read_to_close(&mut idle).await, "");
+}
+
+#[tokio::test]
+async fn connections_still_open_at_the_deadline_are_cut() {
+    let mut stack = Stack::builder()
+        .service("http")
+        .configure(|c| c.supervisor.shutdown_timeout = Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // The handler waits for a body that never comes.
+    let mut stuck = request_in_flight(&stack).await;
+
+    stack.request_shutdown();
+    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+        .await
+        .expect("shutdown did not end at its deadline");
+    assert_eq!(stopped.connections_cut, 1);
+    let rest = read_to_close(&mut stuck).await;
+    assert!(!rest.contains("200 OK"), "{rest}");
+}
