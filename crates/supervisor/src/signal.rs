@@ -1,31 +1,64 @@
 //! The signals that ask switchboard to stop.
 
-/// Completes on the first SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, `kill`).
-pub async fn shutdown_signal() {
-    let name = wait_for_signal().await;
-    tracing::info!("received {name}; shutting down");
+use std::future::Future;
+
+/// A future that completes on the first SIGINT (Ctrl-C) or SIGTERM (`docker stop`,
+/// systemd, `kill`).
+///
+/// The handlers are installed when this function is called, not when the future is first
+/// polled: call it before announcing readiness, or a signal sent right after the announcement
+/// would still meet the default action and kill the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    let signals = Signals::install();
+    async move {
+        let name = signals.recv().await;
+        tracing::info!("received {name}; shutting down");
+    }
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop switchboard with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(interrupt), Ok(terminate)) => Self(Some((interrupt, terminate))),
+            _ => {
+                tracing::error!("cannot install signal handlers; stop switchboard with SIGKILL");
+                Self(None)
+            }
+        }
+    }
+
+    async fn recv(self) -> &'static str {
+        let Some((mut interrupt, mut terminate)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return std::future::pending().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
     }
-    "Ctrl-C"
+
+    async fn recv(self) -> &'static str {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        "Ctrl-C"
+    }
 }

@@ -73,6 +73,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(error) => return fatal(args.log_format, &error),
     };
     runtime.block_on(async {
+        // Signal handlers first, so that a signal right after "ready" is never fatal.
+        let stop = stop_requested();
         let supervisor = match Supervisor::bind(config) {
             Ok(supervisor) => supervisor,
             Err(error) => return fatal(args.log_format, &error),
@@ -84,7 +86,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             sockets,
             "ready: {sockets} socket(s) listening; stop with Ctrl-C"
         );
-        supervisor.run(stop_requested()).await;
+        supervisor.run(stop).await;
         ExitCode::SUCCESS
     })
 }
@@ -103,13 +105,17 @@ fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::Confi
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second one ends the process at
 /// once, for when someone does not want to wait for the deadline.
-async fn stop_requested() {
-    shutdown_signal().await;
-    tokio::spawn(async {
-        shutdown_signal().await;
-        tracing::warn!("second signal: exiting without waiting for open connections");
-        std::process::exit(130);
-    });
+fn stop_requested() -> impl std::future::Future<Output = ()> {
+    let first = shutdown_signal();
+    async {
+        first.await;
+        let second = shutdown_signal();
+        tokio::spawn(async {
+            second.await;
+            tracing::warn!("second signal: exiting without waiting for open connections");
+            std::process::exit(130);
+        });
+    }
 }
 
 fn init_logging(format: LogFormat) {
