@@ -23,9 +23,11 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 }
 
 fn serve(args: &[&str]) -> Child {
-    Command::new(BINARY)
-        .arg("serve")
-        .args(args)
+    spawn(Command::new(BINARY).arg("serve").args(args))
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -33,6 +35,31 @@ fn serve(args: &[&str]) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap()
+}
+
+/// Read JSON log lines until one whose message starts with `prefix`; return the lines read.
+async fn wait_for_log(lines: &mut Lines<BufReader<ChildStderr>>, prefix: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("switchboard exited");
+            let log: Value = serde_json::from_str(&line).unwrap();
+            let found = log["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(prefix));
+            seen.push(log);
+            if found {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no log line starting with {prefix:?}"));
+    seen
 }
 
 /// Read JSON log lines until the `ready` line; return each service's listening address.
@@ -227,4 +254,55 @@ async fn bad_usage_exits_2() {
     let (code, stderr) = run_to_exit(&["--log-format", "xml"]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--log-format"), "{stderr}");
+}
+
+#[tokio::test]
+async fn running_out_of_file_descriptors_backs_off_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[port]]\nport = 0\nservice = \"echo\"\nbind = [\"127.0.0.1\"]\n",
+    );
+    // A small descriptor limit for the server only; its connections soon exhaust it.
+    let mut child = spawn(
+        Command::new("sh")
+            .args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\""])
+            .arg(BINARY)
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&config),
+    );
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let echo = wait_until_ready(&mut lines).await["echo"];
+
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(tokio::net::TcpStream::connect(echo).await.unwrap());
+    }
+    wait_for_log(&mut lines, "accept failed").await;
+
+    // Descriptors free up as these connections end; accepting resumes by itself.
+    drop(held);
+    let meanwhile = wait_for_log(&mut lines, "accepting connections again").await;
+    let repeats = meanwhile
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("accept failed"))
+        })
+        .count();
+    assert_eq!(
+        repeats, 0,
+        "the failure is logged once per episode, not per attempt"
+    );
+
+    let mut client = tokio::net::TcpStream::connect(echo).await.unwrap();
+    client.write_all(b"back").await.unwrap();
+    let mut answer = [0u8; 4];
+    tokio::time::timeout(PATIENCE, client.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&answer, b"back");
+    child.kill().await.unwrap();
 }

@@ -8,6 +8,7 @@
 mod binary;
 mod dispatch;
 mod http;
+mod limits;
 mod shutdown;
 
 use std::time::Duration;
