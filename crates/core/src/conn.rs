@@ -29,6 +29,34 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// Their end: the client's address and the port its kernel picked for it.
     pub peer: SocketAddr,
+    /// Set by a TLS service once the handshake is done.
+    pub tls: Option<TlsInfo>,
+}
+
+/// What a TLS handshake settled on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub cipher: String,
+    /// The application protocol chosen by ALPN (`h2`, `http/1.1`), if the client offered any.
+    pub alpn: Option<String>,
+    /// The server name the client asked for (SNI); clients send none for IP addresses.
+    pub sni: Option<String>,
+}
+
+impl std::fmt::Display for TlsInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.version, self.cipher)?;
+        if let Some(alpn) = &self.alpn {
+            write!(f, " alpn={alpn}")?;
+        }
+        if let Some(sni) = &self.sni {
+            write!(f, " sni={sni}")?;
+        }
+        Ok(())
+    }
 }
 
 impl ConnInfo {

@@ -3,6 +3,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
+
+use crate::TlsInfo;
 use tokio::sync::broadcast;
 
 /// Something that happened on a port. One type for everything, so that the log, the live
@@ -30,6 +32,22 @@ pub enum Event {
         service: &'static str,
         peer: SocketAddr,
         local: SocketAddr,
+    },
+    /// A TLS handshake completed: the connection is now encrypted.
+    TlsEstablished {
+        id: u64,
+        port: u16,
+        service: &'static str,
+        peer: SocketAddr,
+        tls: TlsInfo,
+    },
+    /// A TLS handshake failed or timed out; the connection is closed.
+    TlsFailed {
+        id: u64,
+        port: u16,
+        service: &'static str,
+        peer: SocketAddr,
+        reason: String,
     },
     /// A connection ended, for whatever reason; `error` says why if it was not a clean end.
     ConnectionClosed {
@@ -75,6 +93,14 @@ impl Event {
                 peer,
                 ..
             } => tracing::info!("connection opened: {peer} → port {port} ({service})"),
+            Event::TlsEstablished { tls, .. } => {
+                tracing::info!("TLS handshake done: {tls}");
+            }
+            // The connection's closing line says the same at info level; this one is for
+            // debugging, so that a port scan does not double the log.
+            Event::TlsFailed { reason, .. } => {
+                tracing::debug!(%reason, "TLS handshake failed: {reason}");
+            }
             Event::ConnectionClosed {
                 port,
                 service,

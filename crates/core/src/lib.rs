@@ -19,7 +19,7 @@ mod ports;
 mod service;
 mod shutdown;
 
-pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream};
+pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, TlsInfo};
 pub use event::{Event, EventBus};
 pub use ports::{PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Service};
