@@ -1,0 +1,137 @@
+//! switchboard's HTTPS service: a TLS handshake (tokio-rustls), then the very same HTTP app
+//! as the http service, so both ports answer identically.
+//!
+//! The handshake runs inside the connection's own task, under a timeout, so a client that
+//! connects and says nothing holds one task and one socket for at most that long. What the
+//! handshake settled on (TLS version, cipher suite, ALPN, SNI) is recorded on the connection:
+//! `/whoami` shows it and the connection's log lines carry it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rustls::ServerConfig;
+use serde::Deserialize;
+use switchboard_core::{BoxError, Conn, Event, EventBus, Service, Shutdown, TlsInfo};
+use switchboard_http::HttpApp;
+use tokio_rustls::TlsAcceptor;
+
+/// The ALPN protocols offered, in order of preference: HTTP/2 first.
+pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// The `[https]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpsSettings {
+    /// A client must complete the TLS handshake within this time, counted from accept.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for HttpsSettings {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// HTTP over TLS, by default on port 443.
+pub struct HttpsService {
+    acceptor: TlsAcceptor,
+    app: HttpApp,
+    settings: HttpsSettings,
+    events: EventBus,
+}
+
+impl std::fmt::Debug for HttpsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpsService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpsService {
+    /// `tls` should offer [`ALPN`]; it is built once and shared by every connection.
+    pub fn new(
+        tls: Arc<ServerConfig>,
+        app: HttpApp,
+        settings: HttpsSettings,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            acceptor: TlsAcceptor::from(tls),
+            app,
+            settings,
+            events,
+        }
+    }
+}
+
+#[async_trait]
+impl Service for HttpsService {
+    fn name(&self) -> &'static str {
+        "https"
+    }
+
+    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+        let Conn { stream, mut info } = conn;
+        let handshake = tokio::time::timeout(
+            self.settings.handshake_timeout,
+            self.acceptor.accept(stream),
+        );
+        let outcome = tokio::select! {
+            outcome = handshake => outcome,
+            // Nothing was served yet; there is nothing to finish.
+            () = shutdown.requested() => return Ok(()),
+        };
+        let failure = |reason: String| {
+            self.events.emit(Event::TlsFailed {
+                id: info.id,
+                port: info.port(),
+                service: info.service,
+                peer: info.peer,
+                reason: reason.clone(),
+            });
+            Err(format!("TLS handshake failed: {reason}").into())
+        };
+        let stream = match outcome {
+            Err(_) => {
+                return failure(format!(
+                    "not completed within {}s (https handshake_timeout)",
+                    self.settings.handshake_timeout.as_secs_f64()
+                ));
+            }
+            Ok(Err(error)) => return failure(error.to_string()),
+            Ok(Ok(stream)) => stream,
+        };
+
+        let session = stream.get_ref().1;
+        let tls = TlsInfo {
+            version: match session.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+                other => format!("{other:?}"),
+            },
+            cipher: session
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+            alpn: session
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            sni: session.server_name().map(str::to_owned),
+        };
+        tracing::Span::current().record("tls", tracing::field::display(&tls));
+        self.events.emit(Event::TlsEstablished {
+            id: info.id,
+            port: info.port(),
+            service: info.service,
+            peer: info.peer,
+            tls: tls.clone(),
+        });
+        info.tls = Some(tls);
+        self.app.serve(stream, info, shutdown).await
+    }
+}
