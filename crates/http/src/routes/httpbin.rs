@@ -54,6 +54,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
             .or_else(|| parts.uri.authority().map(ToString::to_string))
             .or_else(|| conn.map(|c| c.local.to_string()))
             .unwrap_or_default();
+        let scheme = match conn.is_some_and(|c| c.tls.is_some()) {
+            true => "https",
+            false => "http",
+        };
         let path = parts
             .uri
             .path_and_query()
@@ -65,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
             )),
             headers: headers_to_map(&parts.headers),
             origin,
-            url: format!("http://{host}{path}"),
+            url: format!("{scheme}://{host}{path}"),
         })
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, Version, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{ConnInfo, PortStatus};
+use switchboard_core::{ConnInfo, PortStatus, TlsInfo};
 
 use super::AppState;
 
@@ -30,6 +30,9 @@ struct Whoami {
     service: &'static str,
     protocol: String,
     connection_id: u64,
+    /// What the TLS handshake settled on; absent on plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsInfo>,
 }
 
 /// `GET /whoami`: both ends of this connection and the service the port chose. JSON when
@@ -47,15 +50,16 @@ pub(super) async fn whoami(
         service: conn.service,
         protocol: format!("{version:?}"),
         connection_id: conn.id,
+        tls: conn.tls.clone(),
     };
     if wants_json(&headers, query.format.as_deref()) {
         return Json(who).into_response();
     }
-    let text = format!(
-        "you      {peer:<24} your address, and the port your kernel picked for this connection\n\
-         reached  {local:<24} the address and port you connected to\n\
-         service  {service:<24} the service switchboard's port table names for port {port}\n\
-         protocol {protocol:<24} connection #{id}\n",
+    let mut text = format!(
+        "you      {peer:<34} your address, and the port your kernel picked for this connection\n\
+         reached  {local:<34} the address and port you connected to\n\
+         service  {service:<34} the service switchboard's port table names for port {port}\n\
+         protocol {protocol:<34} connection #{id}\n",
         peer = who.peer,
         local = who.local,
         service = who.service,
@@ -63,6 +67,19 @@ pub(super) async fn whoami(
         protocol = who.protocol,
         id = who.connection_id,
     );
+    if let Some(tls) = &who.tls {
+        let version = format!("{} {}", tls.version, tls.cipher);
+        text.push_str(&format!(
+            "tls      {version:<24} the encryption this connection's handshake agreed on\n\
+             alpn     {alpn:<24} the application protocol chosen in the handshake\n\
+             sni      {sni:<24} the server name your client asked for\n",
+            alpn = tls.alpn.as_deref().unwrap_or("(none offered)"),
+            sni = tls
+                .sni
+                .as_deref()
+                .unwrap_or("(none: clients send none for IP addresses)"),
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 

@@ -17,6 +17,7 @@ struct Page {
     peer: String,
     local: String,
     service: &'static str,
+    tls: Option<String>,
 }
 
 struct Row {
@@ -58,6 +59,7 @@ pub(super) async fn index(
         peer: conn.peer.to_string(),
         local: conn.local.to_string(),
         service: conn.service,
+        tls: conn.tls.as_ref().map(ToString::to_string),
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),
