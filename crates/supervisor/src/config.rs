@@ -14,6 +14,13 @@
 //!
 //! [http]
 //! header_read_timeout = "10s"
+//!
+//! [https]
+//! handshake_timeout = "10s"
+//!
+//! [tls]
+//! dir = "certs"
+//! names = ["switchboard.test"]
 //! ```
 
 use std::net::IpAddr;
@@ -22,13 +29,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_certs::TlsSettings;
 use switchboard_http::HttpSettings;
+use switchboard_https::HttpsSettings;
 use toml::Spanned;
 
 use crate::services;
 
 /// The port table switchboard serves when no config file names one: one line per service.
-pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http")];
+pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https")];
 
 /// Everything the supervisor needs to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +45,8 @@ pub struct Config {
     pub ports: Vec<PortSpec>,
     pub supervisor: SupervisorSettings,
     pub http: HttpSettings,
+    pub https: HttpsSettings,
+    pub tls: TlsSettings,
 }
 
 /// One row of the port table: which port, which service, which addresses.
@@ -88,6 +99,8 @@ impl Default for Config {
                 .collect(),
             supervisor,
             http: HttpSettings::default(),
+            https: HttpsSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -183,10 +196,18 @@ impl Config {
             .validate()
             .map_err(|message| source.error(None, format!("[http] {message}")))?;
 
+        if raw.https.handshake_timeout.is_zero() {
+            return Err(source.error(
+                None,
+                "[https] handshake_timeout must be longer than zero".into(),
+            ));
+        }
         let mut config = Config {
             ports,
             supervisor: raw.supervisor,
             http: raw.http,
+            https: raw.https,
+            tls: raw.tls,
         };
         if config.ports.is_empty() {
             let defaults = Config::default();
@@ -219,6 +240,16 @@ impl Config {
         Ok(())
     }
 
+    /// Keep certificates in `dir` instead of the configured (or default) directory.
+    pub fn apply_certs_dir(&mut self, dir: &Path) {
+        self.tls.dir = Some(dir.to_owned());
+    }
+
+    /// Add names to the server certificate.
+    pub fn add_certificate_names(&mut self, names: &[String]) {
+        self.tls.names.extend_from_slice(names);
+    }
+
     /// Listen on these addresses for every port instead of the configured ones.
     pub fn apply_bind(&mut self, addrs: &[IpAddr]) {
         for spec in &mut self.ports {
@@ -236,6 +267,10 @@ struct RawConfig {
     supervisor: SupervisorSettings,
     #[serde(default)]
     http: HttpSettings,
+    #[serde(default)]
+    https: HttpsSettings,
+    #[serde(default)]
+    tls: TlsSettings,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +365,8 @@ mod tests {
         let config = parse("[supervisor]\nmax_connections = 7\n").unwrap();
         assert_eq!(config.ports.len(), DEFAULT_PORTS.len());
         assert_eq!(config.ports[0].port, 80);
+        assert_eq!(config.ports[1].port, 443);
+        assert_eq!(config.ports[1].service, "https");
         assert_eq!(config.ports[0].max_connections, 7);
     }
 
@@ -381,7 +418,7 @@ mod tests {
             err.starts_with("test.toml, line 3: unknown service \"htp\""),
             "{err}"
         );
-        assert!(err.contains("known services: http, echo"), "{err}");
+        assert!(err.contains("known services: http, https, echo"), "{err}");
     }
 
     #[test]
@@ -421,8 +458,8 @@ mod tests {
         let err = config.apply_port_offset(65500).unwrap_err().to_string();
         assert_eq!(
             err,
-            "--port-offset 65500 moves port 80 to 65580, above 65535, the highest TCP port; \
-             choose an offset of at most 65455"
+            "--port-offset 65500 moves port 443 to 65943, above 65535, the highest TCP port; \
+             choose an offset of at most 65092"
         );
         assert_eq!(config.ports[0].port, 80, "a failed offset changes nothing");
     }
@@ -451,6 +488,7 @@ mod tests {
             // The example lists every setting with its default value.
             assert_eq!(config.supervisor, SupervisorSettings::default());
             assert_eq!(config.http, HttpSettings::default());
+            assert_eq!(config.https, HttpsSettings::default());
         }
     }
 

@@ -70,9 +70,15 @@ impl Gate {
                 service: entry.service,
                 local,
                 peer,
+                tls: None,
             },
         };
-        let span = tracing::info_span!("conn", id, %peer, %local, port = entry.port, service = entry.service);
+        // `tls` is filled in by TLS services once the handshake is done, so that the
+        // connection's closing line shows it.
+        let span = tracing::info_span!(
+            "conn", id, %peer, %local, port = entry.port, service = entry.service,
+            tls = tracing::field::Empty
+        );
         let entry = entry.clone();
         let service = service.clone();
         let events = self.events.clone();

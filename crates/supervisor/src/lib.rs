@@ -33,6 +33,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use switchboard_certs::{CertError, Source};
 use switchboard_core::{Event, EventBus, Service};
 use switchboard_http::HttpApp;
 use tokio::net::TcpListener;
@@ -60,6 +61,10 @@ pub enum Error {
     Bind(#[from] BindError),
     #[error("the port table names the service \"{0}\", which switchboard does not have")]
     UnknownService(&'static str),
+    #[error(transparent)]
+    Certs(#[from] CertError),
+    #[error("the {0} service needs a certificate, but none was loaded")]
+    NoCertificate(&'static str),
 }
 
 /// One listening socket: which service, which address.
@@ -98,6 +103,14 @@ impl Supervisor {
     ///
     /// Must be called from within a Tokio runtime.
     pub fn bind(config: Config) -> Result<Self, Error> {
+        // Certificates before sockets: a certificate problem then leaves nothing bound.
+        let identity = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
+            let (identity, source) = switchboard_certs::load(&config.tls, &[])?;
+            log_certificate(&source);
+            Some(identity)
+        } else {
+            None
+        };
         let bound = bind::bind_all(&config.ports)?;
         let entries: Vec<Arc<PortEntry>> = bound
             .iter()
@@ -106,8 +119,12 @@ impl Supervisor {
         let table = Arc::new(PortTable {
             entries: entries.clone(),
         });
+        let events = EventBus::new();
         let cx = ServiceContext {
+            config: &config,
+            events: events.clone(),
             http_app: HttpApp::new(table, config.http.clone()),
+            identity,
         };
         // One instance per service, shared by every port that names it.
         let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
@@ -117,15 +134,15 @@ impl Supervisor {
             let service = match services.get(name) {
                 Some(service) => service.clone(),
                 None => {
-                    let service = services::build(name, &cx).ok_or(Error::UnknownService(name))?;
+                    let service = services::build(name, &cx)?;
                     services.insert(name, service.clone());
                     service
                 }
             };
             ports.push((port, entry, service));
         }
+        drop(cx);
 
-        let events = EventBus::new();
         for (port, entry, _) in &ports {
             for addr in port.addrs() {
                 events.emit(Event::PortBound {
@@ -222,6 +239,36 @@ impl Supervisor {
         };
         tracing::info!("stopped");
         Stopped { connections_cut }
+    }
+}
+
+/// Say where the certificate came from, and how a client can trust it.
+fn log_certificate(source: &Source) {
+    match source {
+        Source::LocalCa(ca) => {
+            let ca_path = ca.paths.ca_cert.display();
+            tracing::info!(
+                path = %ca_path, sha256 = %ca.ca.sha256,
+                "local CA {ca_path} ({}); clients that trust it trust switchboard, \
+                 e.g. curl --cacert {ca_path} https://localhost/",
+                ca.ca_action
+            );
+            tracing::info!(
+                path = %ca.paths.server_cert.display(),
+                "server certificate {} ({}) for {}, valid until {}",
+                ca.paths.server_cert.display(),
+                ca.server_action,
+                ca.server.names.join(", "),
+                ca.server.not_after.date()
+            );
+        }
+        Source::Provided(info) => tracing::info!(
+            path = %info.path.display(),
+            "serving your certificate {} for {}, valid until {}",
+            info.path.display(),
+            info.names.join(", "),
+            info.not_after.date()
+        ),
     }
 }
 

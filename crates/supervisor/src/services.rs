@@ -5,33 +5,83 @@
 
 use std::sync::Arc;
 
-use switchboard_core::Service;
+use switchboard_certs::Identity;
+use switchboard_core::{EventBus, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
+use switchboard_https::HttpsService;
+
+use crate::{Config, Error};
 
 /// What a service may need when it is built.
-pub(crate) struct ServiceContext {
+pub(crate) struct ServiceContext<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) events: EventBus,
     /// The HTTP application, shared by every service that answers HTTP.
     pub(crate) http_app: HttpApp,
+    /// The server certificate; loaded only when a port in the table uses TLS.
+    pub(crate) identity: Option<Identity>,
 }
 
-type Build = fn(&ServiceContext) -> Arc<dyn Service>;
+impl ServiceContext<'_> {
+    fn identity(&self, service: &'static str) -> Result<&Identity, Error> {
+        self.identity.as_ref().ok_or(Error::NoCertificate(service))
+    }
+}
 
-/// Name → how to build it.
-const SERVICES: &[(&str, Build)] = &[
-    ("http", |cx| Arc::new(HttpService::new(cx.http_app.clone()))),
-    ("echo", |_| Arc::new(EchoService)),
+type Build = fn(&ServiceContext<'_>) -> Result<Arc<dyn Service>, Error>;
+
+/// One service: its name, whether it needs a certificate, and how to build it.
+struct Entry {
+    name: &'static str,
+    uses_tls: bool,
+    build: Build,
+}
+
+const SERVICES: &[Entry] = &[
+    Entry {
+        name: "http",
+        uses_tls: false,
+        build: |cx| Ok(Arc::new(HttpService::new(cx.http_app.clone()))),
+    },
+    Entry {
+        name: "https",
+        uses_tls: true,
+        build: |cx| {
+            let tls =
+                switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
+            Ok(Arc::new(HttpsService::new(
+                tls,
+                cx.http_app.clone(),
+                cx.config.https.clone(),
+                cx.events.clone(),
+            )))
+        },
+    },
+    Entry {
+        name: "echo",
+        uses_tls: false,
+        build: |_| Ok(Arc::new(EchoService)),
+    },
 ];
 
 /// The names a port table may use, in the order they were added.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    SERVICES.iter().map(|&(name, _)| name)
+    SERVICES.iter().map(|e| e.name)
 }
 
-/// Build the service called `name`; `None` if there is no such service.
-pub(crate) fn build(name: &str, cx: &ServiceContext) -> Option<Arc<dyn Service>> {
-    SERVICES
-        .iter()
-        .find(|&&(n, _)| n == name)
-        .map(|&(_, build)| build(cx))
+/// Whether the service called `name` needs a certificate.
+pub(crate) fn uses_tls(name: &str) -> bool {
+    SERVICES.iter().any(|e| e.name == name && e.uses_tls)
+}
+
+/// Build the service called `name`.
+pub(crate) fn build(
+    name: &'static str,
+    cx: &ServiceContext<'_>,
+) -> Result<Arc<dyn Service>, Error> {
+    match SERVICES.iter().find(|e| e.name == name) {
+        Some(entry) => (entry.build)(cx),
+        None => Err(Error::UnknownService(name)),
+    }
 }

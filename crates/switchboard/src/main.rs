@@ -27,6 +27,22 @@ enum Command {
     /// Without flags: http on port 80, on every address (IPv4 and IPv6). Ports below 1024
     /// need root or CAP_NET_BIND_SERVICE; use --port-offset 8000 to run without either.
     Serve(ServeArgs),
+    /// Create or renew the local CA and server certificate, and show what they hold.
+    ///
+    /// The CA is created once and kept; the server certificate is renewed when it has
+    /// expired, expires within 30 days, or lacks a requested name.
+    Certs(CertsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CertsArgs {
+    /// The certificates directory.
+    #[arg(long, value_name = "DIR", default_value = switchboard_certs::DEFAULT_DIR)]
+    dir: PathBuf,
+    /// A name the server certificate must carry, besides localhost, 127.0.0.1, ::1 and this
+    /// machine's host name (repeat for more).
+    #[arg(long = "name", value_name = "HOST")]
+    names: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -41,9 +57,13 @@ struct ServeArgs {
     /// Add N to every port: --port-offset 8000 serves 80 on 8080.
     #[arg(long, value_name = "N", default_value_t = 0)]
     port_offset: u16,
-    /// Where the local CA and server certificate are kept (for the https service).
-    #[arg(long, value_name = "DIR", default_value = "certs")]
-    certs: PathBuf,
+    /// Where the local CA and server certificate are kept [default: ./certs].
+    #[arg(long, value_name = "DIR")]
+    certs: Option<PathBuf>,
+    /// A name the server certificate must carry, e.g. the name clients use to reach this
+    /// machine (repeat for more).
+    #[arg(long = "name", value_name = "HOST")]
+    names: Vec<String>,
     /// Log lines for people (text) or for machines (json, one object per line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -59,6 +79,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit with code 2
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Certs(args) => certs(args),
     }
 }
 
@@ -100,7 +121,22 @@ fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::Confi
     if !args.bind.is_empty() {
         config.apply_bind(&args.bind);
     }
+    if let Some(dir) = &args.certs {
+        config.apply_certs_dir(dir);
+    }
+    config.add_certificate_names(&args.names);
     Ok(config)
+}
+
+fn certs(args: CertsArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    match switchboard_certs::ensure(&args.dir, &args.names) {
+        Ok(ca) => {
+            print!("{}", ca.report());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fatal(LogFormat::Text, &error),
+    }
 }
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown; a second one ends the process at
@@ -164,7 +200,9 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(args.bind.len(), 2);
         assert_eq!(args.port_offset, 8000);
         assert_eq!(args.log_format, LogFormat::Json);

@@ -14,8 +14,13 @@
 //! Every port is bound to port 0 (the kernel picks a free one) on 127.0.0.1, so tests never
 //! collide; the stack is listening when [`StackBuilder::start`] returns, so there is nothing
 //! to wait for. Dropping a [`Stack`] shuts it down in the background.
+//!
+//! A stack with TLS services gets a fresh local CA in a temporary directory (unless
+//! [`StackBuilder::certs_dir`] names one); [`Stack::ca_pem`] is the certificate a client
+//! must trust.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use switchboard_core::EventBus;
 use switchboard_supervisor::{Config, Error, Listening, PortSpec, Stopped, Supervisor};
@@ -26,6 +31,23 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub struct StackBuilder {
     config: Config,
+}
+
+/// Where a stack keeps its certificates.
+#[derive(Debug)]
+enum CertsDir {
+    /// Removed when the stack is dropped.
+    Temporary(tempfile::TempDir),
+    Given(PathBuf),
+}
+
+impl CertsDir {
+    fn path(&self) -> &Path {
+        match self {
+            CertsDir::Temporary(dir) => dir.path(),
+            CertsDir::Given(path) => path,
+        }
+    }
 }
 
 impl StackBuilder {
@@ -52,10 +74,28 @@ impl StackBuilder {
         self
     }
 
+    /// Keep the CA and server certificate in `dir` (created if needed) instead of a
+    /// temporary directory, e.g. to start a second stack with the same CA.
+    pub fn certs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.tls.dir = Some(dir.into());
+        self
+    }
+
     /// Bind every port and start serving. When this returns, every port accepts
     /// connections.
-    pub async fn start(self) -> Result<Stack, Error> {
+    pub async fn start(mut self) -> Result<Stack, Error> {
+        let certs = match &self.config.tls.dir {
+            Some(dir) => CertsDir::Given(dir.clone()),
+            None => {
+                let dir = tempfile::tempdir()
+                    .map_err(|source| switchboard_certs_error(std::env::temp_dir(), source))?;
+                self.config.tls.dir = Some(dir.path().to_owned());
+                CertsDir::Temporary(dir)
+            }
+        };
         let supervisor = Supervisor::bind(self.config)?;
+        // Present once a TLS service is in the table (the supervisor created it).
+        let ca_pem = std::fs::read_to_string(certs.path().join("ca.pem")).ok();
         let listening = supervisor.listening();
         let events = supervisor.events().clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -66,6 +106,8 @@ impl StackBuilder {
         Ok(Stack {
             listening,
             events,
+            ca_pem,
+            _certs: certs,
             stop: Some(stop),
             task,
         })
@@ -77,6 +119,8 @@ impl StackBuilder {
 pub struct Stack {
     listening: Vec<Listening>,
     events: EventBus,
+    ca_pem: Option<String>,
+    _certs: CertsDir,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Stopped>,
 }
@@ -109,9 +153,22 @@ impl Stack {
             .collect()
     }
 
-    /// `http://<addr>{path}` for the first port of `service`.
+    /// `http://<addr>{path}` for the first port of `service`; `https://` for `"https"`.
     pub fn url(&self, service: &str, path: &str) -> String {
-        format!("http://{}{path}", self.addr(service))
+        let scheme = if service == "https" { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr(service))
+    }
+
+    /// The local CA's certificate (PEM) that clients must trust to reach the stack's TLS
+    /// services.
+    ///
+    /// # Panics
+    /// If the stack has no TLS service.
+    pub fn ca_pem(&self) -> &str {
+        match &self.ca_pem {
+            Some(pem) => pem,
+            None => panic!("this stack has no TLS service, so no CA"),
+        }
     }
 
     /// The stack's event stream: subscribe to watch connections and ports.
@@ -145,4 +202,8 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.request_shutdown();
     }
+}
+
+fn switchboard_certs_error(path: PathBuf, source: std::io::Error) -> Error {
+    Error::Certs(switchboard_certs::CertError::Write { path, source })
 }
