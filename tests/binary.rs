@@ -112,7 +112,9 @@ async fn serves_until_sigterm_then_exits_0() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let listening = wait_until_ready(&mut lines).await;
 
-    let health = reqwest::get(format!("http://{}/healthz", listening["http"]))
+    let health = crate::http_client()
+        .get(format!("http://{}/healthz", listening["http"]))
+        .send()
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
@@ -305,4 +307,73 @@ async fn running_out_of_file_descriptors_backs_off_and_recovers() {
         .unwrap();
     assert_eq!(&answer, b"back");
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn certs_command_creates_once_then_reuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let run = || {
+        Command::new(BINARY)
+            .args(["certs", "--dir"])
+            .arg(&certs)
+            .args(["--name", "demo.switchboard.test"])
+            .output()
+    };
+    let first = run().await.unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    let first = String::from_utf8(first.stdout).unwrap();
+    assert!(first.contains("ca.pem (created)"), "{first}");
+    assert!(first.contains("server.pem (created)"), "{first}");
+    assert!(first.contains("demo.switchboard.test"), "{first}");
+    assert!(first.contains("curl --cacert"), "{first}");
+
+    #[cfg(unix)]
+    for key in ["ca-key.pem", "server-key.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(certs.join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+
+    let second = String::from_utf8(run().await.unwrap().stdout).unwrap();
+    assert!(second.contains("ca.pem (reused)"), "{second}");
+    let fingerprint = |report: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with("SHA-256"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(fingerprint(&first), fingerprint(&second), "the CA is kept");
+}
+
+#[tokio::test]
+async fn malformed_certificates_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::write(certs.join("ca.pem"), "this is not a certificate\n").unwrap();
+    std::fs::write(certs.join("ca-key.pem"), "nor is this a key\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[port]]\nport = 0\nservice = \"https\"\nbind = [\"127.0.0.1\"]\n",
+    );
+    let (code, stderr) = run_to_exit(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--certs",
+        certs.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} is not a valid PEM certificate",
+            certs.join("ca.pem").display()
+        )),
+        "{stderr}"
+    );
 }

@@ -19,7 +19,7 @@ async fn each_port_reaches_its_own_service() {
         .unwrap();
 
     let who: Value =
-        json_of(reqwest::Client::new().get(stack.url("http", "/whoami?format=json"))).await;
+        json_of(crate::http_client().get(stack.url("http", "/whoami?format=json"))).await;
     assert_eq!(who["service"], "http");
     assert_eq!(who["local"], stack.addr("http").to_string());
 
@@ -44,7 +44,9 @@ async fn a_port_nobody_binds_is_refused() {
     let error = TcpStream::connect(unbound).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
     // The port that is bound still answers.
-    let status = reqwest::get(stack.url("http", "/healthz"))
+    let status = crate::http_client()
+        .get(stack.url("http", "/healthz"))
+        .send()
         .await
         .unwrap()
         .status();
@@ -60,7 +62,7 @@ async fn the_port_table_counts_connections_per_port() {
         .await
         .unwrap();
     let ports_url = stack.url("http", "/api/ports");
-    let client = reqwest::Client::new();
+    let client = crate::http_client();
 
     // Hold an echo connection open, and prove the service has it before counting.
     let mut echo = TcpStream::connect(stack.addr("echo")).await.unwrap();

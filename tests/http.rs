@@ -21,7 +21,7 @@ async fn http_stack(configure: impl FnOnce(&mut Config)) -> Stack {
 }
 
 fn client() -> Client {
-    Client::builder()
+    crate::client_builder()
         .user_agent("switchboard-tests/1")
         .build()
         .unwrap()
@@ -30,11 +30,19 @@ fn client() -> Client {
 #[tokio::test]
 async fn healthz_and_page() {
     let stack = http_stack(|_| {}).await;
-    let health = reqwest::get(stack.url("http", "/healthz")).await.unwrap();
+    let health = crate::http_client()
+        .get(stack.url("http", "/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "ok\n");
 
-    let page = reqwest::get(stack.url("http", "/")).await.unwrap();
+    let page = crate::http_client()
+        .get(stack.url("http", "/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(
         page.headers()["content-type"]
@@ -90,7 +98,10 @@ async fn whoami_names_both_ends_and_the_service() {
 #[tokio::test]
 async fn cleartext_http2_is_served_on_the_same_port() {
     let stack = http_stack(|_| {}).await;
-    let client = Client::builder().http2_prior_knowledge().build().unwrap();
+    let client = crate::client_builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let response = client
         .get(stack.url("http", "/whoami?format=json"))
         .send()
@@ -249,7 +260,9 @@ async fn bytes_are_random_seedable_and_capped() {
 #[tokio::test]
 async fn unknown_paths_get_404() {
     let stack = http_stack(|_| {}).await;
-    let response = reqwest::get(stack.url("http", "/no/such/thing"))
+    let response = crate::http_client()
+        .get(stack.url("http", "/no/such/thing"))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use crate::{PATIENCE, json_of};
 
 async fn echo_counts(stack: &Stack) -> (u64, u64) {
-    let table = json_of(reqwest::Client::new().get(stack.url("http", "/api/ports"))).await;
+    let table = json_of(crate::http_client().get(stack.url("http", "/api/ports"))).await;
     let echo = table["ports"]
         .as_array()
         .unwrap()

@@ -8,6 +8,7 @@
 mod binary;
 mod dispatch;
 mod http;
+mod https;
 mod limits;
 mod shutdown;
 
@@ -67,4 +68,45 @@ async fn json_of(request: RequestBuilder) -> Value {
 /// Send a request and return only its status.
 async fn status_of(request: RequestBuilder) -> StatusCode {
     request.send().await.unwrap().status()
+}
+
+/// A root store holding only `ca_pem`'s certificates (empty without it).
+fn trust_only(ca_pem: Option<&str>) -> rustls::RootCertStore {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(pem) = ca_pem {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+    }
+    roots
+}
+
+/// A rustls client configuration that trusts only `ca_pem` (nothing at all without it) and
+/// offers `alpn`; the ring provider, like the server.
+fn tls_client_config(ca_pem: Option<&str>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(trust_only(ca_pem))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// A reqwest client builder. reqwest's rustls backend needs a crypto provider chosen; ours is
+/// ring, as in the server.
+fn client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
+/// A plain HTTP client.
+fn http_client() -> reqwest::Client {
+    client_builder().build().unwrap()
 }
