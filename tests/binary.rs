@@ -9,8 +9,8 @@ use std::process::Stdio;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStderr, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
 
 use crate::PATIENCE;
 
@@ -37,58 +37,69 @@ fn spawn(command: &mut Command) -> Child {
         .unwrap()
 }
 
-/// Read JSON log lines until one whose message starts with `prefix`; return the lines read.
-async fn wait_for_log(lines: &mut Lines<BufReader<ChildStderr>>, prefix: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("switchboard exited");
-            let log: Value = serde_json::from_str(&line).unwrap();
-            let found = log["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(prefix));
-            seen.push(log);
-            if found {
-                break;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no log line starting with {prefix:?}"));
-    seen
-}
+/// The JSON log lines of a running switchboard. A task drains its standard error all the
+/// time: a test that stopped reading would otherwise let the pipe fill up, and a server
+/// blocked on writing its log looks exactly like a server that hangs.
+struct Logs(tokio::sync::mpsc::UnboundedReceiver<Value>);
 
-/// Read JSON log lines until the `ready` line; return each service's listening address.
-async fn wait_until_ready(
-    lines: &mut Lines<BufReader<ChildStderr>>,
-) -> HashMap<String, SocketAddr> {
-    let mut listening = HashMap::new();
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("switchboard exited before it was ready");
-            let log: Value = serde_json::from_str(&line).unwrap();
-            let fields = &log["fields"];
-            if fields["ready"] == true {
-                break;
+impl Logs {
+    fn of(child: &mut Child) -> Self {
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let log = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+                if tx.send(log).is_err() {
+                    break;
+                }
             }
+        });
+        Self(rx)
+    }
+
+    /// Lines until one whose message starts with `prefix`, that one included.
+    async fn until(&mut self, prefix: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let log = self.0.recv().await.expect("switchboard exited");
+                let found = log["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(prefix));
+                seen.push(log);
+                if found {
+                    break;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line starting with {prefix:?}"));
+        seen
+    }
+
+    /// Wait for the `ready` line; return each service's listening address.
+    async fn ready(&mut self) -> HashMap<String, SocketAddr> {
+        let mut listening = HashMap::new();
+        for log in self.until("ready").await {
+            let fields = &log["fields"];
             if let (Some(addr), Some(service)) =
                 (fields["addr"].as_str(), fields["service"].as_str())
             {
                 listening.insert(service.to_owned(), addr.parse().unwrap());
             }
         }
-    })
-    .await
-    .expect("no ready line");
-    listening
+        listening
+    }
+
+    /// Every line until switchboard exits.
+    async fn rest(mut self) -> Vec<Value> {
+        let mut rest = Vec::new();
+        while let Some(log) = self.0.recv().await {
+            rest.push(log);
+        }
+        rest
+    }
 }
 
 #[tokio::test]
@@ -109,8 +120,8 @@ async fn serves_until_sigterm_then_exits_0() {
         "#,
     );
     let mut child = serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = wait_until_ready(&mut lines).await;
+    let mut logs = Logs::of(&mut child);
+    let listening = logs.ready().await;
 
     let health = crate::http_client()
         .get(format!("http://{}/healthz", listening["http"]))
@@ -136,10 +147,7 @@ async fn serves_until_sigterm_then_exits_0() {
     assert_eq!(status.code(), Some(0));
 
     // The log told the story: connections opened and closed with their byte counts.
-    let mut rest = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        rest.push(serde_json::from_str::<Value>(&line).unwrap());
-    }
+    let rest = logs.rest().await;
     let closed_echo = rest.iter().find(|l| {
         l["fields"]["message"]
             .as_str()
@@ -273,18 +281,18 @@ async fn running_out_of_file_descriptors_backs_off_and_recovers() {
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&config),
     );
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let echo = wait_until_ready(&mut lines).await["echo"];
+    let mut logs = Logs::of(&mut child);
+    let echo = logs.ready().await["echo"];
 
     let mut held = Vec::new();
     for _ in 0..100 {
         held.push(tokio::net::TcpStream::connect(echo).await.unwrap());
     }
-    wait_for_log(&mut lines, "accept failed").await;
+    logs.until("accept failed").await;
 
     // Descriptors free up as these connections end; accepting resumes by itself.
     drop(held);
-    let meanwhile = wait_for_log(&mut lines, "accepting connections again").await;
+    let meanwhile = logs.until("accepting connections again").await;
     let repeats = meanwhile
         .iter()
         .filter(|l| {

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    init_logging(args.log_format);
+    let _flush_logs_on_exit = init_logging(args.log_format);
     let config = match load_config(&args) {
         Ok(config) => config,
         Err(error) => return fatal(args.log_format, &error),
@@ -129,7 +129,7 @@ fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::Confi
 }
 
 fn certs(args: CertsArgs) -> ExitCode {
-    init_logging(LogFormat::Text);
+    let _flush_logs_on_exit = init_logging(LogFormat::Text);
     match switchboard_certs::ensure(&args.dir, &args.names) {
         Ok(ca) => {
             print!("{}", ca.report());
@@ -154,11 +154,17 @@ fn stop_requested() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Log to standard error, filtered by `RUST_LOG` (default `info`).
+///
+/// Lines are written by a background thread, so a reader that stops reading (a full pipe,
+/// a stalled terminal) never stalls the server; if it falls far behind, lines are dropped
+/// rather than connections. The returned guard flushes what is queued when it is dropped.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => {
             // Colour only for a person at a terminal, never into files or pipes.
@@ -167,6 +173,7 @@ fn init_logging(format: LogFormat) {
         }
         LogFormat::Json => logs.json().with_ansi(false).init(),
     }
+    guard
 }
 
 fn fatal(format: LogFormat, error: &dyn std::fmt::Display) -> ExitCode {
