@@ -12,7 +12,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use crate::files::{Visibility, warn_if_exposed, write_atomic};
+use switchboard_core::durable::Visibility;
+
+use crate::files::{warn_if_exposed, write_atomic};
 use crate::inspect::{self, CertInfo};
 use crate::{CertError, Identity, check_pair};
 

@@ -12,8 +12,10 @@
 //! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish.
 //! - `event.rs`: [`Event`] and [`EventBus`], the one stream that logs and feeds read.
 //! - `ports.rs`: [`PortStatus`] and [`PortDirectory`], the port table as services see it.
+//! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 
 mod conn;
+pub mod durable;
 mod event;
 mod ports;
 mod service;
