@@ -1,0 +1,21 @@
+//! switchboard's mail store: every message the SMTP service accepts, kept in memory (and,
+//! with a mail directory, on disk before the client is told "250"), parsed and searchable.
+//!
+//! The SMTP service writes here and the HTTP API reads from here; the store lives below both,
+//! so neither service depends on the other.
+//!
+//! # Layout
+//!
+//! - `store.rs`: [`MailStore`]: insert, list, search, delete, wait for a message.
+//! - `message.rs`: [`StoredMessage`], its [`Envelope`] and parsed [`Summary`] (mail-parser).
+//! - `search.rs`: [`Query`], the search language.
+//! - `persist.rs`: the mail directory: one `.eml` and one `.json` per message.
+
+mod message;
+mod persist;
+mod search;
+mod store;
+
+pub use message::{Address, Details, Envelope, PartData, PartInfo, StoredMessage, Summary};
+pub use search::{Query, QueryError};
+pub use store::{MailError, MailSettings, MailStore, StoreStats};

@@ -1,0 +1,514 @@
+//! One captured message: its envelope, its bytes, and what parsing them says.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What the SMTP client said in the session (MAIL FROM, RCPT TO, …), as opposed to the
+/// headers it wrote inside the message. They often differ: Bcc recipients, for one, appear
+/// only here.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Envelope {
+    /// The reverse path; empty for the null sender `<>` (bounces).
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The name the client gave in EHLO or HELO.
+    pub helo: String,
+    pub peer: SocketAddr,
+    /// Whether the message arrived over TLS (STARTTLS or implicit TLS).
+    pub tls: bool,
+    /// The user name of a successful AUTH; the password is never kept.
+    pub auth_user: Option<String>,
+}
+
+/// A mail address with its display name, as Mailpit's API shows it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Address {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Address")]
+    pub address: String,
+}
+
+impl Address {
+    fn matches(&self, needle: &str) -> bool {
+        self.address.to_lowercase().contains(needle) || self.name.to_lowercase().contains(needle)
+    }
+}
+
+/// The headers and body facts that lists and searches need, parsed once on arrival.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub from: Option<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    /// The Bcc header if the message has one; otherwise the envelope recipients that are
+    /// in neither To nor Cc, which is where Bcc recipients end up.
+    pub bcc: Vec<Address>,
+    pub reply_to: Vec<Address>,
+    pub subject: String,
+    pub message_id: String,
+    pub return_path: String,
+    /// The Date header, if it parsed.
+    pub date: Option<OffsetDateTime>,
+    /// The start of the text, whitespace folded, at most 250 characters.
+    pub snippet: String,
+    /// Attachments, not counting inline parts.
+    pub attachments: usize,
+}
+
+/// How much of a message's text the free-text search looks at.
+const SEARCHABLE_TEXT: usize = 64 * 1024;
+const SNIPPET_CHARS: usize = 250;
+
+/// A message in the store.
+#[derive(Debug)]
+pub struct StoredMessage {
+    /// Random, 22 letters and digits, like Mailpit's.
+    pub id: String,
+    pub received: OffsetDateTime,
+    pub envelope: Envelope,
+    /// The message exactly as received, after dot-unstuffing.
+    pub raw: Bytes,
+    pub summary: Summary,
+    read: AtomicBool,
+    /// Lower-cased subject, addresses and text, for free-text search.
+    search_text: String,
+}
+
+impl StoredMessage {
+    pub(crate) fn new(
+        id: String,
+        received: OffsetDateTime,
+        envelope: Envelope,
+        raw: Bytes,
+    ) -> Self {
+        let (summary, text) = summarize(&raw, &envelope);
+        let mut search_text = String::new();
+        search_text.push_str(&summary.subject);
+        for addr in summary
+            .from
+            .iter()
+            .chain(&summary.to)
+            .chain(&summary.cc)
+            .chain(&summary.bcc)
+        {
+            search_text.push(' ');
+            search_text.push_str(&addr.name);
+            search_text.push(' ');
+            search_text.push_str(&addr.address);
+        }
+        search_text.push(' ');
+        search_text.push_str(truncate(&text, SEARCHABLE_TEXT));
+        Self {
+            id,
+            received,
+            envelope,
+            raw,
+            summary,
+            read: AtomicBool::new(false),
+            search_text: search_text.to_lowercase(),
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_read(&self) -> bool {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    pub fn set_read(&self, read: bool) {
+        self.read.store(read, Ordering::Relaxed);
+    }
+
+    pub(crate) fn text_contains(&self, lowercase_needle: &str) -> bool {
+        self.search_text.contains(lowercase_needle)
+    }
+
+    pub(crate) fn recipient_matches(&self, needle: &str) -> bool {
+        self.summary.to.iter().any(|a| a.matches(needle))
+            || self
+                .envelope
+                .rcpt_to
+                .iter()
+                .any(|r| r.to_lowercase().contains(needle))
+    }
+
+    pub(crate) fn sender_matches(&self, needle: &str) -> bool {
+        self.summary
+            .from
+            .as_ref()
+            .is_some_and(|a| a.matches(needle))
+            || self.envelope.mail_from.to_lowercase().contains(needle)
+    }
+
+    pub(crate) fn cc_matches(&self, needle: &str) -> bool {
+        self.summary.cc.iter().any(|a| a.matches(needle))
+    }
+
+    pub(crate) fn bcc_matches(&self, needle: &str) -> bool {
+        self.summary.bcc.iter().any(|a| a.matches(needle))
+    }
+
+    /// The bodies and parts, parsed on demand (they are not kept parsed in memory).
+    pub fn details(&self) -> Details {
+        let Some(message) = MessageParser::default().parse(&self.raw[..]) else {
+            return Details::default();
+        };
+        let text = message
+            .text_part(0)
+            .and_then(|p| match &p.body {
+                PartType::Text(text) => Some(text.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let html = message
+            .html_part(0)
+            .and_then(|p| match &p.body {
+                PartType::Html(html) => Some(html.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut details = Details {
+            text,
+            html,
+            ..Details::default()
+        };
+        for &index in &message.attachments {
+            let Some(part) = message.parts.get(index as usize) else {
+                continue;
+            };
+            let info = PartInfo {
+                part_id: index.to_string(),
+                file_name: part.attachment_name().unwrap_or_default().to_owned(),
+                content_type: content_type(part),
+                content_id: part
+                    .content_id()
+                    .unwrap_or_default()
+                    .trim_matches(['<', '>'])
+                    .to_owned(),
+                size: part.contents().len(),
+            };
+            if is_inline(part) {
+                details.inline.push(info);
+            } else {
+                details.attachments.push(info);
+            }
+        }
+        details
+    }
+
+    /// One attachment or inline part, decoded.
+    pub fn part(&self, part_id: &str) -> Option<PartData> {
+        let index: u32 = part_id.parse().ok()?;
+        let message = MessageParser::default().parse(&self.raw[..])?;
+        if !message.attachments.contains(&index) {
+            return None;
+        }
+        let part = message.parts.get(index as usize)?;
+        Some(PartData {
+            content_type: content_type(part),
+            file_name: part.attachment_name().unwrap_or_default().to_owned(),
+            bytes: part.contents().to_vec(),
+        })
+    }
+
+    /// Every header of the message, names in alphabetical order, values in message order.
+    pub fn headers(&self) -> BTreeMap<String, Vec<String>> {
+        let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(message) = MessageParser::default().parse_headers(&self.raw[..]) {
+            for (name, value) in message.headers_raw() {
+                headers
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push(unfold(value));
+            }
+        }
+        headers
+    }
+}
+
+/// Text and HTML bodies and the parts of a message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<PartInfo>,
+    pub inline: Vec<PartInfo>,
+}
+
+/// An attachment or inline part, as listed (Mailpit's `Attachment`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PartInfo {
+    #[serde(rename = "PartID")]
+    pub part_id: String,
+    #[serde(rename = "FileName")]
+    pub file_name: String,
+    #[serde(rename = "ContentType")]
+    pub content_type: String,
+    #[serde(rename = "ContentID")]
+    pub content_id: String,
+    #[serde(rename = "Size")]
+    pub size: usize,
+}
+
+/// A part's decoded bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartData {
+    pub content_type: String,
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_owned(),
+        },
+        None => "application/octet-stream".to_owned(),
+    }
+}
+
+fn is_inline(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.content_disposition().is_some_and(|d| d.is_inline())
+}
+
+/// Header values as one line: folding whitespace becomes single spaces.
+fn unfold(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn truncate(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn addresses(address: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+    address
+        .map(|list| {
+            list.iter()
+                .map(|a| Address {
+                    name: a.name().unwrap_or_default().to_owned(),
+                    address: a.address().unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Parse what lists and searches need; also return the text for searching.
+fn summarize(raw: &[u8], envelope: &Envelope) -> (Summary, String) {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return (Summary::default(), String::new());
+    };
+    let to = addresses(message.to());
+    let cc = addresses(message.cc());
+    let mut bcc = addresses(message.bcc());
+    if bcc.is_empty() {
+        let listed = |r: &String| {
+            to.iter()
+                .chain(&cc)
+                .any(|a| a.address.eq_ignore_ascii_case(r))
+        };
+        bcc = envelope
+            .rcpt_to
+            .iter()
+            .filter(|r| !listed(r))
+            .map(|r| Address {
+                name: String::new(),
+                address: r.clone(),
+            })
+            .collect();
+    }
+    let text = message
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .unwrap_or_default();
+    let snippet: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(SNIPPET_CHARS)
+        .collect();
+    let date = message
+        .date()
+        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
+    let summary = Summary {
+        from: addresses(message.from()).into_iter().next(),
+        to,
+        cc,
+        bcc,
+        reply_to: addresses(message.reply_to()),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        message_id: message.message_id().unwrap_or_default().to_owned(),
+        return_path: message.return_address().unwrap_or_default().to_owned(),
+        date,
+        snippet,
+        attachments: message
+            .attachments
+            .iter()
+            .filter_map(|&i| message.parts.get(i as usize))
+            .filter(|p| !is_inline(p))
+            .count(),
+    };
+    (summary, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(rcpts: &[&str]) -> Envelope {
+        Envelope {
+            mail_from: "sender@example.test".into(),
+            rcpt_to: rcpts.iter().map(|s| s.to_string()).collect(),
+            helo: "client.example.test".into(),
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            tls: false,
+            auth_user: None,
+        }
+    }
+
+    const MULTIPART: &str = "From: Alice Example <alice@example.test>\r\n\
+To: Bob <bob@example.test>, carol@example.test\r\n\
+Cc: Dave <dave@example.test>\r\n\
+Reply-To: replies@example.test\r\n\
+Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from the test\r\n\
+Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <abc123@example.test>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n\
+\r\n\
+--XYZ\r\n\
+Content-Type: multipart/alternative; boundary=\"ALT\"\r\n\
+\r\n\
+--ALT\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello Bob,\r\n\
+  this is   the text part.\r\n\
+--ALT\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>Hello Bob, this is the <b>HTML</b> part.</p>\r\n\
+--ALT--\r\n\
+--XYZ\r\n\
+Content-Type: text/csv; name=\"report.csv\"\r\n\
+Content-Disposition: attachment; filename=\"report.csv\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+YSxiLGMKMSwyLDMK\r\n\
+--XYZ\r\n\
+Content-Type: image/png\r\n\
+Content-Disposition: inline; filename=\"logo.png\"\r\n\
+Content-ID: <logo@example.test>\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+iVBORw0KGgo=\r\n\
+--XYZ--\r\n";
+
+    #[test]
+    fn a_multipart_message_is_summarised() {
+        let msg = StoredMessage::new(
+            "id1".into(),
+            OffsetDateTime::UNIX_EPOCH,
+            envelope(&[
+                "bob@example.test",
+                "carol@example.test",
+                "dave@example.test",
+                "hidden@example.test",
+            ]),
+            Bytes::from_static(MULTIPART.as_bytes()),
+        );
+        let s = &msg.summary;
+        assert_eq!(
+            s.from,
+            Some(Address {
+                name: "Alice Example".into(),
+                address: "alice@example.test".into()
+            })
+        );
+        assert_eq!(s.to.len(), 2);
+        assert_eq!(s.to[0].name, "Bob");
+        assert_eq!(s.cc[0].address, "dave@example.test");
+        assert_eq!(
+            s.bcc,
+            vec![Address {
+                name: String::new(),
+                address: "hidden@example.test".into()
+            }]
+        );
+        assert_eq!(s.reply_to[0].address, "replies@example.test");
+        assert_eq!(s.subject, "Grüße from the test");
+        assert_eq!(s.message_id, "abc123@example.test");
+        assert_eq!(s.date.unwrap().unix_timestamp(), 1_795_687_200);
+        assert_eq!(s.snippet, "Hello Bob, this is the text part.");
+        assert_eq!(s.attachments, 1, "the inline image does not count");
+
+        let d = msg.details();
+        assert!(d.text.contains("this is   the text part."));
+        assert!(d.html.contains("<b>HTML</b>"));
+        assert_eq!(d.attachments.len(), 1);
+        assert_eq!(d.attachments[0].file_name, "report.csv");
+        assert_eq!(d.attachments[0].content_type, "text/csv");
+        assert_eq!(d.attachments[0].size, 12);
+        assert_eq!(d.inline.len(), 1);
+        assert_eq!(d.inline[0].content_id, "logo@example.test");
+
+        let part = msg.part(&d.attachments[0].part_id).unwrap();
+        assert_eq!(part.bytes, b"a,b,c\n1,2,3\n");
+        assert_eq!(part.file_name, "report.csv");
+        assert!(msg.part("0").is_none(), "only attachment parts are served");
+        assert!(msg.part("nope").is_none());
+
+        let headers = msg.headers();
+        assert_eq!(
+            headers["Subject"],
+            vec!["=?utf-8?q?Gr=C3=BC=C3=9Fe?= from the test"]
+        );
+        let names: Vec<_> = headers.keys().cloned().collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn a_plain_message_has_no_html_and_garbage_still_stores() {
+        let plain = StoredMessage::new(
+            "id2".into(),
+            OffsetDateTime::UNIX_EPOCH,
+            envelope(&["x@example.test"]),
+            Bytes::from_static(b"Subject: hi\r\n\r\njust text\r\n"),
+        );
+        let d = plain.details();
+        assert_eq!(d.html, "");
+        assert_eq!(d.text.trim_end(), "just text");
+        assert_eq!(plain.summary.from, None);
+        assert_eq!(plain.summary.bcc[0].address, "x@example.test");
+
+        let garbage = StoredMessage::new(
+            "id3".into(),
+            OffsetDateTime::UNIX_EPOCH,
+            envelope(&["x@example.test"]),
+            Bytes::from_static(b"\x00\x01\x02 not a message"),
+        );
+        assert_eq!(garbage.size(), 17);
+        let _ = garbage.details();
+        let _ = garbage.headers();
+    }
+}

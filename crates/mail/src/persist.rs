@@ -1,0 +1,127 @@
+//! The mail directory: each message is `<ID>.eml` (the bytes as received) plus `<ID>.json`
+//! (envelope and arrival time).
+//!
+//! The `.eml` is written first and the `.json` last, each atomically and synced; the `.json`
+//! is what makes a message exist. A crash between the two leaves an `.eml` alone, which was
+//! never acknowledged and is removed at the next start, so no half-written file is ever
+//! loaded as a message.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use switchboard_core::durable::{self, Visibility};
+use time::OffsetDateTime;
+
+use crate::{Envelope, StoredMessage};
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    id: String,
+    /// Milliseconds since the Unix epoch.
+    received_ms: i64,
+    envelope: Envelope,
+}
+
+#[derive(Debug)]
+pub(crate) struct MailDir {
+    dir: PathBuf,
+}
+
+impl MailDir {
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Open (creating it if needed) and load every complete message, oldest first.
+    pub(crate) fn open(dir: &Path) -> io::Result<(Self, Vec<StoredMessage>)> {
+        fs::create_dir_all(dir)?;
+        let mut messages = Vec::new();
+        let mut removed = false;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if durable::is_leftover(&name) {
+                fs::remove_file(&path)?;
+                removed = true;
+            } else if let Some(id) = name.strip_suffix(".eml") {
+                if !dir.join(format!("{id}.json")).exists() {
+                    tracing::warn!(
+                        "removing {}: its envelope was never written, so it was never acknowledged",
+                        path.display()
+                    );
+                    fs::remove_file(&path)?;
+                    removed = true;
+                }
+            } else if name.ends_with(".json") {
+                match load(dir, &path) {
+                    Ok(message) => messages.push(message),
+                    Err(error) => tracing::warn!("skipping {}: {error}", path.display()),
+                }
+            }
+        }
+        if removed {
+            durable::sync_dir(dir)?;
+        }
+        messages.sort_by_key(|m| m.received);
+        Ok((
+            Self {
+                dir: dir.to_owned(),
+            },
+            messages,
+        ))
+    }
+
+    /// Write a message so that it survives a crash; returns once it is on disk.
+    pub(crate) fn save(&self, message: &StoredMessage) -> io::Result<()> {
+        durable::write_atomically(&self.eml(&message.id), &message.raw, Visibility::Public)?;
+        let record = Record {
+            id: message.id.clone(),
+            received_ms: i64::try_from(message.received.unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX),
+            envelope: message.envelope.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other)?;
+        durable::write_atomically(&self.json(&message.id), &json, Visibility::Public)
+    }
+
+    /// Remove a message's files: the envelope first, so that a crash leaves at worst an
+    /// orphan `.eml`, which the next start removes.
+    pub(crate) fn remove(&self, id: &str) -> io::Result<()> {
+        for path in [self.json(id), self.eml(id)] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn eml(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.eml"))
+    }
+
+    fn json(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+}
+
+fn load(dir: &Path, json_path: &Path) -> io::Result<StoredMessage> {
+    let record: Record = serde_json::from_slice(&fs::read(json_path)?).map_err(io::Error::other)?;
+    if !record.id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(io::Error::other("the message id is not alphanumeric"));
+    }
+    let raw = fs::read(dir.join(format!("{}.eml", record.id)))?;
+    let received =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(record.received_ms) * 1_000_000)
+            .map_err(io::Error::other)?;
+    Ok(StoredMessage::new(
+        record.id,
+        received,
+        record.envelope,
+        Bytes::from(raw),
+    ))
+}

@@ -1,0 +1,540 @@
+//! The store itself: bounded, newest last, shared by every service that needs mail.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::persist::MailDir;
+use crate::{Envelope, Query, StoredMessage};
+
+/// The `[mail]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// Keep messages on disk here, and load them at start-up (the `--mail-dir` flag). A
+    /// message is on disk before the client is told it was accepted.
+    pub dir: Option<PathBuf>,
+    /// Most messages kept; when a new one arrives at the limit, the oldest is deleted.
+    pub max_messages: usize,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_messages: 1000,
+        }
+    }
+}
+
+/// A problem with the mail directory, naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error(
+        "cannot use the mail directory {path}: {source}. Make it readable and writable, or \
+         choose another with --mail-dir DIR"
+    )]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot store the message in {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Counters for `/api/v1/info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub messages: usize,
+    pub unread: usize,
+    pub bytes: u64,
+    pub accepted: u64,
+    pub accepted_bytes: u64,
+    pub rejected: u64,
+    pub deleted: u64,
+    pub uptime: Duration,
+    /// The mail directory, or `memory`.
+    pub location: String,
+}
+
+/// The captured messages. Cloning is cheap; every clone is the same store.
+#[derive(Clone, Debug)]
+pub struct MailStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    messages: Mutex<Messages>,
+    max_messages: usize,
+    disk: Option<MailDir>,
+    /// Every new message, for those waiting for one.
+    arrivals: broadcast::Sender<Arc<StoredMessage>>,
+    accepted: AtomicU64,
+    accepted_bytes: AtomicU64,
+    rejected: AtomicU64,
+    deleted: AtomicU64,
+    started: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Messages {
+    /// Oldest first.
+    order: VecDeque<Arc<StoredMessage>>,
+    by_id: HashMap<String, Arc<StoredMessage>>,
+}
+
+impl MailStore {
+    /// An empty store in memory only.
+    pub fn in_memory(max_messages: usize) -> Self {
+        Self::build(max_messages, None, Vec::new())
+    }
+
+    /// A store as configured: with a directory, the messages in it are loaded.
+    pub fn open(settings: &MailSettings) -> Result<Self, MailError> {
+        let Some(dir) = &settings.dir else {
+            return Ok(Self::in_memory(settings.max_messages));
+        };
+        let (disk, loaded) = MailDir::open(dir).map_err(|source| MailError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        tracing::info!(
+            "mail directory {}: {} message(s) loaded",
+            dir.display(),
+            loaded.len()
+        );
+        let store = Self::build(settings.max_messages, Some(disk), loaded);
+        // More on disk than the limit allows (the limit was lowered): keep the newest.
+        let evicted = store.lock().evict(store.shared.max_messages);
+        store.remove_files(&evicted);
+        Ok(store)
+    }
+
+    fn build(max_messages: usize, disk: Option<MailDir>, loaded: Vec<StoredMessage>) -> Self {
+        let mut messages = Messages::default();
+        for message in loaded {
+            messages.push(Arc::new(message));
+        }
+        let (arrivals, _) = broadcast::channel(256);
+        Self {
+            shared: Arc::new(Shared {
+                messages: Mutex::new(messages),
+                max_messages: max_messages.max(1),
+                disk,
+                arrivals,
+                accepted: AtomicU64::new(0),
+                accepted_bytes: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+                deleted: AtomicU64::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Messages> {
+        // A panic while holding the lock leaves consistent data (every change is one
+        // push or remove), so a poisoned lock is still usable.
+        self.shared
+            .messages
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Store a message. With a mail directory it is on disk when this returns, so the
+    /// caller may acknowledge it; on error nothing was stored.
+    pub async fn insert(
+        &self,
+        envelope: Envelope,
+        raw: Bytes,
+    ) -> Result<Arc<StoredMessage>, MailError> {
+        let id = self.new_id();
+        let message = Arc::new(StoredMessage::new(
+            id,
+            OffsetDateTime::now_utc(),
+            envelope,
+            raw,
+        ));
+        if let Some(disk) = &self.shared.disk {
+            // File writes and fsync block; keep them off the async workers.
+            let store = self.clone();
+            let saving = message.clone();
+            tokio::task::spawn_blocking(move || store.save(&saving))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                .map_err(|source| MailError::Write {
+                    path: disk.path().to_owned(),
+                    source,
+                })?;
+        }
+        let evicted = {
+            let mut messages = self.lock();
+            messages.push(message.clone());
+            messages.evict(self.shared.max_messages)
+        };
+        self.remove_files(&evicted);
+        self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .accepted_bytes
+            .fetch_add(message.size() as u64, Ordering::Relaxed);
+        let _ = self.shared.arrivals.send(message.clone());
+        Ok(message)
+    }
+
+    fn save(&self, message: &StoredMessage) -> std::io::Result<()> {
+        match &self.shared.disk {
+            Some(disk) => disk.save(message),
+            None => Ok(()),
+        }
+    }
+
+    fn new_id(&self) -> String {
+        loop {
+            let id: String = (0..22).map(|_| fastrand::alphanumeric()).collect();
+            if !self.lock().by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Count a message the SMTP service refused (too big, a line too long, …).
+    pub fn note_rejected(&self) {
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message by ID, or the newest for `latest`.
+    pub fn get(&self, id: &str) -> Option<Arc<StoredMessage>> {
+        let messages = self.lock();
+        if id == "latest" {
+            return messages.order.back().cloned();
+        }
+        messages.by_id.get(id).cloned()
+    }
+
+    /// Every message, newest first.
+    pub fn list(&self) -> Vec<Arc<StoredMessage>> {
+        self.lock().order.iter().rev().cloned().collect()
+    }
+
+    /// The messages matching `query`, newest first.
+    pub fn search(&self, query: &Query) -> Vec<Arc<StoredMessage>> {
+        self.lock()
+            .order
+            .iter()
+            .rev()
+            .filter(|m| query.matches(m))
+            .cloned()
+            .collect()
+    }
+
+    /// How many messages are stored.
+    pub fn len(&self) -> usize {
+        self.lock().order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Delete these messages (unknown IDs are skipped); returns how many were deleted.
+    pub async fn delete(&self, ids: &[String]) -> usize {
+        let removed: Vec<Arc<StoredMessage>> = {
+            let mut messages = self.lock();
+            ids.iter().filter_map(|id| messages.remove(id)).collect()
+        };
+        self.finish_delete(removed).await
+    }
+
+    /// Delete every message matching `query` (every message for an empty query).
+    pub async fn delete_matching(&self, query: &Query) -> usize {
+        let removed: Vec<Arc<StoredMessage>> = {
+            let mut messages = self.lock();
+            let ids: Vec<String> = messages
+                .order
+                .iter()
+                .filter(|m| query.matches(m))
+                .map(|m| m.id.clone())
+                .collect();
+            ids.iter().filter_map(|id| messages.remove(id)).collect()
+        };
+        self.finish_delete(removed).await
+    }
+
+    async fn finish_delete(&self, removed: Vec<Arc<StoredMessage>>) -> usize {
+        self.shared
+            .deleted
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
+        let count = removed.len();
+        if self.shared.disk.is_some() && count > 0 {
+            let store = self.clone();
+            let _ = tokio::task::spawn_blocking(move || store.remove_files(&removed)).await;
+        }
+        count
+    }
+
+    fn remove_files(&self, messages: &[Arc<StoredMessage>]) {
+        let Some(disk) = &self.shared.disk else {
+            return;
+        };
+        for message in messages {
+            if let Err(error) = disk.remove(&message.id) {
+                tracing::warn!(id = %message.id, %error, "cannot remove a deleted message's files");
+            }
+        }
+    }
+
+    /// Mark messages read or unread; `None` means every message.
+    pub fn set_read(&self, ids: Option<&[String]>, read: bool) {
+        let messages = self.lock();
+        match ids {
+            None => messages.order.iter().for_each(|m| m.set_read(read)),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| messages.by_id.get(id))
+                .for_each(|m| m.set_read(read)),
+        }
+    }
+
+    /// The newest message matching `query`: one already stored, or else the first to
+    /// arrive within `timeout`. Waits without polling.
+    pub async fn wait_for(&self, query: &Query, timeout: Duration) -> Option<Arc<StoredMessage>> {
+        // Subscribe before looking, so that nothing arrives unseen in between.
+        let mut arrivals = self.shared.arrivals.subscribe();
+        if let Some(found) = self.search(query).into_iter().next() {
+            return Some(found);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                Ok(Ok(message)) if query.matches(&message) => return Some(message),
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    if let Some(found) = self.search(query).into_iter().next() {
+                        return Some(found);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let messages = self.lock();
+        StoreStats {
+            messages: messages.order.len(),
+            unread: messages.order.iter().filter(|m| !m.is_read()).count(),
+            bytes: messages.order.iter().map(|m| m.size() as u64).sum(),
+            accepted: self.shared.accepted.load(Ordering::Relaxed),
+            accepted_bytes: self.shared.accepted_bytes.load(Ordering::Relaxed),
+            rejected: self.shared.rejected.load(Ordering::Relaxed),
+            deleted: self.shared.deleted.load(Ordering::Relaxed),
+            uptime: self.shared.started.elapsed(),
+            location: self
+                .shared
+                .disk
+                .as_ref()
+                .map(|d| d.path().display().to_string())
+                .unwrap_or_else(|| "memory".to_owned()),
+        }
+    }
+
+    /// The mail directory, if messages are kept on disk.
+    pub fn dir(&self) -> Option<&Path> {
+        self.shared.disk.as_ref().map(MailDir::path)
+    }
+}
+
+impl Messages {
+    fn push(&mut self, message: Arc<StoredMessage>) {
+        self.by_id.insert(message.id.clone(), message.clone());
+        self.order.push_back(message);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<StoredMessage>> {
+        let message = self.by_id.remove(id)?;
+        self.order.retain(|m| m.id != id);
+        Some(message)
+    }
+
+    /// Drop the oldest messages beyond `max`; return them.
+    fn evict(&mut self, max: usize) -> Vec<Arc<StoredMessage>> {
+        let mut evicted = Vec::new();
+        while self.order.len() > max {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_id.remove(&oldest.id);
+                evicted.push(oldest);
+            }
+        }
+        evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            mail_from: "a@example.test".into(),
+            rcpt_to: vec!["b@example.test".into()],
+            helo: "client".into(),
+            peer: "127.0.0.1:2525".parse().unwrap(),
+            tls: false,
+            auth_user: None,
+        }
+    }
+
+    fn raw(subject: &str) -> Bytes {
+        Bytes::from(format!(
+            "Subject: {subject}\r\nTo: b@example.test\r\n\r\nbody\r\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn newest_first_and_latest() {
+        let store = MailStore::in_memory(10);
+        let first = store.insert(envelope(), raw("one")).await.unwrap();
+        let second = store.insert(envelope(), raw("two")).await.unwrap();
+        assert_eq!(first.id.len(), 22);
+        assert_ne!(first.id, second.id);
+        let list = store.list();
+        assert_eq!(list[0].summary.subject, "two");
+        assert_eq!(list[1].summary.subject, "one");
+        assert_eq!(store.get("latest").unwrap().id, second.id);
+        assert_eq!(store.get(&first.id).unwrap().summary.subject, "one");
+        assert!(store.get("nope").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_is_evicted_at_the_limit() {
+        let store = MailStore::in_memory(2);
+        for subject in ["one", "two", "three"] {
+            store.insert(envelope(), raw(subject)).await.unwrap();
+        }
+        let subjects: Vec<_> = store
+            .list()
+            .iter()
+            .map(|m| m.summary.subject.clone())
+            .collect();
+        assert_eq!(subjects, ["three", "two"]);
+    }
+
+    #[tokio::test]
+    async fn delete_read_flags_and_stats() {
+        let store = MailStore::in_memory(10);
+        let a = store.insert(envelope(), raw("alpha")).await.unwrap();
+        store.insert(envelope(), raw("beta")).await.unwrap();
+        store.insert(envelope(), raw("gamma")).await.unwrap();
+        store.set_read(Some(std::slice::from_ref(&a.id)), true);
+        let stats = store.stats();
+        assert_eq!((stats.messages, stats.unread, stats.accepted), (3, 2, 3));
+        assert_eq!(store.delete(&[a.id.clone(), "unknown".into()]).await, 1);
+        assert_eq!(
+            store
+                .delete_matching(&Query::parse("subject:beta").unwrap())
+                .await,
+            1
+        );
+        assert_eq!(store.len(), 1);
+        store.set_read(None, true);
+        assert_eq!(store.stats().unread, 0);
+        assert_eq!(store.stats().deleted, 2);
+        assert_eq!(store.delete_matching(&Query::default()).await, 1);
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_returns_an_existing_match_or_the_next_arrival() {
+        let store = MailStore::in_memory(10);
+        store.insert(envelope(), raw("old news")).await.unwrap();
+        let old = Query::parse("subject:old").unwrap();
+        assert!(store.wait_for(&old, Duration::from_secs(1)).await.is_some());
+
+        let fresh = Query::parse("subject:fresh").unwrap();
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait_for(&fresh, Duration::from_secs(30)).await })
+        };
+        tokio::task::yield_now().await;
+        store.insert(envelope(), raw("unrelated")).await.unwrap();
+        store.insert(envelope(), raw("fresh mail")).await.unwrap();
+        let found = waiter.await.unwrap().unwrap();
+        assert_eq!(found.summary.subject, "fresh mail");
+
+        let never = Query::parse("subject:never").unwrap();
+        assert!(
+            store
+                .wait_for(&never, Duration::from_secs(5))
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mail_directory_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = MailSettings {
+            dir: Some(dir.path().to_owned()),
+            max_messages: 10,
+        };
+        let store = MailStore::open(&settings).unwrap();
+        let kept = store.insert(envelope(), raw("kept")).await.unwrap();
+        let gone = store.insert(envelope(), raw("deleted")).await.unwrap();
+        store.delete(std::slice::from_ref(&gone.id)).await;
+        drop(store);
+
+        // What a crash between the two writes, and during a write, leave behind.
+        std::fs::write(
+            dir.path().join("Orphan0000000000000000.eml"),
+            b"Subject: half\r\n\r\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".switchboard-x1.tmp"), b"partial").unwrap();
+
+        let reopened = MailStore::open(&settings).unwrap();
+        let list = reopened.list();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].id, kept.id);
+        assert_eq!(list[0].raw, kept.raw);
+        assert_eq!(list[0].envelope, kept.envelope);
+        assert_eq!(
+            list[0].received.unix_timestamp(),
+            kept.received.unix_timestamp()
+        );
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [format!("{}.eml", kept.id), format!("{}.json", kept.id)]
+        );
+    }
+
+    #[tokio::test]
+    async fn eviction_removes_files_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = MailSettings {
+            dir: Some(dir.path().to_owned()),
+            max_messages: 1,
+        };
+        let store = MailStore::open(&settings).unwrap();
+        store.insert(envelope(), raw("one")).await.unwrap();
+        let two = store.insert(envelope(), raw("two")).await.unwrap();
+        let count = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(count, 2, "only the newest message's two files remain");
+        assert!(dir.path().join(format!("{}.eml", two.id)).exists());
+    }
+}
