@@ -12,9 +12,11 @@
 //! - `inspect.rs`: what a certificate says (names, validity, fingerprint).
 //! - `files.rs`: atomic writes; private keys 0600 from the start.
 //! - `tls.rs`: the rustls server configuration (ring, TLS 1.2 and 1.3).
+//! - `handshake.rs`: the server side of a handshake, as every TLS service runs it.
 
 mod authority;
 mod files;
+mod handshake;
 mod inspect;
 mod tls;
 
@@ -28,6 +30,7 @@ pub use authority::{
     Action, CA_VALIDITY, LocalCa, Paths, RENEW_BEFORE, SERVER_VALIDITY, default_names, ensure,
     ensure_at,
 };
+pub use handshake::{HandshakeFailed, accept};
 pub use inspect::CertInfo;
 pub use tls::server_config;
 

@@ -49,6 +49,18 @@ pub enum Event {
         peer: SocketAddr,
         reason: String,
     },
+    /// The SMTP service accepted a message (replied 250) and stored it.
+    MessageCaptured {
+        id: u64,
+        port: u16,
+        service: &'static str,
+        peer: SocketAddr,
+        /// The store's ID of the message, for `/api/v1/message/{ID}`.
+        message_id: String,
+        from: String,
+        to: Vec<String>,
+        size: usize,
+    },
     /// A connection ended, for whatever reason; `error` says why if it was not a clean end.
     ConnectionClosed {
         id: u64,
@@ -101,6 +113,17 @@ impl Event {
             Event::TlsFailed { reason, .. } => {
                 tracing::debug!(%reason, "TLS handshake failed: {reason}");
             }
+            Event::MessageCaptured {
+                message_id,
+                from,
+                to,
+                size,
+                ..
+            } => tracing::info!(
+                message_id,
+                "message captured: {message_id} from <{from}> to <{}>, {size} bytes",
+                to.join(">, <")
+            ),
             Event::ConnectionClosed {
                 port,
                 service,

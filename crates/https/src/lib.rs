@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rustls::ServerConfig;
 use serde::Deserialize;
-use switchboard_core::{BoxError, Conn, Event, EventBus, Service, Shutdown, TlsInfo};
+use switchboard_core::{BoxError, Conn, EventBus, Service, Shutdown};
 use switchboard_http::HttpApp;
 use tokio_rustls::TlsAcceptor;
 
@@ -77,61 +77,19 @@ impl Service for HttpsService {
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let Conn { stream, mut info } = conn;
-        let handshake = tokio::time::timeout(
+        let handshake = switchboard_certs::accept(
+            &self.acceptor,
+            stream,
+            &mut info,
             self.settings.handshake_timeout,
-            self.acceptor.accept(stream),
+            "https handshake_timeout",
+            &self.events,
         );
-        let outcome = tokio::select! {
-            outcome = handshake => outcome,
+        let stream = tokio::select! {
+            stream = handshake => stream?,
             // Nothing was served yet; there is nothing to finish.
             () = shutdown.requested() => return Ok(()),
         };
-        let failure = |reason: String| {
-            self.events.emit(Event::TlsFailed {
-                id: info.id,
-                port: info.port(),
-                service: info.service,
-                peer: info.peer,
-                reason: reason.clone(),
-            });
-            Err(format!("TLS handshake failed: {reason}").into())
-        };
-        let stream = match outcome {
-            Err(_) => {
-                return failure(format!(
-                    "not completed within {}s (https handshake_timeout)",
-                    self.settings.handshake_timeout.as_secs_f64()
-                ));
-            }
-            Ok(Err(error)) => return failure(error.to_string()),
-            Ok(Ok(stream)) => stream,
-        };
-
-        let session = stream.get_ref().1;
-        let tls = TlsInfo {
-            version: match session.protocol_version() {
-                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
-                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
-                other => format!("{other:?}"),
-            },
-            cipher: session
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite()))
-                .unwrap_or_default(),
-            alpn: session
-                .alpn_protocol()
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
-            sni: session.server_name().map(str::to_owned),
-        };
-        tracing::Span::current().record("tls", tracing::field::display(&tls));
-        self.events.emit(Event::TlsEstablished {
-            id: info.id,
-            port: info.port(),
-            service: info.service,
-            peer: info.peer,
-            tls: tls.clone(),
-        });
-        info.tls = Some(tls);
         self.app.serve(stream, info, shutdown).await
     }
 }
