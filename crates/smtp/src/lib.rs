@@ -1,0 +1,469 @@
+//! switchboard's SMTP service: a receiver that speaks real SMTP (RFC 5321 with PIPELINING,
+//! SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS and AUTH), captures every
+//! message it accepts into the mail store, and never relays anything.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: [`SmtpService`] and the driver: reading, writing, timeouts, STARTTLS.
+//! - `session.rs`: the protocol state and every command's reply (no I/O).
+//! - `codec.rs`: command lines and the message after DATA (dot-unstuffing, limits).
+//! - `reply.rs`: reply codes and their wording.
+//! - `settings.rs`: [`SmtpSettings`], the `[smtp]` table.
+
+mod codec;
+mod reply;
+mod session;
+mod settings;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Service, Shutdown};
+use switchboard_mail::MailStore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+
+use crate::codec::{Data, DataReader, Line, LineReader};
+use crate::reply::Reply;
+use crate::session::{Next, Session};
+
+pub use settings::{AuthPolicy, MAX_AUTH_LINE, MAX_COMMAND_LINE, SmtpSettings};
+
+/// How much to read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// SMTP, by default on port 25 with STARTTLS; or implicit TLS ("submissions", port 465).
+pub struct SmtpService {
+    name: &'static str,
+    settings: Arc<SmtpSettings>,
+    hostname: Arc<str>,
+    store: MailStore,
+    tls: Option<TlsAcceptor>,
+    implicit_tls: bool,
+    events: EventBus,
+}
+
+impl std::fmt::Debug for SmtpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpService")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpService {
+    /// Plain SMTP; STARTTLS is offered when `tls` is given.
+    pub fn new(
+        settings: SmtpSettings,
+        store: MailStore,
+        tls: Option<Arc<ServerConfig>>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            name: "smtp",
+            hostname: hostname(&settings),
+            settings: Arc::new(settings),
+            store,
+            tls: tls.map(TlsAcceptor::from),
+            implicit_tls: false,
+            events,
+        }
+    }
+
+    /// SMTP inside TLS from the first byte (RFC 8314 "submissions").
+    pub fn implicit_tls(
+        settings: SmtpSettings,
+        store: MailStore,
+        tls: Arc<ServerConfig>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            name: "smtps",
+            hostname: hostname(&settings),
+            settings: Arc::new(settings),
+            store,
+            tls: Some(TlsAcceptor::from(tls)),
+            implicit_tls: true,
+            events,
+        }
+    }
+}
+
+fn hostname(settings: &SmtpSettings) -> Arc<str> {
+    match &settings.hostname {
+        Some(name) => Arc::from(name.as_str()),
+        None => Arc::from(gethostname::gethostname().to_string_lossy().as_ref()),
+    }
+}
+
+/// How a stretch of the session on one stream ended.
+enum End<S> {
+    Closed,
+    /// The client asked for STARTTLS and got 220; the stream is handed back for the handshake.
+    StartTls(S),
+}
+
+#[async_trait]
+impl Service for SmtpService {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+        let Conn { stream, mut info } = conn;
+        let handshake_key = "smtp handshake_timeout";
+        if self.implicit_tls {
+            let Some(acceptor) = &self.tls else {
+                return Err("implicit TLS without a certificate".into());
+            };
+            let stream = switchboard_certs::accept(
+                acceptor,
+                stream,
+                &mut info,
+                self.settings.handshake_timeout,
+                handshake_key,
+                &self.events,
+            )
+            .await?;
+            let mut session =
+                Session::new(self.settings.clone(), self.hostname.clone(), false, true);
+            self.drive(&mut session, stream, true, &info, &shutdown)
+                .await?;
+            return Ok(());
+        }
+
+        let mut session = Session::new(
+            self.settings.clone(),
+            self.hostname.clone(),
+            self.tls.is_some(),
+            false,
+        );
+        let End::StartTls(stream) = self
+            .drive(&mut session, stream, true, &info, &shutdown)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(acceptor) = &self.tls else {
+            return Err("STARTTLS without a certificate".into());
+        };
+        let stream = switchboard_certs::accept(
+            acceptor,
+            stream,
+            &mut info,
+            self.settings.handshake_timeout,
+            handshake_key,
+            &self.events,
+        )
+        .await?;
+        session.tls_started();
+        // The session refuses a second STARTTLS, so this always ends closed.
+        self.drive(&mut session, stream, false, &info, &shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+impl SmtpService {
+    /// Run the session on `stream` until it closes or asks for TLS.
+    async fn drive<S>(
+        &self,
+        session: &mut Session,
+        mut stream: S,
+        greet: bool,
+        info: &ConnInfo,
+        shutdown: &Shutdown,
+    ) -> Result<End<S>, BoxError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let mut out = Vec::with_capacity(1024);
+        let mut lines = LineReader::default();
+        if greet {
+            session.greeting(&mut out);
+        }
+        loop {
+            // Answer every command already received before reading more, collecting the
+            // replies: a pipelining client gets all of them in one write.
+            while let Some(line) = lines.next_line(&mut input, MAX_AUTH_LINE) {
+                let next = match line {
+                    Line::TooLong => session.line_too_long(&mut out),
+                    Line::Complete(line) => session.handle(&line, &mut out),
+                };
+                match next {
+                    Next::Continue => {}
+                    Next::Close => {
+                        stream.write_all(&out).await?;
+                        let _ = stream.shutdown().await;
+                        return Ok(End::Closed);
+                    }
+                    Next::StartTls => {
+                        stream.write_all(&out).await?;
+                        stream.flush().await?;
+                        if !input.is_empty() {
+                            // Commands sent in plaintext after STARTTLS must never run
+                            // inside the TLS session (CVE-2011-0411): drop them.
+                            tracing::warn!(
+                                bytes = input.len(),
+                                "discarding {} byte(s) sent after STARTTLS, before the handshake",
+                                input.len()
+                            );
+                        }
+                        return Ok(End::StartTls(stream));
+                    }
+                    Next::Data => {
+                        stream.write_all(&out).await?;
+                        out.clear();
+                        match self.read_message(&mut stream, &mut input, shutdown).await? {
+                            MessageEnd::Complete(data) => {
+                                self.store_message(session, data, info, &mut out).await;
+                            }
+                            MessageEnd::Failed(reply) => {
+                                // Whatever was received of the message is dropped.
+                                reply.write_to(&mut out);
+                                stream.write_all(&out).await?;
+                                let _ = stream.shutdown().await;
+                                return Ok(End::Closed);
+                            }
+                            MessageEnd::Vanished => return Ok(End::Closed),
+                        }
+                    }
+                }
+            }
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            input.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                biased;
+                () = shutdown.requested() => {
+                    reply::SHUTTING_DOWN.write_to(&mut out);
+                    stream.write_all(&out).await?;
+                    let _ = stream.shutdown().await;
+                    return Ok(End::Closed);
+                }
+                read = tokio::time::timeout(self.settings.command_timeout, stream.read_buf(&mut input)) => read,
+            };
+            match read {
+                Err(_) => {
+                    reply::COMMAND_TIMEOUT.write_to(&mut out);
+                    stream.write_all(&out).await?;
+                    let _ = stream.shutdown().await;
+                    return Ok(End::Closed);
+                }
+                Ok(Ok(0)) => return Ok(End::Closed),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Read the message after 354, within the DATA deadline.
+    async fn read_message<S>(
+        &self,
+        stream: &mut S,
+        input: &mut BytesMut,
+        shutdown: &Shutdown,
+    ) -> Result<MessageEnd, BoxError>
+    where
+        S: AsyncRead + Unpin,
+    {
+        let mut reader = DataReader::new(
+            self.settings.max_message_bytes,
+            self.settings.max_line_bytes,
+        );
+        let deadline = Instant::now() + self.settings.data_timeout;
+        loop {
+            if let Some(data) = reader.feed(input) {
+                return Ok(MessageEnd::Complete(data));
+            }
+            input.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                biased;
+                // A message still in DATA at shutdown is not acknowledged.
+                () = shutdown.requested() => return Ok(MessageEnd::Failed(reply::SHUTTING_DOWN)),
+                read = tokio::time::timeout_at(deadline, stream.read_buf(input)) => read,
+            };
+            match read {
+                Err(_) => return Ok(MessageEnd::Failed(reply::DATA_TIMEOUT)),
+                Ok(Ok(0)) => return Ok(MessageEnd::Vanished),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Store a complete message and say so; only after it is stored does the client hear
+    /// 250.
+    async fn store_message(
+        &self,
+        session: &mut Session,
+        data: Data,
+        info: &ConnInfo,
+        out: &mut Vec<u8>,
+    ) {
+        let envelope = session.finish_transaction(info.peer);
+        let reply = match (data, envelope) {
+            (Data::Message(bytes), Some(envelope)) => {
+                let from = envelope.mail_from.clone();
+                let to = envelope.rcpt_to.clone();
+                match self.store.insert(envelope, bytes.into()).await {
+                    Ok(message) => {
+                        self.events.emit(Event::MessageCaptured {
+                            id: info.id,
+                            port: info.port(),
+                            service: info.service,
+                            peer: info.peer,
+                            message_id: message.id.clone(),
+                            from,
+                            to,
+                            size: message.size(),
+                        });
+                        Reply::owned(250, "2.0.0", format!("OK: queued as {}", message.id))
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "could not store a message");
+                        Reply::new(451, "4.3.0", "Could not store the message; try again later")
+                    }
+                }
+            }
+            (Data::TooBig, _) => {
+                self.store.note_rejected();
+                Reply::owned(
+                    552,
+                    "5.3.4",
+                    format!(
+                        "Message exceeds the maximum size of {} bytes",
+                        self.settings.max_message_bytes
+                    ),
+                )
+            }
+            (Data::LongLine(length), _) => {
+                self.store.note_rejected();
+                Reply::owned(
+                    554,
+                    "5.6.0",
+                    format!(
+                        "Message has a line of {length} bytes; lines may have at most {} \
+                         with CRLF (RFC 5321 4.5.3.1.6)",
+                        self.settings.max_line_bytes
+                    ),
+                )
+            }
+            (Data::Message(_), None) => Reply::new(503, "5.5.1", "No transaction in progress"),
+        };
+        session.reply(reply, out);
+    }
+}
+
+/// How reading a message ended.
+enum MessageEnd {
+    Complete(Data),
+    /// Not acknowledged: the connection ends with this reply.
+    Failed(Reply),
+    /// The client closed the connection mid-message; nothing is stored.
+    Vanished,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A stream that hands out a scripted input all at once and records each write call,
+    /// so that a test can count how many writes the replies took.
+    struct Recorder {
+        input: Vec<u8>,
+        writes: Vec<Vec<u8>>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self.input.len().min(buf.remaining());
+            let chunk: Vec<u8> = self.input.drain(..n).collect();
+            buf.put_slice(&chunk);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_commands_get_their_replies_in_one_write() {
+        let store = MailStore::in_memory(10);
+        let service = SmtpService::new(
+            SmtpSettings::default(),
+            store.clone(),
+            None,
+            EventBus::new(),
+        );
+        let mut session =
+            Session::new(service.settings.clone(), Arc::from("mx.test"), false, false);
+        let info = ConnInfo {
+            id: 1,
+            service: "smtp",
+            local: "127.0.0.1:25".parse().unwrap(),
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            tls: None,
+        };
+        let mut stream = Recorder {
+            input: b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n\
+                     Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+                .to_vec(),
+            writes: Vec::new(),
+        };
+        let end = service
+            .drive(&mut session, &mut stream, true, &info, &Shutdown::new())
+            .await
+            .unwrap();
+        assert!(matches!(end, End::Closed));
+        let writes: Vec<String> = stream
+            .writes
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        // The greeting goes first, on its own: a client must wait for it. The client then
+        // sent everything up to DATA at once, so EHLO, MAIL, RCPT, RCPT and 354 share one
+        // write; then the 250 for the message shares one with the 221 for QUIT.
+        assert_eq!(writes.len(), 3, "{writes:#?}");
+        assert_eq!(writes[0], "220 mx.test ESMTP switchboard\r\n");
+        assert!(writes[1].starts_with("250-mx.test greets c\r\n"));
+        assert!(writes[1].ends_with(
+            "250 2.1.0 Sender <a@x.test> OK\r\n250 2.1.5 Recipient <b@x.test> OK\r\n\
+             250 2.1.5 Recipient <c@x.test> OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+        ));
+        let id = &store.list()[0].id;
+        assert_eq!(
+            writes[2],
+            format!("250 2.0.0 OK: queued as {id}\r\n221 2.0.0 mx.test closing connection\r\n")
+        );
+        assert_eq!(&store.list()[0].raw[..], b"Subject: hi\r\n\r\nhello\r\n");
+    }
+}
