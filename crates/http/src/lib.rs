@@ -9,7 +9,7 @@
 //! - `settings.rs`: [`HttpSettings`], the `[http]` limits and timeouts.
 //! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown.
 //! - `routes/`: the router (`mod.rs`) and its handlers: the page, `/healthz`, `/whoami`,
-//!   `/api/ports`, and the httpbin-style endpoints.
+//!   `/api/ports`, the httpbin-style endpoints, and the Mailpit-shaped mail API (`mail.rs`).
 
 mod routes;
 mod serve;
@@ -21,10 +21,28 @@ use async_trait::async_trait;
 use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, Conn, ConnInfo, PortDirectory, Service, Shutdown};
+use switchboard_core::{BoxError, Conn, ConnInfo, EventBus, PortDirectory, Service, Shutdown};
+use switchboard_mail::MailStore;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{HttpSettings, MIN_HEADER_BYTES};
+
+/// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
+/// the captured mail (the store's) and the event stream.
+#[derive(Clone)]
+pub struct Shared {
+    pub ports: Arc<dyn PortDirectory>,
+    pub mail: MailStore,
+    pub events: EventBus,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("mail", &self.mail)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The HTTP application: routes plus the connection settings, ready to serve any stream.
 #[derive(Clone)]
@@ -43,12 +61,12 @@ impl std::fmt::Debug for HttpApp {
 }
 
 impl HttpApp {
-    /// `ports` is the live port table shown by the page and `/api/ports`.
-    pub fn new(ports: Arc<dyn PortDirectory>, settings: HttpSettings) -> Self {
+    pub fn new(shared: Shared, settings: HttpSettings) -> Self {
         let settings = Arc::new(settings);
         Self {
             router: routes::router(routes::AppState {
-                ports,
+                ports: shared.ports,
+                mail: shared.mail,
                 settings: settings.clone(),
             }),
             builder: Arc::new(serve::builder(&settings)),

@@ -26,6 +26,9 @@ pub struct HttpSettings {
     pub max_delay: Duration,
     /// Most bytes `/bytes/{n}` will send; larger requests are cut to it.
     pub max_bytes: usize,
+    /// Longest `/api/v1/wait` will wait for a message; longer requests are cut to it.
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
 }
 
 /// hyper cannot read HTTP/1 heads into a buffer smaller than this.
@@ -40,6 +43,7 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             max_delay: Duration::from_secs(10),
             max_bytes: 100 * 1024,
+            max_wait: Duration::from_secs(60),
         }
     }
 }

@@ -32,12 +32,14 @@ use serde::Deserialize;
 use switchboard_certs::TlsSettings;
 use switchboard_http::HttpSettings;
 use switchboard_https::HttpsSettings;
+use switchboard_mail::MailSettings;
+use switchboard_smtp::SmtpSettings;
 use toml::Spanned;
 
 use crate::services;
 
 /// The port table switchboard serves when no config file names one: one line per service.
-pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https")];
+pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https"), (25, "smtp")];
 
 /// Everything the supervisor needs to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub supervisor: SupervisorSettings,
     pub http: HttpSettings,
     pub https: HttpsSettings,
+    pub smtp: SmtpSettings,
+    pub mail: MailSettings,
     pub tls: TlsSettings,
 }
 
@@ -100,6 +104,8 @@ impl Default for Config {
             supervisor,
             http: HttpSettings::default(),
             https: HttpsSettings::default(),
+            smtp: SmtpSettings::default(),
+            mail: MailSettings::default(),
             tls: TlsSettings::default(),
         }
     }
@@ -202,11 +208,19 @@ impl Config {
                 "[https] handshake_timeout must be longer than zero".into(),
             ));
         }
+        raw.smtp
+            .validate()
+            .map_err(|message| source.error(None, format!("[smtp] {message}")))?;
+        if raw.mail.max_messages == 0 {
+            return Err(source.error(None, "[mail] max_messages must be at least 1".into()));
+        }
         let mut config = Config {
             ports,
             supervisor: raw.supervisor,
             http: raw.http,
             https: raw.https,
+            smtp: raw.smtp,
+            mail: raw.mail,
             tls: raw.tls,
         };
         if config.ports.is_empty() {
@@ -245,6 +259,11 @@ impl Config {
         self.tls.dir = Some(dir.to_owned());
     }
 
+    /// Keep captured mail in `dir` (and load what is there).
+    pub fn apply_mail_dir(&mut self, dir: &Path) {
+        self.mail.dir = Some(dir.to_owned());
+    }
+
     /// Add names to the server certificate.
     pub fn add_certificate_names(&mut self, names: &[String]) {
         self.tls.names.extend_from_slice(names);
@@ -269,6 +288,10 @@ struct RawConfig {
     http: HttpSettings,
     #[serde(default)]
     https: HttpsSettings,
+    #[serde(default)]
+    smtp: SmtpSettings,
+    #[serde(default)]
+    mail: MailSettings,
     #[serde(default)]
     tls: TlsSettings,
 }
@@ -367,6 +390,8 @@ mod tests {
         assert_eq!(config.ports[0].port, 80);
         assert_eq!(config.ports[1].port, 443);
         assert_eq!(config.ports[1].service, "https");
+        assert_eq!(config.ports[2].port, 25);
+        assert_eq!(config.ports[2].service, "smtp");
         assert_eq!(config.ports[0].max_connections, 7);
     }
 
@@ -418,7 +443,10 @@ mod tests {
             err.starts_with("test.toml, line 3: unknown service \"htp\""),
             "{err}"
         );
-        assert!(err.contains("known services: http, https, echo"), "{err}");
+        assert!(
+            err.contains("known services: http, https, smtp, smtps, echo"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -489,6 +517,11 @@ mod tests {
             assert_eq!(config.supervisor, SupervisorSettings::default());
             assert_eq!(config.http, HttpSettings::default());
             assert_eq!(config.https, HttpsSettings::default());
+            assert_eq!(config.smtp, SmtpSettings::default());
+            assert_eq!(
+                config.mail.max_messages,
+                MailSettings::default().max_messages
+            );
         }
     }
 

@@ -35,7 +35,8 @@ use std::sync::Arc;
 
 use switchboard_certs::{CertError, Source};
 use switchboard_core::{Event, EventBus, Service};
-use switchboard_http::HttpApp;
+use switchboard_http::{HttpApp, Shared};
+use switchboard_mail::{MailError, MailStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -65,6 +66,8 @@ pub enum Error {
     Certs(#[from] CertError),
     #[error("the {0} service needs a certificate, but none was loaded")]
     NoCertificate(&'static str),
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 /// One listening socket: which service, which address.
@@ -86,6 +89,7 @@ pub struct Supervisor {
     config: Config,
     ports: Vec<(BoundPort, Arc<PortEntry>, Arc<dyn Service>)>,
     events: EventBus,
+    mail: MailStore,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -111,6 +115,7 @@ impl Supervisor {
         } else {
             None
         };
+        let mail = MailStore::open(&config.mail)?;
         let bound = bind::bind_all(&config.ports)?;
         let entries: Vec<Arc<PortEntry>> = bound
             .iter()
@@ -120,11 +125,17 @@ impl Supervisor {
             entries: entries.clone(),
         });
         let events = EventBus::new();
+        let shared = Shared {
+            ports: table,
+            mail: mail.clone(),
+            events: events.clone(),
+        };
         let cx = ServiceContext {
             config: &config,
             events: events.clone(),
-            http_app: HttpApp::new(table, config.http.clone()),
+            http_app: HttpApp::new(shared, config.http.clone()),
             identity,
+            mail: mail.clone(),
         };
         // One instance per service, shared by every port that names it.
         let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
@@ -156,6 +167,7 @@ impl Supervisor {
             config,
             ports,
             events,
+            mail,
         })
     }
 
@@ -170,6 +182,11 @@ impl Supervisor {
                 })
             })
             .collect()
+    }
+
+    /// The captured mail.
+    pub fn mail(&self) -> &MailStore {
+        &self.mail
     }
 
     /// The event stream; subscribe before [`run`](Self::run) to see every connection.

@@ -10,6 +10,8 @@ use switchboard_core::{EventBus, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
+use switchboard_mail::MailStore;
+use switchboard_smtp::SmtpService;
 
 use crate::{Config, Error};
 
@@ -21,6 +23,8 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) http_app: HttpApp,
     /// The server certificate; loaded only when a port in the table uses TLS.
     pub(crate) identity: Option<Identity>,
+    /// Where captured mail goes.
+    pub(crate) mail: MailStore,
 }
 
 impl ServiceContext<'_> {
@@ -38,32 +42,54 @@ struct Entry {
     build: Build,
 }
 
+/// Every service, one line each.
+#[rustfmt::skip]
 const SERVICES: &[Entry] = &[
-    Entry {
-        name: "http",
-        uses_tls: false,
-        build: |cx| Ok(Arc::new(HttpService::new(cx.http_app.clone()))),
-    },
-    Entry {
-        name: "https",
-        uses_tls: true,
-        build: |cx| {
-            let tls =
-                switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
-            Ok(Arc::new(HttpsService::new(
-                tls,
-                cx.http_app.clone(),
-                cx.config.https.clone(),
-                cx.events.clone(),
-            )))
-        },
-    },
-    Entry {
-        name: "echo",
-        uses_tls: false,
-        build: |_| Ok(Arc::new(EchoService)),
-    },
+    Entry { name: "http",  uses_tls: false, build: http },
+    Entry { name: "https", uses_tls: true,  build: https },
+    Entry { name: "smtp",  uses_tls: true,  build: smtp },
+    Entry { name: "smtps", uses_tls: true,  build: smtps },
+    Entry { name: "echo",  uses_tls: false, build: |_| Ok(Arc::new(EchoService)) },
 ];
+
+fn http(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+    Ok(Arc::new(HttpService::new(cx.http_app.clone())))
+}
+
+fn https(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+    let tls = switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
+    let settings = cx.config.https.clone();
+    Ok(Arc::new(HttpsService::new(
+        tls,
+        cx.http_app.clone(),
+        settings,
+        cx.events.clone(),
+    )))
+}
+
+/// SMTP with STARTTLS (no ALPN: SMTP clients do not negotiate protocols).
+fn smtp(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+    let tls = switchboard_certs::server_config(cx.identity("smtp")?, &[])?;
+    let settings = cx.config.smtp.clone();
+    Ok(Arc::new(SmtpService::new(
+        settings,
+        cx.mail.clone(),
+        Some(tls),
+        cx.events.clone(),
+    )))
+}
+
+/// SMTP inside TLS from the first byte (submissions, usually port 465).
+fn smtps(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+    let tls = switchboard_certs::server_config(cx.identity("smtps")?, &[])?;
+    let settings = cx.config.smtp.clone();
+    Ok(Arc::new(SmtpService::implicit_tls(
+        settings,
+        cx.mail.clone(),
+        tls,
+        cx.events.clone(),
+    )))
+}
 
 /// The names a port table may use, in the order they were added.
 pub fn names() -> impl Iterator<Item = &'static str> {

@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Listen on every port of the port table until Ctrl-C or SIGTERM.
     ///
-    /// Without flags: http on port 80, on every address (IPv4 and IPv6). Ports below 1024
-    /// need root or CAP_NET_BIND_SERVICE; use --port-offset 8000 to run without either.
+    /// Without flags: http on 80, https on 443 and smtp on 25, on every address (IPv4 and
+    /// IPv6). Ports below 1024 need root or CAP_NET_BIND_SERVICE; use --port-offset 8000
+    /// to run without either.
     Serve(ServeArgs),
     /// Create or renew the local CA and server certificate, and show what they hold.
     ///
@@ -64,6 +65,10 @@ struct ServeArgs {
     /// machine (repeat for more).
     #[arg(long = "name", value_name = "HOST")]
     names: Vec<String>,
+    /// Keep captured mail in this directory, and load what it holds at start-up: a message
+    /// acknowledged with 250 survives a restart or a crash.
+    #[arg(long, value_name = "DIR")]
+    mail_dir: Option<PathBuf>,
     /// Log lines for people (text) or for machines (json, one object per line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -125,6 +130,9 @@ fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::Confi
         config.apply_certs_dir(dir);
     }
     config.add_certificate_names(&args.names);
+    if let Some(dir) = &args.mail_dir {
+        config.apply_mail_dir(dir);
+    }
     Ok(config)
 }
 

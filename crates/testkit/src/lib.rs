@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use switchboard_core::EventBus;
+pub use switchboard_mail::{MailStore, Query, StoredMessage};
 use switchboard_supervisor::{Config, Error, Listening, PortSpec, Stopped, Supervisor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -98,6 +99,7 @@ impl StackBuilder {
         let ca_pem = std::fs::read_to_string(certs.path().join("ca.pem")).ok();
         let listening = supervisor.listening();
         let events = supervisor.events().clone();
+        let mail = supervisor.mail().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(supervisor.run(async {
             // A dropped sender (the Stack was dropped) also means stop.
@@ -106,6 +108,7 @@ impl StackBuilder {
         Ok(Stack {
             listening,
             events,
+            mail,
             ca_pem,
             _certs: certs,
             stop: Some(stop),
@@ -119,6 +122,7 @@ impl StackBuilder {
 pub struct Stack {
     listening: Vec<Listening>,
     events: EventBus,
+    mail: MailStore,
     ca_pem: Option<String>,
     _certs: CertsDir,
     stop: Option<oneshot::Sender<()>>,
@@ -169,6 +173,12 @@ impl Stack {
             Some(pem) => pem,
             None => panic!("this stack has no TLS service, so no CA"),
         }
+    }
+
+    /// The captured mail: read what the SMTP service received, or wait for it with
+    /// [`MailStore::wait_for`].
+    pub fn mail(&self) -> &MailStore {
+        &self.mail
     }
 
     /// The stack's event stream: subscribe to watch connections and ports.

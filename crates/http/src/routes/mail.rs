@@ -1,0 +1,491 @@
+//! The mail API, shaped like Mailpit's v1 API (field names and types as in its published
+//! definition) so that Mailpit clients and test helpers work unchanged; plus `/api/v1/wait`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use switchboard_mail::{Address, PartInfo, Query as Search, StoredMessage};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/messages",
+            get(list_messages).delete(delete_messages).put(set_read),
+        )
+        .route("/api/v1/message/{id}", get(message))
+        .route("/api/v1/message/{id}/raw", get(raw))
+        .route("/api/v1/message/{id}/headers", get(headers))
+        .route("/api/v1/message/{id}/part/{part}", get(part))
+        .route("/api/v1/search", get(search).delete(delete_search))
+        .route("/api/v1/info", get(info))
+        .route("/api/v1/wait", get(wait))
+}
+
+/// How many messages a list returns when the client does not say.
+const DEFAULT_LIMIT: usize = 50;
+/// How long `/api/v1/wait` waits when the client does not say.
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// An API error: the status, and `{"Error": "…"}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "Error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("message {id} not found"))
+}
+
+fn ok() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
+}
+
+/// Mailpit's `MessageSummary`.
+#[derive(Serialize)]
+struct MessageSummary {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "MessageID")]
+    message_id: String,
+    #[serde(rename = "Read")]
+    read: bool,
+    #[serde(rename = "From")]
+    from: Option<Address>,
+    #[serde(rename = "To")]
+    to: Vec<Address>,
+    #[serde(rename = "Cc")]
+    cc: Vec<Address>,
+    #[serde(rename = "Bcc")]
+    bcc: Vec<Address>,
+    #[serde(rename = "ReplyTo")]
+    reply_to: Vec<Address>,
+    #[serde(rename = "Subject")]
+    subject: String,
+    #[serde(rename = "Created")]
+    created: String,
+    #[serde(rename = "Tags")]
+    tags: Vec<String>,
+    #[serde(rename = "Size")]
+    size: usize,
+    #[serde(rename = "Attachments")]
+    attachments: usize,
+    #[serde(rename = "Snippet")]
+    snippet: String,
+}
+
+impl From<&StoredMessage> for MessageSummary {
+    fn from(m: &StoredMessage) -> Self {
+        let s = &m.summary;
+        Self {
+            id: m.id.clone(),
+            message_id: s.message_id.clone(),
+            read: m.is_read(),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            cc: s.cc.clone(),
+            bcc: s.bcc.clone(),
+            reply_to: s.reply_to.clone(),
+            subject: s.subject.clone(),
+            created: timestamp(m.received),
+            tags: Vec::new(),
+            size: m.size(),
+            attachments: s.attachments,
+            snippet: s.snippet.clone(),
+        }
+    }
+}
+
+/// Mailpit's `MessagesSummary`.
+#[derive(Serialize)]
+struct MessagesSummary {
+    total: usize,
+    unread: usize,
+    /// How many messages this page holds (older Mailpit clients read it).
+    count: usize,
+    messages_count: usize,
+    start: usize,
+    tags: Vec<String>,
+    messages: Vec<MessageSummary>,
+}
+
+/// Mailpit's `Message`, plus the SMTP envelope.
+#[derive(Serialize)]
+struct Message {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "MessageID")]
+    message_id: String,
+    #[serde(rename = "From")]
+    from: Option<Address>,
+    #[serde(rename = "To")]
+    to: Vec<Address>,
+    #[serde(rename = "Cc")]
+    cc: Vec<Address>,
+    #[serde(rename = "Bcc")]
+    bcc: Vec<Address>,
+    #[serde(rename = "ReplyTo")]
+    reply_to: Vec<Address>,
+    #[serde(rename = "ReturnPath")]
+    return_path: String,
+    #[serde(rename = "Subject")]
+    subject: String,
+    #[serde(rename = "Date")]
+    date: String,
+    #[serde(rename = "Tags")]
+    tags: Vec<String>,
+    #[serde(rename = "Text")]
+    text: String,
+    #[serde(rename = "HTML")]
+    html: String,
+    #[serde(rename = "Size")]
+    size: usize,
+    #[serde(rename = "Inline")]
+    inline: Vec<PartInfo>,
+    #[serde(rename = "Attachments")]
+    attachments: Vec<PartInfo>,
+    /// Not in Mailpit: what the SMTP client said, as opposed to what the headers say.
+    #[serde(rename = "Envelope")]
+    envelope: EnvelopeJson,
+}
+
+#[derive(Serialize)]
+struct EnvelopeJson {
+    #[serde(rename = "MailFrom")]
+    mail_from: String,
+    #[serde(rename = "RcptTo")]
+    rcpt_to: Vec<String>,
+    #[serde(rename = "Helo")]
+    helo: String,
+    #[serde(rename = "Peer")]
+    peer: String,
+    #[serde(rename = "TLS")]
+    tls: bool,
+    #[serde(rename = "AuthUser")]
+    auth_user: Option<String>,
+}
+
+/// RFC 3339 in UTC with milliseconds, as Mailpit writes times.
+fn timestamp(t: OffsetDateTime) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format)
+        .unwrap_or_default()
+}
+
+/// Parse `start` and `limit`; Mailpit's defaults are 0 and 50.
+fn page(params: &HashMap<String, String>) -> Result<(usize, usize), ApiError> {
+    let number = |key: &str, default: usize| match params.get(key) {
+        None => Ok(default),
+        Some(value) => value.parse::<usize>().map_err(|_| {
+            bad_request(format!(
+                "{key} must be a whole number of 0 or more, not {value:?}"
+            ))
+        }),
+    };
+    Ok((number("start", 0)?, number("limit", DEFAULT_LIMIT)?))
+}
+
+fn summary_page(
+    state: &AppState,
+    matching: Vec<Arc<StoredMessage>>,
+    start: usize,
+    limit: usize,
+) -> MessagesSummary {
+    let stats = state.mail.stats();
+    let messages: Vec<MessageSummary> = matching
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|m| MessageSummary::from(m.as_ref()))
+        .collect();
+    MessagesSummary {
+        total: stats.messages,
+        unread: stats.unread,
+        count: messages.len(),
+        messages_count: matching.len(),
+        start,
+        tags: Vec::new(),
+        messages,
+    }
+}
+
+/// `GET /api/v1/messages?start=&limit=`: newest first.
+async fn list_messages(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<MessagesSummary>, ApiError> {
+    let (start, limit) = page(&params)?;
+    let all = state.mail.list();
+    Ok(Json(summary_page(&state, all, start, limit)))
+}
+
+fn search_query(params: &HashMap<String, String>) -> Result<Search, ApiError> {
+    let Some(text) = params.get("query") else {
+        return Err(bad_request("the query parameter is required"));
+    };
+    Search::parse(text).map_err(|e| bad_request(e.to_string()))
+}
+
+/// `GET /api/v1/search?query=`
+async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<MessagesSummary>, ApiError> {
+    let query = search_query(&params)?;
+    let (start, limit) = page(&params)?;
+    let matching = state.mail.search(&query);
+    Ok(Json(summary_page(&state, matching, start, limit)))
+}
+
+/// `DELETE /api/v1/search?query=`
+async fn delete_search(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = search_query(&params)?;
+    state.mail.delete_matching(&query).await;
+    Ok(ok())
+}
+
+#[derive(Deserialize, Default)]
+struct IdsBody {
+    #[serde(rename = "IDs", default)]
+    ids: Vec<String>,
+    #[serde(rename = "Read", default)]
+    read: bool,
+}
+
+fn ids_body(body: &Bytes) -> Result<IdsBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(IdsBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// `DELETE /api/v1/messages` with `{"IDs": […]}`; no IDs (or no body) deletes everything.
+async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body = ids_body(&body)?;
+    if body.ids.is_empty() {
+        state.mail.delete_matching(&Search::default()).await;
+    } else {
+        state.mail.delete(&body.ids).await;
+    }
+    Ok(ok())
+}
+
+/// `PUT /api/v1/messages` with `{"IDs": […], "Read": true}`; no IDs means every message.
+async fn set_read(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body = ids_body(&body)?;
+    let ids = (!body.ids.is_empty()).then_some(body.ids.as_slice());
+    state.mail.set_read(ids, body.read);
+    Ok(ok())
+}
+
+fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, ApiError> {
+    state.mail.get(id).ok_or_else(|| not_found(id))
+}
+
+/// `GET /api/v1/message/{ID}` (or `latest`): the whole message; marks it read.
+async fn message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Message>, ApiError> {
+    let m = find(&state, &id)?;
+    m.set_read(true);
+    let details = m.details();
+    let s = &m.summary;
+    Ok(Json(Message {
+        id: m.id.clone(),
+        message_id: s.message_id.clone(),
+        from: s.from.clone(),
+        to: s.to.clone(),
+        cc: s.cc.clone(),
+        bcc: s.bcc.clone(),
+        reply_to: s.reply_to.clone(),
+        return_path: s.return_path.clone(),
+        subject: s.subject.clone(),
+        date: timestamp(s.date.unwrap_or(m.received)),
+        tags: Vec::new(),
+        text: details.text,
+        html: details.html,
+        size: m.size(),
+        inline: details.inline,
+        attachments: details.attachments,
+        envelope: EnvelopeJson {
+            mail_from: m.envelope.mail_from.clone(),
+            rcpt_to: m.envelope.rcpt_to.clone(),
+            helo: m.envelope.helo.clone(),
+            peer: m.envelope.peer.to_string(),
+            tls: m.envelope.tls,
+            auth_user: m.envelope.auth_user.clone(),
+        },
+    }))
+}
+
+/// `GET /api/v1/message/{ID}/raw`: the bytes exactly as received.
+async fn raw(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let m = find(&state, &id)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain")], m.raw.clone()).into_response())
+}
+
+/// `GET /api/v1/message/{ID}/headers`: `{"Name": ["value", …]}`, names in order.
+async fn headers(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = find(&state, &id)?;
+    Ok(Json(m.headers()).into_response())
+}
+
+/// `GET /api/v1/message/{ID}/part/{PartID}`: an attachment, with its own content type.
+async fn part(
+    State(state): State<AppState>,
+    Path((id, part_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let m = find(&state, &id)?;
+    let Some(part) = m.part(&part_id) else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("message {id} has no part {part_id}"),
+        ));
+    };
+    let disposition = if part.file_name.is_empty() {
+        "attachment".to_owned()
+    } else {
+        format!(
+            "attachment; filename=\"{}\"",
+            part.file_name.replace(['"', '\\', '\r', '\n'], "_")
+        )
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, part.content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        part.bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/info`: Mailpit's `AppInformation`.
+async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let stats = state.mail.stats();
+    Json(json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "LatestVersion": "",
+        "Database": stats.location,
+        "DatabaseSize": stats.bytes,
+        "Messages": stats.messages,
+        "Unread": stats.unread,
+        "Tags": {},
+        "RuntimeStats": {
+            "Uptime": stats.uptime.as_secs(),
+            "Memory": resident_memory(),
+            "MessagesDeleted": stats.deleted,
+            "SMTPAccepted": stats.accepted,
+            "SMTPAcceptedSize": stats.accepted_bytes,
+            "SMTPRejected": stats.rejected,
+            "SMTPIgnored": 0,
+        },
+    }))
+}
+
+/// This process's resident memory in bytes, where `/proc` says; 0 elsewhere.
+fn resident_memory() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `GET /api/v1/wait?query=&timeout=`: the newest message matching the query, already
+/// stored or the first to arrive within the timeout (`5`, `2.5`, `500ms`, `1m`; default 10s,
+/// at most `max_wait`). 404 if none arrives in time. The request simply stays open until
+/// then: no polling.
+async fn wait(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<MessageSummary>, ApiError> {
+    let query = match params.get("query") {
+        Some(text) => Search::parse(text).map_err(|e| bad_request(e.to_string()))?,
+        None => Search::default(),
+    };
+    let timeout = match params.get("timeout") {
+        None => DEFAULT_WAIT,
+        Some(text) => parse_timeout(text).ok_or_else(|| {
+            bad_request(format!(
+                "timeout {text:?} is not a duration like 5s or 500ms"
+            ))
+        })?,
+    }
+    .min(state.settings.max_wait);
+    match state.mail.wait_for(&query, timeout).await {
+        Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no message matching {:?} arrived within {}s",
+                params.get("query").map(String::as_str).unwrap_or(""),
+                timeout.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+fn parse_timeout(text: &str) -> Option<Duration> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Some(Duration::from_secs_f64(seconds))
+        }
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_mailpit_s() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_795_687_200_123_456_789).unwrap();
+        assert_eq!(timestamp(t), "2026-11-26T10:00:00.123Z");
+    }
+
+    #[test]
+    fn timeouts_in_seconds_or_with_units() {
+        assert_eq!(parse_timeout("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_timeout("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_timeout("-1"), None);
+        assert_eq!(parse_timeout("soon"), None);
+    }
+}
