@@ -10,7 +10,10 @@ mod dispatch;
 mod http;
 mod https;
 mod limits;
+mod mail_api;
 mod shutdown;
+mod smtp;
+mod smtp_clients;
 
 use std::time::Duration;
 
@@ -109,4 +112,101 @@ fn client_builder() -> reqwest::ClientBuilder {
 /// A plain HTTP client.
 fn http_client() -> reqwest::Client {
     client_builder().build().unwrap()
+}
+
+/// A raw SMTP conversation: send lines, read whole replies (multi-line ones joined by `\n`).
+struct Chat<S> {
+    stream: tokio::io::BufReader<S>,
+}
+
+impl Chat<tokio::net::TcpStream> {
+    /// Connect and read the greeting.
+    async fn connect(addr: std::net::SocketAddr) -> (Self, String) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut chat = Chat::over(stream);
+        let greeting = chat.reply().await;
+        (chat, greeting)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Chat<S> {
+    fn over(stream: S) -> Self {
+        Self {
+            stream: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// Write bytes as they are (several commands at once, message data, …).
+    async fn send(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stream
+            .get_mut()
+            .write_all(text.as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// One complete reply.
+    async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let mut line = String::new();
+                let n = self.stream.read_line(&mut line).await.unwrap();
+                assert!(n > 0, "connection closed; replies so far: {lines:?}");
+                let line = line.trim_end().to_owned();
+                let last = line.as_bytes().get(3) != Some(&b'-');
+                lines.push(line);
+                if last {
+                    break;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no reply; so far: {lines:?}"));
+        lines.join("\n")
+    }
+
+    /// Send one command line and read its reply.
+    async fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n")).await;
+        self.reply().await
+    }
+
+    /// Read until the server closes the connection.
+    async fn rest(&mut self) -> String {
+        read_to_close(&mut self.stream).await
+    }
+
+    fn into_inner(self) -> S {
+        self.stream.into_inner()
+    }
+}
+
+/// Send one message over plain SMTP; return the ID it was queued as.
+async fn send_mail(addr: std::net::SocketAddr, from: &str, to: &[&str], data: &str) -> String {
+    let (mut chat, _) = Chat::connect(addr).await;
+    assert!(chat.cmd("EHLO tests.example").await.starts_with("250"));
+    assert!(
+        chat.cmd(&format!("MAIL FROM:<{from}>"))
+            .await
+            .starts_with("250")
+    );
+    for rcpt in to {
+        assert!(
+            chat.cmd(&format!("RCPT TO:<{rcpt}>"))
+                .await
+                .starts_with("250")
+        );
+    }
+    assert!(chat.cmd("DATA").await.starts_with("354"));
+    chat.send(data).await;
+    let queued = chat.cmd(".").await;
+    let id = queued
+        .strip_prefix("250 2.0.0 OK: queued as ")
+        .unwrap_or_else(|| panic!("not queued: {queued}"))
+        .to_owned();
+    chat.cmd("QUIT").await;
+    id
 }

@@ -33,7 +33,7 @@ use switchboard_certs::TlsSettings;
 use switchboard_http::HttpSettings;
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
-use switchboard_smtp::SmtpSettings;
+pub use switchboard_smtp::{AuthPolicy, SmtpSettings};
 use toml::Spanned;
 
 use crate::services;
