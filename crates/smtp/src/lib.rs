@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::server::TlsStream;
 
 use crate::codec::{Data, DataReader, Line, LineReader};
 use crate::reply::Reply;
@@ -115,20 +116,8 @@ impl Service for SmtpService {
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let Conn { stream, mut info } = conn;
-        let handshake_key = "smtp handshake_timeout";
         if self.implicit_tls {
-            let Some(acceptor) = &self.tls else {
-                return Err("implicit TLS without a certificate".into());
-            };
-            let stream = switchboard_certs::accept(
-                acceptor,
-                stream,
-                &mut info,
-                self.settings.handshake_timeout,
-                handshake_key,
-                &self.events,
-            )
-            .await?;
+            let stream = self.handshake(stream, &mut info).await?;
             let mut session =
                 Session::new(self.settings.clone(), self.hostname.clone(), false, true);
             self.drive(&mut session, stream, true, &info, &shutdown)
@@ -148,18 +137,7 @@ impl Service for SmtpService {
         else {
             return Ok(());
         };
-        let Some(acceptor) = &self.tls else {
-            return Err("STARTTLS without a certificate".into());
-        };
-        let stream = switchboard_certs::accept(
-            acceptor,
-            stream,
-            &mut info,
-            self.settings.handshake_timeout,
-            handshake_key,
-            &self.events,
-        )
-        .await?;
+        let stream = self.handshake(stream, &mut info).await?;
         session.tls_started();
         // The session refuses a second STARTTLS, so this always ends closed.
         self.drive(&mut session, stream, false, &info, &shutdown)
@@ -169,6 +147,25 @@ impl Service for SmtpService {
 }
 
 impl SmtpService {
+    async fn handshake<S>(&self, stream: S, info: &mut ConnInfo) -> Result<TlsStream<S>, BoxError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(acceptor) = &self.tls else {
+            return Err("TLS was asked for, but there is no certificate".into());
+        };
+        let stream = switchboard_certs::accept(
+            acceptor,
+            stream,
+            info,
+            self.settings.handshake_timeout,
+            "smtp handshake_timeout",
+            &self.events,
+        )
+        .await?;
+        Ok(stream)
+    }
+
     /// Run the session on `stream` until it closes or asks for TLS.
     async fn drive<S>(
         &self,

@@ -61,15 +61,13 @@ fn ok() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
 }
 
-/// Mailpit's `MessageSummary`.
+/// The fields Mailpit's `MessageSummary` and `Message` share.
 #[derive(Serialize)]
-struct MessageSummary {
+struct Common {
     #[serde(rename = "ID")]
     id: String,
     #[serde(rename = "MessageID")]
     message_id: String,
-    #[serde(rename = "Read")]
-    read: bool,
     #[serde(rename = "From")]
     from: Option<Address>,
     #[serde(rename = "To")]
@@ -82,12 +80,39 @@ struct MessageSummary {
     reply_to: Vec<Address>,
     #[serde(rename = "Subject")]
     subject: String,
-    #[serde(rename = "Created")]
-    created: String,
     #[serde(rename = "Tags")]
     tags: Vec<String>,
     #[serde(rename = "Size")]
     size: usize,
+}
+
+impl From<&StoredMessage> for Common {
+    fn from(m: &StoredMessage) -> Self {
+        let s = &m.summary;
+        Self {
+            id: m.id.clone(),
+            message_id: s.message_id.clone(),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            cc: s.cc.clone(),
+            bcc: s.bcc.clone(),
+            reply_to: s.reply_to.clone(),
+            subject: s.subject.clone(),
+            tags: Vec::new(),
+            size: m.size(),
+        }
+    }
+}
+
+/// Mailpit's `MessageSummary`.
+#[derive(Serialize)]
+struct MessageSummary {
+    #[serde(flatten)]
+    common: Common,
+    #[serde(rename = "Read")]
+    read: bool,
+    #[serde(rename = "Created")]
+    created: String,
     #[serde(rename = "Attachments")]
     attachments: usize,
     #[serde(rename = "Snippet")]
@@ -96,22 +121,12 @@ struct MessageSummary {
 
 impl From<&StoredMessage> for MessageSummary {
     fn from(m: &StoredMessage) -> Self {
-        let s = &m.summary;
         Self {
-            id: m.id.clone(),
-            message_id: s.message_id.clone(),
+            common: Common::from(m),
             read: m.is_read(),
-            from: s.from.clone(),
-            to: s.to.clone(),
-            cc: s.cc.clone(),
-            bcc: s.bcc.clone(),
-            reply_to: s.reply_to.clone(),
-            subject: s.subject.clone(),
             created: timestamp(m.received),
-            tags: Vec::new(),
-            size: m.size(),
-            attachments: s.attachments,
-            snippet: s.snippet.clone(),
+            attachments: m.summary.attachments,
+            snippet: m.summary.snippet.clone(),
         }
     }
 }
@@ -132,34 +147,16 @@ struct MessagesSummary {
 /// Mailpit's `Message`, plus the SMTP envelope.
 #[derive(Serialize)]
 struct Message {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(rename = "MessageID")]
-    message_id: String,
-    #[serde(rename = "From")]
-    from: Option<Address>,
-    #[serde(rename = "To")]
-    to: Vec<Address>,
-    #[serde(rename = "Cc")]
-    cc: Vec<Address>,
-    #[serde(rename = "Bcc")]
-    bcc: Vec<Address>,
-    #[serde(rename = "ReplyTo")]
-    reply_to: Vec<Address>,
+    #[serde(flatten)]
+    common: Common,
     #[serde(rename = "ReturnPath")]
     return_path: String,
-    #[serde(rename = "Subject")]
-    subject: String,
     #[serde(rename = "Date")]
     date: String,
-    #[serde(rename = "Tags")]
-    tags: Vec<String>,
     #[serde(rename = "Text")]
     text: String,
     #[serde(rename = "HTML")]
     html: String,
-    #[serde(rename = "Size")]
-    size: usize,
     #[serde(rename = "Inline")]
     inline: Vec<PartInfo>,
     #[serde(rename = "Attachments")]
@@ -315,22 +312,12 @@ async fn message(
     let m = find(&state, &id)?;
     m.set_read(true);
     let details = m.details();
-    let s = &m.summary;
     Ok(Json(Message {
-        id: m.id.clone(),
-        message_id: s.message_id.clone(),
-        from: s.from.clone(),
-        to: s.to.clone(),
-        cc: s.cc.clone(),
-        bcc: s.bcc.clone(),
-        reply_to: s.reply_to.clone(),
-        return_path: s.return_path.clone(),
-        subject: s.subject.clone(),
-        date: timestamp(s.date.unwrap_or(m.received)),
-        tags: Vec::new(),
+        common: Common::from(m.as_ref()),
+        return_path: m.summary.return_path.clone(),
+        date: timestamp(m.summary.date.unwrap_or(m.received)),
         text: details.text,
         html: details.html,
-        size: m.size(),
         inline: details.inline,
         attachments: details.attachments,
         envelope: EnvelopeJson {
