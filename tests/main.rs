@@ -210,3 +210,23 @@ async fn send_mail(addr: std::net::SocketAddr, from: &str, to: &[&str], data: &s
     chat.cmd("QUIT").await;
     id
 }
+
+/// The next event that `wanted` accepts; earlier ones are skipped.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<switchboard_core::Timed>>,
+    wanted: impl Fn(&switchboard_core::Event) -> bool,
+) -> switchboard_core::Event {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let timed = events
+                .recv()
+                .await
+                .expect("the event stream ended or lagged");
+            if wanted(&timed.event) {
+                return timed.event.clone();
+            }
+        }
+    })
+    .await
+    .expect("the event did not come")
+}

@@ -9,7 +9,7 @@ use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::{PATIENCE, read_to_close, read_until};
+use crate::{PATIENCE, next_event, read_to_close, read_until};
 
 /// Start a request whose handler is running when this returns: with `Expect: 100-continue`
 /// the server says "100 Continue" only once the handler asks for the body.
@@ -26,23 +26,6 @@ async fn request_in_flight(stack: &Stack) -> TcpStream {
     stream
 }
 
-/// Wait until every listener of the stack has closed.
-async fn listeners_closed(
-    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>,
-    count: usize,
-) {
-    let mut closed = 0;
-    tokio::time::timeout(PATIENCE, async {
-        while closed < count {
-            if let Event::PortClosed { .. } = *events.recv().await.unwrap() {
-                closed += 1;
-            }
-        }
-    })
-    .await
-    .expect("listeners did not close");
-}
-
 #[tokio::test]
 async fn in_flight_request_finishes_while_new_connections_are_refused() {
     let mut stack = Stack::builder().service("http").start().await.unwrap();
@@ -51,7 +34,7 @@ async fn in_flight_request_finishes_while_new_connections_are_refused() {
     let mut in_flight = request_in_flight(&stack).await;
 
     stack.request_shutdown();
-    listeners_closed(&mut events, 1).await;
+    next_event(&mut events, |e| matches!(e, Event::PortClosed { .. })).await;
     let refused = TcpStream::connect(addr).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
 

@@ -9,7 +9,7 @@ use switchboard_supervisor::Config;
 use switchboard_testkit::Stack;
 use tokio_rustls::TlsConnector;
 
-use crate::{Chat, PATIENCE, send_mail, tls_client_config};
+use crate::{Chat, PATIENCE, next_event, send_mail, tls_client_config};
 
 async fn smtp_stack(configure: impl FnOnce(&mut Config)) -> Stack {
     Stack::builder()
@@ -339,18 +339,16 @@ async fn a_client_vanishing_mid_data_leaves_nothing_behind() {
     assert!(chat.cmd("DATA").await.starts_with("354"));
     chat.send("Subject: cut off\r\n\r\nhalf a message").await;
     drop(chat);
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            if let Event::ConnectionClosed {
-                service: "smtp", ..
-            } = *events.recv().await.unwrap()
-            {
-                break;
+    next_event(&mut events, |e| {
+        matches!(
+            e,
+            Event::ConnectionClosed {
+                service: "smtp",
+                ..
             }
-        }
+        )
     })
-    .await
-    .unwrap();
+    .await;
     assert!(stack.mail().is_empty());
 }
 

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
@@ -24,6 +24,13 @@ pub enum Event {
         port: u16,
         service: &'static str,
         addr: SocketAddr,
+    },
+    /// Every connection slot of the port is taken: switchboard stops accepting, and new
+    /// connections wait in the kernel's queue until one ends.
+    PortAtLimit {
+        port: u16,
+        service: &'static str,
+        limit: usize,
     },
     /// The supervisor accepted a connection and handed it to the port's service.
     ConnectionOpened {
@@ -99,6 +106,16 @@ impl Event {
                 %addr, port, service,
                 "closed {addr} — the kernel now refuses new connections to port {port}"
             ),
+            Event::PortAtLimit {
+                port,
+                service,
+                limit,
+            } => tracing::warn!(
+                port,
+                service,
+                limit,
+                "port {port} ({service}) is at its limit of {limit} connections; new ones wait in the kernel's queue"
+            ),
             Event::ConnectionOpened {
                 port,
                 service,
@@ -152,13 +169,69 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event's name: `connection_opened`, `port_bound`, … (the SSE event name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::PortBound { .. } => "port_bound",
+            Event::PortClosed { .. } => "port_closed",
+            Event::PortAtLimit { .. } => "port_at_limit",
+            Event::ConnectionOpened { .. } => "connection_opened",
+            Event::TlsEstablished { .. } => "tls_established",
+            Event::TlsFailed { .. } => "tls_failed",
+            Event::MessageCaptured { .. } => "message_captured",
+            Event::ConnectionClosed { .. } => "connection_closed",
+        }
+    }
+}
+
+/// An event and when it happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timed {
+    /// RFC 3339, UTC, milliseconds.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: SystemTime,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let text = time::OffsetDateTime::from(*t)
+        .format(format)
+        .map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&text)
+}
+
+/// Something that keeps count of events as they happen (the port table, the metrics).
+///
+/// Observers are called synchronously inside [`EventBus::emit`], so their counts are never
+/// behind and never lose an event; they must be quick and must not block.
+pub trait Observer: Send + Sync + 'static {
+    fn observe(&self, event: &Event);
+}
+
 /// Where events are published. Cloning is cheap; every clone publishes to the same stream.
 ///
-/// Publishing never waits: each subscriber has a bounded buffer, and one that falls behind
-/// is told how many events it missed instead of slowing the server down.
-#[derive(Clone, Debug)]
+/// `emit` writes the log line, updates every [`Observer`], and hands the event to every
+/// subscriber (the live feed). Publishing never waits: each subscriber has a bounded buffer,
+/// and one that falls behind is told how many events it missed instead of slowing the
+/// server down.
+#[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<Event>>,
+    sender: broadcast::Sender<Arc<Timed>>,
+    observers: Arc<[Arc<dyn Observer>]>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("observers", &self.observers.len())
+            .field("subscribers", &self.sender.receiver_count())
+            .finish()
+    }
 }
 
 /// How many events a subscriber may fall behind before it starts missing some.
@@ -171,20 +244,36 @@ impl Default for EventBus {
 }
 
 impl EventBus {
+    /// A bus with no observers.
     pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        Self { sender }
+        Self::with_observers(Vec::new())
     }
 
-    /// Log the event and deliver it to every current subscriber.
+    pub fn with_observers(observers: Vec<Arc<dyn Observer>>) -> Self {
+        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        Self {
+            sender,
+            observers: observers.into(),
+        }
+    }
+
+    /// Log the event, count it, and deliver it to every current subscriber.
     pub fn emit(&self, event: Event) {
         event.log();
-        // An error only means nobody subscribes right now, which is fine.
-        let _ = self.sender.send(Arc::new(event));
+        for observer in self.observers.iter() {
+            observer.observe(&event);
+        }
+        // Building the shared copy costs an allocation; skip it when nobody listens.
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(Arc::new(Timed {
+                at: SystemTime::now(),
+                event,
+            }));
+        }
     }
 
     /// Receive every event emitted from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Timed>> {
         self.sender.subscribe()
     }
 }
@@ -203,8 +292,48 @@ mod tests {
             service: "http",
             addr,
         });
-        let event = rx.recv().await.unwrap();
-        assert!(matches!(*event, Event::PortBound { port: 80, .. }));
+        let timed = rx.recv().await.unwrap();
+        assert!(matches!(timed.event, Event::PortBound { port: 80, .. }));
+        assert!(timed.at <= SystemTime::now());
+    }
+
+    #[test]
+    fn observers_see_every_event_even_without_subscribers() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl Observer for Count {
+            fn observe(&self, _: &Event) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let bus = EventBus::with_observers(vec![count.clone()]);
+        for port in [1, 2, 3] {
+            bus.emit(Event::PortAtLimit {
+                port,
+                service: "echo",
+                limit: 1,
+            });
+        }
+        assert_eq!(count.0.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn timed_events_serialize_flat_with_their_time() {
+        let timed = Timed {
+            at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_687_200_123),
+            event: Event::PortAtLimit {
+                port: 80,
+                service: "http",
+                limit: 5,
+            },
+        };
+        let json = serde_json::to_value(&timed).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"at": "2026-11-26T10:00:00.123Z", "kind": "port_at_limit", "port": 80, "service": "http", "limit": 5})
+        );
+        assert_eq!(timed.event.kind(), "port_at_limit");
     }
 
     #[test]

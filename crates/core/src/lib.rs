@@ -12,17 +12,20 @@
 //! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish.
 //! - `event.rs`: [`Event`] and [`EventBus`], the one stream that logs and feeds read.
 //! - `ports.rs`: [`PortStatus`] and [`PortDirectory`], the port table as services see it.
+//! - `metrics.rs`: [`Metrics`], Prometheus counters kept from the event stream.
 //! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 
 mod conn;
 pub mod durable;
 mod event;
+mod metrics;
 mod ports;
 mod service;
 mod shutdown;
 
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, TlsInfo};
-pub use event::{Event, EventBus};
+pub use event::{Event, EventBus, Observer, Timed};
+pub use metrics::Metrics;
 pub use ports::{PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Service};
 pub use shutdown::Shutdown;

@@ -21,7 +21,9 @@ use async_trait::async_trait;
 use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, Conn, ConnInfo, EventBus, PortDirectory, Service, Shutdown};
+use switchboard_core::{
+    BoxError, Conn, ConnInfo, EventBus, Metrics, PortDirectory, Service, Shutdown,
+};
 use switchboard_mail::MailStore;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,6 +36,7 @@ pub struct Shared {
     pub ports: Arc<dyn PortDirectory>,
     pub mail: MailStore,
     pub events: EventBus,
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Shared {

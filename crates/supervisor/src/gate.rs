@@ -20,8 +20,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::table::PortEntry;
-
 /// Shared by every accept loop of one supervisor.
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -50,16 +48,18 @@ impl Gate {
     /// port's connection slot; it is released when the connection ends.
     pub(crate) fn admit(
         &self,
-        entry: &Arc<PortEntry>,
         service: &Arc<dyn Service>,
         tcp: TcpStream,
         peer: SocketAddr,
+        listening: SocketAddr,
         permit: OwnedSemaphorePermit,
     ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let local = tcp
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::new(entry.addrs[0].ip(), entry.port));
+        let port = listening.port();
+        let name = service.name();
+        // The exact local address (which of the machine's addresses the client used);
+        // the listening address if the socket already died.
+        let local = tcp.local_addr().unwrap_or(listening);
         // Small request/response protocols want each write on the wire at once.
         let _ = tcp.set_nodelay(true);
         let counts = Arc::new(ByteCounts::default());
@@ -67,7 +67,7 @@ impl Gate {
             stream: ConnStream::new(tcp, counts.clone()),
             info: ConnInfo {
                 id,
-                service: entry.service,
+                service: name,
                 local,
                 peer,
                 tls: None,
@@ -76,10 +76,9 @@ impl Gate {
         // `tls` is filled in by TLS services once the handshake is done, so that the
         // connection's closing line shows it.
         let span = tracing::info_span!(
-            "conn", id, %peer, %local, port = entry.port, service = entry.service,
+            "conn", id, %peer, %local, port, service = name,
             tls = tracing::field::Empty
         );
-        let entry = entry.clone();
         let service = service.clone();
         let events = self.events.clone();
         let shutdown = self.shutdown.clone();
@@ -88,33 +87,63 @@ impl Gate {
         self.connections.spawn(
             async move {
                 let _slot = permit;
-                let _active = entry.connection_opened();
-                let started = Instant::now();
                 events.emit(Event::ConnectionOpened {
                     id,
-                    port: entry.port,
-                    service: entry.service,
+                    port,
+                    service: name,
                     peer,
                     local,
                 });
-                let outcome = tokio::select! {
+                let mut closing = Closing {
+                    events,
+                    id,
+                    port,
+                    service: name,
+                    peer,
+                    counts,
+                    started: Instant::now(),
+                    error: None,
+                };
+                closing.error = tokio::select! {
                     result = service.serve(conn, shutdown) => result.err().map(|e| e.to_string()),
                     () = deadline_passed.cancelled() => {
                         Some("closed by switchboard: the shutdown deadline passed".to_owned())
                     }
                 };
-                events.emit(Event::ConnectionClosed {
-                    id,
-                    port: entry.port,
-                    service: entry.service,
-                    peer,
-                    bytes_in: counts.received(),
-                    bytes_out: counts.sent(),
-                    duration: started.elapsed(),
-                    error: outcome,
-                });
             }
             .instrument(span),
         );
+    }
+}
+
+/// Emits a connection's "closed" event when it is dropped: when the service returns, and
+/// also when it panics, so that no connection is ever counted as open forever.
+struct Closing {
+    events: EventBus,
+    id: u64,
+    port: u16,
+    service: &'static str,
+    peer: SocketAddr,
+    counts: Arc<ByteCounts>,
+    started: Instant,
+    error: Option<String>,
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let error = self.error.take().or_else(|| {
+            std::thread::panicking()
+                .then(|| "the service panicked (a bug in switchboard)".to_owned())
+        });
+        self.events.emit(Event::ConnectionClosed {
+            id: self.id,
+            port: self.port,
+            service: self.service,
+            peer: self.peer,
+            bytes_in: self.counts.received(),
+            bytes_out: self.counts.sent(),
+            duration: self.started.elapsed(),
+            error,
+        });
     }
 }

@@ -52,6 +52,7 @@ use crate::gate::Gate;
 use crate::listener::Listener;
 use crate::services::ServiceContext;
 use crate::table::{PortEntry, PortTable};
+use switchboard_core::Metrics;
 
 /// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,7 @@ pub struct Stopped {
 /// Every listening socket of the port table, bound and ready to serve.
 pub struct Supervisor {
     config: Config,
-    ports: Vec<(BoundPort, Arc<PortEntry>, Arc<dyn Service>)>,
+    ports: Vec<(BoundPort, Arc<dyn Service>)>,
     events: EventBus,
     mail: MailStore,
 }
@@ -117,18 +118,20 @@ impl Supervisor {
         };
         let mail = MailStore::open(&config.mail)?;
         let bound = bind::bind_all(&config.ports)?;
-        let entries: Vec<Arc<PortEntry>> = bound
-            .iter()
-            .map(|b| Arc::new(PortEntry::new(b.port, b.spec.service, b.addrs())))
-            .collect();
         let table = Arc::new(PortTable {
-            entries: entries.clone(),
+            entries: bound
+                .iter()
+                .map(|b| PortEntry::new(b.port, b.spec.service, b.addrs()))
+                .collect(),
         });
-        let events = EventBus::new();
+        let metrics = Arc::new(Metrics::new());
+        // The table and the metrics count what the event stream says, nothing else.
+        let events = EventBus::with_observers(vec![table.clone(), metrics.clone()]);
         let shared = Shared {
             ports: table,
             mail: mail.clone(),
             events: events.clone(),
+            metrics,
         };
         let cx = ServiceContext {
             config: &config,
@@ -140,7 +143,7 @@ impl Supervisor {
         // One instance per service, shared by every port that names it.
         let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
         let mut ports = Vec::with_capacity(bound.len());
-        for (port, entry) in bound.into_iter().zip(entries) {
+        for port in bound {
             let name = port.spec.service;
             let service = match services.get(name) {
                 Some(service) => service.clone(),
@@ -150,15 +153,15 @@ impl Supervisor {
                     service
                 }
             };
-            ports.push((port, entry, service));
+            ports.push((port, service));
         }
         drop(cx);
 
-        for (port, entry, _) in &ports {
+        for (port, service) in &ports {
             for addr in port.addrs() {
                 events.emit(Event::PortBound {
-                    port: entry.port,
-                    service: entry.service,
+                    port: port.port,
+                    service: service.name(),
                     addr,
                 });
             }
@@ -175,9 +178,9 @@ impl Supervisor {
     pub fn listening(&self) -> Vec<Listening> {
         self.ports
             .iter()
-            .flat_map(|(port, entry, _)| {
+            .flat_map(|(port, service)| {
                 port.addrs().into_iter().map(|addr| Listening {
-                    service: entry.service,
+                    service: service.name(),
                     addr,
                 })
             })
@@ -201,8 +204,9 @@ impl Supervisor {
         let gate = Arc::new(Gate::new(self.events.clone()));
         let stop_accepting = CancellationToken::new();
         let mut accept_loops = JoinSet::new();
-        for (port, entry, service) in self.ports {
-            let slots = Arc::new(Semaphore::new(port.spec.max_connections));
+        for (port, service) in self.ports {
+            let limit = port.spec.max_connections;
+            let slots = Arc::new(Semaphore::new(limit));
             for std_listener in port.listeners {
                 let Ok(addr) = std_listener.local_addr() else {
                     continue;
@@ -217,9 +221,9 @@ impl Supervisor {
                 let listener = Listener {
                     socket,
                     addr,
-                    entry: entry.clone(),
                     service: service.clone(),
                     slots: slots.clone(),
+                    limit,
                     gate: gate.clone(),
                 };
                 accept_loops.spawn(listener.run(stop_accepting.clone()));

@@ -11,7 +11,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::Gate;
-use crate::table::PortEntry;
 
 /// Longest pause between accept attempts while the system refuses (e.g. out of file
 /// descriptors); the first pause is 10 ms and each failure doubles it.
@@ -21,10 +20,11 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) struct Listener {
     pub(crate) socket: TcpListener,
     pub(crate) addr: SocketAddr,
-    pub(crate) entry: Arc<PortEntry>,
     pub(crate) service: Arc<dyn Service>,
     /// The port's connection slots, shared by all its listeners (IPv4 and IPv6).
     pub(crate) slots: Arc<Semaphore>,
+    /// How many slots the port has.
+    pub(crate) limit: usize,
     pub(crate) gate: Arc<Gate>,
 }
 
@@ -36,24 +36,34 @@ impl Listener {
             // Take a connection slot *before* accepting. At the port's limit we simply stop
             // accepting: new connections wait in the kernel's backlog instead of piling up
             // in memory here (back-pressure).
-            let slot = tokio::select! {
-                biased;
-                () = stop.cancelled() => break,
-                slot = self.slots.clone().acquire_owned() => slot,
+            let slot = match self.slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    self.gate.events.emit(Event::PortAtLimit {
+                        port: self.addr.port(),
+                        service: self.service.name(),
+                        limit: self.limit,
+                    });
+                    let slot = tokio::select! {
+                        biased;
+                        () = stop.cancelled() => break,
+                        slot = self.slots.clone().acquire_owned() => slot,
+                    };
+                    let Ok(slot) = slot else { break }; // only if the semaphore were closed
+                    slot
+                }
             };
-            let Ok(slot) = slot else { break }; // only if the semaphore were closed
             let (tcp, peer) = tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
                 accepted = self.accept() => accepted,
             };
-            self.gate.admit(&self.entry, &self.service, tcp, peer, slot);
+            self.gate.admit(&self.service, tcp, peer, self.addr, slot);
         }
         drop(self.socket);
-        self.entry.set_listening(false);
         self.gate.events.emit(Event::PortClosed {
-            port: self.entry.port,
-            service: self.entry.service,
+            port: self.addr.port(),
+            service: self.service.name(),
             addr: self.addr,
         });
     }

@@ -1,0 +1,224 @@
+//! Prometheus metrics, counted from the event stream (an [`Observer`]), never by a second set
+//! of counters beside it.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::{Event, Observer};
+
+/// Every metric is labelled with the port and the service behind it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    port: u16,
+    service: &'static str,
+}
+
+type PerPort<M> = Family<PortLabels, M>;
+
+/// The metrics `/metrics` serves.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    accepted: PerPort<Counter>,
+    active: PerPort<Gauge>,
+    received: PerPort<Counter>,
+    sent: PerPort<Counter>,
+    at_limit: PerPort<Counter>,
+    tls_handshakes: PerPort<Counter>,
+    tls_failures: PerPort<Counter>,
+    messages: PerPort<Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let mut metrics = Self {
+            registry: Registry::default(),
+            accepted: PerPort::default(),
+            active: PerPort::default(),
+            received: PerPort::default(),
+            sent: PerPort::default(),
+            at_limit: PerPort::default(),
+            tls_handshakes: PerPort::default(),
+            tls_failures: PerPort::default(),
+            messages: PerPort::default(),
+        };
+        registry.register(
+            "connections_accepted",
+            "Connections accepted",
+            metrics.accepted.clone(),
+        );
+        registry.register(
+            "connections_active",
+            "Connections open now",
+            metrics.active.clone(),
+        );
+        registry.register(
+            "received_bytes",
+            "Bytes received from clients, counted when a connection closes",
+            metrics.received.clone(),
+        );
+        registry.register(
+            "sent_bytes",
+            "Bytes sent to clients, counted when a connection closes",
+            metrics.sent.clone(),
+        );
+        registry.register(
+            "port_at_limit",
+            "Times a port had every connection slot taken",
+            metrics.at_limit.clone(),
+        );
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes completed",
+            metrics.tls_handshakes.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+            metrics.tls_failures.clone(),
+        );
+        registry.register(
+            "messages_captured",
+            "Mail messages accepted and stored",
+            metrics.messages.clone(),
+        );
+        metrics.registry = registry;
+        metrics
+    }
+
+    /// The OpenMetrics text exposition, which Prometheus reads.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// The content type of [`render`](Self::render)'s output.
+    pub const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
+}
+
+impl Observer for Metrics {
+    fn observe(&self, event: &Event) {
+        let labels = |port: &u16, service: &&'static str| PortLabels {
+            port: *port,
+            service,
+        };
+        match event {
+            Event::ConnectionOpened { port, service, .. } => {
+                let labels = labels(port, service);
+                self.accepted.get_or_create(&labels).inc();
+                self.active.get_or_create(&labels).inc();
+            }
+            Event::ConnectionClosed {
+                port,
+                service,
+                bytes_in,
+                bytes_out,
+                ..
+            } => {
+                let labels = labels(port, service);
+                self.active.get_or_create(&labels).dec();
+                self.received.get_or_create(&labels).inc_by(*bytes_in);
+                self.sent.get_or_create(&labels).inc_by(*bytes_out);
+            }
+            Event::PortAtLimit { port, service, .. } => {
+                self.at_limit.get_or_create(&labels(port, service)).inc();
+            }
+            Event::TlsEstablished { port, service, .. } => {
+                self.tls_handshakes
+                    .get_or_create(&labels(port, service))
+                    .inc();
+            }
+            Event::TlsFailed { port, service, .. } => {
+                self.tls_failures
+                    .get_or_create(&labels(port, service))
+                    .inc();
+            }
+            Event::MessageCaptured { port, service, .. } => {
+                self.messages.get_or_create(&labels(port, service)).inc();
+            }
+            Event::PortBound { port, service, .. } => {
+                // Make the port's series exist (at zero) from the start.
+                let labels = labels(port, service);
+                let _ = self.accepted.get_or_create(&labels);
+                let _ = self.active.get_or_create(&labels);
+            }
+            Event::PortClosed { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_become_labelled_series() {
+        let metrics = Metrics::new();
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        metrics.observe(&Event::PortBound {
+            port: 25,
+            service: "smtp",
+            addr: "0.0.0.0:25".parse().unwrap(),
+        });
+        metrics.observe(&Event::ConnectionOpened {
+            id: 1,
+            port: 25,
+            service: "smtp",
+            peer,
+            local: "127.0.0.1:25".parse().unwrap(),
+        });
+        metrics.observe(&Event::MessageCaptured {
+            id: 1,
+            port: 25,
+            service: "smtp",
+            peer,
+            message_id: "x".into(),
+            from: "a".into(),
+            to: vec![],
+            size: 10,
+        });
+        metrics.observe(&Event::ConnectionClosed {
+            id: 1,
+            port: 25,
+            service: "smtp",
+            peer,
+            bytes_in: 100,
+            bytes_out: 40,
+            duration: std::time::Duration::ZERO,
+            error: None,
+        });
+        metrics.observe(&Event::TlsFailed {
+            id: 2,
+            port: 443,
+            service: "https",
+            peer,
+            reason: "x".into(),
+        });
+        let text = metrics.render();
+        for line in [
+            r#"switchboard_connections_accepted_total{port="25",service="smtp"} 1"#,
+            r#"switchboard_connections_active{port="25",service="smtp"} 0"#,
+            r#"switchboard_received_bytes_total{port="25",service="smtp"} 100"#,
+            r#"switchboard_sent_bytes_total{port="25",service="smtp"} 40"#,
+            r#"switchboard_messages_captured_total{port="25",service="smtp"} 1"#,
+            r#"switchboard_tls_handshake_failures_total{port="443",service="https"} 1"#,
+            "# TYPE switchboard_connections_active gauge",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}
