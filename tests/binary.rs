@@ -385,3 +385,32 @@ async fn malformed_certificates_exit_2_naming_the_file() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn ports_shows_the_kernel_table_and_marks_switchboard() {
+    if switchboard_core::sockets::listening().is_err() {
+        return; // no /proc here; the command says so, tested by its own message path
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[port]]\nport = 0\nservice = \"echo\"\nbind = [\"127.0.0.1\"]\n",
+    );
+    let mut child = serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
+    let mut logs = Logs::of(&mut child);
+    let echo = logs.ready().await["echo"];
+    let output = Command::new(BINARY).arg("ports").output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let table = String::from_utf8(output.stdout).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("tcp ") && l.contains(&format!(" {} ", echo.port())))
+        .unwrap_or_else(|| panic!("port {} not listed:\n{table}", echo.port()));
+    assert!(row.contains("127.0.0.1"), "{row}");
+    assert!(
+        row.contains(&format!("switchboard (pid {})", child.id().unwrap())),
+        "{row}"
+    );
+    assert!(row.ends_with("← switchboard"), "{row}");
+    child.kill().await.unwrap();
+}

@@ -51,10 +51,10 @@ async fn healthz_and_page() {
             .starts_with("text/html")
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("<table>"), "{html}");
+    assert!(html.contains(r#"<table id="ports">"#), "{html}");
     let port = stack.addr("http").port();
     assert!(
-        html.contains(&format!("<td>{port}</td><td>http</td>")),
+        html.contains(&format!(r#"<tr data-port="{port}">"#)),
         "{html}"
     );
 }

@@ -11,9 +11,11 @@ mod http;
 mod https;
 mod limits;
 mod mail_api;
+mod probe;
 mod shutdown;
 mod smtp;
 mod smtp_clients;
+mod visibility;
 
 use std::time::Duration;
 
@@ -229,4 +231,44 @@ async fn next_event(
     })
     .await
     .expect("the event did not come")
+}
+
+/// Every event since subscribing, kept, so that a test can look for events in any order.
+struct Seen {
+    events: tokio::sync::broadcast::Receiver<std::sync::Arc<switchboard_core::Timed>>,
+    seen: Vec<switchboard_core::Event>,
+}
+
+impl Seen {
+    fn new(stack: &switchboard_testkit::Stack) -> Self {
+        Self {
+            events: stack.events().subscribe(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first event `wanted` accepts, seen already or still to come.
+    async fn find(
+        &mut self,
+        wanted: impl Fn(&switchboard_core::Event) -> bool,
+    ) -> switchboard_core::Event {
+        if let Some(event) = self.seen.iter().find(|e| wanted(e)) {
+            return event.clone();
+        }
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let timed = self
+                    .events
+                    .recv()
+                    .await
+                    .expect("the event stream ended or lagged");
+                self.seen.push(timed.event.clone());
+                if wanted(&timed.event) {
+                    return timed.event.clone();
+                }
+            }
+        })
+        .await
+        .expect("the event did not come")
+    }
 }

@@ -319,6 +319,80 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_name_matches_its_json_tag() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let tls = TlsInfo {
+            version: "TLSv1.3".into(),
+            cipher: "X".into(),
+            alpn: None,
+            sni: None,
+        };
+        let all = [
+            Event::PortBound {
+                port: 1,
+                service: "s",
+                addr: peer,
+            },
+            Event::PortClosed {
+                port: 1,
+                service: "s",
+                addr: peer,
+            },
+            Event::PortAtLimit {
+                port: 1,
+                service: "s",
+                limit: 1,
+            },
+            Event::ConnectionOpened {
+                id: 1,
+                port: 1,
+                service: "s",
+                peer,
+                local: peer,
+            },
+            Event::TlsEstablished {
+                id: 1,
+                port: 1,
+                service: "s",
+                peer,
+                tls,
+            },
+            Event::TlsFailed {
+                id: 1,
+                port: 1,
+                service: "s",
+                peer,
+                reason: "r".into(),
+            },
+            Event::MessageCaptured {
+                id: 1,
+                port: 1,
+                service: "s",
+                peer,
+                message_id: "m".into(),
+                from: "f".into(),
+                to: vec![],
+                size: 1,
+            },
+            Event::ConnectionClosed {
+                id: 1,
+                port: 1,
+                service: "s",
+                peer,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: Duration::ZERO,
+                error: None,
+            },
+        ];
+        for event in all {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["kind"], event.kind());
+            assert_eq!(json["port"], 1);
+        }
+    }
+
+    #[test]
     fn timed_events_serialize_flat_with_their_time() {
         let timed = Timed {
             at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_687_200_123),

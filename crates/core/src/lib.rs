@@ -14,6 +14,7 @@
 //! - `ports.rs`: [`PortStatus`] and [`PortDirectory`], the port table as services see it.
 //! - `metrics.rs`: [`Metrics`], Prometheus counters kept from the event stream.
 //! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
+//! - `sockets.rs`: the kernel's socket table from `/proc/net/tcp`: where ports live.
 
 mod conn;
 pub mod durable;
@@ -22,6 +23,7 @@ mod metrics;
 mod ports;
 mod service;
 mod shutdown;
+pub mod sockets;
 
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, TlsInfo};
 pub use event::{Event, EventBus, Observer, Timed};

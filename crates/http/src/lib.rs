@@ -9,7 +9,8 @@
 //! - `settings.rs`: [`HttpSettings`], the `[http]` limits and timeouts.
 //! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown.
 //! - `routes/`: the router (`mod.rs`) and its handlers: the page, `/healthz`, `/whoami`,
-//!   `/api/ports`, the httpbin-style endpoints, and the Mailpit-shaped mail API (`mail.rs`).
+//!   `/api/ports`, the httpbin-style endpoints, the Mailpit-shaped mail API (`mail.rs`),
+//!   and the live parts: `/api/events`, `/metrics`, the page's assets (`live.rs`).
 
 mod routes;
 mod serve;
@@ -70,6 +71,8 @@ impl HttpApp {
             router: routes::router(routes::AppState {
                 ports: shared.ports,
                 mail: shared.mail,
+                events: shared.events,
+                metrics: shared.metrics,
                 settings: settings.clone(),
             }),
             builder: Arc::new(serve::builder(&settings)),

@@ -64,8 +64,11 @@ where
     });
 
     let requests = activity.clone();
+    let stopping = shutdown.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(info.clone());
+        // Long-lived responses (the event stream) end themselves at shutdown.
+        request.extensions_mut().insert(stopping.clone());
         let in_flight = requests.request_started();
         let router = router.clone();
         async move {

@@ -29,6 +29,9 @@ pub struct HttpSettings {
     /// Longest `/api/v1/wait` will wait for a message; longer requests are cut to it.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
+    /// Well-known ports the page lists although switchboard does not listen on them, to
+    /// show what happens where nobody listens.
+    pub show_unbound: Vec<u16>,
 }
 
 /// hyper cannot read HTTP/1 heads into a buffer smaller than this.
@@ -44,6 +47,7 @@ impl Default for HttpSettings {
             max_delay: Duration::from_secs(10),
             max_bytes: 100 * 1024,
             max_wait: Duration::from_secs(60),
+            show_unbound: vec![21, 22],
         }
     }
 }

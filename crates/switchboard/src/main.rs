@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use switchboard_supervisor::{Config, Supervisor, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
+mod ports;
+
 /// Exit code for bad usage, bad configuration, or a port that cannot be bound.
 const EXIT_USAGE: u8 = 2;
 
@@ -28,6 +30,14 @@ enum Command {
     /// IPv6). Ports below 1024 need root or CAP_NET_BIND_SERVICE; use --port-offset 8000
     /// to run without either.
     Serve(ServeArgs),
+    /// Connect to ports of HOST and say what answered, or why nothing did.
+    ///
+    /// Each port is tried at every address the name resolves to: open (with what answered:
+    /// a banner, an HTTP response, a TLS handshake), refused, timeout or unreachable.
+    Probe(ProbeArgs),
+    /// Show the kernel's table of listening sockets (from /proc/net/tcp and tcp6): where
+    /// ports live, and which program holds each.
+    Ports,
     /// Create or renew the local CA and server certificate, and show what they hold.
     ///
     /// The CA is created once and kept; the server certificate is renewed when it has
@@ -74,6 +84,25 @@ struct ServeArgs {
     log_format: LogFormat,
 }
 
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// A name or address; only this host is ever contacted.
+    host: String,
+    /// Ports to try.
+    #[arg(default_values_t = [21, 22, 25, 80, 443])]
+    ports: Vec<u16>,
+    /// How long to wait for each connection and answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    timeout: u64,
+    /// Retry for up to SECS seconds until every port is open; exit 0 if they all opened,
+    /// 1 if not (for health checks and scripts).
+    #[arg(long, value_name = "SECS")]
+    wait: Option<f64>,
+    /// Print a JSON array (port, address, state, service, usual, detail) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     Text,
@@ -85,6 +114,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Certs(args) => certs(args),
+        Command::Probe(args) => probe(args),
+        Command::Ports => ports::print(),
     }
 }
 
@@ -134,6 +165,58 @@ fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::Confi
         config.apply_mail_dir(dir);
     }
     Ok(config)
+}
+
+fn probe(args: ProbeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fatal(LogFormat::Text, &error),
+    };
+    let timeout = std::time::Duration::from_millis(args.timeout.max(1));
+    runtime.block_on(async {
+        let addresses = match switchboard_probe::resolve(&args.host).await {
+            Ok(addresses) if !addresses.is_empty() => addresses,
+            Ok(_) => return fatal(LogFormat::Text, &format!("{} has no addresses", args.host)),
+            Err(error) => {
+                return fatal(
+                    LogFormat::Text,
+                    &format!("cannot resolve {}: {error}; check the name", args.host),
+                );
+            }
+        };
+        let deadline = args.wait.map(|secs| {
+            tokio::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0))
+        });
+        loop {
+            let findings =
+                switchboard_probe::probe_all(&args.host, &addresses, &args.ports, timeout).await;
+            let all_open = args.ports.iter().all(|port| {
+                findings
+                    .iter()
+                    .any(|f| f.port == *port && f.state == switchboard_probe::State::Open)
+            });
+            let waiting = deadline.is_some_and(|d| tokio::time::Instant::now() < d);
+            if all_open || !waiting {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&findings).unwrap_or_default()
+                    );
+                } else {
+                    print!(
+                        "{}",
+                        switchboard_probe::render_text(&args.host, &addresses, &findings)
+                    );
+                }
+                return match (args.wait, all_open) {
+                    (Some(_), false) => ExitCode::from(1),
+                    _ => ExitCode::SUCCESS,
+                };
+            }
+            // Waiting for ports to open, as a health check does: try again shortly.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    })
 }
 
 fn certs(args: CertsArgs) -> ExitCode {

@@ -2,6 +2,7 @@
 
 mod httpbin;
 mod info;
+mod live;
 mod mail;
 mod page;
 
@@ -11,17 +12,20 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use switchboard_core::PortDirectory;
+use switchboard_core::{EventBus, Metrics, PortDirectory};
 use switchboard_mail::MailStore;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::HttpSettings;
 
-/// What handlers share: the live port table, the mail, the events and the settings.
+/// What handlers share: the live port table, the mail, the events, the metrics and the
+/// settings.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) ports: Arc<dyn PortDirectory>,
     pub(crate) mail: MailStore,
+    pub(crate) events: EventBus,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: Arc<HttpSettings>,
 }
 
@@ -34,6 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/ports", get(info::ports))
         .merge(httpbin::routes())
         .merge(mail::routes())
+        .merge(live::routes())
         .fallback(not_found)
         // One body limit for every route, enforced while the body streams in (and at once
         // from Content-Length), answered with 413; axum's own per-extractor limit is off so

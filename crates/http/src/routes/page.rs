@@ -1,49 +1,137 @@
-//! `GET /`: the port table as a plain, server-rendered page.
+//! `GET /`: the building directory. The machine's address is the building, each port a
+//! department: which ones answer, which service sits behind each, who is connected now, and
+//! what happens at a door where nobody works. Rendered on the server, so it works without
+//! JavaScript; a small script (`assets/page.js`) keeps it live from `/api/events`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Extension, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use switchboard_core::{ConnInfo, PortState, PortStatus};
+use switchboard_core::{ConnInfo, PortState, PortStatus, sockets};
 
 use super::AppState;
 
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Page {
+    host: String,
     ports: Vec<Row>,
+    unbound: Vec<Unbound>,
+    visitor: Visitor,
+    messages: usize,
+}
+
+/// A port switchboard serves.
+struct Row {
+    port: u16,
+    service: &'static str,
+    protocol: &'static str,
+    addresses: String,
+    listening: bool,
+    active: u64,
+    accepted: u64,
+    try_it: Vec<String>,
+}
+
+/// A well-known port switchboard does not serve.
+struct Unbound {
+    port: u16,
+    name: &'static str,
+    /// Another program on this machine listens there (so it will not be refused).
+    taken: bool,
+    try_it: String,
+}
+
+struct Visitor {
     peer: String,
     local: String,
+    port: u16,
     service: &'static str,
     tls: Option<String>,
 }
 
-struct Row {
-    port: u16,
-    service: &'static str,
-    addresses: String,
-    state: &'static str,
-    active: u64,
-    accepted: u64,
+/// The usual service of a well-known port (IANA's names), for ports shown as unbound.
+fn well_known(port: u16) -> &'static str {
+    match port {
+        20 => "ftp-data",
+        21 => "ftp",
+        22 => "ssh",
+        23 => "telnet",
+        25 => "smtp",
+        53 => "domain (DNS)",
+        80 => "http",
+        110 => "pop3",
+        143 => "imap",
+        443 => "https",
+        465 => "submissions",
+        587 => "submission",
+        993 => "imaps",
+        995 => "pop3s",
+        3306 => "mysql",
+        5432 => "postgresql",
+        6379 => "redis",
+        8080 => "http-alt",
+        _ => "",
+    }
 }
 
-impl From<PortStatus> for Row {
-    fn from(p: PortStatus) -> Self {
+/// Commands to try a port by hand, for copy and paste.
+fn try_it(service: &str, host: &str, port: u16) -> Vec<String> {
+    match service {
+        "http" => vec![format!("curl -v http://{host}:{port}/whoami")],
+        "https" => vec![
+            format!("curl --cacert certs/ca.pem https://{host}:{port}/whoami"),
+            format!("openssl s_client -connect {host}:{port} -alpn h2 -brief </dev/null"),
+        ],
+        "smtp" => vec![
+            format!("swaks --server {host}:{port} --to you@example.test"),
+            format!(
+                "nc {host} {port}    # then type: EHLO me, MAIL FROM:<me@example.test>, RCPT TO:<you@example.test>, DATA, text, ., QUIT"
+            ),
+        ],
+        "smtps" => vec![format!("openssl s_client -connect {host}:{port} -quiet")],
+        _ => vec![format!("nc {host} {port}")],
+    }
+}
+
+/// The host the visitor used, without the port: `localhost`, `192.0.2.7`, `[::1]`.
+fn visited_host(headers: &HeaderMap, conn: &ConnInfo) -> String {
+    let from_header = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.rfind(':') {
+            // A port after the host (and not a colon inside an IPv6 literal).
+            Some(i) if !h[i..].contains(']') => h[..i].to_owned(),
+            _ => h.to_owned(),
+        })
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        });
+    from_header.unwrap_or_else(|| match conn.local.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    })
+}
+
+impl Row {
+    fn new(p: PortStatus, host: &str) -> Self {
         Row {
+            try_it: try_it(p.service, host, p.port),
             port: p.port,
             service: p.service,
+            protocol: p.protocol,
             addresses: p
                 .addresses
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            state: match p.state {
-                PortState::Listening => "listening",
-                PortState::Closed => "closed",
-            },
+            listening: p.state == PortState::Listening,
             active: p.active,
             accepted: p.accepted,
         }
@@ -53,13 +141,39 @@ impl From<PortStatus> for Row {
 pub(super) async fn index(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<ConnInfo>>,
+    headers: HeaderMap,
 ) -> Response {
+    let host = visited_host(&headers, &conn);
+    let ports = state.ports.ports();
+    let ours: HashSet<u16> = ports.iter().map(|p| p.port).collect();
+    // Who else listens on this machine, as the kernel's table says (empty without /proc).
+    let listening: HashSet<u16> = sockets::listening()
+        .map(|s| s.iter().map(|s| s.local.port()).collect())
+        .unwrap_or_default();
+    let unbound = state
+        .settings
+        .show_unbound
+        .iter()
+        .filter(|p| !ours.contains(p))
+        .map(|&port| Unbound {
+            port,
+            name: well_known(port),
+            taken: listening.contains(&port),
+            try_it: format!("curl -v telnet://{host}:{port}"),
+        })
+        .collect();
     let page = Page {
-        ports: state.ports.ports().into_iter().map(Row::from).collect(),
-        peer: conn.peer.to_string(),
-        local: conn.local.to_string(),
-        service: conn.service,
-        tls: conn.tls.as_ref().map(ToString::to_string),
+        ports: ports.into_iter().map(|p| Row::new(p, &host)).collect(),
+        unbound,
+        visitor: Visitor {
+            peer: conn.peer.to_string(),
+            local: conn.local.to_string(),
+            port: conn.port(),
+            service: conn.service,
+            tls: conn.tls.as_ref().map(ToString::to_string),
+        },
+        messages: state.mail.len(),
+        host,
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),
@@ -67,5 +181,40 @@ pub(super) async fn index(
             tracing::error!(%error, "rendering the page failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            id: 1,
+            service: "http",
+            local: "[::1]:8080".parse().unwrap(),
+            peer: "[::1]:5000".parse().unwrap(),
+            tls: None,
+        }
+    }
+
+    fn host_of(value: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        visited_host(&headers, &conn())
+    }
+
+    #[test]
+    fn the_host_is_what_the_visitor_typed_without_the_port() {
+        assert_eq!(host_of("localhost:8080"), "localhost");
+        assert_eq!(host_of("example.test"), "example.test");
+        assert_eq!(host_of("[::1]:8080"), "[::1]");
+        assert_eq!(host_of("[::1]"), "[::1]");
+        assert_eq!(
+            host_of("evil\"<script>"),
+            "[::1]",
+            "odd hosts fall back to the address"
+        );
+        assert_eq!(visited_host(&HeaderMap::new(), &conn()), "[::1]");
     }
 }

@@ -1,0 +1,73 @@
+// Keeps the switchboard page live: every event from /api/events updates the directory's
+// counts and adds a line to the feed. The page works without this script; it only adds.
+"use strict";
+(function () {
+  const feed = document.getElementById("feed");
+  const status = document.getElementById("feed-status");
+  if (!feed || !window.EventSource) return;
+  status.textContent = "(connecting…)";
+
+  const MAX_LINES = 100;
+  const source = new EventSource("/api/events");
+
+  function cell(port, field) {
+    return document.querySelector('tr[data-port="' + port + '"] [data-field="' + field + '"]');
+  }
+  function bump(port, field, by) {
+    const c = cell(port, field);
+    if (c) c.textContent = String(Number(c.textContent) + by);
+  }
+  function say(kind, at, text) {
+    const li = document.createElement("li");
+    li.className = kind;
+    const time = document.createElement("time");
+    time.dateTime = at;
+    time.textContent = at.slice(11, 19);
+    li.append(time, " " + text);
+    feed.prepend(li);
+    while (feed.children.length > MAX_LINES) feed.lastElementChild.remove();
+  }
+  function on(kind, handle) {
+    source.addEventListener(kind, function (e) { handle(JSON.parse(e.data)); });
+  }
+
+  source.onopen = function () { status.textContent = "(live)"; };
+  source.onerror = function () { status.textContent = "(reconnecting…)"; };
+
+  on("connection_opened", function (d) {
+    bump(d.port, "active", 1);
+    bump(d.port, "accepted", 1);
+    say("opened", d.at, d.peer + " → port " + d.port + " (" + d.service + "): connected");
+  });
+  on("connection_closed", function (d) {
+    bump(d.port, "active", -1);
+    say("closed", d.at, d.peer + " → port " + d.port + " (" + d.service + "): closed after " +
+      Math.round(d.duration_ms) + " ms, " + d.bytes_in + " bytes in, " + d.bytes_out + " out" +
+      (d.error ? " — " + d.error : ""));
+  });
+  on("tls_established", function (d) {
+    say("tls", d.at, d.peer + " → port " + d.port + ": TLS " + d.tls.version + (d.tls.alpn ? ", " + d.tls.alpn : ""));
+  });
+  on("tls_failed", function (d) {
+    say("failed", d.at, d.peer + " → port " + d.port + ": TLS handshake failed: " + d.reason);
+  });
+  on("message_captured", function (d) {
+    say("mail", d.at, "mail from <" + d.from + "> to <" + d.to.join(">, <") + "> captured (" + d.size + " bytes)");
+  });
+  on("port_bound", function (d) {
+    const c = cell(d.port, "state");
+    if (c) c.textContent = "listening";
+    say("port", d.at, "now listening on " + d.addr);
+  });
+  on("port_closed", function (d) {
+    const c = cell(d.port, "state");
+    if (c) c.textContent = "closed — the kernel refuses connections";
+    say("port", d.at, "closed " + d.addr + ": new connections are refused");
+  });
+  on("port_at_limit", function (d) {
+    say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
+  });
+  source.addEventListener("lagged", function (e) {
+    say("lagged", new Date().toISOString(), "missed " + JSON.parse(e.data).missed + " events (the feed fell behind)");
+  });
+})();

@@ -1,0 +1,57 @@
+//! `switchboard ports`: the kernel's table of listening sockets, with their owners.
+
+use std::process::ExitCode;
+
+use switchboard_core::sockets;
+
+pub(crate) fn print() -> ExitCode {
+    let sockets = match sockets::listening() {
+        Ok(sockets) => sockets,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "error: {error}. `switchboard ports` reads Linux's socket table; elsewhere try \
+                 `netstat -an` or `lsof -iTCP -sTCP:LISTEN`."
+            );
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("error: cannot read the socket table: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let owners = sockets::owners();
+    println!(
+        "The kernel holds these listening TCP sockets; a connection to any other port is refused.\n"
+    );
+    println!("{:<6} {:<28} {:<6} PROCESS", "PROTO", "ADDRESS", "PORT");
+    let mut hidden = false;
+    for socket in &sockets {
+        let (process, ours) = match owners.get(&socket.inode) {
+            Some(p) => (
+                format!("{} (pid {})", p.name, p.pid),
+                p.name == "switchboard",
+            ),
+            None => {
+                hidden = true;
+                (format!("? (uid {})", socket.uid), false)
+            }
+        };
+        println!(
+            "{:<6} {:<28} {:<6} {process}{}",
+            socket.protocol,
+            socket.local.ip().to_string(),
+            socket.local.port(),
+            if ours { "   ← switchboard" } else { "" }
+        );
+    }
+    if sockets.is_empty() {
+        println!("(none: nothing on this machine listens for TCP connections)");
+    }
+    if hidden {
+        println!(
+            "\n? = a process whose open files this user cannot look into (another user's, or one in \
+             another container or namespace; root sees the ones on this system)."
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,183 @@
+//! `switchboard probe` against a local stack: open (and what answered), refused, a listener
+//! that never answers, a port whose queue is full (timeout); the JSON shape; `--wait`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::Value;
+use switchboard_probe::{State, probe, probe_all};
+use switchboard_testkit::Stack;
+use tokio::process::Command;
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+fn localhost() -> IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+/// A port that was free a moment ago: nothing listens there.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn open_ports_say_what_answered() {
+    let stack = Stack::builder()
+        .service("http")
+        .service("https")
+        .service("smtp")
+        .start()
+        .await
+        .unwrap();
+    let ports = [
+        stack.addr("http").port(),
+        stack.addr("https").port(),
+        stack.addr("smtp").port(),
+    ];
+    let findings = probe_all("localhost", &[localhost()], &ports, TIMEOUT).await;
+    let services: Vec<_> = findings
+        .iter()
+        .map(|f| (f.state, f.service.as_deref()))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            (State::Open, Some("http")),
+            (State::Open, Some("https")),
+            (State::Open, Some("smtp"))
+        ],
+        "{findings:#?}"
+    );
+    assert!(
+        findings[0].detail.starts_with("HTTP/1.1 200 OK"),
+        "{}",
+        findings[0].detail
+    );
+    assert!(
+        findings[1].detail.contains("ALPN h2"),
+        "{}",
+        findings[1].detail
+    );
+    assert!(
+        findings[1]
+            .detail
+            .contains("issued by CN=switchboard local CA"),
+        "{}",
+        findings[1].detail
+    );
+    assert!(
+        findings[2].detail.ends_with("ESMTP switchboard"),
+        "{}",
+        findings[2].detail
+    );
+}
+
+#[tokio::test]
+async fn a_port_nobody_listens_on_is_refused() {
+    let port = free_port();
+    let finding = probe("localhost", SocketAddr::new(localhost(), port), TIMEOUT).await;
+    assert_eq!(finding.state, State::Refused);
+    assert_eq!(finding.service, None);
+}
+
+#[tokio::test]
+async fn a_listener_that_never_answers_is_open_but_unnamed() {
+    // The kernel completes the handshake for a listening socket even if its program never
+    // accepts or speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let finding = probe("localhost", silent.local_addr().unwrap(), TIMEOUT).await;
+    assert_eq!(finding.state, State::Open);
+    assert_eq!(finding.service, None);
+    assert!(
+        finding.detail.contains("neither a banner, HTTP, nor TLS"),
+        "{}",
+        finding.detail
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_looks_like_a_firewall_timeout() {
+    // A listener with a backlog of 0 that never accepts: once one connection waits in its
+    // queue, the kernel drops further SYNs, exactly as a dropping firewall would.
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::new(localhost(), 0).into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let _queued = std::net::TcpStream::connect(addr).unwrap();
+    let finding = probe("localhost", addr, Duration::from_millis(300)).await;
+    assert_eq!(finding.state, State::Timeout, "{finding:?}");
+    assert_eq!(finding.detail, "no answer within 300 ms");
+}
+
+async fn run_probe(args: &[String]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("probe")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn json_output_and_wait_exit_codes() {
+    let stack = Stack::builder().service("http").start().await.unwrap();
+    let open = stack.addr("http").port().to_string();
+    let closed = free_port().to_string();
+
+    let (code, out) = run_probe(&[
+        "127.0.0.1".into(),
+        open.clone(),
+        closed.clone(),
+        "--json".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0));
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    let findings = findings.as_array().unwrap();
+    assert_eq!(findings.len(), 2);
+    for f in findings {
+        for key in ["port", "address", "state", "service", "detail"] {
+            assert!(f.get(key).is_some(), "no {key} in {f}");
+        }
+    }
+    assert_eq!(findings[0]["state"], "open");
+    assert_eq!(findings[0]["service"], "http");
+    assert_eq!(findings[1]["state"], "refused");
+
+    let (code, _) = run_probe(&[
+        "127.0.0.1".into(),
+        open.clone(),
+        "--wait".into(),
+        "5".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "every port open: exit 0 at once");
+    let (code, out) = run_probe(&[
+        "127.0.0.1".into(),
+        open,
+        closed,
+        "--wait".into(),
+        "0.3".into(),
+    ])
+    .await;
+    assert_eq!(
+        code,
+        Some(1),
+        "a port stayed closed: exit 1 after the wait\n{out}"
+    );
+    assert!(out.contains("refused"), "{out}");
+
+    let (code, _) = run_probe(&["no-such-host.invalid".into(), "80".into()]).await;
+    assert_eq!(code, Some(2));
+}
