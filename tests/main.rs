@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod binary;
+mod browser;
 mod dispatch;
 mod http;
 mod https;

@@ -52,6 +52,8 @@
     say("failed", d.at, d.peer + " → port " + d.port + ": TLS handshake failed: " + d.reason);
   });
   on("message_captured", function (d) {
+    const count = document.getElementById("messages");
+    if (count) count.textContent = String(Number(count.textContent) + 1);
     say("mail", d.at, "mail from <" + d.from + "> to <" + d.to.join(">, <") + "> captured (" + d.size + " bytes)");
   });
   on("port_bound", function (d) {

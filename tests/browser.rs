@@ -1,0 +1,139 @@
+//! The page in a real browser: headless Chromium, driven over WebDriver (chromedriver).
+//!
+//! Needs Debian's `chromium` and `chromium-driver`; `.ci/run` installs them and runs this
+//! with `cargo test --test scenarios browser -- --ignored`. A screenshot of the page is saved
+//! as `page.png` in Cargo's test temporary directory (printed by the test).
+
+use std::process::Stdio;
+
+use fantoccini::{ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use switchboard_testkit::Stack;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::{PATIENCE, send_mail};
+
+/// Start chromedriver on a port it picks, and learn the port from what it prints.
+async fn chromedriver() -> (tokio::process::Child, u16) {
+    let mut driver = Command::new("chromedriver")
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver is not installed (Debian package chromium-driver)");
+    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                return rest.trim_end_matches('.').parse::<u16>().unwrap();
+            }
+        }
+        panic!("chromedriver exited before it was ready");
+    })
+    .await
+    .expect("chromedriver did not start");
+    // Keep reading so that chromedriver never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (driver, port)
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn the_page_renders_and_its_feed_shows_live_connections() {
+    let stack = Stack::builder()
+        .service("http")
+        .service("smtp")
+        .start()
+        .await
+        .unwrap();
+    let (_driver, port) = chromedriver().await;
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]}),
+    );
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+
+    browser.goto(&stack.url("http", "/")).await.unwrap();
+    // The directory: our two ports and the two well-known ports nobody serves.
+    let rows = browser
+        .find_all(Locator::Css("#ports tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    let smtp = stack.addr("smtp").port();
+    let row = browser
+        .find(Locator::Css(&format!(r#"tr[data-port="{smtp}"]"#)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("smtp") && row.contains("listening"), "{row}");
+
+    // The script connects to /api/events; then a connection made now shows in the feed.
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
+        .await
+        .expect("the live feed did not connect");
+    send_mail(
+        stack.addr("smtp"),
+        "browser@example.test",
+        &["you@example.test"],
+        "Subject: hi\r\n\r\nx\r\n",
+    )
+    .await;
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//ol[@id='feed']/li[contains(., 'mail from <browser@example.test>')]",
+        ))
+        .await
+        .expect("the captured mail did not appear in the feed");
+    let feed = browser
+        .find(Locator::Id("feed"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        feed.contains(&format!("→ port {smtp} (smtp): connected")),
+        "{feed}"
+    );
+    // The counts in the table followed the events.
+    let total = browser
+        .find(Locator::Css(&format!(
+            r#"tr[data-port="{smtp}"] [data-field="accepted"]"#
+        )))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(total, "1");
+    let messages = browser
+        .find(Locator::Id("messages"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(messages, "1");
+
+    let png = browser.screenshot().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+    assert!(png.starts_with(b"\x89PNG"));
+    browser.close().await.unwrap();
+}
