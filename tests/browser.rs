@@ -42,12 +42,7 @@ async fn chromedriver() -> (tokio::process::Child, u16) {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn the_page_renders_and_its_feed_shows_live_connections() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let (_driver, port) = chromedriver().await;
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(

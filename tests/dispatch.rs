@@ -11,12 +11,7 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn each_port_reaches_its_own_service() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("echo")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
 
     let who: Value =
         json_of(crate::http_client().get(stack.url("http", "/whoami?format=json"))).await;
@@ -34,7 +29,7 @@ async fn each_port_reaches_its_own_service() {
 
 #[tokio::test]
 async fn a_port_nobody_binds_is_refused() {
-    let stack = Stack::builder().service("http").start().await.unwrap();
+    let stack = Stack::start(&["http"]).await.unwrap();
     // A port that was free a moment ago and that switchboard does not have in its table.
     let unbound = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -55,12 +50,7 @@ async fn a_port_nobody_binds_is_refused() {
 
 #[tokio::test]
 async fn the_port_table_counts_connections_per_port() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("echo")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
     let ports_url = stack.url("http", "/api/ports");
     let client = crate::http_client();
 

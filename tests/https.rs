@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use crate::{json_of, next_event, read_to_close, tls_client_config, trust_only};
 
 async fn https_stack() -> Stack {
-    Stack::builder().service("https").start().await.unwrap()
+    Stack::start(&["https"]).await.unwrap()
 }
 
 /// A client that trusts only the stack's CA and reaches the https port as `name`.

@@ -39,12 +39,7 @@ cTEscTIscTMKMSwyLDMK\r\n\
 
 /// A stack with two messages in it: a rich one, then a plain one with a Bcc recipient.
 async fn stack_with_mail() -> (Stack, String, String) {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let rich = send_mail(
         stack.addr("smtp"),
         "bounces@example.test",
@@ -442,12 +437,7 @@ async fn info_has_mailpit_s_shape() {
 
 #[tokio::test]
 async fn waiting_for_a_message_without_polling() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let client: Client = http_client();
     let url = api(&stack, "/api/v1/wait");
     let waiting = tokio::spawn(

@@ -26,13 +26,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn open_ports_say_what_answered() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("https")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "https", "smtp"]).await.unwrap();
     let ports = [
         stack.addr("http").port(),
         stack.addr("https").port(),
@@ -131,7 +125,7 @@ async fn run_probe(args: &[String]) -> (Option<i32>, String) {
 
 #[tokio::test]
 async fn json_output_and_wait_exit_codes() {
-    let stack = Stack::builder().service("http").start().await.unwrap();
+    let stack = Stack::start(&["http"]).await.unwrap();
     let open = stack.addr("http").port().to_string();
     let closed = free_port().to_string();
 

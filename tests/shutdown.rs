@@ -28,7 +28,7 @@ async fn request_in_flight(stack: &Stack) -> TcpStream {
 
 #[tokio::test]
 async fn in_flight_request_finishes_while_new_connections_are_refused() {
-    let mut stack = Stack::builder().service("http").start().await.unwrap();
+    let mut stack = Stack::start(&["http"]).await.unwrap();
     let addr = stack.addr("http");
     let mut events = stack.events().subscribe();
     let mut in_flight = request_in_flight(&stack).await;

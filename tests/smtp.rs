@@ -254,7 +254,7 @@ async fn plaintext_pipelined_after_starttls_is_never_executed() {
 
 #[tokio::test]
 async fn implicit_tls_on_an_smtps_port() {
-    let stack = Stack::builder().service("smtps").start().await.unwrap();
+    let stack = Stack::start(&["smtps"]).await.unwrap();
     let connector = TlsConnector::from(Arc::new(tls_client_config(Some(stack.ca_pem()), &[])));
     let tcp = tokio::net::TcpStream::connect(stack.addr("smtps"))
         .await

@@ -15,12 +15,7 @@ use crate::{http_client, json_of};
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 async fn stack() -> Stack {
-    Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap()
+    Stack::start(&["http", "smtp"]).await.unwrap()
 }
 
 fn plain(stack: &Stack) -> Transport {

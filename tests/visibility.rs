@@ -179,12 +179,7 @@ async fn open_feed(addr: SocketAddr) -> TcpStream {
 
 #[tokio::test]
 async fn server_sent_events_are_named_json_objects() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let mut feed = open_feed(stack.addr("http")).await;
     // The feed is subscribed once its head is out; this mail comes after.
     send_mail(
@@ -213,12 +208,7 @@ async fn server_sent_events_are_named_json_objects() {
 
 #[tokio::test]
 async fn metrics_are_labelled_by_port_and_service() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let mut events = stack.events().subscribe();
     send_mail(
         stack.addr("smtp"),
@@ -269,12 +259,7 @@ async fn metrics_are_labelled_by_port_and_service() {
 
 #[tokio::test]
 async fn the_page_is_a_building_directory() {
-    let stack = Stack::builder()
-        .service("http")
-        .service("smtp")
-        .start()
-        .await
-        .unwrap();
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let (mut chat, _) = Chat::connect(stack.addr("smtp")).await;
     chat.cmd("NOOP").await; // one connection open now, counted
     let http = stack.addr("http");

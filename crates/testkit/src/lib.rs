@@ -130,6 +130,16 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Start a stack with these services and default settings; shorthand for
+    /// `Stack::builder().service(a).service(b).start()`.
+    pub async fn start(services: &[&str]) -> Result<Stack, Error> {
+        services
+            .iter()
+            .fold(Stack::builder(), |builder, name| builder.service(name))
+            .start()
+            .await
+    }
+
     /// An empty stack to add services to; settings start at their defaults.
     pub fn builder() -> StackBuilder {
         let mut config = Config::default();
