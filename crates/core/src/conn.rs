@@ -9,6 +9,8 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::faults::Faults;
+
 /// One accepted connection, as the supervisor hands it to a service.
 #[derive(Debug)]
 pub struct Conn {
@@ -86,17 +88,29 @@ impl ByteCounts {
     }
 }
 
-/// A TCP stream that counts the bytes passing through it.
+/// A TCP stream that counts the bytes passing through it, and applies the port's toxics
+/// (faults) to them when it has any.
 #[derive(Debug)]
 pub struct ConnStream {
     tcp: TcpStream,
     counts: Arc<ByteCounts>,
+    faults: Option<Box<Faults>>,
 }
 
 impl ConnStream {
     /// Wrap an accepted stream; `counts` is updated on every read and write.
     pub fn new(tcp: TcpStream, counts: Arc<ByteCounts>) -> Self {
-        Self { tcp, counts }
+        Self {
+            tcp,
+            counts,
+            faults: None,
+        }
+    }
+
+    /// Apply a port's toxics to this stream (they may change while it is open).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(Box::new(faults));
+        self
     }
 
     /// The underlying socket, e.g. for socket options.
@@ -113,7 +127,10 @@ impl AsyncRead for ConnStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let poll = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        let poll = match this.faults.as_deref_mut() {
+            None => Pin::new(&mut this.tcp).poll_read(cx, buf),
+            Some(faults) => faults.poll_read(&mut this.tcp, cx, buf),
+        };
         if let Poll::Ready(Ok(())) = poll {
             let n = (buf.filled().len() - before) as u64;
             this.counts.received.fetch_add(n, Ordering::Relaxed);
@@ -129,7 +146,10 @@ impl AsyncWrite for ConnStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let poll = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        let poll = match this.faults.as_deref_mut() {
+            None => Pin::new(&mut this.tcp).poll_write(cx, buf),
+            Some(faults) => faults.poll_write(&mut this.tcp, cx, buf),
+        };
         this.count_sent(&poll);
         poll
     }
@@ -142,7 +162,17 @@ impl AsyncWrite for ConnStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let poll = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        let poll = match this.faults.as_deref_mut() {
+            None => Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs),
+            // Toxics shape writes one slice at a time.
+            Some(faults) => {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &b[..]);
+                faults.poll_write(&mut this.tcp, cx, first)
+            }
+        };
         this.count_sent(&poll);
         poll
     }
@@ -156,7 +186,35 @@ impl AsyncWrite for ConnStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        let this = self.get_mut();
+        match this.faults.as_deref_mut() {
+            None => Pin::new(&mut this.tcp).poll_shutdown(cx),
+            Some(faults) => faults.poll_shutdown(&mut this.tcp, cx),
+        }
+    }
+}
+
+impl Drop for ConnStream {
+    /// A slow_close toxic keeps the socket open a while after the service let go of it: a
+    /// duplicate of the descriptor is held by a task until then (the kernel closes the
+    /// connection when the last descriptor is closed).
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(linger) = self
+            .faults
+            .as_deref_mut()
+            .and_then(Faults::linger_after_drop)
+            && !linger.is_zero()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            use std::os::fd::AsFd;
+            if let Ok(fd) = self.tcp.as_fd().try_clone_to_owned() {
+                runtime.spawn(async move {
+                    tokio::time::sleep(linger).await;
+                    drop(fd);
+                });
+            }
+        }
     }
 }
 

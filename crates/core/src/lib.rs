@@ -15,19 +15,24 @@
 //! - `metrics.rs`: [`Metrics`], Prometheus counters kept from the event stream.
 //! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 //! - `sockets.rs`: the kernel's socket table from `/proc/net/tcp`: where ports live.
+//! - `toxic.rs` and `faults.rs`: faults in Toxiproxy's model, applied inside [`ConnStream`].
 
 mod conn;
 pub mod durable;
 mod event;
+mod faults;
 mod metrics;
 mod ports;
 mod service;
 mod shutdown;
 pub mod sockets;
+pub mod toxic;
 
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, TlsInfo};
 pub use event::{Event, EventBus, Observer, Timed};
+pub use faults::{Faults, ToxicSet};
 pub use metrics::Metrics;
 pub use ports::{PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Service};
 pub use shutdown::Shutdown;
+pub use toxic::Toxic;

@@ -1,0 +1,489 @@
+//! Faults, in the model Toxiproxy users know: a *toxic* has a `name`, a `type`, a `stream`
+//! (`upstream`: bytes from the client; `downstream`: bytes to the client), a `toxicity` (the
+//! chance, 0 to 1, that it applies to a connection) and type-specific `attributes`.
+//!
+//! This module is the model and its JSON/TOML shape; `faults.rs` applies toxics to a
+//! connection's bytes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+/// Which bytes a toxic acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// From the client to the service.
+    Upstream,
+    /// From the service to the client (the default, as in Toxiproxy).
+    #[default]
+    Downstream,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Upstream => "upstream",
+            Stream::Downstream => "downstream",
+        }
+    }
+}
+
+/// What a toxic does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// Delay data by `latency`, give or take up to `jitter`.
+    Latency { latency: Duration, jitter: Duration },
+    /// At most `rate` kilobytes (1000 bytes) per second.
+    Bandwidth { rate_kb: u64 },
+    /// Keep the connection open `delay` longer when it is closed.
+    SlowClose { delay: Duration },
+    /// Let no data through; close the connection after `timeout` (zero: stall until the
+    /// toxic is removed).
+    Timeout { timeout: Duration },
+    /// Reset the connection (the client sees ECONNRESET) after `timeout`.
+    ResetPeer { timeout: Duration },
+    /// Cut data into pieces of about `average_size` bytes (± `size_variation`), `delay` apart.
+    Slicer {
+        average_size: usize,
+        size_variation: usize,
+        delay: Duration,
+    },
+    /// Close the connection after `bytes` bytes.
+    LimitData { bytes: u64 },
+}
+
+impl Kind {
+    /// The toxic's type name, as in Toxiproxy.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Kind::Latency { .. } => "latency",
+            Kind::Bandwidth { .. } => "bandwidth",
+            Kind::SlowClose { .. } => "slow_close",
+            Kind::Timeout { .. } => "timeout",
+            Kind::ResetPeer { .. } => "reset_peer",
+            Kind::Slicer { .. } => "slicer",
+            Kind::LimitData { .. } => "limit_data",
+        }
+    }
+
+    fn attributes(&self) -> Value {
+        let ms = |d: &Duration| d.as_millis() as u64;
+        match self {
+            Kind::Latency { latency, jitter } => {
+                json!({"latency": ms(latency), "jitter": ms(jitter)})
+            }
+            Kind::Bandwidth { rate_kb } => json!({ "rate": rate_kb }),
+            Kind::SlowClose { delay } => json!({ "delay": ms(delay) }),
+            Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => {
+                json!({ "timeout": ms(timeout) })
+            }
+            Kind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => json!({
+                "average_size": average_size,
+                "size_variation": size_variation,
+                "delay": delay.as_micros() as u64,
+            }),
+            Kind::LimitData { bytes } => json!({ "bytes": bytes }),
+        }
+    }
+}
+
+/// The type names, for error messages.
+pub const TYPES: &str = "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data";
+
+/// One toxic. Build one in Rust with the constructors (`Toxic::latency(…)`, …), or parse
+/// Toxiproxy's JSON shape with [`Toxic::from_spec`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toxic {
+    pub name: String,
+    pub stream: Stream,
+    /// The chance, from 0 to 1, that the toxic applies to a given connection.
+    pub toxicity: f64,
+    pub kind: Kind,
+}
+
+impl Serialize for Toxic {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        json!({
+            "name": self.name,
+            "type": self.kind.type_name(),
+            "stream": self.stream.as_str(),
+            "toxicity": self.toxicity,
+            "attributes": self.kind.attributes(),
+        })
+        .serialize(s)
+    }
+}
+
+/// A toxic as written in JSON or TOML, before it is checked.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToxicSpec {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub stream: Option<Stream>,
+    #[serde(default)]
+    pub toxicity: Option<f64>,
+    #[serde(default)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyAttributes {
+    #[serde(default)]
+    latency: u64,
+    #[serde(default)]
+    jitter: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateAttributes {
+    rate: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayAttributes {
+    #[serde(default)]
+    delay: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeoutAttributes {
+    #[serde(default)]
+    timeout: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlicerAttributes {
+    #[serde(default = "default_slice")]
+    average_size: usize,
+    #[serde(default)]
+    size_variation: usize,
+    #[serde(default)]
+    delay: u64,
+}
+
+fn default_slice() -> usize {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitAttributes {
+    bytes: u64,
+}
+
+fn attributes<T: for<'de> Deserialize<'de>>(
+    kind: &str,
+    map: Map<String, Value>,
+) -> Result<T, String> {
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| format!("attributes of a {kind} toxic: {e}"))
+}
+
+impl Toxic {
+    fn new(kind: Kind) -> Self {
+        Self {
+            name: String::new(),
+            stream: Stream::Downstream,
+            toxicity: 1.0,
+            kind,
+        }
+        .named_by_default()
+    }
+
+    fn named_by_default(mut self) -> Self {
+        self.name = format!("{}_{}", self.kind.type_name(), self.stream.as_str());
+        self
+    }
+
+    pub fn latency(latency: Duration) -> Self {
+        Self::new(Kind::Latency {
+            latency,
+            jitter: Duration::ZERO,
+        })
+    }
+
+    pub fn bandwidth(rate_kb_per_second: u64) -> Self {
+        Self::new(Kind::Bandwidth {
+            rate_kb: rate_kb_per_second,
+        })
+    }
+
+    pub fn slow_close(delay: Duration) -> Self {
+        Self::new(Kind::SlowClose { delay })
+    }
+
+    /// Stall all data; close after `timeout` (zero: stall until the toxic is removed).
+    pub fn timeout(timeout: Duration) -> Self {
+        Self::new(Kind::Timeout { timeout })
+    }
+
+    /// Reset connections (the client sees ECONNRESET) `after` they start (zero: at once).
+    pub fn reset_peer(after: Duration) -> Self {
+        Self::new(Kind::ResetPeer { timeout: after })
+    }
+
+    pub fn slicer(average_size: usize, size_variation: usize, delay: Duration) -> Self {
+        Self::new(Kind::Slicer {
+            average_size: average_size.max(1),
+            size_variation,
+            delay,
+        })
+    }
+
+    pub fn limit_data(bytes: u64) -> Self {
+        Self::new(Kind::LimitData { bytes })
+    }
+
+    /// Give the toxic a name (by default `<type>_<stream>`, as in Toxiproxy).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Act on the bytes from the client instead.
+    pub fn upstream(mut self) -> Self {
+        let default_name =
+            self.name == format!("{}_{}", self.kind.type_name(), self.stream.as_str());
+        self.stream = Stream::Upstream;
+        if default_name {
+            self = self.named_by_default();
+        }
+        self
+    }
+
+    /// Apply to only this share of connections (0 to 1).
+    pub fn with_toxicity(mut self, toxicity: f64) -> Self {
+        self.toxicity = toxicity.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Add jitter to a latency toxic.
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        if let Kind::Latency { jitter: j, .. } = &mut self.kind {
+            *j = jitter;
+        }
+        self
+    }
+
+    /// Check a toxic written as JSON or TOML; the error says what is wrong in its terms.
+    pub fn from_spec(spec: ToxicSpec) -> Result<Self, String> {
+        let map = spec.attributes.unwrap_or_default();
+        let ms = Duration::from_millis;
+        let kind = match spec.kind.as_str() {
+            "latency" => {
+                let a: LatencyAttributes = attributes("latency", map)?;
+                Kind::Latency {
+                    latency: ms(a.latency),
+                    jitter: ms(a.jitter),
+                }
+            }
+            "bandwidth" => {
+                let a: RateAttributes = attributes("bandwidth", map)?;
+                if a.rate == 0 {
+                    return Err("a bandwidth toxic needs a rate above 0 (KB/s)".into());
+                }
+                Kind::Bandwidth { rate_kb: a.rate }
+            }
+            "slow_close" => Kind::SlowClose {
+                delay: ms(attributes::<DelayAttributes>("slow_close", map)?.delay),
+            },
+            "timeout" => Kind::Timeout {
+                timeout: ms(attributes::<TimeoutAttributes>("timeout", map)?.timeout),
+            },
+            "reset_peer" => Kind::ResetPeer {
+                timeout: ms(attributes::<TimeoutAttributes>("reset_peer", map)?.timeout),
+            },
+            "slicer" => {
+                let a: SlicerAttributes = attributes("slicer", map)?;
+                if a.average_size == 0 {
+                    return Err("a slicer toxic needs an average_size above 0".into());
+                }
+                Kind::Slicer {
+                    average_size: a.average_size,
+                    size_variation: a.size_variation.min(a.average_size - 1),
+                    delay: Duration::from_micros(a.delay),
+                }
+            }
+            "limit_data" => Kind::LimitData {
+                bytes: attributes::<LimitAttributes>("limit_data", map)?.bytes,
+            },
+            other => {
+                return Err(format!(
+                    "unknown toxic type \"{other}\"; the types are {TYPES}"
+                ));
+            }
+        };
+        let toxicity = spec.toxicity.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&toxicity) {
+            return Err(format!("toxicity {toxicity} is not between 0 and 1"));
+        }
+        let mut toxic = Toxic {
+            name: String::new(),
+            stream: spec.stream.unwrap_or_default(),
+            toxicity,
+            kind,
+        }
+        .named_by_default();
+        if let Some(name) = spec.name.filter(|n| !n.is_empty()) {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(format!(
+                    "toxic name \"{name}\": use letters, digits, _ - and ."
+                ));
+            }
+            toxic.name = name;
+        }
+        Ok(toxic)
+    }
+
+    /// Apply a change (Toxiproxy's update): `toxicity`, `stream` and individual `attributes`
+    /// given in `patch` replace the current ones; the name and type cannot change.
+    pub fn patched(&self, patch: &Value) -> Result<Self, String> {
+        let Some(patch) = patch.as_object() else {
+            return Err("the change must be a JSON object".into());
+        };
+        let mut current = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        for (key, value) in patch {
+            match key.as_str() {
+                "name" | "type" if *value != current[key] => {
+                    return Err(format!(
+                        "a toxic's {key} cannot change; delete it and add another"
+                    ));
+                }
+                "name" | "type" => {}
+                "toxicity" | "stream" => current[key] = value.clone(),
+                "attributes" => {
+                    let Some(changes) = value.as_object() else {
+                        return Err("attributes must be an object".into());
+                    };
+                    for (k, v) in changes {
+                        current["attributes"][k] = v.clone();
+                    }
+                }
+                other => return Err(format!("unknown field `{other}` in a toxic")),
+            }
+        }
+        let spec: ToxicSpec = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        Toxic::from_spec(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(value: Value) -> Result<Toxic, String> {
+        Toxic::from_spec(serde_json::from_value(value).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn toxiproxy_json_round_trips() {
+        let toxic = parse(json!({"name": "slow", "type": "latency", "stream": "upstream", "toxicity": 0.5, "attributes": {"latency": 300, "jitter": 20}})).unwrap();
+        assert_eq!(
+            toxic.kind,
+            Kind::Latency {
+                latency: Duration::from_millis(300),
+                jitter: Duration::from_millis(20)
+            }
+        );
+        assert_eq!(toxic.stream, Stream::Upstream);
+        assert_eq!(
+            serde_json::to_value(&toxic).unwrap(),
+            json!({"name": "slow", "type": "latency", "stream": "upstream", "toxicity": 0.5, "attributes": {"latency": 300, "jitter": 20}})
+        );
+    }
+
+    #[test]
+    fn defaults_are_toxiproxy_s() {
+        let toxic = parse(json!({"type": "reset_peer"})).unwrap();
+        assert_eq!(toxic.name, "reset_peer_downstream");
+        assert_eq!(toxic.stream, Stream::Downstream);
+        assert_eq!(toxic.toxicity, 1.0);
+        assert_eq!(
+            toxic.kind,
+            Kind::ResetPeer {
+                timeout: Duration::ZERO
+            }
+        );
+        assert_eq!(Toxic::bandwidth(10).upstream().name, "bandwidth_upstream");
+        assert_eq!(Toxic::bandwidth(10).named("x").upstream().name, "x");
+    }
+
+    #[test]
+    fn every_type_parses() {
+        for (kind, attrs) in [
+            ("latency", json!({"latency": 1, "jitter": 0})),
+            ("bandwidth", json!({"rate": 100})),
+            ("slow_close", json!({"delay": 100})),
+            ("timeout", json!({"timeout": 0})),
+            ("reset_peer", json!({"timeout": 10})),
+            (
+                "slicer",
+                json!({"average_size": 10, "size_variation": 5, "delay": 100}),
+            ),
+            ("limit_data", json!({"bytes": 1000})),
+        ] {
+            let toxic = parse(json!({"type": kind, "attributes": attrs})).unwrap();
+            assert_eq!(toxic.kind.type_name(), kind);
+            assert_eq!(serde_json::to_value(&toxic).unwrap()["attributes"], attrs);
+        }
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = parse(json!({"type": "lag"})).unwrap_err();
+        assert!(
+            err.contains("unknown toxic type \"lag\"") && err.contains("latency"),
+            "{err}"
+        );
+        let err = parse(json!({"type": "latency", "attributes": {"delay": 5}})).unwrap_err();
+        assert!(err.contains("unknown field `delay`"), "{err}");
+        let err = parse(json!({"type": "latency", "toxicity": 1.5})).unwrap_err();
+        assert!(err.contains("not between 0 and 1"), "{err}");
+        assert!(parse(json!({"type": "bandwidth", "attributes": {"rate": 0}})).is_err());
+        assert!(
+            parse(json!({"type": "limit_data"}))
+                .unwrap_err()
+                .contains("bytes")
+        );
+        assert!(parse(json!({"type": "latency", "name": "no spaces"})).is_err());
+        assert!(parse(json!({"type": "latency", "attributes": {"latency": -1}})).is_err());
+    }
+
+    #[test]
+    fn a_patch_changes_attributes_but_not_identity() {
+        let toxic =
+            Toxic::latency(Duration::from_millis(100)).with_jitter(Duration::from_millis(10));
+        let patched = toxic
+            .patched(&json!({"attributes": {"latency": 250}, "toxicity": 0.25}))
+            .unwrap();
+        assert_eq!(
+            patched.kind,
+            Kind::Latency {
+                latency: Duration::from_millis(250),
+                jitter: Duration::from_millis(10)
+            }
+        );
+        assert_eq!(patched.toxicity, 0.25);
+        assert_eq!(patched.name, toxic.name);
+        assert!(toxic.patched(&json!({"type": "bandwidth"})).is_err());
+        assert!(toxic.patched(&json!({"colour": "red"})).is_err());
+    }
+}
