@@ -1,65 +1,197 @@
-//! Connection limits at the supervisor: a port at `max_connections` stops accepting, and the
-//! kernel holds further connections in its queue until a slot frees.
+//! Limits per port and per client address: over a limit, a service turns the connection
+//! away in its own terms (HTTP 503 with Retry-After, SMTP 421 4.7.0), and only when even
+//! refusing is saturated does switchboard stop accepting (back-pressure: the kernel queues).
 
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use serde_json::Value;
+use switchboard_core::Event;
 use switchboard_testkit::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
-use crate::{PATIENCE, json_of};
+use crate::{Chat, PATIENCE, Seen, read_to_close, read_until};
 
-async fn echo_counts(stack: &Stack) -> (u64, u64) {
-    let table = json_of(crate::http_client().get(stack.url("http", "/api/ports"))).await;
-    let echo = table["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["service"] == "echo")
-        .cloned()
-        .unwrap_or(Value::Null);
-    (
-        echo["accepted"].as_u64().unwrap(),
-        echo["active"].as_u64().unwrap(),
-    )
+/// Connect from a chosen loopback address (127.0.0.2, 127.0.0.3, …): each is a different
+/// client address as far as the server can tell.
+pub(crate) async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// A keep-alive HTTP connection that has been served once and stays open.
+async fn held_http(addr: SocketAddr, source: &str) -> TcpStream {
+    let mut stream = connect_from(source, addr).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut stream, "ok\n").await;
+    stream
+}
+
+async fn get(addr: SocketAddr, source: &str) -> String {
+    let mut stream = connect_from(source, addr).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    read_to_close(&mut stream).await
 }
 
 #[tokio::test]
-async fn a_full_port_queues_new_connections_until_a_slot_frees() {
+async fn over_max_connections_http_answers_503_with_retry_after() {
     let stack = Stack::builder()
         .service("http")
-        .service("echo")
-        .configure(|c| {
-            let echo = c.ports.iter_mut().find(|p| p.service == "echo").unwrap();
-            echo.max_connections = 1;
-        })
+        .port(|p| p.max_connections = 1)
         .start()
         .await
         .unwrap();
+    let addr = stack.addr("http");
+    let mut seen = Seen::new(&stack);
+    let held = held_http(addr, "127.0.0.1").await;
 
-    let mut first = TcpStream::connect(stack.addr("echo")).await.unwrap();
-    first.write_all(b"a").await.unwrap();
-    first.read_exact(&mut [0u8; 1]).await.unwrap();
-
-    // The kernel completes the handshake (the socket is listening), but switchboard does
-    // not accept while the port is full, so nothing comes back.
-    let mut second = TcpStream::connect(stack.addr("echo")).await.unwrap();
-    second.write_all(b"b").await.unwrap();
-    let mut buf = [0u8; 1];
-    let early = tokio::time::timeout(Duration::from_millis(300), second.read_exact(&mut buf)).await;
+    let refused = get(addr, "127.0.0.1").await;
     assert!(
-        early.is_err(),
-        "the second connection was served while the port was full"
+        refused.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{refused}"
     );
-    assert_eq!(echo_counts(&stack).await, (1, 1));
-
-    // A slot frees: the queued connection is accepted and served.
-    drop(first);
-    tokio::time::timeout(PATIENCE, second.read_exact(&mut buf))
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    assert!(refused.contains("max_connections = 1"), "{refused}");
+    let Event::ConnectionLimited { limit, .. } = seen
+        .find(|e| matches!(e, Event::ConnectionLimited { .. }))
         .await
-        .expect("the queued connection was never served")
+    else {
+        unreachable!()
+    };
+    assert_eq!(limit, "max_connections");
+
+    // The slot frees when the held connection ends; then the next one is served.
+    drop(held);
+    seen.find(|e| matches!(e, Event::ConnectionClosed { .. }))
+        .await;
+    assert!(get(addr, "127.0.0.1").await.starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test]
+async fn over_max_connections_smtp_answers_421() {
+    let stack = Stack::builder()
+        .service("smtp")
+        .port(|p| p.max_connections = 1)
+        .start()
+        .await
         .unwrap();
-    assert_eq!(&buf, b"b");
-    assert_eq!(echo_counts(&stack).await, (2, 1));
+    let (_held, greeting) = Chat::connect(stack.addr("smtp")).await;
+    assert!(greeting.starts_with("220 "));
+    let (mut second, reply) = Chat::connect(stack.addr("smtp")).await;
+    assert!(
+        reply.starts_with("421 4.7.0 ")
+            && reply.ends_with(
+                "too many connections to this port (max_connections = 1); try again later"
+            ),
+        "{reply}"
+    );
+    assert_eq!(second.rest().await, "");
+}
+
+#[tokio::test]
+async fn a_service_without_a_protocol_for_refusals_just_closes() {
+    let stack = Stack::builder()
+        .service("echo")
+        .port(|p| p.max_connections = 1)
+        .start()
+        .await
+        .unwrap();
+    let mut held = TcpStream::connect(stack.addr("echo")).await.unwrap();
+    held.write_all(b"x").await.unwrap();
+    held.read_exact(&mut [0u8; 1]).await.unwrap();
+    let mut second = TcpStream::connect(stack.addr("echo")).await.unwrap();
+    let _ = second.write_all(b"hello?").await;
+    assert_eq!(read_to_close(&mut second).await, "");
+}
+
+#[tokio::test]
+async fn max_per_source_counts_each_client_address() {
+    let stack = Stack::builder()
+        .service("http")
+        .port(|p| p.max_per_source = Some(1))
+        .start()
+        .await
+        .unwrap();
+    let addr = stack.addr("http");
+    let _held = held_http(addr, "127.0.0.2").await;
+    let second = get(addr, "127.0.0.2").await;
+    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+    assert!(second.contains("max_per_source = 1"), "{second}");
+    // Another address has its own count.
+    assert!(get(addr, "127.0.0.3").await.starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test]
+async fn max_rate_limits_new_connections_per_second_per_source() {
+    let stack = Stack::builder()
+        .service("http")
+        .port(|p| p.max_rate = Some(2))
+        .start()
+        .await
+        .unwrap();
+    let addr = stack.addr("http");
+    // Two at once are within the rate (a burst of up to `max_rate`); the third is not.
+    // (Three connections take far less than the half second in which one more is allowed.)
+    assert!(get(addr, "127.0.0.4").await.starts_with("HTTP/1.1 200"));
+    assert!(get(addr, "127.0.0.4").await.starts_with("HTTP/1.1 200"));
+    let third = get(addr, "127.0.0.4").await;
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(third.contains("max_rate = 2 per second"), "{third}");
+    assert!(
+        get(addr, "127.0.0.5").await.starts_with("HTTP/1.1 200"),
+        "another address"
+    );
+}
+
+#[tokio::test]
+async fn when_even_refusing_is_full_switchboard_stops_accepting() {
+    // One connection served, one refusal in progress (a TLS client that never says hello
+    // holds its refusal for the handshake timeout): the port is saturated.
+    let stack = Stack::builder()
+        .service("https")
+        .port(|p| p.max_connections = 1)
+        .configure(|c| c.supervisor.max_refusals = 1)
+        .start()
+        .await
+        .unwrap();
+    let addr = stack.addr("https");
+    let mut seen = Seen::new(&stack);
+    let served = TcpStream::connect(addr).await.unwrap();
+    seen.find(|e| matches!(e, Event::ConnectionOpened { .. }))
+        .await;
+    let _refusing = TcpStream::connect(addr).await.unwrap();
+    seen.find(|e| matches!(e, Event::ConnectionLimited { .. }))
+        .await;
+    let Event::PortAtLimit { limit, .. } =
+        seen.find(|e| matches!(e, Event::PortAtLimit { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(limit, 1);
+
+    // The kernel still completes this handshake (the socket listens), but switchboard does
+    // not accept it until the served connection ends.
+    let _waiting = TcpStream::connect(addr).await.unwrap();
+    drop(served);
+    let opened = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Event::ConnectionOpened { .. } = seen
+                .find(|e| matches!(e, Event::ConnectionOpened { id, .. } if *id > 1))
+                .await
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        opened.is_ok(),
+        "the queued connection was accepted once a slot freed"
+    );
 }

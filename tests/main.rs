@@ -5,8 +5,10 @@
 // In tests a failed unwrap is a failed assertion, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod binary;
 mod browser;
+mod chaos;
 mod dispatch;
 mod http;
 mod https;
@@ -16,6 +18,7 @@ mod probe;
 mod shutdown;
 mod smtp;
 mod smtp_clients;
+mod toxics;
 mod visibility;
 
 use std::time::Duration;

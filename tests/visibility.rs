@@ -23,6 +23,7 @@ async fn full_stack() -> Stack {
         .configure(|c| {
             let echo = c.ports.iter_mut().find(|p| p.service == "echo").unwrap();
             echo.max_connections = 1;
+            echo.rules.deny = vec!["127.0.0.66".parse().unwrap()];
         })
         .start()
         .await
@@ -66,14 +67,24 @@ async fn every_kind_of_event_is_in_the_stream() {
         )
     );
 
-    // The port is full with one connection: the next one waits, and that is an event.
+    // The port is full with one connection: the next one is turned away.
     let second = TcpStream::connect(stack.addr("echo")).await.unwrap();
-    let Event::PortAtLimit { limit, .. } =
-        seen.find(|e| matches!(e, Event::PortAtLimit { .. })).await
+    let Event::ConnectionLimited { limit, .. } = seen
+        .find(|e| matches!(e, Event::ConnectionLimited { .. }))
+        .await
     else {
         unreachable!()
     };
-    assert_eq!(limit, 1);
+    assert_eq!(limit, "max_connections");
+    // A source the rules deny is closed before it reaches the service.
+    let _denied = crate::limits::connect_from("127.0.0.66", stack.addr("echo")).await;
+    let Event::ConnectionDenied { rule, .. } = seen
+        .find(|e| matches!(e, Event::ConnectionDenied { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(rule, "deny 127.0.0.66/32");
     drop(echo);
     let Event::ConnectionClosed {
         bytes_in,

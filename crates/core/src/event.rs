@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
@@ -31,6 +31,23 @@ pub enum Event {
         port: u16,
         service: &'static str,
         limit: usize,
+    },
+    /// An access rule of the port closed a connection at once: it never reached the service.
+    /// (The kernel had already accepted it: this is not a packet filter.)
+    ConnectionDenied {
+        port: u16,
+        service: &'static str,
+        peer: SocketAddr,
+        /// The rule that decided, e.g. `deny 127.0.0.3/32` or `not in allow`.
+        rule: String,
+    },
+    /// A limit of the port turned a connection away (politely where the protocol can).
+    ConnectionLimited {
+        port: u16,
+        service: &'static str,
+        peer: SocketAddr,
+        /// The config key of the limit: `max_connections`, `max_per_source`, `max_rate`.
+        limit: &'static str,
     },
     /// The supervisor accepted a connection and handed it to the port's service.
     ConnectionOpened {
@@ -116,6 +133,24 @@ impl Event {
                 limit,
                 "port {port} ({service}) is at its limit of {limit} connections; new ones wait in the kernel's queue"
             ),
+            Event::ConnectionDenied {
+                port,
+                service,
+                peer,
+                rule,
+            } => tracing::info!(
+                %rule,
+                "connection denied: {peer} → port {port} ({service}) by the rule \"{rule}\"; closed before it reached the service"
+            ),
+            Event::ConnectionLimited {
+                port,
+                service,
+                peer,
+                limit,
+            } => tracing::info!(
+                limit,
+                "connection turned away: {peer} → port {port} ({service}) is over {limit}"
+            ),
             Event::ConnectionOpened {
                 port,
                 service,
@@ -176,6 +211,8 @@ impl Event {
             Event::PortBound { .. } => "port_bound",
             Event::PortClosed { .. } => "port_closed",
             Event::PortAtLimit { .. } => "port_at_limit",
+            Event::ConnectionDenied { .. } => "connection_denied",
+            Event::ConnectionLimited { .. } => "connection_limited",
             Event::ConnectionOpened { .. } => "connection_opened",
             Event::TlsEstablished { .. } => "tls_established",
             Event::TlsFailed { .. } => "tls_failed",
@@ -222,13 +259,14 @@ pub trait Observer: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Timed>>,
-    observers: Arc<[Arc<dyn Observer>]>,
+    /// Set once, before the first event that matters (see [`EventBus::set_observers`]).
+    observers: Arc<OnceLock<Vec<Arc<dyn Observer>>>>,
 }
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBus")
-            .field("observers", &self.observers.len())
+            .field("observers", &self.observers.get().map_or(0, Vec::len))
             .field("subscribers", &self.sender.receiver_count())
             .finish()
     }
@@ -244,23 +282,36 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    /// A bus with no observers.
+    /// A bus with no observers yet.
     pub fn new() -> Self {
-        Self::with_observers(Vec::new())
+        Self::without_observers()
     }
 
     pub fn with_observers(observers: Vec<Arc<dyn Observer>>) -> Self {
+        let bus = Self::without_observers();
+        bus.set_observers(observers);
+        bus
+    }
+
+    fn without_observers() -> Self {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         Self {
             sender,
-            observers: observers.into(),
+            observers: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Give a bus made with [`EventBus::new`] its observers, once: for observers that can
+    /// only be built after the bus (they hold things that need the bus). Later calls are
+    /// ignored.
+    pub fn set_observers(&self, observers: Vec<Arc<dyn Observer>>) {
+        let _ = self.observers.set(observers);
     }
 
     /// Log the event, count it, and deliver it to every current subscriber.
     pub fn emit(&self, event: Event) {
         event.log();
-        for observer in self.observers.iter() {
+        for observer in self.observers.get().into_iter().flatten() {
             observer.observe(&event);
         }
         // Building the shared copy costs an allocation; skip it when nobody listens.

@@ -17,6 +17,8 @@
 //! - `sockets.rs`: the kernel's socket table from `/proc/net/tcp`: where ports live.
 //! - `toxic.rs` and `faults.rs`: faults in Toxiproxy's model, applied inside [`ConnStream`].
 
+pub mod access;
+mod chaos;
 mod conn;
 pub mod durable;
 mod event;
@@ -28,11 +30,13 @@ mod shutdown;
 pub mod sockets;
 pub mod toxic;
 
+pub use access::{AccessRules, Cidr, Verdict};
+pub use chaos::{Chaos, ChaosPoint, ChaosSettings, Trigger, TriggerSetting, Triggers};
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, TlsInfo};
 pub use event::{Event, EventBus, Observer, Timed};
 pub use faults::{Faults, ToxicSet};
 pub use metrics::Metrics;
-pub use ports::{PortDirectory, PortState, PortStatus};
-pub use service::{BoxError, Service};
+pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus};
+pub use service::{BoxError, Refusal, Service};
 pub use shutdown::Shutdown;
 pub use toxic::Toxic;

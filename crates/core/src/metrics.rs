@@ -27,6 +27,8 @@ pub struct Metrics {
     received: PerPort<Counter>,
     sent: PerPort<Counter>,
     at_limit: PerPort<Counter>,
+    denied: PerPort<Counter>,
+    limited: PerPort<Counter>,
     tls_handshakes: PerPort<Counter>,
     tls_failures: PerPort<Counter>,
     messages: PerPort<Counter>,
@@ -48,6 +50,8 @@ impl Metrics {
             received: PerPort::default(),
             sent: PerPort::default(),
             at_limit: PerPort::default(),
+            denied: PerPort::default(),
+            limited: PerPort::default(),
             tls_handshakes: PerPort::default(),
             tls_failures: PerPort::default(),
             messages: PerPort::default(),
@@ -76,6 +80,16 @@ impl Metrics {
             "port_at_limit",
             "Times a port had every connection slot taken",
             metrics.at_limit.clone(),
+        );
+        registry.register(
+            "connections_denied",
+            "Connections closed at once by an access rule",
+            metrics.denied.clone(),
+        );
+        registry.register(
+            "connections_limited",
+            "Connections turned away by a limit (max_connections, max_per_source, max_rate)",
+            metrics.limited.clone(),
         );
         registry.register(
             "tls_handshakes",
@@ -135,6 +149,12 @@ impl Observer for Metrics {
             }
             Event::PortAtLimit { port, service, .. } => {
                 self.at_limit.get_or_create(&labels(port, service)).inc();
+            }
+            Event::ConnectionDenied { port, service, .. } => {
+                self.denied.get_or_create(&labels(port, service)).inc();
+            }
+            Event::ConnectionLimited { port, service, .. } => {
+                self.limited.get_or_create(&labels(port, service)).inc();
             }
             Event::TlsEstablished { port, service, .. } => {
                 self.tls_handshakes

@@ -2,6 +2,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use crate::Toxic;
+
 /// Whether the kernel currently has a listening socket for a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +26,14 @@ pub struct PortStatus {
     pub accepted: u64,
     /// Connections open right now.
     pub active: u64,
+    /// Connections closed at once by an access rule.
+    pub denied: u64,
+    /// Connections turned away by a limit.
+    pub limited: u64,
+    /// The access rules, in words (`allow 127.0.0.0/8`, …); empty when anyone may connect.
+    pub rules: Vec<String>,
+    /// The names of the port's toxics.
+    pub toxics: Vec<String>,
 }
 
 /// Read access to the live port table, for services that show it (the HTTP page and API).
@@ -33,4 +43,46 @@ pub struct PortStatus {
 pub trait PortDirectory: Send + Sync + 'static {
     /// Every port in the table, in port order.
     fn ports(&self) -> Vec<PortStatus>;
+}
+
+/// Changing the port table while it runs: closing and opening ports, toxics, reset. The
+/// supervisor implements it; the HTTP control API and the test harness use it.
+#[async_trait::async_trait]
+pub trait PortControl: Send + Sync + 'static {
+    /// Close the port's listeners: new connections are refused from now on; open ones go on.
+    async fn close_port(&self, port: u16) -> Result<(), ControlError>;
+    /// Listen on the port again (on the same addresses).
+    async fn open_port(&self, port: u16) -> Result<(), ControlError>;
+    fn toxics(&self, port: u16) -> Result<Vec<Toxic>, ControlError>;
+    /// Add a toxic; its name must be new on this port.
+    fn add_toxic(&self, port: u16, toxic: Toxic) -> Result<Toxic, ControlError>;
+    /// Change a toxic (see [`Toxic::patched`]).
+    fn update_toxic(
+        &self,
+        port: u16,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Toxic, ControlError>;
+    fn remove_toxic(&self, port: u16, name: &str) -> Result<(), ControlError>;
+    /// Remove every toxic, reopen every closed port, and disarm the SMTP chaos triggers.
+    async fn reset(&self) -> Result<(), ControlError>;
+}
+
+/// Why a control action could not be done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("port {0} is not in switchboard's port table")]
+    NoSuchPort(u16),
+    #[error("port {port} has no toxic named \"{name}\"")]
+    NoSuchToxic { port: u16, name: String },
+    #[error(
+        "port {port} already has a toxic named \"{name}\"; choose another name or change that one"
+    )]
+    ToxicExists { port: u16, name: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot listen on port {port} again: {reason}")]
+    Bind { port: u16, reason: String },
+    #[error("switchboard is shutting down")]
+    ShuttingDown,
 }

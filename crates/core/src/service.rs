@@ -23,4 +23,56 @@ pub trait Service: Send + Sync + 'static {
     /// in its protocol's terms if it has any, and return. The supervisor waits for that up to
     /// its shutdown deadline and then drops the future, which closes the connection.
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError>;
+
+    /// Turn away a connection the port's limits do not allow, in the protocol's own terms
+    /// where it has them (HTTP 503, SMTP 421). By default: close it.
+    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+        let _ = (conn, why, shutdown);
+    }
+}
+
+/// Which limit a connection ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The port already has `max_connections` open.
+    MaxConnections(usize),
+    /// This client address already has `max_per_source` open.
+    MaxPerSource(u32),
+    /// This client address opened more than `max_rate` connections in the last second.
+    MaxRate(u32),
+}
+
+impl Refusal {
+    /// The config key of the limit.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Refusal::MaxConnections(_) => "max_connections",
+            Refusal::MaxPerSource(_) => "max_per_source",
+            Refusal::MaxRate(_) => "max_rate",
+        }
+    }
+
+    /// When to try again, in seconds (for HTTP's Retry-After).
+    pub fn retry_after(&self) -> u64 {
+        1
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::MaxConnections(n) => write!(
+                f,
+                "too many connections to this port (max_connections = {n})"
+            ),
+            Refusal::MaxPerSource(n) => write!(
+                f,
+                "too many connections from your address (max_per_source = {n})"
+            ),
+            Refusal::MaxRate(n) => write!(
+                f,
+                "too many new connections from your address (max_rate = {n} per second)"
+            ),
+        }
+    }
 }

@@ -66,6 +66,14 @@
     if (c) c.textContent = "closed — the kernel refuses connections";
     say("port", d.at, "closed " + d.addr + ": new connections are refused");
   });
+  on("connection_denied", function (d) {
+    bump(d.port, "turned_away", 1);
+    say("failed", d.at, d.peer + " → port " + d.port + ": closed at once by the rule \"" + d.rule + "\"");
+  });
+  on("connection_limited", function (d) {
+    bump(d.port, "turned_away", 1);
+    say("limit", d.at, d.peer + " → port " + d.port + ": turned away (over " + d.limit + ")");
+  });
   on("port_at_limit", function (d) {
     say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
   });

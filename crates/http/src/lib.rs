@@ -23,21 +23,25 @@ use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use switchboard_core::{
-    BoxError, Conn, ConnInfo, EventBus, Metrics, PortDirectory, Service, Shutdown,
+    BoxError, Chaos, Conn, ConnInfo, EventBus, Metrics, PortControl, PortDirectory, Refusal,
+    Service, Shutdown,
 };
 use switchboard_mail::MailStore;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use settings::{HttpSettings, MIN_HEADER_BYTES};
+pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
 /// the captured mail (the store's) and the event stream.
 #[derive(Clone)]
 pub struct Shared {
     pub ports: Arc<dyn PortDirectory>,
+    pub control: Arc<dyn PortControl>,
     pub mail: MailStore,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
+    pub chaos: Chaos,
+    pub control_settings: ControlSettings,
 }
 
 impl std::fmt::Debug for Shared {
@@ -73,6 +77,9 @@ impl HttpApp {
                 mail: shared.mail,
                 events: shared.events,
                 metrics: shared.metrics,
+                control: shared.control,
+                chaos: shared.chaos,
+                control_settings: Arc::new(shared.control_settings),
                 settings: settings.clone(),
             }),
             builder: Arc::new(serve::builder(&settings)),
@@ -100,6 +107,24 @@ impl HttpApp {
         )
         .await
     }
+
+    /// Answer every request on `stream` with `503 Service Unavailable` and `Retry-After`,
+    /// then close: how HTTP says "over a limit, try again later".
+    pub async fn refuse<S>(&self, stream: S, info: ConnInfo, why: Refusal, shutdown: Shutdown)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let router = routes::refusal(why);
+        let _ = serve::serve_connection(
+            &self.builder,
+            &self.settings,
+            router,
+            stream,
+            info,
+            shutdown,
+        )
+        .await;
+    }
 }
 
 /// Plain HTTP, by default on port 80.
@@ -122,5 +147,9 @@ impl Service for HttpService {
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         self.app.serve(conn.stream, conn.info, shutdown).await
+    }
+
+    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+        self.app.refuse(conn.stream, conn.info, why, shutdown).await;
     }
 }

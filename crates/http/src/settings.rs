@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_core::Cidr;
 
 /// Limits and timeouts of the HTTP service: the `[http]` table of the config file.
 ///
@@ -70,5 +71,26 @@ impl HttpSettings {
             }
         }
         Ok(())
+    }
+}
+
+/// The `[control]` table: who may use the control API (closing and opening ports, toxics,
+/// reset, chaos). Anyone who can reach it can make switchboard refuse or mangle every
+/// connection, so by default only this machine may.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSettings {
+    /// Address ranges that may use the control API; everyone else gets 403.
+    pub allow: Vec<Cidr>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            allow: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        }
     }
 }

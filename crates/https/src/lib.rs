@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rustls::ServerConfig;
 use serde::Deserialize;
-use switchboard_core::{BoxError, Conn, EventBus, Service, Shutdown};
+use switchboard_core::{BoxError, Conn, EventBus, Refusal, Service, Shutdown};
 use switchboard_http::HttpApp;
 use tokio_rustls::TlsAcceptor;
 
@@ -91,5 +91,23 @@ impl Service for HttpsService {
             () = shutdown.requested() => return Ok(()),
         };
         self.app.serve(stream, info, shutdown).await
+    }
+
+    /// Over a limit: the TLS handshake, then 503 with Retry-After (a client cannot read
+    /// anything from an HTTPS port before the handshake).
+    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+        let Conn { stream, mut info } = conn;
+        if let Ok(stream) = switchboard_certs::accept(
+            &self.acceptor,
+            stream,
+            &mut info,
+            self.settings.handshake_timeout,
+            "https handshake_timeout",
+            &self.events,
+        )
+        .await
+        {
+            self.app.refuse(stream, info, why, shutdown).await;
+        }
     }
 }

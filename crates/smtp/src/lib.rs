@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Service, Shutdown};
+use switchboard_core::{
+    BoxError, Chaos, ChaosPoint, Conn, ConnInfo, Event, EventBus, Refusal, Service, Shutdown,
+};
 use switchboard_mail::MailStore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -28,7 +30,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 
 use crate::codec::{Data, DataReader, Line, LineReader};
-use crate::reply::Reply;
+use crate::reply::{Reply, chaos_reply};
 use crate::session::{Next, Session};
 
 pub use settings::{AuthPolicy, MAX_AUTH_LINE, MAX_COMMAND_LINE, SmtpSettings};
@@ -42,6 +44,7 @@ pub struct SmtpService {
     settings: Arc<SmtpSettings>,
     hostname: Arc<str>,
     store: MailStore,
+    chaos: Chaos,
     tls: Option<TlsAcceptor>,
     implicit_tls: bool,
     events: EventBus,
@@ -61,6 +64,7 @@ impl SmtpService {
     pub fn new(
         settings: SmtpSettings,
         store: MailStore,
+        chaos: Chaos,
         tls: Option<Arc<ServerConfig>>,
         events: EventBus,
     ) -> Self {
@@ -69,6 +73,7 @@ impl SmtpService {
             hostname: hostname(&settings),
             settings: Arc::new(settings),
             store,
+            chaos,
             tls: tls.map(TlsAcceptor::from),
             implicit_tls: false,
             events,
@@ -79,6 +84,7 @@ impl SmtpService {
     pub fn implicit_tls(
         settings: SmtpSettings,
         store: MailStore,
+        chaos: Chaos,
         tls: Arc<ServerConfig>,
         events: EventBus,
     ) -> Self {
@@ -87,6 +93,7 @@ impl SmtpService {
             hostname: hostname(&settings),
             settings: Arc::new(settings),
             store,
+            chaos,
             tls: Some(TlsAcceptor::from(tls)),
             implicit_tls: true,
             events,
@@ -118,19 +125,13 @@ impl Service for SmtpService {
         let Conn { stream, mut info } = conn;
         if self.implicit_tls {
             let stream = self.handshake(stream, &mut info).await?;
-            let mut session =
-                Session::new(self.settings.clone(), self.hostname.clone(), false, true);
+            let mut session = self.session(false, true);
             self.drive(&mut session, stream, true, &info, &shutdown)
                 .await?;
             return Ok(());
         }
 
-        let mut session = Session::new(
-            self.settings.clone(),
-            self.hostname.clone(),
-            self.tls.is_some(),
-            false,
-        );
+        let mut session = self.session(self.tls.is_some(), false);
         let End::StartTls(stream) = self
             .drive(&mut session, stream, true, &info, &shutdown)
             .await?
@@ -144,9 +145,42 @@ impl Service for SmtpService {
             .await?;
         Ok(())
     }
+
+    /// Over a limit: `421 4.7.0`, the SMTP way to say "not now, try later" (RFC 5321 3.8),
+    /// after the TLS handshake on an implicit-TLS port.
+    async fn refuse(&self, conn: Conn, why: Refusal, _shutdown: Shutdown) {
+        let reply = Reply::owned(
+            421,
+            "4.7.0",
+            format!("{} {why}; try again later", self.hostname),
+        );
+        let mut out = Vec::new();
+        reply.write_to(&mut out);
+        let Conn { stream, mut info } = conn;
+        if self.implicit_tls {
+            if let Ok(mut stream) = self.handshake(stream, &mut info).await {
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+            }
+        } else {
+            let mut stream = stream;
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+        }
+    }
 }
 
 impl SmtpService {
+    fn session(&self, tls_offered: bool, secure: bool) -> Session {
+        Session::new(
+            self.settings.clone(),
+            self.hostname.clone(),
+            self.chaos.clone(),
+            tls_offered,
+            secure,
+        )
+    }
+
     async fn handshake<S>(&self, stream: S, info: &mut ConnInfo) -> Result<TlsStream<S>, BoxError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -306,7 +340,15 @@ impl SmtpService {
         out: &mut Vec<u8>,
     ) {
         let envelope = session.finish_transaction(info.peer);
+        let chaos = match &data {
+            Data::Message(_) => self.chaos.fire(ChaosPoint::Data),
+            _ => None,
+        };
         let reply = match (data, envelope) {
+            (Data::Message(_), Some(_)) if chaos.is_some() => {
+                self.store.note_rejected();
+                chaos_reply(chaos.unwrap_or(554), "Message")
+            }
             (Data::Message(bytes), Some(envelope)) => {
                 let from = envelope.mail_from.clone();
                 let to = envelope.rcpt_to.clone();
@@ -415,14 +457,18 @@ mod tests {
     #[tokio::test]
     async fn pipelined_commands_get_their_replies_in_one_write() {
         let store = MailStore::in_memory(10);
+        let settings = SmtpSettings {
+            hostname: Some("mx.test".into()),
+            ..SmtpSettings::default()
+        };
         let service = SmtpService::new(
-            SmtpSettings::default(),
+            settings,
             store.clone(),
+            Chaos::default(),
             None,
             EventBus::new(),
         );
-        let mut session =
-            Session::new(service.settings.clone(), Arc::from("mx.test"), false, false);
+        let mut session = service.session(false, false);
         let info = ConnInfo {
             id: 1,
             service: "smtp",

@@ -72,6 +72,17 @@ pub(crate) const DATA_TIMEOUT: Reply = Reply::new(
     "Timeout waiting for the message data, closing connection",
 );
 
+/// The reply of a chaos trigger: the configured code, a generic enhanced code of the same
+/// class, and words that say it is a deliberate test fault.
+pub(crate) fn chaos_reply(code: u16, what: &str) -> Reply {
+    let status = if code < 500 { "4.0.0" } else { "5.0.0" };
+    Reply::owned(
+        code,
+        status,
+        format!("{what} rejected by a chaos trigger (a switchboard test fault)"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

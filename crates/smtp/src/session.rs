@@ -11,9 +11,10 @@ use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, MailFrom,
     RcptTo, Request,
 };
+use switchboard_core::{Chaos, ChaosPoint};
 use switchboard_mail::Envelope;
 
-use crate::reply::{self, Reply, write_multiline};
+use crate::reply::{self, Reply, chaos_reply, write_multiline};
 use crate::settings::{AuthPolicy, MAX_COMMAND_LINE, SmtpSettings};
 
 /// What the driver does after a command.
@@ -49,6 +50,7 @@ enum AuthStep {
 pub(crate) struct Session {
     settings: Arc<SmtpSettings>,
     hostname: Arc<str>,
+    chaos: Chaos,
     /// STARTTLS can be offered on this connection (a certificate exists, not in TLS yet).
     tls_offered: bool,
     /// The connection is encrypted.
@@ -66,12 +68,14 @@ impl Session {
     pub(crate) fn new(
         settings: Arc<SmtpSettings>,
         hostname: Arc<str>,
+        chaos: Chaos,
         tls_offered: bool,
         secure: bool,
     ) -> Self {
         Self {
             settings,
             hostname,
+            chaos,
             tls_offered,
             secure,
             helo: None,
@@ -270,6 +274,9 @@ impl Session {
                 "A non-ASCII address needs the SMTPUTF8 parameter",
             );
         }
+        if let Some(code) = self.chaos.fire(ChaosPoint::Sender) {
+            return chaos_reply(code, "Sender");
+        }
         self.transaction = Some(Transaction {
             from: from.address.to_string(),
             smtputf8,
@@ -296,6 +303,9 @@ impl Session {
         };
         if !transaction.smtputf8 && !address.is_ascii() {
             return Reply::new(553, "5.6.7", "A non-ASCII address needs SMTPUTF8 on MAIL");
+        }
+        if let Some(code) = self.chaos.fire(ChaosPoint::Recipient) {
+            return chaos_reply(code, "Recipient");
         }
         let reply = Reply::owned(250, "2.1.5", format!("Recipient <{address}> OK"));
         transaction.rcpts.push(address);
@@ -426,6 +436,9 @@ impl Session {
     }
 
     fn authenticated(&mut self, user: String, out: &mut Vec<u8>) -> Next {
+        if let Some(code) = self.chaos.fire(ChaosPoint::Authentication) {
+            return self.reply(chaos_reply(code, "Authentication"), out);
+        }
         tracing::info!(user, "authenticated as {user}");
         self.auth_user = Some(user);
         self.reply(Reply::new(235, "2.7.0", "Authentication successful"), out)

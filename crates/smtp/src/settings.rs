@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_core::ChaosSettings;
 
 /// Limits, timeouts and policies of the SMTP service: the `[smtp]` table.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct SmtpSettings {
     pub handshake_timeout: Duration,
     /// `optional` (AUTH offered, not needed), `required` (MAIL needs AUTH first) or `off`.
     pub auth: AuthPolicy,
+    /// Protocol faults at start-up (the `[smtp.chaos]` table); changeable at run time.
+    pub chaos: ChaosSettings,
 }
 
 /// Whether clients must, may or cannot authenticate.
@@ -59,6 +62,7 @@ impl Default for SmtpSettings {
             data_timeout: Duration::from_secs(10 * 60),
             handshake_timeout: Duration::from_secs(10),
             auth: AuthPolicy::Optional,
+            chaos: ChaosSettings::default(),
         }
     }
 }

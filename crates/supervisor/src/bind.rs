@@ -81,7 +81,7 @@ fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
     })
 }
 
-fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         // Otherwise [::] would also take IPv4 connections and collide with 0.0.0.0.
@@ -181,12 +181,9 @@ mod tests {
     use super::*;
 
     fn spec(port: u16, bind: &[&str]) -> PortSpec {
-        PortSpec {
-            port,
-            service: "http",
-            bind: bind.iter().map(|a| a.parse().unwrap()).collect(),
-            max_connections: 10,
-        }
+        let mut spec = PortSpec::new(port, "http", 10);
+        spec.bind = bind.iter().map(|a| a.parse().unwrap()).collect();
+        spec
     }
 
     #[test]

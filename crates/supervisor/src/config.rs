@@ -7,6 +7,14 @@
 //! service = "http"
 //! bind = ["127.0.0.1", "::1"]   # optional; default: every address, IPv4 and IPv6
 //! max_connections = 256          # optional; default: [supervisor] max_connections
+//! allow = ["127.0.0.0/8"]        # optional access rules, applied after accept
+//! deny = ["127.0.0.3"]
+//! max_per_source = 10            # optional: connections at once per client address
+//! max_rate = 20                  # optional: new connections per second per client address
+//!
+//! [[port.toxics]]                # optional faults, in Toxiproxy's model
+//! type = "latency"
+//! attributes = { latency = 200 }
 //!
 //! [supervisor]
 //! shutdown_timeout = "10s"
@@ -30,7 +38,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_certs::TlsSettings;
-use switchboard_http::HttpSettings;
+use switchboard_core::toxic::ToxicSpec;
+use switchboard_core::{AccessRules, Cidr, Toxic, Triggers};
+use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
 pub use switchboard_smtp::{AuthPolicy, SmtpSettings};
@@ -42,7 +52,7 @@ use crate::services;
 pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https"), (25, "smtp")];
 
 /// Everything the supervisor needs to start.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub ports: Vec<PortSpec>,
     pub supervisor: SupervisorSettings,
@@ -51,10 +61,11 @@ pub struct Config {
     pub smtp: SmtpSettings,
     pub mail: MailSettings,
     pub tls: TlsSettings,
+    pub control: ControlSettings,
 }
 
 /// One row of the port table: which port, which service, which addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PortSpec {
     /// The TCP port; 0 asks the kernel for any free port (tests use this).
     pub port: u16,
@@ -62,8 +73,32 @@ pub struct PortSpec {
     pub service: &'static str,
     /// The addresses to listen on; empty means every address, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
-    /// Most connections open at once on this port; more wait in the kernel's queue.
+    /// Most connections served at once on this port; more are turned away politely.
     pub max_connections: usize,
+    /// Who may connect (empty: anyone).
+    pub rules: AccessRules,
+    /// Most connections at once from one client address.
+    pub max_per_source: Option<u32>,
+    /// Most new connections per second from one client address.
+    pub max_rate: Option<u32>,
+    /// Faults from the start.
+    pub toxics: Vec<Toxic>,
+}
+
+impl PortSpec {
+    /// A port with no rules, limits beyond `max_connections`, or toxics.
+    pub fn new(port: u16, service: &'static str, max_connections: usize) -> Self {
+        Self {
+            port,
+            service,
+            bind: Vec::new(),
+            max_connections,
+            rules: AccessRules::default(),
+            max_per_source: None,
+            max_rate: None,
+            toxics: Vec::new(),
+        }
+    }
 }
 
 /// The `[supervisor]` table.
@@ -76,6 +111,9 @@ pub struct SupervisorSettings {
     pub shutdown_timeout: Duration,
     /// The default for each port's `max_connections`.
     pub max_connections: usize,
+    /// Connections being turned away politely at once, per port. When even these are all
+    /// busy, switchboard stops accepting and new connections wait in the kernel's queue.
+    pub max_refusals: usize,
 }
 
 impl Default for SupervisorSettings {
@@ -83,6 +121,7 @@ impl Default for SupervisorSettings {
         Self {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_refusals: 64,
         }
     }
 }
@@ -94,12 +133,7 @@ impl Default for Config {
         Self {
             ports: DEFAULT_PORTS
                 .iter()
-                .map(|&(port, service)| PortSpec {
-                    port,
-                    service,
-                    bind: Vec::new(),
-                    max_connections: supervisor.max_connections,
-                })
+                .map(|&(port, service)| PortSpec::new(port, service, supervisor.max_connections))
                 .collect(),
             supervisor,
             http: HttpSettings::default(),
@@ -107,6 +141,7 @@ impl Default for Config {
             smtp: SmtpSettings::default(),
             mail: MailSettings::default(),
             tls: TlsSettings::default(),
+            control: ControlSettings::default(),
         }
     }
 }
@@ -177,11 +212,36 @@ impl Config {
                     ),
                 ));
             }
-            if entry.max_connections == Some(0) {
-                return Err(source.error(
-                    Some(entry.port.span()),
-                    "`max_connections` must be at least 1".to_owned(),
-                ));
+            for (key, zero) in [
+                ("max_connections", entry.max_connections == Some(0)),
+                ("max_per_source", entry.max_per_source == Some(0)),
+                ("max_rate", entry.max_rate == Some(0)),
+            ] {
+                if zero {
+                    return Err(source.error(
+                        Some(entry.port.span()),
+                        format!("`{key}` must be at least 1"),
+                    ));
+                }
+            }
+            let mut toxics: Vec<Toxic> = Vec::new();
+            for spec in &entry.toxics {
+                let toxic = Toxic::from_spec(spec.clone()).map_err(|e| {
+                    source.error(
+                        Some(entry.port.span()),
+                        format!("a toxic of port {port}: {e}"),
+                    )
+                })?;
+                if toxics.iter().any(|t| t.name == toxic.name) {
+                    return Err(source.error(
+                        Some(entry.port.span()),
+                        format!(
+                            "port {port} has two toxics named \"{}\"; give each its own `name`",
+                            toxic.name
+                        ),
+                    ));
+                }
+                toxics.push(toxic);
             }
             ports.push(PortSpec {
                 port,
@@ -190,14 +250,24 @@ impl Config {
                 max_connections: entry
                     .max_connections
                     .unwrap_or(raw.supervisor.max_connections),
+                rules: AccessRules {
+                    allow: entry.allow.clone(),
+                    deny: entry.deny.clone(),
+                },
+                max_per_source: entry.max_per_source,
+                max_rate: entry.max_rate,
+                toxics,
             });
         }
-        if raw.supervisor.max_connections == 0 {
+        if raw.supervisor.max_connections == 0 || raw.supervisor.max_refusals == 0 {
             return Err(source.error(
                 None,
-                "[supervisor] max_connections must be at least 1".into(),
+                "[supervisor] max_connections and max_refusals must be at least 1".into(),
             ));
         }
+        Triggers::from(raw.smtp.chaos)
+            .validate()
+            .map_err(|message| source.error(None, format!("[smtp.chaos] {message}")))?;
         raw.http
             .validate()
             .map_err(|message| source.error(None, format!("[http] {message}")))?;
@@ -222,6 +292,7 @@ impl Config {
             smtp: raw.smtp,
             mail: raw.mail,
             tls: raw.tls,
+            control: raw.control,
         };
         if config.ports.is_empty() {
             let defaults = Config::default();
@@ -294,6 +365,8 @@ struct RawConfig {
     mail: MailSettings,
     #[serde(default)]
     tls: TlsSettings,
+    #[serde(default)]
+    control: ControlSettings,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +377,14 @@ struct RawPort {
     #[serde(default)]
     bind: Vec<IpAddr>,
     max_connections: Option<usize>,
+    #[serde(default)]
+    allow: Vec<Cidr>,
+    #[serde(default)]
+    deny: Vec<Cidr>,
+    max_per_source: Option<u32>,
+    max_rate: Option<u32>,
+    #[serde(default)]
+    toxics: Vec<ToxicSpec>,
 }
 
 /// The config text, for turning byte offsets into "file, line N" messages.

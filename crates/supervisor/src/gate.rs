@@ -1,17 +1,24 @@
 //! The gate: what happens to a connection between `accept()` and the service.
 //!
-//! Every connection, whatever its port, passes here: it gets an id, a tracing span, byte
-//! counters and an entry in the port's counts; the service runs in a task of its own; and
-//! when the service returns (or the shutdown deadline passes) the connection is accounted
-//! for in one "connection closed" event. Access rules, limits and faults belong here too,
-//! so that they work the same for every service.
+//! Every connection, whatever its port, passes here, in this order:
+//!
+//! 1. the port's access rules: a denied connection is closed at once and never reaches the
+//!    service (the kernel had accepted it already: these are not packet-filter rules);
+//! 2. the port's limits (`max_rate`, `max_per_source`, `max_connections`): a connection over
+//!    one is turned away by the service in its own terms (HTTP 503, SMTP 421);
+//! 3. the port's toxics are attached to its stream;
+//! 4. it gets an id, a tracing span and byte counters, and the service runs in a task of its
+//!    own; one "opened" and one "closed" event account for it.
+//!
+//! That is why rules, limits and faults work the same for every service.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_core::{
-    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Service, Shutdown,
+    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Faults, Refusal, Service, Shutdown,
+    Verdict, access,
 };
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -19,6 +26,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+use crate::ports::{Admission, Port};
 
 /// Shared by every accept loop of one supervisor.
 #[derive(Debug)]
@@ -44,19 +53,53 @@ impl Gate {
         }
     }
 
-    /// Hand an accepted connection to `service` in a task of its own. `permit` is the
-    /// port's connection slot; it is released when the connection ends.
-    pub(crate) fn admit(
+    /// Decide what happens to an accepted connection.
+    pub(crate) fn handle(
         &self,
-        service: &Arc<dyn Service>,
+        port: &Arc<Port>,
         tcp: TcpStream,
         peer: SocketAddr,
         listening: SocketAddr,
-        permit: OwnedSemaphorePermit,
     ) {
+        let Some(service) = port.service() else {
+            return; // not yet serving; cannot happen once the supervisor runs
+        };
+        let ip = access::canonical(peer.ip());
+        if let Verdict::Deny(rule) = port.rules.verdict(ip) {
+            self.events.emit(Event::ConnectionDenied {
+                port: port.number,
+                service: port.name,
+                peer,
+                rule,
+            });
+            drop(tcp); // closed at once: the service never sees it
+            return;
+        }
+        match port.admit(ip) {
+            Ok(admission) => self.serve(port, service, tcp, peer, listening, admission),
+            Err(why) => {
+                self.events.emit(Event::ConnectionLimited {
+                    port: port.number,
+                    service: port.name,
+                    peer,
+                    limit: why.key(),
+                });
+                // Refusing politely takes a refusal slot; without one, just close.
+                if let Ok(permit) = port.refusals.clone().try_acquire_owned() {
+                    self.refuse(service, tcp, peer, listening, why, permit);
+                }
+            }
+        }
+    }
+
+    fn conn(
+        &self,
+        service: &'static str,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        listening: SocketAddr,
+    ) -> (Conn, Arc<ByteCounts>, u64) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let port = listening.port();
-        let name = service.name();
         // The exact local address (which of the machine's addresses the client used);
         // the listening address if the socket already died.
         let local = tcp.local_addr().unwrap_or(listening);
@@ -67,16 +110,35 @@ impl Gate {
             stream: ConnStream::new(tcp, counts.clone()),
             info: ConnInfo {
                 id,
-                service: name,
+                service,
                 local,
                 peer,
                 tls: None,
             },
         };
+        (conn, counts, id)
+    }
+
+    /// Hand an admitted connection to its service in a task of its own. The admission (the
+    /// port's connection slot and the source's count) is released when the connection ends.
+    fn serve(
+        &self,
+        port: &Arc<Port>,
+        service: &Arc<dyn Service>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        listening: SocketAddr,
+        admission: Admission,
+    ) {
+        let (mut conn, counts, id) = self.conn(service.name(), tcp, peer, listening);
+        conn.stream = conn
+            .stream
+            .with_faults(Faults::new(port.toxics.subscribe()));
+        let (number, name, local) = (port.number, service.name(), conn.info.local);
         // `tls` is filled in by TLS services once the handshake is done, so that the
         // connection's closing line shows it.
         let span = tracing::info_span!(
-            "conn", id, %peer, %local, port, service = name,
+            "conn", id, %peer, %local, port = number, service = name,
             tls = tracing::field::Empty
         );
         let service = service.clone();
@@ -86,10 +148,10 @@ impl Gate {
 
         self.connections.spawn(
             async move {
-                let _slot = permit;
+                let _admission = admission;
                 events.emit(Event::ConnectionOpened {
                     id,
-                    port,
+                    port: number,
                     service: name,
                     peer,
                     local,
@@ -97,7 +159,7 @@ impl Gate {
                 let mut closing = Closing {
                     events,
                     id,
-                    port,
+                    port: number,
                     service: name,
                     peer,
                     counts,
@@ -110,6 +172,33 @@ impl Gate {
                         Some("closed by switchboard: the shutdown deadline passed".to_owned())
                     }
                 };
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Let the service turn the connection away in its own terms, in a task of its own.
+    fn refuse(
+        &self,
+        service: &Arc<dyn Service>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        listening: SocketAddr,
+        why: Refusal,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let (conn, _, id) = self.conn(service.name(), tcp, peer, listening);
+        let span = tracing::info_span!("refused", id, %peer, port = listening.port(), service = service.name());
+        let service = service.clone();
+        let shutdown = self.shutdown.clone();
+        let deadline_passed = self.deadline_passed.clone();
+        self.connections.spawn(
+            async move {
+                let _permit = permit;
+                tokio::select! {
+                    () = service.refuse(conn, why, shutdown) => {}
+                    () = deadline_passed.cancelled() => {}
+                }
             }
             .instrument(span),
         );

@@ -10,9 +10,11 @@
 //!
 //! - `config.rs`: [`Config`], the port table and settings, from defaults or a TOML file.
 //! - `bind.rs`: opening every listener before serving any, with errors that explain.
-//! - `listener.rs`: one accept loop per socket: connection slots, accept backoff.
-//! - `gate.rs`: between accept and service: ids, spans, counters, events, the task.
-//! - `table.rs`: the live port table that the HTTP page and API show.
+//! - `listener.rs`: one accept loop per socket: back-pressure, accept backoff.
+//! - `gate.rs`: between accept and service: access rules, limits, toxics, ids, spans,
+//!   events, the task.
+//! - `ports.rs`: the live port table: counts (from events), limits, toxics, listeners, and
+//!   the control actions (close, open, toxics, reset).
 //! - `services.rs`: service names → services; adding a service is one line there.
 //! - `signal.rs`: SIGINT and SIGTERM as one future.
 //!
@@ -24,9 +26,9 @@ mod bind;
 pub mod config;
 mod gate;
 mod listener;
+mod ports;
 mod services;
 mod signal;
-mod table;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,25 +36,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use switchboard_certs::{CertError, Source};
-use switchboard_core::{Event, EventBus, Service};
+use switchboard_core::{Chaos, Event, EventBus, Metrics, PortControl, Service};
 use switchboard_http::{HttpApp, Shared};
 use switchboard_mail::{MailError, MailStore};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 pub use bind::{BindError, explain as explain_bind_error};
 pub use config::{Config, ConfigError, PortSpec};
 pub use services::names as service_names;
 pub use signal::shutdown_signal;
 
-use crate::bind::BoundPort;
 use crate::gate::Gate;
-use crate::listener::Listener;
+use crate::ports::{Port, Ports};
 use crate::services::ServiceContext;
-use crate::table::{PortEntry, PortTable};
-use switchboard_core::Metrics;
 
 /// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +83,11 @@ pub struct Stopped {
 /// Every listening socket of the port table, bound and ready to serve.
 pub struct Supervisor {
     config: Config,
-    ports: Vec<(BoundPort, Arc<dyn Service>)>,
+    ports: Arc<Ports>,
+    gate: Arc<Gate>,
     events: EventBus,
     mail: MailStore,
+    chaos: Chaos,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -117,21 +114,29 @@ impl Supervisor {
             None
         };
         let mail = MailStore::open(&config.mail)?;
+        let chaos = Chaos::new(config.smtp.chaos.into());
         let bound = bind::bind_all(&config.ports)?;
-        let table = Arc::new(PortTable {
-            entries: bound
-                .iter()
-                .map(|b| PortEntry::new(b.port, b.spec.service, b.addrs()))
-                .collect(),
-        });
+
+        // The event bus comes first (everything emits), its observers last (they need the
+        // port table, which needs the gate, which needs the bus).
+        let events = EventBus::new();
+        let gate = Arc::new(Gate::new(events.clone()));
+        let list: Vec<Arc<Port>> = bound
+            .into_iter()
+            .map(|b| Arc::new(Port::new(b, config.supervisor.max_refusals)))
+            .collect();
+        let ports = Arc::new(Ports::new(list, gate.clone(), chaos.clone()));
         let metrics = Arc::new(Metrics::new());
-        // The table and the metrics count what the event stream says, nothing else.
-        let events = EventBus::with_observers(vec![table.clone(), metrics.clone()]);
+        events.set_observers(vec![ports.clone(), metrics.clone()]);
+
         let shared = Shared {
-            ports: table,
+            ports: ports.clone(),
+            control: ports.clone(),
             mail: mail.clone(),
             events: events.clone(),
             metrics,
+            chaos: chaos.clone(),
+            control_settings: config.control.clone(),
         };
         let cx = ServiceContext {
             config: &config,
@@ -139,29 +144,28 @@ impl Supervisor {
             http_app: HttpApp::new(shared, config.http.clone()),
             identity,
             mail: mail.clone(),
+            chaos: chaos.clone(),
         };
         // One instance per service, shared by every port that names it.
         let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
-        let mut ports = Vec::with_capacity(bound.len());
-        for port in bound {
-            let name = port.spec.service;
-            let service = match services.get(name) {
+        for port in &ports.list {
+            let service = match services.get(port.name) {
                 Some(service) => service.clone(),
                 None => {
-                    let service = services::build(name, &cx)?;
-                    services.insert(name, service.clone());
+                    let service = services::build(port.name, &cx)?;
+                    services.insert(port.name, service.clone());
                     service
                 }
             };
-            ports.push((port, service));
+            port.set_service(service);
         }
         drop(cx);
 
-        for (port, service) in &ports {
-            for addr in port.addrs() {
+        for port in &ports.list {
+            for &addr in &port.addrs {
                 events.emit(Event::PortBound {
-                    port: port.port,
-                    service: service.name(),
+                    port: port.number,
+                    service: port.name,
                     addr,
                 });
             }
@@ -169,18 +173,21 @@ impl Supervisor {
         Ok(Self {
             config,
             ports,
+            gate,
             events,
             mail,
+            chaos,
         })
     }
 
     /// Every listening socket, in port-table order.
     pub fn listening(&self) -> Vec<Listening> {
         self.ports
+            .list
             .iter()
-            .flat_map(|(port, service)| {
-                port.addrs().into_iter().map(|addr| Listening {
-                    service: service.name(),
+            .flat_map(|port| {
+                port.addrs.iter().map(|&addr| Listening {
+                    service: port.name,
                     addr,
                 })
             })
@@ -197,44 +204,26 @@ impl Supervisor {
         &self.events
     }
 
+    /// Close and open ports, change toxics, reset: what the control API does.
+    pub fn control(&self) -> Arc<dyn PortControl> {
+        self.ports.clone()
+    }
+
+    /// The SMTP chaos triggers.
+    pub fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+
     /// Serve until `signal` completes, then shut down gracefully: close every listener
     /// first (new connections are refused from then on), ask services to finish, wait for
     /// open connections up to `[supervisor] shutdown_timeout`, and close what is left.
     pub async fn run(self, signal: impl Future<Output = ()>) -> Stopped {
-        let gate = Arc::new(Gate::new(self.events.clone()));
-        let stop_accepting = CancellationToken::new();
-        let mut accept_loops = JoinSet::new();
-        for (port, service) in self.ports {
-            let limit = port.spec.max_connections;
-            let slots = Arc::new(Semaphore::new(limit));
-            for std_listener in port.listeners {
-                let Ok(addr) = std_listener.local_addr() else {
-                    continue;
-                };
-                let socket = match TcpListener::from_std(std_listener) {
-                    Ok(socket) => socket,
-                    Err(error) => {
-                        tracing::error!(%addr, %error, "cannot serve this socket");
-                        continue;
-                    }
-                };
-                let listener = Listener {
-                    socket,
-                    addr,
-                    service: service.clone(),
-                    slots: slots.clone(),
-                    limit,
-                    gate: gate.clone(),
-                };
-                accept_loops.spawn(listener.run(stop_accepting.clone()));
-            }
-        }
-
+        self.ports.start().await;
         signal.await;
         tracing::info!("closing every listener: from now on the kernel refuses new connections");
-        stop_accepting.cancel();
-        while accept_loops.join_next().await.is_some() {}
+        self.ports.close_all().await;
 
+        let gate = &self.gate;
         let timeout = self.config.supervisor.shutdown_timeout;
         let open = gate.connections.len();
         if open > 0 {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use switchboard_certs::Identity;
-use switchboard_core::{EventBus, Service};
+use switchboard_core::{Chaos, EventBus, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
@@ -25,6 +25,8 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) identity: Option<Identity>,
     /// Where captured mail goes.
     pub(crate) mail: MailStore,
+    /// The SMTP chaos triggers.
+    pub(crate) chaos: Chaos,
 }
 
 impl ServiceContext<'_> {
@@ -71,11 +73,13 @@ fn https(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
 fn smtp(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtp")?, &[])?;
     let settings = cx.config.smtp.clone();
+    let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
     Ok(Arc::new(SmtpService::new(
         settings,
-        cx.mail.clone(),
+        mail,
+        chaos,
         Some(tls),
-        cx.events.clone(),
+        events,
     )))
 }
 
@@ -83,11 +87,9 @@ fn smtp(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
 fn smtps(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtps")?, &[])?;
     let settings = cx.config.smtp.clone();
+    let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
     Ok(Arc::new(SmtpService::implicit_tls(
-        settings,
-        cx.mail.clone(),
-        tls,
-        cx.events.clone(),
+        settings, mail, chaos, tls, events,
     )))
 }
 

@@ -22,7 +22,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use switchboard_core::EventBus;
+use std::sync::Arc;
+
+use switchboard_core::{Chaos, ControlError, EventBus, PortControl};
+pub use switchboard_core::{Toxic, Trigger, Triggers};
 pub use switchboard_mail::{MailStore, Query, StoredMessage};
 use switchboard_supervisor::{Config, Error, Listening, PortSpec, Stopped, Supervisor};
 use tokio::sync::oneshot;
@@ -60,12 +63,18 @@ impl StackBuilder {
         let Some(service) = switchboard_supervisor::service_names().find(|s| *s == name) else {
             panic!("switchboard has no service called {name:?}");
         };
-        self.config.ports.push(PortSpec {
-            port: 0,
-            service,
-            bind: vec![[127, 0, 0, 1].into()],
-            max_connections: self.config.supervisor.max_connections,
-        });
+        let mut spec = PortSpec::new(0, service, self.config.supervisor.max_connections);
+        spec.bind = vec![[127, 0, 0, 1].into()];
+        self.config.ports.push(spec);
+        self
+    }
+
+    /// Change the port of the service added last (its rules, limits, toxics) before the
+    /// stack starts.
+    pub fn port(mut self, change: impl FnOnce(&mut PortSpec)) -> Self {
+        if let Some(spec) = self.config.ports.last_mut() {
+            change(spec);
+        }
         self
     }
 
@@ -100,6 +109,8 @@ impl StackBuilder {
         let listening = supervisor.listening();
         let events = supervisor.events().clone();
         let mail = supervisor.mail().clone();
+        let control = supervisor.control();
+        let chaos = supervisor.chaos().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(supervisor.run(async {
             // A dropped sender (the Stack was dropped) also means stop.
@@ -109,6 +120,8 @@ impl StackBuilder {
             listening,
             events,
             mail,
+            control,
+            chaos,
             ca_pem,
             _certs: certs,
             stop: Some(stop),
@@ -118,15 +131,24 @@ impl StackBuilder {
 }
 
 /// A running switchboard.
-#[derive(Debug)]
 pub struct Stack {
     listening: Vec<Listening>,
     events: EventBus,
     mail: MailStore,
+    control: Arc<dyn PortControl>,
+    chaos: Chaos,
     ca_pem: Option<String>,
     _certs: CertsDir,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Stopped>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("listening", &self.listening)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Stack {
@@ -189,6 +211,38 @@ impl Stack {
     /// [`MailStore::wait_for`].
     pub fn mail(&self) -> &MailStore {
         &self.mail
+    }
+
+    /// Close the port of `service`: new connections are refused (by the kernel: there is no
+    /// socket); open ones go on.
+    pub async fn close(&self, service: &str) -> Result<(), ControlError> {
+        self.control.close_port(self.addr(service).port()).await
+    }
+
+    /// Listen on the port of `service` again, on the same address and port.
+    pub async fn open(&self, service: &str) -> Result<(), ControlError> {
+        self.control.open_port(self.addr(service).port()).await
+    }
+
+    /// Add a fault to the port of `service`. It applies to new connections, and to open
+    /// ones from their next read or write.
+    pub fn add_toxic(&self, service: &str, toxic: Toxic) -> Result<Toxic, ControlError> {
+        self.control.add_toxic(self.addr(service).port(), toxic)
+    }
+
+    pub fn remove_toxic(&self, service: &str, name: &str) -> Result<(), ControlError> {
+        self.control.remove_toxic(self.addr(service).port(), name)
+    }
+
+    /// Remove every toxic, open every closed port, and restore the chaos triggers.
+    pub async fn reset(&self) -> Result<(), ControlError> {
+        self.control.reset().await
+    }
+
+    /// The SMTP chaos triggers (Mailpit's model): set them to make MAIL, RCPT, AUTH or the
+    /// message fail with a given code.
+    pub fn chaos(&self) -> &Chaos {
+        &self.chaos
     }
 
     /// The stack's event stream: subscribe to watch connections and ports.

@@ -1,5 +1,6 @@
 //! The router: which path goes to which handler, and the limits every request passes.
 
+mod control;
 mod httpbin;
 mod info;
 mod live;
@@ -12,11 +13,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use switchboard_core::{EventBus, Metrics, PortDirectory};
+use switchboard_core::{Chaos, EventBus, Metrics, PortControl, PortDirectory, Refusal};
 use switchboard_mail::MailStore;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::HttpSettings;
+use crate::{ControlSettings, HttpSettings};
 
 /// What handlers share: the live port table, the mail, the events, the metrics and the
 /// settings.
@@ -27,6 +28,9 @@ pub(crate) struct AppState {
     pub(crate) events: EventBus,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: Arc<HttpSettings>,
+    pub(crate) control: Arc<dyn PortControl>,
+    pub(crate) chaos: Chaos,
+    pub(crate) control_settings: Arc<ControlSettings>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -39,6 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(httpbin::routes())
         .merge(mail::routes())
         .merge(live::routes())
+        .merge(control::routes(state.clone()))
         .fallback(not_found)
         // One body limit for every route, enforced while the body streams in (and at once
         // from Content-Length), answered with 413; axum's own per-extractor limit is off so
@@ -56,4 +61,22 @@ async fn not_found(uri: Uri) -> (StatusCode, String) {
             uri.path()
         ),
     )
+}
+
+/// The router for a connection over a limit: every request gets 503 and Retry-After, and
+/// the connection closes after it.
+pub(crate) fn refusal(why: Refusal) -> Router {
+    Router::new().fallback(move || async move {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (
+                    axum::http::header::RETRY_AFTER,
+                    why.retry_after().to_string(),
+                ),
+                (axum::http::header::CONNECTION, "close".to_owned()),
+            ],
+            format!("503 service unavailable: {why}; try again later\n"),
+        )
+    })
 }

@@ -33,6 +33,11 @@ struct Row {
     listening: bool,
     active: u64,
     accepted: u64,
+    /// Access rules and limits in words; empty when there are none.
+    rules: Vec<String>,
+    toxics: Vec<String>,
+    /// Connections closed by a rule or turned away by a limit.
+    turned_away: u64,
     try_it: Vec<String>,
 }
 
@@ -134,6 +139,9 @@ impl Row {
             listening: p.state == PortState::Listening,
             active: p.active,
             accepted: p.accepted,
+            turned_away: p.denied + p.limited,
+            rules: p.rules,
+            toxics: p.toxics,
         }
     }
 }

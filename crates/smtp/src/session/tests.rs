@@ -1,7 +1,14 @@
 use super::*;
+use switchboard_core::Chaos;
 
 fn session_with(settings: SmtpSettings, tls_offered: bool) -> Session {
-    Session::new(Arc::new(settings), Arc::from("mx.test"), tls_offered, false)
+    Session::new(
+        Arc::new(settings),
+        Arc::from("mx.test"),
+        Chaos::default(),
+        tls_offered,
+        false,
+    )
 }
 
 fn session() -> Session {
@@ -421,4 +428,46 @@ fn a_long_auth_line_is_allowed() {
         last(&mut s, &["EHLO c", &format!("AUTH PLAIN {credentials}")]),
         "235 2.7.0 Authentication successful"
     );
+}
+
+#[test]
+fn chaos_triggers_reject_with_their_code() {
+    use switchboard_core::{Trigger, Triggers};
+    let chaos = Chaos::default();
+    let mut s = Session::new(
+        Arc::new(SmtpSettings::default()),
+        Arc::from("mx.test"),
+        chaos.clone(),
+        false,
+        false,
+    );
+    let always = |code| Trigger {
+        error_code: code,
+        probability: 100,
+    };
+    chaos
+        .set(Triggers {
+            sender: always(451),
+            ..Triggers::default()
+        })
+        .unwrap();
+    assert_eq!(
+        last(&mut s, &["EHLO c", "MAIL FROM:<a@b.test>"]),
+        "451 4.0.0 Sender rejected by a chaos trigger (a switchboard test fault)"
+    );
+    chaos
+        .set(Triggers {
+            recipient: always(550),
+            authentication: always(535),
+            ..Triggers::default()
+        })
+        .unwrap();
+    assert!(last(&mut s, &["MAIL FROM:<a@b.test>"]).starts_with("250"));
+    assert!(last(&mut s, &["RCPT TO:<c@b.test>"]).starts_with("550 5.0.0 Recipient rejected"));
+    assert!(
+        last(&mut s, &["RSET", &format!("AUTH PLAIN {}", b64("\0u\0p"))])
+            .starts_with("535 5.0.0 Authentication rejected")
+    );
+    chaos.set(Triggers::default()).unwrap();
+    assert!(last(&mut s, &["MAIL FROM:<a@b.test>"]).starts_with("250"));
 }

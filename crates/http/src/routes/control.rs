@@ -1,0 +1,190 @@
+//! The control API: close and open ports, add and remove toxics (Toxiproxy's shape), reset,
+//! and the SMTP chaos triggers (Mailpit's shape). It answers only to sources in
+//! `[control] allow` (default: this machine); everyone else gets 403.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use switchboard_core::toxic::ToxicSpec;
+use switchboard_core::{ConnInfo, ControlError, Toxic, Triggers, access};
+
+use super::AppState;
+
+pub(super) fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/ports/{port}/close", post(close))
+        .route("/api/ports/{port}/open", post(open))
+        .route("/api/ports/{port}/toxics", get(list_toxics).post(add_toxic))
+        .route(
+            "/api/ports/{port}/toxics/{name}",
+            get(get_toxic).patch(update_toxic).delete(remove_toxic),
+        )
+        .route("/api/reset", post(reset))
+        .route("/api/v1/chaos", get(get_chaos).put(set_chaos))
+        .route_layer(middleware::from_fn_with_state(state, guard))
+}
+
+/// Only sources in `[control] allow` may change anything.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<Arc<ConnInfo>>()
+        .map(|c| access::canonical(c.peer.ip()));
+    let allowed =
+        peer.is_some_and(|ip| state.control_settings.allow.iter().any(|c| c.contains(ip)));
+    if !allowed {
+        let who = peer.map(|ip| ip.to_string()).unwrap_or_default();
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("the control API answers only to [control] allow; {who} is not in it"),
+        );
+    }
+    next.run(request).await
+}
+
+/// Errors in Toxiproxy's shape: `{"error": "…", "status": 404}`.
+fn error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        Json(json!({"error": message, "status": status.as_u16()})),
+    )
+        .into_response()
+}
+
+fn failed(e: ControlError) -> Response {
+    let status = match e {
+        ControlError::NoSuchPort(_) | ControlError::NoSuchToxic { .. } => StatusCode::NOT_FOUND,
+        ControlError::ToxicExists { .. } | ControlError::Bind { .. } => StatusCode::CONFLICT,
+        ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e.to_string())
+}
+
+fn port_status(state: &AppState, port: u16) -> Response {
+    match state.ports.ports().into_iter().find(|p| p.port == port) {
+        Some(status) => Json(status).into_response(),
+        None => failed(ControlError::NoSuchPort(port)),
+    }
+}
+
+/// `POST /api/ports/{port}/close`: new connections are refused at once; open ones go on.
+async fn close(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
+    match state.control.close_port(port).await {
+        Ok(()) => port_status(&state, port),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /api/ports/{port}/open`: listen again.
+async fn open(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
+    match state.control.open_port(port).await {
+        Ok(()) => port_status(&state, port),
+        Err(e) => failed(e),
+    }
+}
+
+async fn list_toxics(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
+    match state.control.toxics(port) {
+        Ok(toxics) => Json(toxics).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+/// `POST /api/ports/{port}/toxics` with a toxic: it applies from the next read or write.
+async fn add_toxic(State(state): State<AppState>, Path(port): Path<u16>, body: Bytes) -> Response {
+    let value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let toxic = serde_json::from_value::<ToxicSpec>(value)
+        .map_err(|e| e.to_string())
+        .and_then(Toxic::from_spec);
+    match toxic {
+        Ok(toxic) => match state.control.add_toxic(port, toxic) {
+            Ok(toxic) => Json(toxic).into_response(),
+            Err(e) => failed(e),
+        },
+        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn get_toxic(
+    State(state): State<AppState>,
+    Path((port, name)): Path<(u16, String)>,
+) -> Response {
+    match state.control.toxics(port) {
+        Ok(toxics) => match toxics.into_iter().find(|t| t.name == name) {
+            Some(toxic) => Json(toxic).into_response(),
+            None => failed(ControlError::NoSuchToxic { port, name }),
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// `PATCH /api/ports/{port}/toxics/{name}`: change toxicity, stream or attributes.
+async fn update_toxic(
+    State(state): State<AppState>,
+    Path((port, name)): Path<(u16, String)>,
+    body: Bytes,
+) -> Response {
+    let patch = match parse_json(&body) {
+        Ok(patch) => patch,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.control.update_toxic(port, &name, &patch) {
+        Ok(toxic) => Json(toxic).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn remove_toxic(
+    State(state): State<AppState>,
+    Path((port, name)): Path<(u16, String)>,
+) -> Response {
+    match state.control.remove_toxic(port, &name) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /api/reset`: every toxic removed, every closed port open again, chaos as
+/// configured at start-up.
+async fn reset(State(state): State<AppState>) -> Response {
+    match state.control.reset().await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `GET /api/v1/chaos`: Mailpit's `Triggers` (plus `Data`).
+async fn get_chaos(State(state): State<AppState>) -> Json<Triggers> {
+    Json(state.chaos.get())
+}
+
+/// `PUT /api/v1/chaos`: as in Mailpit, triggers left out are switched off.
+async fn set_chaos(State(state): State<AppState>, body: Bytes) -> Response {
+    let triggers = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Triggers::default())
+    } else {
+        serde_json::from_slice::<Triggers>(&body).map_err(|e| format!("invalid triggers: {e}"))
+    };
+    match triggers.and_then(|t| state.chaos.set(t).map(|()| t)) {
+        Ok(triggers) => Json(triggers).into_response(),
+        Err(message) => {
+            (StatusCode::BAD_REQUEST, Json(json!({ "Error": message }))).into_response()
+        }
+    }
+}
