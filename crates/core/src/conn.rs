@@ -88,6 +88,9 @@ impl ByteCounts {
     }
 }
 
+/// How much of a vectored write is gathered into one write when toxics apply.
+const GATHER_LIMIT: usize = 64 * 1024;
+
 /// A TCP stream that counts the bytes passing through it, and applies the port's toxics
 /// (faults) to them when it has any.
 #[derive(Debug)]
@@ -162,15 +165,21 @@ impl AsyncWrite for ConnStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let poll = match this.faults.as_deref_mut() {
+        let faulty = this.faults.as_deref_mut().is_some_and(|f| !f.is_inert());
+        let poll = match this.faults.as_deref_mut().filter(|_| faulty) {
             None => Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs),
-            // Toxics shape writes one slice at a time.
+            // Toxics act per write: gather the slices (a response's head and body) into
+            // one, so that a latency toxic delays the response once, not once per slice.
             Some(faults) => {
-                let first = bufs
-                    .iter()
-                    .find(|b| !b.is_empty())
-                    .map_or(&[][..], |b| &b[..]);
-                faults.poll_write(&mut this.tcp, cx, first)
+                let mut gathered = Vec::new();
+                for slice in bufs {
+                    let room = GATHER_LIMIT - gathered.len();
+                    if room == 0 {
+                        break;
+                    }
+                    gathered.extend_from_slice(&slice[..slice.len().min(room)]);
+                }
+                faults.poll_write(&mut this.tcp, cx, &gathered)
             }
         };
         this.count_sent(&poll);

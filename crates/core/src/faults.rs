@@ -120,6 +120,12 @@ impl Faults {
         self.update_inert();
     }
 
+    /// Whether bytes pass straight through right now (no toxic applies, nothing held).
+    pub(crate) fn is_inert(&mut self) -> bool {
+        self.refresh();
+        self.inert
+    }
+
     fn update_inert(&mut self) {
         self.inert = self.active.iter().all(|a| !a.applies)
             && self.inbound.is_empty()

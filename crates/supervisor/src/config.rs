@@ -584,6 +584,72 @@ mod tests {
     }
 
     #[test]
+    fn rules_limits_and_toxics_per_port() {
+        let config = parse(
+            r#"
+            [[port]]
+            port = 8080
+            service = "http"
+            allow = ["127.0.0.2", "10.0.0.0/8"]
+            deny = ["10.1.0.0/16"]
+            max_per_source = 3
+            max_rate = 10
+
+            [[port.toxics]]
+            type = "latency"
+            attributes = { latency = 100 }
+
+            [[port.toxics]]
+            name = "cut"
+            type = "limit_data"
+            stream = "upstream"
+            attributes = { bytes = 10 }
+            "#,
+        )
+        .unwrap();
+        let port = &config.ports[0];
+        assert_eq!(
+            port.rules.describe(),
+            ["allow 127.0.0.2/32", "allow 10.0.0.0/8", "deny 10.1.0.0/16"]
+        );
+        assert_eq!((port.max_per_source, port.max_rate), (Some(3), Some(10)));
+        let names: Vec<_> = port.toxics.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["latency_downstream", "cut"]);
+    }
+
+    #[test]
+    fn mistakes_in_rules_limits_and_toxics_are_located() {
+        let err = parse("[[port]]\nport = 80\nservice = \"http\"\nallow = [\"localhost\"]\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 4:") && err.contains("not an address"),
+            "{err}"
+        );
+        let err = parse("[[port]]\nport = 80\nservice = \"http\"\nmax_rate = 0\n").unwrap_err();
+        assert!(err.contains("`max_rate` must be at least 1"), "{err}");
+        let err =
+            parse("[[port]]\nport = 80\nservice = \"http\"\n[[port.toxics]]\ntype = \"lag\"\n")
+                .unwrap_err();
+        assert!(
+            err.starts_with("test.toml, line 2: a toxic of port 80: unknown toxic type"),
+            "{err}"
+        );
+        let err = parse(
+            "[[port]]\nport = 80\nservice = \"http\"\n[[port.toxics]]\ntype = \"latency\"\n[[port.toxics]]\ntype = \"latency\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("two toxics named \"latency_downstream\""),
+            "{err}"
+        );
+        let err =
+            parse("[smtp.chaos]\nsender = { error_code = 200, probability = 5 }\n").unwrap_err();
+        assert!(err.contains("[smtp.chaos] Sender: error code 200"), "{err}");
+        let err = parse("[control]\nallow = [\"everyone\"]\n").unwrap_err();
+        assert!(err.starts_with("test.toml, line 2:"), "{err}");
+    }
+
+    #[test]
     fn the_readme_example_parses_and_shows_the_defaults() {
         let readme = include_str!("../../../README.md");
         let blocks: Vec<&str> = readme

@@ -1,23 +1,118 @@
-//! Start a whole switchboard stack in-process, on ephemeral ports of 127.0.0.1, for tests.
+//! Start a whole switchboard stack in-process, on ephemeral ports of 127.0.0.1, for tests:
+//! point the client under test at it, make its ports refuse, slow down or reset, and read
+//! back the mail it sent.
 //!
-//! ```no_run
-//! # async fn example() {
-//! use switchboard_testkit::Stack;
+//! Every port is bound to port 0 (the kernel picks a free one) on 127.0.0.1, so tests never
+//! collide; the stack is listening when [`Stack::start`] (or [`StackBuilder::start`])
+//! returns, so there is nothing to wait for. A stack with TLS services gets a fresh local CA
+//! in a temporary directory; [`Stack::ca_pem`] is the certificate its clients must trust.
+//! Dropping a [`Stack`] shuts it down in the background; [`Stack::shutdown`] waits for it.
 //!
-//! let stack = Stack::builder().service("http").start().await.unwrap();
-//! let url = stack.url("http", "/healthz"); // http://127.0.0.1:<port>/healthz
-//! // … point the client under test at `url` …
+//! # Read back the mail your app sent
+//!
+//! ```
+//! use std::time::Duration;
+//! use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+//! use switchboard_testkit::{Query, Stack};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stack = Stack::start(&["smtp"]).await?;
+//!
+//! // The app's mailer, pointed at the stack.
+//! let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+//!     .port(stack.addr("smtp").port())
+//!     .build();
+//! let email = Message::builder()
+//!     .from("app@example.test".parse()?)
+//!     .to("alice@example.test".parse()?)
+//!     .subject("Welcome")
+//!     .body("Hello, Alice".to_owned())?;
+//! mailer.send(email).await?;
+//!
+//! // The test waits for it (no polling) and reads it.
+//! let to_alice = Query::parse("to:alice@example.test")?;
+//! let message = stack.mail().wait_for(&to_alice, Duration::from_secs(5)).await.expect("no mail");
+//! assert_eq!(message.summary.subject, "Welcome");
 //! stack.shutdown().await;
+//! # Ok(())
 //! # }
 //! ```
 //!
-//! Every port is bound to port 0 (the kernel picks a free one) on 127.0.0.1, so tests never
-//! collide; the stack is listening when [`StackBuilder::start`] returns, so there is nothing
-//! to wait for. Dropping a [`Stack`] shuts it down in the background.
+//! # Make a client meet a reset, and check that it retries
 //!
-//! A stack with TLS services gets a fresh local CA in a temporary directory (unless
-//! [`StackBuilder::certs_dir`] names one); [`Stack::ca_pem`] is the certificate a client
-//! must trust.
+//! ```
+//! use std::io::ErrorKind;
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use switchboard_testkit::{Stack, Toxic};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::TcpStream;
+//!
+//! /// The client under test: retries a request whose connection is reset.
+//! async fn fetch(addr: SocketAddr, attempts: usize) -> std::io::Result<String> {
+//!     let mut last = None;
+//!     for _ in 0..attempts {
+//!         let mut stream = TcpStream::connect(addr).await?;
+//!         stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+//!         let mut answer = String::new();
+//!         match stream.read_to_string(&mut answer).await {
+//!             Ok(_) => return Ok(answer),
+//!             Err(e) if e.kind() == ErrorKind::ConnectionReset => last = Some(e),
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     Err(last.expect("at least one attempt"))
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stack = Stack::start(&["http"]).await?;
+//! let reset = stack.add_toxic("http", Toxic::reset_peer(Duration::ZERO))?;
+//!
+//! // Every attempt is reset: the client gives up with the error instead of hanging.
+//! let error = fetch(stack.addr("http"), 3).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::ConnectionReset);
+//!
+//! // The fault is gone: the same client succeeds.
+//! stack.remove_toxic("http", &reset.name)?;
+//! assert!(fetch(stack.addr("http"), 3).await?.ends_with("ok\n"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Make a port refuse connections, or slow it down
+//!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::time::{Duration, Instant};
+//! use switchboard_testkit::{Stack, Toxic};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::TcpStream;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stack = Stack::start(&["http"]).await?;
+//! let addr = stack.addr("http");
+//!
+//! // Closed: no socket listens, so the kernel refuses, as for any port nobody serves.
+//! stack.close("http").await?;
+//! let error = TcpStream::connect(addr).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+//!
+//! // Open again, on the same port, and slow: every answer 200 ms late.
+//! stack.open("http").await?;
+//! stack.add_toxic("http", Toxic::latency(Duration::from_millis(200)))?;
+//! let start = Instant::now();
+//! let mut stream = TcpStream::connect(addr).await?;
+//! stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+//! let mut answer = String::new();
+//! stream.read_to_string(&mut answer).await?;
+//! assert!(answer.ends_with("ok\n"));
+//! assert!(start.elapsed() >= Duration::from_millis(200));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
