@@ -1,7 +1,4 @@
 //! Each port reaches its own service; a port nobody binds is refused by the kernel.
-
-use std::io::ErrorKind;
-
 use serde_json::Value;
 use switchboard_testkit::Stack;
 
@@ -36,8 +33,7 @@ async fn a_port_nobody_binds_is_refused() {
         probe.local_addr().unwrap()
     };
     assert_ne!(unbound, stack.addr("http"));
-    let error = TcpStream::connect(unbound).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+    crate::assert_refused(unbound).await;
     // The port that is bound still answers.
     let status = crate::http_client()
         .get(stack.url("http", "/healthz"))

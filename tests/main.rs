@@ -21,11 +21,14 @@ mod smtp_clients;
 mod toxics;
 mod visibility;
 
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpStream;
 
 /// Generous bound for things that should happen at once; only reached when a test fails.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -65,6 +68,30 @@ async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> Stri
     .await;
     assert!(read.is_ok(), "{needle:?} did not arrive");
     String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Assert that nothing listens on `addr`: the kernel refuses connections to it.
+///
+/// A listening socket closed a moment ago can live on for a moment more in a child process
+/// that another test is starting (fork copies every descriptor, exec closes them), and a
+/// connection made then is reset instead of refused. So a connection that succeeds must end
+/// without a byte, and a later attempt must be refused; a server that still listens keeps
+/// the connection open and fails the test at `PATIENCE`.
+async fn assert_refused(addr: SocketAddr) {
+    let refused = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(error) if error.kind() == ErrorKind::ConnectionRefused => return,
+                Err(error) => panic!("connecting to {addr}: {error}, not refused"),
+                Ok(mut stream) => match stream.read(&mut [0u8; 1]).await {
+                    Ok(0) | Err(_) => continue,
+                    Ok(_) => panic!("{addr} answered: something still listens there"),
+                },
+            }
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "{addr} still accepts connections");
 }
 
 /// Send a request that must succeed and return its JSON body.

@@ -1,7 +1,6 @@
 //! Graceful shutdown: listeners close first, in-flight requests finish, the rest is cut at
 //! the deadline.
 
-use std::io::ErrorKind;
 use std::time::Duration;
 
 use switchboard_core::Event;
@@ -9,7 +8,7 @@ use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::{PATIENCE, next_event, read_to_close, read_until};
+use crate::{PATIENCE, assert_refused, next_event, read_to_close, read_until};
 
 /// Start a request whose handler is running when this returns: with `Expect: 100-continue`
 /// the server says "100 Continue" only once the handler asks for the body.
@@ -35,8 +34,7 @@ async fn in_flight_request_finishes_while_new_connections_are_refused() {
 
     stack.request_shutdown();
     next_event(&mut events, |e| matches!(e, Event::PortClosed { .. })).await;
-    let refused = TcpStream::connect(addr).await.unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    assert_refused(addr).await;
 
     // The request that was already being handled completes normally.
     in_flight.write_all(b"hello").await.unwrap();

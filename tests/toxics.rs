@@ -181,10 +181,7 @@ async fn close_refuses_open_accepts_and_reset_restores_everything() {
 
     let closed = json_of(http_client().post(port_url("close"))).await;
     assert_eq!(closed["state"], "closed");
-    assert_eq!(
-        TcpStream::connect(echo).await.unwrap_err().kind(),
-        ErrorKind::ConnectionRefused
-    );
+    crate::assert_refused(echo).await;
 
     let opened = json_of(http_client().post(port_url("open"))).await;
     assert_eq!(opened["state"], "listening");
