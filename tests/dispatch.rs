@@ -1,4 +1,5 @@
 //! Each port reaches its own service; a port nobody binds is refused by the kernel.
+
 use serde_json::Value;
 use switchboard_testkit::Stack;
 
