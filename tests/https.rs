@@ -235,3 +235,37 @@ async fn a_restart_keeps_the_ca_so_clients_keep_trusting() {
         .status();
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_ca_is_served_at_ca_pem_for_clients_elsewhere_to_trust() {
+    let stack = Stack::start(&["http", "https"]).await.unwrap();
+    let response = crate::http_client()
+        .get(stack.url("http", "/ca.pem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-pem-file");
+    let fetched = response.text().await.unwrap();
+    assert_eq!(fetched, stack.ca_pem());
+    // What was fetched is enough to trust the https port.
+    let client = client_for(
+        &stack,
+        tls_client_config(Some(&fetched), &[b"h2"]),
+        "localhost",
+    );
+    let who = json_of(client.get(url(&stack, "localhost", "/whoami?format=json"))).await;
+    assert_eq!(who["service"], "https");
+}
+
+#[tokio::test]
+async fn without_a_tls_port_there_is_no_ca_to_serve() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let response = crate::http_client()
+        .get(stack.url("http", "/ca.pem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("no local CA"));
+}

@@ -42,6 +42,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub chaos: Chaos,
     pub control_settings: ControlSettings,
+    /// The local CA's certificate (PEM), served at `/ca.pem`; absent when no TLS port
+    /// is configured or the certificate is the user's own.
+    pub ca_pem: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -80,6 +83,7 @@ impl HttpApp {
                 control: shared.control,
                 chaos: shared.chaos,
                 control_settings: Arc::new(shared.control_settings),
+                ca_pem: shared.ca_pem,
                 settings: settings.clone(),
             }),
             builder: Arc::new(serve::builder(&settings)),

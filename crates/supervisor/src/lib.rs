@@ -106,12 +106,16 @@ impl Supervisor {
     /// Must be called from within a Tokio runtime.
     pub fn bind(config: Config) -> Result<Self, Error> {
         // Certificates before sockets: a certificate problem then leaves nothing bound.
-        let identity = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
+        let (identity, ca_pem) = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
             let (identity, source) = switchboard_certs::load(&config.tls, &[])?;
             log_certificate(&source);
-            Some(identity)
+            let ca_pem = match source {
+                Source::LocalCa(ca) => Some(Arc::from(ca.ca_pem)),
+                Source::Provided(_) => None,
+            };
+            (Some(identity), ca_pem)
         } else {
-            None
+            (None, None)
         };
         let mail = MailStore::open(&config.mail)?;
         let chaos = Chaos::new(config.smtp.chaos.into());
@@ -137,6 +141,7 @@ impl Supervisor {
             metrics,
             chaos: chaos.clone(),
             control_settings: config.control.clone(),
+            ca_pem,
         };
         let cx = ServiceContext {
             config: &config,

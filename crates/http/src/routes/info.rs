@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, Version, header};
+use axum::http::{HeaderMap, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_core::{ConnInfo, PortStatus, TlsInfo};
@@ -13,6 +13,32 @@ use super::AppState;
 
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /ca.pem`: the local CA's certificate, so that a client on another machine or in
+/// another container can fetch what to trust. It is public (the key never leaves the
+/// certificates directory); fetching it over plain HTTP is fine for a test setup, where a
+/// person decides to trust it.
+pub(super) async fn ca_pem(State(state): State<AppState>) -> Response {
+    match &state.ca_pem {
+        Some(pem) => (
+            [
+                (header::CONTENT_TYPE, "application/x-pem-file"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"switchboard-ca.pem\"",
+                ),
+            ],
+            pem.to_string(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "404 no local CA: switchboard serves no TLS port, or serves a certificate of \
+             your own ([tls] cert and key)\n",
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

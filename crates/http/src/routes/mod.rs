@@ -31,6 +31,7 @@ pub(crate) struct AppState {
     pub(crate) control: Arc<dyn PortControl>,
     pub(crate) chaos: Chaos,
     pub(crate) control_settings: Arc<ControlSettings>,
+    pub(crate) ca_pem: Option<Arc<str>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -40,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(info::healthz))
         .route("/whoami", get(info::whoami))
         .route("/api/ports", get(info::ports))
+        .route("/ca.pem", get(info::ca_pem))
         .merge(httpbin::routes())
         .merge(mail::routes())
         .merge(live::routes())
