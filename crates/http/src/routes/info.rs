@@ -96,9 +96,9 @@ pub(super) async fn whoami(
     if let Some(tls) = &who.tls {
         let version = format!("{} {}", tls.version, tls.cipher);
         text.push_str(&format!(
-            "tls      {version:<24} the encryption this connection's handshake agreed on\n\
-             alpn     {alpn:<24} the application protocol chosen in the handshake\n\
-             sni      {sni:<24} the server name your client asked for\n",
+            "tls      {version:<34} the encryption this connection's handshake agreed on\n\
+             alpn     {alpn:<34} the application protocol chosen in the handshake\n\
+             sni      {sni:<34} the server name your client asked for\n",
             alpn = tls.alpn.as_deref().unwrap_or("(none offered)"),
             sni = tls
                 .sni
