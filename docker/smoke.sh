@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The Docker suite: build the image without pulling anything, run docker/compose.yaml, and
+# check it from this machine and from the client containers; then remove every container,
+# network and volume it made (the image stays, tagged switchboard:latest).
+#
+#   docker/smoke.sh          needs a Docker engine, Compose (v2 or v1.29), curl, readelf
+#
+# Host ports are chosen by Docker (port 0), so a running switchboard does not collide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+project=switchboard-smoke-$$
+image=switchboard:latest
+scratch=$(mktemp -d)
+
+say() { printf 'smoke: %s\n' "$*" >&2; }
+fail() {
+    printf 'smoke: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    compose=(docker-compose)
+else
+    fail "no Docker Compose: install docker compose (v2) or docker-compose (v1.29)"
+fi
+# Every call names the demo profile, so that `down` also removes the client containers.
+dc() { "${compose[@]}" --project-name "$project" --file docker/compose.yaml --profile demo "$@"; }
+
+# The id of a service's container, running or exited.
+container_of() {
+    docker ps --all --quiet \
+        --filter "label=com.docker.compose.project=$project" \
+        --filter "label=com.docker.compose.service=$1"
+}
+
+teardown() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        say "the server's last log lines:"
+        dc logs --no-color --tail 40 switchboard >&2 2>&1 || true
+    fi
+    dc down --volumes --remove-orphans >/dev/null 2>&1 || true
+    rm -rf "$scratch"
+    exit "$status"
+}
+trap teardown EXIT
+
+wait_healthy() {
+    local id=$1 state
+    for _ in $(seq 120); do
+        state=$(docker inspect --format '{{.State.Health.Status}}' "$id")
+        case $state in
+        healthy) return 0 ;;
+        unhealthy) fail "the container's health check says unhealthy" ;;
+        esac
+        sleep 0.5 # polling Docker's own health state, not guessing start-up time
+    done
+    fail "not healthy within 60 s (health: $state)"
+}
+
+# host:port where Docker publishes a container port on this machine.
+published() {
+    local where
+    where=$(dc port switchboard "$1" | tail -n 1)
+    [ -n "$where" ] || fail "port $1 is not published"
+    printf '%s' "${where/0.0.0.0/127.0.0.1}"
+}
+
+fetch() { curl --silent --show-error --fail --max-time 10 "$@"; }
+
+expect() { # expect WHAT TEXT PATTERN: TEXT must match the extended regex PATTERN
+    grep --quiet --extended-regexp -- "$3" <<<"$2" || fail "$1: expected /$3/ in:
+$2"
+}
+
+say "the two Dockerfiles share one runtime stage"
+runtime() { sed -n '/^# ---- runtime/,$p' "$1"; }
+diff <(runtime docker/Dockerfile) <(runtime docker/Dockerfile.prebuilt) >&2 ||
+    fail "the runtime stages of docker/Dockerfile and docker/Dockerfile.prebuilt differ"
+
+say "building the image from a binary compiled here (nothing pulled)"
+docker/build-offline.sh "$image"
+size=$(docker image inspect --format '{{.Size}}' "$image")
+[ "$size" -lt 10000000 ] || fail "the image is $size bytes; it must stay under 10 MB"
+user=$(docker image inspect --format '{{.Config.User}}' "$image")
+[ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the numeric user 10001"
+say "image $image: $((size / 1024)) KiB, user $user"
+
+say "compose config is valid for ${compose[*]}"
+dc config --quiet || fail "docker/compose.yaml is not valid"
+
+say "starting the server"
+volumes_before=$(docker volume ls --quiet | sort)
+export SWITCHBOARD_HTTP_PORT=0 SWITCHBOARD_HTTPS_PORT=0 SWITCHBOARD_SMTP_PORT=0
+# Without the profile: `up` starts only the server.
+"${compose[@]}" --project-name "$project" --file docker/compose.yaml up --detach --no-build
+server=$(container_of switchboard)
+[ -n "$server" ] || fail "no switchboard container"
+[ -z "$(container_of probe)" ] || fail "up without the demo profile started the clients"
+wait_healthy "$server"
+
+check_host() {
+    http=$(published 80)
+    https=$(published 443)
+    smtp=$(published 25)
+    say "from the host: http $http, https $https, smtp $smtp"
+
+    expect "GET /healthz" "$(fetch "http://$http/healthz")" '^ok$'
+    expect "GET /whoami" "$(fetch "http://$http/whoami?format=json")" '"service":"http"'
+
+    # The CA, as kept in the certs volume, and as served at /ca.pem.
+    docker cp "$server:/certs/ca.pem" "$scratch/ca.pem" || fail "no /certs/ca.pem in the container"
+    fetch "http://$http/ca.pem" >"$scratch/ca-served.pem"
+    cmp --silent "$scratch/ca.pem" "$scratch/ca-served.pem" ||
+        fail "/ca.pem differs from the CA in the certs volume"
+    if curl --silent --max-time 10 "https://localhost:${https##*:}/" >/dev/null; then
+        fail "a client that does not trust the local CA accepted the certificate"
+    fi
+    expect "HTTPS trusting the CA" \
+        "$(fetch --cacert "$scratch/ca.pem" "https://localhost:${https##*:}/whoami?format=json")" \
+        '"service":"https"'
+    expect "HTTPS by the compose service name" \
+        "$(fetch --cacert "$scratch/ca.pem" --resolve "switchboard:${https##*:}:127.0.0.1" \
+            "https://switchboard:${https##*:}/healthz")" '^ok$'
+}
+
+check_host
+ca_before=$(cat "$scratch/ca.pem")
+
+say "a mail sent to smtp is read back through the API"
+token=smoke-$$-$RANDOM
+printf 'From: app@example.test\r\nTo: user@example.test\r\nSubject: %s\r\n\r\nHello from the smoke test.\r\n' \
+    "$token" >"$scratch/message.eml"
+fetch "smtp://$smtp" --mail-from app@example.test --mail-rcpt user@example.test \
+    --upload-file "$scratch/message.eml" || fail "the SMTP server did not accept the message"
+expect "the captured message" "$(fetch "http://$http/api/v1/search?query=subject:$token")" \
+    "\"total\":1,.*\"Subject\":\"$token\""
+
+say "restarting: the CA and the mail survive in their volumes"
+dc restart switchboard >/dev/null
+wait_healthy "$server"
+check_host
+[ "$(cat "$scratch/ca.pem")" = "$ca_before" ] || fail "the CA changed across a restart"
+expect "the message after a restart" "$(fetch "http://$http/api/v1/search?query=subject:$token")" \
+    '"total":1,'
+
+say "the client containers"
+dc up --detach --no-build
+client_output() {
+    local id code
+    id=$(container_of "$1")
+    [ -n "$id" ] || fail "no $1 container"
+    code=$(timeout 60 docker wait "$id") || fail "$1 did not finish within 60 s"
+    [ "$code" = 0 ] || fail "$1 exited with $code: $(docker logs "$id" 2>&1)"
+    docker logs "$id" 2>&1
+}
+probe=$(client_output probe)
+printf '%s\n' "$probe" >&2
+expect "probe" "$probe" '^switchboard resolves to 172\.29\.80\.10$'
+for row in '21 .* refused' '22 .* refused' '25 .* open +smtp ' '80 .* open +http ' '443 .* open +https '; do
+    expect "probe" "$probe" "^$row"
+done
+allowed=$(client_output allowed-client)
+expect "allowed-client" "$allowed" '^8081 .* open +http +HTTP/1.1 200 OK'
+denied=$(client_output denied-client)
+expect "denied-client" "$denied" '^8081 .* open .*closed the connection without a word'
+expect "the server's log" "$(dc logs --no-color switchboard 2>&1)" \
+    'connection denied: 172\.29\.80\.30:[0-9]+ → port 8081'
+
+say "removing the containers, network and volumes"
+dc down --volumes --remove-orphans >/dev/null 2>&1
+left=$(docker ps --all --quiet --filter "label=com.docker.compose.project=$project")
+left+=$(docker volume ls --quiet --filter "label=com.docker.compose.project=$project")
+left+=$(docker network ls --quiet --filter "label=com.docker.compose.project=$project")
+# Anonymous volumes (the image declares /certs and /mail) carry no project label.
+left+=$(comm -13 <(printf '%s\n' "$volumes_before") <(docker volume ls --quiet | sort))
+[ -z "$left" ] || fail "left behind: $left"
+docker image inspect "$image" >/dev/null || fail "the image $image is gone"
+say "passed"
