@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+
 use switchboard_core::Event;
 use switchboard_supervisor::Config;
 use switchboard_testkit::Stack;
@@ -278,6 +280,35 @@ async fn a_silent_client_is_dropped_after_the_command_timeout() {
         "421 4.4.2 Timeout waiting for a command, closing connection"
     );
     assert_eq!(chat.rest().await, "");
+}
+
+#[tokio::test]
+async fn a_command_trickled_byte_by_byte_is_cut_off_at_the_command_timeout() {
+    let stack = smtp_stack(|c| c.smtp.command_timeout = Duration::from_millis(500)).await;
+    let mut stream = tokio::net::TcpStream::connect(stack.addr("smtp"))
+        .await
+        .unwrap();
+    crate::read_until(&mut stream, "\r\n").await;
+    let (mut reader, mut writer) = stream.into_split();
+    // A byte every 50 ms never completes the line. If each byte restarted the clock, the
+    // server would never close and read_to_close would give up at PATIENCE.
+    let trickle = async move {
+        for byte in b"EHLO ".iter().cycle() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    let answer = tokio::select! {
+        () = trickle => unreachable!(),
+        answer = crate::read_to_close(&mut reader) => answer,
+    };
+    assert_eq!(
+        answer,
+        "421 4.4.2 Timeout waiting for a command, closing connection\r\n"
+    );
 }
 
 #[tokio::test]

@@ -218,6 +218,10 @@ impl SmtpService {
         if greet {
             session.greeting(&mut out);
         }
+        // Each command must arrive whole within command_timeout of the last reply. The clock
+        // is not reset by a partial line, so a client trickling a byte at a time is still
+        // cut off (RFC 5321 4.5.3.2.7 speaks of the wait for the next command).
+        let mut deadline = Instant::now() + self.settings.command_timeout;
         loop {
             // Answer every command already received before reading more, collecting the
             // replies: a pipelining client gets all of them in one write.
@@ -265,6 +269,7 @@ impl SmtpService {
                         }
                     }
                 }
+                deadline = Instant::now() + self.settings.command_timeout;
             }
             if !out.is_empty() {
                 stream.write_all(&out).await?;
@@ -279,7 +284,7 @@ impl SmtpService {
                     let _ = stream.shutdown().await;
                     return Ok(End::Closed);
                 }
-                read = tokio::time::timeout(self.settings.command_timeout, stream.read_buf(&mut input)) => read,
+                read = tokio::time::timeout_at(deadline, stream.read_buf(&mut input)) => read,
             };
             match read {
                 Err(_) => {

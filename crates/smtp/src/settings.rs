@@ -19,7 +19,8 @@ pub struct SmtpSettings {
     /// longer line is refused with 554 after its end, so clients that would have it
     /// mangled by a real mail server find out here.
     pub max_line_bytes: usize,
-    /// How long to wait for each command before 421.
+    /// How long a whole command line may take to arrive, from the previous reply, before
+    /// 421; bytes of an unfinished line do not restart the clock.
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
     /// How long the whole DATA phase may take before 421.
