@@ -82,9 +82,10 @@ fn parse_endpoint(text: &str, ipv6: bool) -> Option<SocketAddr> {
         }
         (0..count)
             .map(|i| {
-                u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16)
-                    .ok()
-                    .map(u32::to_ne_bytes)
+                // `get`, not indexing: in text that is not the kernel's, a multi-byte
+                // character may straddle the word boundary (found by fuzzing).
+                let word = addr.get(i * 8..i * 8 + 8)?;
+                u32::from_str_radix(word, 16).ok().map(u32::to_ne_bytes)
             })
             .collect()
     };

@@ -11,6 +11,9 @@
 //! - `settings.rs`: [`SmtpSettings`], the `[smtp]` table.
 
 mod codec;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod reply;
 mod session;
 mod settings;
@@ -417,47 +420,8 @@ enum MessageEnd {
 
 #[cfg(test)]
 mod tests {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
     use super::*;
-
-    /// A stream that hands out a scripted input all at once and records each write call,
-    /// so that a test can count how many writes the replies took.
-    struct Recorder {
-        input: Vec<u8>,
-        writes: Vec<Vec<u8>>,
-    }
-
-    impl AsyncRead for Recorder {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &mut tokio::io::ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            let n = self.input.len().min(buf.remaining());
-            let chunk: Vec<u8> = self.input.drain(..n).collect();
-            buf.put_slice(&chunk);
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl AsyncWrite for Recorder {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            self.writes.push(buf.to_vec());
-            Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
+    use crate::fuzzing::Script;
 
     #[tokio::test]
     async fn pipelined_commands_get_their_replies_in_one_write() {
@@ -481,12 +445,12 @@ mod tests {
             peer: "127.0.0.1:5000".parse().unwrap(),
             tls: None,
         };
-        let mut stream = Recorder {
-            input: b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n\
+        let mut stream = Script::new(
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n\
                      Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
                 .to_vec(),
-            writes: Vec::new(),
-        };
+            usize::MAX,
+        );
         let end = service
             .drive(&mut session, &mut stream, true, &info, &Shutdown::new())
             .await

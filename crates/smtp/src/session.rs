@@ -145,6 +145,18 @@ impl Session {
         if line.len() > MAX_COMMAND_LINE && !starts_with_ignore_case(line, b"AUTH ") {
             return self.reply(reply::LINE_TOO_LONG, out);
         }
+        // Text from a command is echoed in replies (EHLO's name, MAIL's address); a control
+        // character there would reach the client's terminal or log (found by fuzzing).
+        if let Some(&byte) = trim_line_end(line).iter().find(|b| b.is_ascii_control()) {
+            return self.reply(
+                Reply::owned(
+                    501,
+                    "5.5.2",
+                    format!("Syntax error: control character 0x{byte:02X} in the command"),
+                ),
+                out,
+            );
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request,
             Err(error) => return self.reply(parse_error(error), out),

@@ -471,3 +471,30 @@ fn chaos_triggers_reject_with_their_code() {
     chaos.set(Triggers::default()).unwrap();
     assert!(last(&mut s, &["MAIL FROM:<a@b.test>"]).starts_with("250"));
 }
+
+#[test]
+fn a_command_with_a_control_character_is_refused_not_echoed() {
+    let mut session = session();
+    assert_eq!(
+        last(&mut session, &["EHLO client\x7f.test"]),
+        "501 5.5.2 Syntax error: control character 0x7F in the command"
+    );
+    assert_eq!(
+        last(&mut session, &["EHLO c\rlient"]),
+        "501 5.5.2 Syntax error: control character 0x0D in the command"
+    );
+    assert_eq!(
+        last(&mut session, &["MAIL FROM:<a\x1b[2J@x.test>"]),
+        "501 5.5.2 Syntax error: control character 0x1B in the command"
+    );
+    // Tabs are not spaces in SMTP either.
+    assert!(last(&mut session, &["EHLO\tc"]).starts_with("501 5.5.2"));
+    // A bare LF still ends a command.
+    let mut out = Vec::new();
+    session.handle(b"EHLO client.test\n", &mut out);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .starts_with("250-mx.test greets client.test\r\n")
+    );
+}

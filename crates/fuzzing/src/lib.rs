@@ -1,0 +1,237 @@
+//! What the fuzz targets in `fuzz/` run. Each function takes arbitrary bytes, gives them to
+//! one of switchboard's parsers — everything that reads input from the network or from a
+//! user — and panics when a promise breaks: a crash, a reply that is not a reply, a
+//! message acknowledged but not stored, text that could drive a terminal.
+//!
+//! `fuzz/fuzz_targets/<name>.rs` is one line calling the function of [`TARGETS`] named
+//! `<name>`. This crate's tests replay `fuzz/seeds/<name>/` and `fuzz/regressions/<name>/`
+//! through the same functions, so every input that ever failed stays a test of
+//! `cargo test --workspace`, with no fuzzer needed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use switchboard_core::toxic::ToxicSpec;
+use switchboard_core::{Cidr, Toxic, Triggers};
+use switchboard_mail::{Envelope, MailStore, Query};
+use switchboard_supervisor::Config;
+
+pub use switchboard_smtp::fuzzing::data as smtp_data;
+
+/// A whole SMTP session from a scripted client (see `switchboard_smtp::fuzzing::session`).
+pub fn smtp_session(input: &[u8]) {
+    switchboard_smtp::fuzzing::session(input);
+}
+
+/// What a fuzz target runs: it panics when the input breaks a promise.
+pub type Target = fn(&[u8]);
+
+/// Every fuzz target: its name (the file under `fuzz/fuzz_targets/`) and what it runs.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("smtp_session", smtp_session),
+    ("smtp_data", smtp_data),
+    ("config", config),
+    ("probe_classify", probe_classify),
+    ("mail_message", mail_message),
+    ("mail_search", mail_search),
+    ("proc_net_tcp", proc_net_tcp),
+    ("toxic", toxic),
+    ("cidr", cidr),
+    ("chaos", chaos),
+];
+
+/// A config file: it loads, or the error names the file and what is wrong.
+pub fn config(input: &[u8]) {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    if let Err(error) = Config::from_toml(text, "fuzz.toml") {
+        let message = error.to_string();
+        assert!(message.starts_with("fuzz.toml"), "{message}");
+    }
+}
+
+/// What `switchboard probe` prints of a server's first bytes: one line, with nothing a
+/// terminal would take as a command (a hostile server must not drive your terminal).
+pub fn probe_classify(input: &[u8]) {
+    if let Some(found) = switchboard_probe::classify(input) {
+        assert_printable(&found.detail);
+    }
+    assert_printable(&switchboard_probe::printable(&String::from_utf8_lossy(
+        input,
+    )));
+}
+
+fn assert_printable(text: &str) {
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+}
+
+/// A message as the SMTP service stores it, and everything the mail API computes from it.
+pub fn mail_message(input: &[u8]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("no runtime: {e}"));
+    runtime.block_on(async {
+        let store = MailStore::in_memory(1);
+        let stored = store
+            .insert(envelope(), input.to_vec().into())
+            .await
+            .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
+        assert_eq!(&stored.raw[..], input);
+        let details = stored.details();
+        for part in details.attachments.iter().chain(&details.inline) {
+            assert!(
+                stored.part(&part.part_id).is_some(),
+                "part {}",
+                part.part_id
+            );
+        }
+        let _ = stored.headers();
+        // Every search reaches every stored message without a panic.
+        for query in [
+            "hello",
+            "from:from@fuzz",
+            "to:x subject:\"a b\"",
+            "is:unread",
+        ] {
+            if let Ok(query) = Query::parse(query) {
+                let _ = query.matches(&stored);
+            }
+        }
+    });
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        mail_from: "from@fuzz.test".to_owned(),
+        rcpt_to: vec!["to@fuzz.test".to_owned()],
+        helo: "fuzz.test".to_owned(),
+        peer: ([127, 0, 0, 1], 40000).into(),
+        tls: false,
+        auth_user: None,
+    }
+}
+
+/// A search query (`/api/v1/search?query=…`): parsed, then matched against a message.
+pub fn mail_search(input: &[u8]) {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    let Ok(query) = Query::parse(text) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("no runtime: {e}"));
+    runtime.block_on(async {
+        let store = MailStore::in_memory(1);
+        let raw =
+            "From: A <a@fuzz.test>\r\nTo: b@fuzz.test\r\nSubject: Hello there\r\n\r\nBody\r\n";
+        if let Ok(message) = store
+            .insert(envelope(), raw.as_bytes().to_vec().into())
+            .await
+        {
+            let _ = query.matches(&message);
+        }
+    });
+}
+
+/// `/proc/net/tcp` and `tcp6`: whatever the kernel (or a future kernel) writes.
+pub fn proc_net_tcp(input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    for ipv6 in [false, true] {
+        for socket in switchboard_core::sockets::parse_table(&text, ipv6) {
+            assert_eq!(socket.local.is_ipv6(), ipv6, "{socket:?}");
+        }
+    }
+}
+
+/// A toxic in Toxiproxy's JSON, as the control API receives it, and a patch to it.
+pub fn toxic(input: &[u8]) {
+    let Ok(spec) = serde_json::from_slice::<ToxicSpec>(input) else {
+        return;
+    };
+    if let Ok(toxic) = Toxic::from_spec(spec) {
+        let toxicity = toxic.toxicity;
+        assert!((0.0..=1.0).contains(&toxicity), "toxicity {toxicity}");
+        if let Ok(patch) = serde_json::from_slice(input) {
+            let _ = toxic.patched(&patch);
+        }
+    }
+}
+
+/// An address range of an access rule: parsed, printed, parsed again to the same range.
+pub fn cidr(input: &[u8]) {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    let Ok(range) = Cidr::from_str(text) else {
+        return;
+    };
+    let again = Cidr::from_str(&range.to_string())
+        .unwrap_or_else(|e| panic!("{range} does not parse again: {e}"));
+    assert_eq!(range, again);
+    for ip in [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    ] {
+        assert_eq!(range.contains(ip), again.contains(ip));
+    }
+}
+
+/// SMTP chaos triggers in Mailpit's JSON, as `PUT /api/v1/chaos` receives them.
+pub fn chaos(input: &[u8]) {
+    if let Ok(triggers) = serde_json::from_slice::<Triggers>(input) {
+        let _ = triggers.validate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::TARGETS;
+
+    fn fuzz_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    }
+
+    /// The files of `dir`, sorted; none if it does not exist.
+    fn inputs(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|f| f.is_file());
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_seed_and_every_input_that_once_failed_passes() {
+        for (name, run) in TARGETS {
+            let seeds = inputs(&fuzz_dir().join("seeds").join(name));
+            assert!(!seeds.is_empty(), "fuzz/seeds/{name}/ has no seed inputs");
+            let regressions = inputs(&fuzz_dir().join("regressions").join(name));
+            for file in seeds.iter().chain(&regressions) {
+                let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+                if std::panic::catch_unwind(|| run(&bytes)).is_err() {
+                    panic!("{name} fails on {}", file.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_has_its_fuzz_target_file_and_no_file_is_orphaned() {
+        let names: Vec<String> = TARGETS.iter().map(|(n, _)| format!("{n}.rs")).collect();
+        let files: Vec<String> = inputs(&fuzz_dir().join("fuzz_targets"))
+            .iter()
+            .filter_map(|f| f.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        let mut expected = names.clone();
+        expected.sort();
+        assert_eq!(files, expected, "fuzz/fuzz_targets/ and TARGETS disagree");
+    }
+}
