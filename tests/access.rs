@@ -9,7 +9,7 @@ use switchboard_core::{Cidr, Event};
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 
-use crate::limits::connect_from;
+use crate::connect_from;
 use crate::{Seen, read_to_close};
 
 fn cidrs(list: &[&str]) -> Vec<Cidr> {

@@ -1,106 +1,13 @@
 //! The built `switchboard` binary, run as a user would: readiness from its log, requests,
 //! SIGTERM, exit codes and the messages of failed starts.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
-
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::PATIENCE;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
-
-fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("switchboard.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn serve(args: &[&str]) -> Child {
-    spawn(Command::new(BINARY).arg("serve").args(args))
-}
-
-fn spawn(command: &mut Command) -> Child {
-    command
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-/// The JSON log lines of a running switchboard. A task drains its standard error all the
-/// time: a test that stopped reading would otherwise let the pipe fill up, and a server
-/// blocked on writing its log looks exactly like a server that hangs.
-struct Logs(tokio::sync::mpsc::UnboundedReceiver<Value>);
-
-impl Logs {
-    fn of(child: &mut Child) -> Self {
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let log = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
-                if tx.send(log).is_err() {
-                    break;
-                }
-            }
-        });
-        Self(rx)
-    }
-
-    /// Lines until one whose message starts with `prefix`, that one included.
-    async fn until(&mut self, prefix: &str) -> Vec<Value> {
-        let mut seen = Vec::new();
-        tokio::time::timeout(PATIENCE, async {
-            loop {
-                let log = self.0.recv().await.expect("switchboard exited");
-                let found = log["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(prefix));
-                seen.push(log);
-                if found {
-                    break;
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no log line starting with {prefix:?}"));
-        seen
-    }
-
-    /// Wait for the `ready` line; return each service's listening address.
-    async fn ready(&mut self) -> HashMap<String, SocketAddr> {
-        let mut listening = HashMap::new();
-        for log in self.until("ready").await {
-            let fields = &log["fields"];
-            if let (Some(addr), Some(service)) =
-                (fields["addr"].as_str(), fields["service"].as_str())
-            {
-                listening.insert(service.to_owned(), addr.parse().unwrap());
-            }
-        }
-        listening
-    }
-
-    /// Every line until switchboard exits.
-    async fn rest(mut self) -> Vec<Value> {
-        let mut rest = Vec::new();
-        while let Some(log) = self.0.recv().await {
-            rest.push(log);
-        }
-        rest
-    }
-}
+use crate::common::server::{BINARY, Logs, serve, write_config};
 
 #[tokio::test]
 async fn serves_until_sigterm_then_exits_0() {
@@ -264,57 +171,6 @@ async fn bad_usage_exits_2() {
     let (code, stderr) = run_to_exit(&["--log-format", "xml"]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--log-format"), "{stderr}");
-}
-
-#[tokio::test]
-async fn running_out_of_file_descriptors_backs_off_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        "[[port]]\nport = 0\nservice = \"echo\"\nbind = [\"127.0.0.1\"]\n",
-    );
-    // A small descriptor limit for the server only; its connections soon exhaust it.
-    let mut child = spawn(
-        Command::new("sh")
-            .args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\""])
-            .arg(BINARY)
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(&config),
-    );
-    let mut logs = Logs::of(&mut child);
-    let echo = logs.ready().await["echo"];
-
-    let mut held = Vec::new();
-    for _ in 0..100 {
-        held.push(tokio::net::TcpStream::connect(echo).await.unwrap());
-    }
-    logs.until("accept failed").await;
-
-    // Descriptors free up as these connections end; accepting resumes by itself.
-    drop(held);
-    let meanwhile = logs.until("accepting connections again").await;
-    let repeats = meanwhile
-        .iter()
-        .filter(|l| {
-            l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("accept failed"))
-        })
-        .count();
-    assert_eq!(
-        repeats, 0,
-        "the failure is logged once per episode, not per attempt"
-    );
-
-    let mut client = tokio::net::TcpStream::connect(echo).await.unwrap();
-    client.write_all(b"back").await.unwrap();
-    let mut answer = [0u8; 4];
-    tokio::time::timeout(PATIENCE, client.read_exact(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&answer, b"back");
-    child.kill().await.unwrap();
 }
 
 #[tokio::test]

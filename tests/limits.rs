@@ -7,17 +7,9 @@ use std::net::SocketAddr;
 use switchboard_core::Event;
 use switchboard_testkit::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
-use crate::{Chat, PATIENCE, Seen, read_to_close, read_until};
-
-/// Connect from a chosen loopback address (127.0.0.2, 127.0.0.3, …): each is a different
-/// client address as far as the server can tell.
-pub(crate) async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    socket.connect(to).await.unwrap()
-}
+use crate::{Chat, PATIENCE, Seen, connect_from, read_to_close, read_until};
 
 /// A keep-alive HTTP connection that has been served once and stays open.
 async fn held_http(addr: SocketAddr, source: &str) -> TcpStream {

@@ -5,6 +5,8 @@
 // In tests a failed unwrap is a failed assertion, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 mod access;
 mod binary;
 mod browser;
@@ -21,54 +23,14 @@ mod smtp_clients;
 mod toxics;
 mod visibility;
 
+pub(crate) use common::{PATIENCE, connect_from, read_to_close, read_until};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-
-/// Generous bound for things that should happen at once; only reached when a test fails.
-const PATIENCE: Duration = Duration::from_secs(15);
-
-/// Read until the peer closes the connection (or resets it), returning what arrived.
-async fn read_to_close(stream: &mut (impl AsyncRead + Unpin)) -> String {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(PATIENCE, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the server did not close the connection");
-    String::from_utf8_lossy(&received).into_owned()
-}
-
-/// Read until `needle` has arrived, returning everything read so far.
-async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> String {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(PATIENCE, async {
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&received).contains(needle) {
-            let n = stream.read(&mut buf).await.expect("read");
-            assert!(
-                n > 0,
-                "closed before {needle:?} arrived: {:?}",
-                String::from_utf8_lossy(&received)
-            );
-            received.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "{needle:?} did not arrive");
-    String::from_utf8_lossy(&received).into_owned()
-}
 
 /// Assert that nothing listens on `addr`: the kernel refuses connections to it.
 ///

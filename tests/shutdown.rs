@@ -10,27 +10,12 @@ use tokio::net::TcpStream;
 
 use crate::{PATIENCE, assert_refused, next_event, read_to_close, read_until};
 
-/// Start a request whose handler is running when this returns: with `Expect: 100-continue`
-/// the server says "100 Continue" only once the handler asks for the body.
-async fn request_in_flight(stack: &Stack) -> TcpStream {
-    let mut stream = TcpStream::connect(stack.addr("http")).await.unwrap();
-    stream
-        .write_all(
-            b"POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
-              Expect: 100-continue\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    read_until(&mut stream, "100 Continue\r\n\r\n").await;
-    stream
-}
-
 #[tokio::test]
 async fn in_flight_request_finishes_while_new_connections_are_refused() {
     let mut stack = Stack::start(&["http"]).await.unwrap();
     let addr = stack.addr("http");
     let mut events = stack.events().subscribe();
-    let mut in_flight = request_in_flight(&stack).await;
+    let mut in_flight = crate::common::request_in_flight(stack.addr("http")).await;
 
     stack.request_shutdown();
     next_event(&mut events, |e| matches!(e, Event::PortClosed { .. })).await;
@@ -80,7 +65,7 @@ async fn connections_still_open_at_the_deadline_are_cut() {
         .await
         .unwrap();
     // The handler waits for a body that never comes.
-    let mut stuck = request_in_flight(&stack).await;
+    let mut stuck = crate::common::request_in_flight(stack.addr("http")).await;
 
     stack.request_shutdown();
     let stopped = tokio::time::timeout(PATIENCE, stack.stopped())

@@ -77,7 +77,7 @@ async fn every_kind_of_event_is_in_the_stream() {
     };
     assert_eq!(limit, "max_connections");
     // A source the rules deny is closed before it reaches the service.
-    let _denied = crate::limits::connect_from("127.0.0.66", stack.addr("echo")).await;
+    let _denied = crate::connect_from("127.0.0.66", stack.addr("echo")).await;
     let Event::ConnectionDenied { rule, .. } = seen
         .find(|e| matches!(e, Event::ConnectionDenied { .. }))
         .await

@@ -1,0 +1,220 @@
+//! The built `switchboard` binary as a child process: started with a config, its JSON log
+//! read for readiness and addresses, signalled, waited for.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::PATIENCE;
+
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+
+/// `[[port]]` tables for `services` on any free port (0) of 127.0.0.1, one each.
+pub(crate) fn port_table(services: &[&str]) -> String {
+    services
+        .iter()
+        .map(|s| format!("[[port]]\nport = 0\nservice = \"{s}\"\nbind = [\"127.0.0.1\"]\n\n"))
+        .collect()
+}
+
+pub(crate) fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub(crate) fn serve(args: &[&str]) -> Child {
+    spawn(Command::new(BINARY).arg("serve").args(args))
+}
+
+pub(crate) fn spawn(command: &mut Command) -> Child {
+    command
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The JSON log lines of a running switchboard. A task drains its standard error all the
+/// time: a test that stopped reading would otherwise let the pipe fill up, and a server
+/// blocked on writing its log looks exactly like a server that hangs.
+pub(crate) struct Logs {
+    lines: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    /// Everything written so far, as text.
+    transcript: Arc<Mutex<String>>,
+}
+
+impl Logs {
+    pub(crate) fn of(child: &mut Child) -> Self {
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let transcript = Arc::new(Mutex::new(String::new()));
+        let all = transcript.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut all) = all.lock() {
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                // A line that is not JSON (a panic message, say) is kept as it came.
+                let log = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                if tx.send(log).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            lines: rx,
+            transcript,
+        }
+    }
+
+    /// Every line written so far, whether or not it was read with `until`.
+    pub(crate) fn transcript(&self) -> String {
+        self.transcript
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    /// Lines until one whose message starts with `prefix`, that one included.
+    pub(crate) async fn until(&mut self, prefix: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let log = self.lines.recv().await.expect("switchboard exited");
+                let found = log["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(prefix));
+                seen.push(log);
+                if found {
+                    break;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line starting with {prefix:?}"));
+        seen
+    }
+
+    /// Wait for the `ready` line; return each service's listening address.
+    pub(crate) async fn ready(&mut self) -> HashMap<String, SocketAddr> {
+        let mut listening = HashMap::new();
+        for log in self.until("ready").await {
+            let fields = &log["fields"];
+            if let (Some(addr), Some(service)) =
+                (fields["addr"].as_str(), fields["service"].as_str())
+            {
+                listening.insert(service.to_owned(), addr.parse().unwrap());
+            }
+        }
+        listening
+    }
+
+    /// Every line until switchboard exits.
+    pub(crate) async fn rest(mut self) -> Vec<Value> {
+        let mut rest = Vec::new();
+        while let Some(log) = self.lines.recv().await {
+            rest.push(log);
+        }
+        rest
+    }
+}
+
+/// A switchboard started from config text with JSON logs, ready to serve: every port
+/// listens and its address is known.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) logs: Logs,
+    listening: HashMap<String, SocketAddr>,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// `config` is the TOML of a config file; `args` are more flags for `serve`.
+    pub(crate) async fn start(config: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), config);
+        let mut command = Command::new(BINARY);
+        command
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&path)
+            .args(args);
+        // Never the working directory's ./certs: a fresh CA for each server.
+        if !args.contains(&"--certs") {
+            command.arg("--certs").arg(dir.path().join("certs"));
+        }
+        let mut child = spawn(&mut command);
+        let mut logs = Logs::of(&mut child);
+        let listening = logs.ready().await;
+        Self {
+            child,
+            logs,
+            listening,
+            dir,
+        }
+    }
+
+    /// The server's directory: its config, and its certificates in `certs/`.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where the port of `service` listens.
+    pub(crate) fn addr(&self, service: &str) -> SocketAddr {
+        *self
+            .listening
+            .get(service)
+            .unwrap_or_else(|| panic!("no {service} port"))
+    }
+
+    pub(crate) fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap())
+    }
+
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), signal).unwrap();
+    }
+
+    /// Wait for the process to exit (at most `PATIENCE` past `grace`); its exit code, or
+    /// `None` if a signal ended it.
+    pub(crate) async fn exit_code(&mut self, grace: std::time::Duration) -> Option<i32> {
+        let status = tokio::time::timeout(grace + PATIENCE, self.child.wait())
+            .await
+            .expect("switchboard did not exit")
+            .unwrap();
+        status.code()
+    }
+
+    /// Resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM`).
+    pub(crate) fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Fail if the process panicked anywhere (the default hook writes to standard error).
+    pub(crate) fn assert_no_panic(&self) {
+        let transcript = self.logs.transcript();
+        assert!(
+            !transcript.contains("panicked"),
+            "switchboard panicked:\n{transcript}"
+        );
+    }
+}
