@@ -4,11 +4,13 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode, Version};
+use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use switchboard_core::Event;
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use x509_parser::prelude::FromDer;
 
 use crate::{json_of, next_event, read_to_close, tls_client_config, trust_only};
 
@@ -256,6 +258,24 @@ async fn the_ca_is_served_at_ca_pem_for_clients_elsewhere_to_trust() {
     );
     let who = json_of(client.get(url(&stack, "localhost", "/whoami?format=json"))).await;
     assert_eq!(who["service"], "https");
+
+    // Its revocation list: signed by that CA, revoking nothing.
+    let response = crate::http_client()
+        .get(stack.url("http", "/ca.crl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pkix-crl");
+    let der = response.bytes().await.unwrap();
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+    let ca_der = rustls_pki_types::CertificateDer::pem_slice_iter(fetched.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let (_, ca) = x509_parser::certificate::X509Certificate::from_der(&ca_der).unwrap();
+    crl.verify_signature(ca.public_key()).unwrap();
+    assert_eq!(crl.iter_revoked_certificates().count(), 0);
 }
 
 #[tokio::test]

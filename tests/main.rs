@@ -2,8 +2,8 @@
 //! `switchboard-testkit`, or the built `switchboard` binary, spoken to by real clients
 //! (reqwest and raw sockets). Every test binds port 0; none sleeps to wait for start-up.
 
-// In tests a failed unwrap is a failed assertion, helpers included.
-#![allow(clippy::unwrap_used)]
+// In tests a failed unwrap, expect or panic is a failed assertion, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -9,99 +9,23 @@ Usage: smtp_clients.py path/to/switchboard
 Run by .ci/run; needs swaks (Debian package swaks) and Python 3.
 """
 
-import json
-import os
-import signal
 import smtplib
 import ssl
 import subprocess
-import sys
-import tempfile
-import threading
-import urllib.parse
-import urllib.request
 from email.message import EmailMessage
 
-PATIENCE = 15  # seconds; only reached when something is wrong
-
-
-class Switchboard:
-    """switchboard on ephemeral ports of 127.0.0.1; learns them from its JSON log."""
-
-    def __init__(self, binary, workdir):
-        config = os.path.join(workdir, "switchboard.toml")
-        with open(config, "w") as f:
-            f.write(
-                '[[port]]\nport = 0\nservice = "http"\nbind = ["127.0.0.1"]\n'
-                '[[port]]\nport = 0\nservice = "smtp"\nbind = ["127.0.0.1"]\n'
-            )
-        self.certs = os.path.join(workdir, "certs")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--config", config, "--certs", self.certs, "--log-format", "json"],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.addrs = {}
-        for line in self.proc.stderr:
-            fields = json.loads(line).get("fields", {})
-            if fields.get("ready"):
-                break
-            if "addr" in fields and "service" in fields:
-                self.addrs[fields["service"]] = fields["addr"]
-        else:
-            raise SystemExit("switchboard exited before it was ready")
-        # Keep draining the log so that the server never waits on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
-        self.ca = os.path.join(self.certs, "ca.pem")
-        host, port = self.addrs["smtp"].rsplit(":", 1)
-        self.smtp_host, self.smtp_port = host, int(port)
-
-    def api(self, path):
-        with urllib.request.urlopen(f"http://{self.addrs['http']}{path}", timeout=PATIENCE) as r:
-            return json.load(r)
-
-    def message_with_subject(self, subject):
-        query = urllib.parse.urlencode({"query": f'subject:"{subject}"', "timeout": "5s"})
-        summary = self.api(f"/api/v1/wait?{query}")
-        return self.api(f"/api/v1/message/{summary['ID']}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=PATIENCE)
-
-
-failures = []
-
-
-def check(name, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
-    if not condition:
-        failures.append(name)
+from harness import PATIENCE, check, run
 
 
 def swaks(sb, subject, *extra):
     args = [
-        "swaks", "--server", sb.smtp_host, "--port", str(sb.smtp_port),
+        "swaks", "--server", "127.0.0.1", "--port", str(sb.port("smtp")),
         "--from", "swaks@example.test", "--to", "inbox@example.test",
         "--header", f"Subject: {subject}", "--body", "sent by swaks", *extra,
     ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=PATIENCE)
     check(f"swaks {' '.join(extra) or 'plain'} exits 0", result.returncode == 0, result.stdout[-800:])
     return sb.message_with_subject(subject)
-
-
-def main():
-    binary = sys.argv[1]
-    with tempfile.TemporaryDirectory() as workdir:
-        sb = Switchboard(binary, workdir)
-        try:
-            run_clients(sb)
-        finally:
-            code = sb.stop()
-            check("switchboard exits 0 on SIGTERM", code == 0, f"exit code {code}")
-    if failures:
-        sys.exit(f"{len(failures)} interop check(s) failed: {', '.join(failures)}")
-    print("all interop checks passed")
 
 
 def run_clients(sb):
@@ -125,7 +49,7 @@ def run_clients(sb):
     msg["To"] = "one@example.test, two@example.test"
     msg["Subject"] = "smtplib plain"
     msg.set_content("hello from smtplib\n.starts with a dot\n")
-    with smtplib.SMTP(sb.smtp_host, sb.smtp_port, timeout=PATIENCE) as smtp:
+    with smtplib.SMTP("127.0.0.1", sb.port("smtp"), timeout=PATIENCE) as smtp:
         smtp.send_message(msg, to_addrs=["one@example.test", "two@example.test", "hidden@example.test"])
     m = sb.message_with_subject("smtplib plain")
     check("smtplib: several recipients", m["Envelope"]["RcptTo"] == ["one@example.test", "two@example.test", "hidden@example.test"], m["Envelope"])
@@ -138,7 +62,7 @@ def run_clients(sb):
     msg["To"] = "secure@example.test"
     msg["Subject"] = "smtplib starttls auth"
     msg.set_content("over TLS, authenticated")
-    with smtplib.SMTP("localhost", sb.smtp_port, timeout=PATIENCE) as smtp:
+    with smtplib.SMTP("localhost", sb.port("smtp"), timeout=PATIENCE) as smtp:
         smtp.starttls(context=context)
         smtp.login("py-user", "py-password")
         smtp.send_message(msg)
@@ -151,15 +75,15 @@ def run_clients(sb):
     msg["To"] = "zoë@exämple.test"
     msg["Subject"] = "smtplib utf8"
     msg.set_content("Grüße")
-    with smtplib.SMTP(sb.smtp_host, sb.smtp_port, timeout=PATIENCE) as smtp:
+    with smtplib.SMTP("127.0.0.1", sb.port("smtp"), timeout=PATIENCE) as smtp:
         smtp.send_message(msg, mail_options=["SMTPUTF8"])
     m = sb.message_with_subject("smtplib utf8")
     check("smtplib SMTPUTF8: envelope", m["Envelope"]["MailFrom"] == "jürgen@exämple.test", m["Envelope"])
 
-    with smtplib.SMTP(sb.smtp_host, sb.smtp_port, timeout=PATIENCE) as smtp:
+    with smtplib.SMTP("127.0.0.1", sb.port("smtp"), timeout=PATIENCE) as smtp:
         code, _ = smtp.docmd("RCPT", "TO:<x@example.test>")
         check("smtplib: RCPT before MAIL is 503", code == 503, code)
 
 
 if __name__ == "__main__":
-    main()
+    run("SMTP interop", run_clients)

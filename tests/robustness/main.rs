@@ -4,8 +4,8 @@
 //! bounded in connections and time, and uses loopback only. The tests are heavy, so they
 //! take turns (`one_at_a_time`), and each asserts at the end that nothing panicked.
 
-// In tests a failed unwrap is a failed assertion, helpers included.
-#![allow(clippy::unwrap_used)]
+// In tests a failed unwrap, expect or panic is a failed assertion, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../common/mod.rs"]
 mod common;

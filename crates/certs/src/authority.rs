@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -80,6 +81,10 @@ pub struct LocalCa {
     pub server_action: Action,
     /// The CA certificate, for clients to trust.
     pub ca_pem: String,
+    /// The CA's certificate revocation list (DER): it revokes nothing, and exists because
+    /// some clients (Windows' TLS among them) refuse a certificate whose revocation they
+    /// cannot check. Signed at every start, valid as long as the server certificate.
+    pub crl_der: Vec<u8>,
     pub identity: Identity,
 }
 
@@ -152,13 +157,16 @@ pub fn default_names() -> Vec<String> {
 /// Create or reuse the CA and server certificate in `dir`; `extra_names` are added to the
 /// server certificate's names.
 pub fn ensure(dir: &Path, extra_names: &[String]) -> Result<LocalCa, CertError> {
-    ensure_at(dir, extra_names, OffsetDateTime::now_utc())
+    ensure_at(dir, extra_names, None, OffsetDateTime::now_utc())
 }
 
-/// [`ensure`] as if the time were `now`; tests use it to travel in time.
+/// [`ensure`] as if the time were `now` (tests use it to travel in time), with the address
+/// of the CA's revocation list written into the server certificate when `crl_url` is given
+/// (a certificate with another one, or none, is renewed).
 pub fn ensure_at(
     dir: &Path,
     extra_names: &[String],
+    crl_url: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<LocalCa, CertError> {
     std::fs::create_dir_all(dir).map_err(|source| CertError::Write {
@@ -169,7 +177,12 @@ pub fn ensure_at(
     let names = requested_names(extra_names)?;
 
     let (ca, ca_action) = load_or_create_ca(&paths, now)?;
-    let (identity, server, server_action) = load_or_issue_server(&paths, &ca, &names, now)?;
+    let wanted = Wanted {
+        names: &names,
+        crl_url,
+    };
+    let (identity, server, server_action) = load_or_issue_server(&paths, &ca, &wanted, now)?;
+    let crl_der = revocation_list(&ca, now, server.not_after)?;
     Ok(LocalCa {
         paths,
         ca: ca.info,
@@ -177,6 +190,7 @@ pub fn ensure_at(
         server,
         server_action,
         ca_pem: ca.pem,
+        crl_der,
         identity,
     })
 }
@@ -310,14 +324,21 @@ fn load_ca(paths: &Paths, now: OffsetDateTime) -> Result<Ca, CertError> {
     })
 }
 
+/// What the server certificate must carry.
+struct Wanted<'a> {
+    names: &'a [String],
+    /// Where clients find the CA's revocation list; `None`: whatever it says.
+    crl_url: Option<&'a str>,
+}
+
 fn load_or_issue_server(
     paths: &Paths,
     ca: &Ca,
-    names: &[String],
+    wanted: &Wanted<'_>,
     now: OffsetDateTime,
 ) -> Result<(Identity, CertInfo, Action), CertError> {
     if !(paths.server_cert.exists() && paths.server_key.exists()) {
-        let (identity, info) = issue_server(paths, ca, names, now)?;
+        let (identity, info) = issue_server(paths, ca, wanted, now)?;
         return Ok((identity, info, Action::Created));
     }
     let chain = read_chain(&paths.server_cert)?;
@@ -325,10 +346,10 @@ fn load_or_issue_server(
     warn_if_exposed(&paths.server_key);
     check_pair(&chain, &key, &paths.server_cert, &paths.server_key)?;
     let info = CertInfo::of(&chain[0], &paths.server_cert)?;
-    match renewal_reason(&chain[0], &info, ca, names, now)? {
+    match renewal_reason(&chain[0], &info, ca, wanted, now)? {
         None => Ok((Identity { chain, key }, info, Action::Reused)),
         Some(reason) => {
-            let (identity, info) = issue_server(paths, ca, names, now)?;
+            let (identity, info) = issue_server(paths, ca, wanted, now)?;
             Ok((identity, info, Action::Renewed(reason)))
         }
     }
@@ -339,7 +360,7 @@ fn renewal_reason(
     der: &CertificateDer<'_>,
     info: &CertInfo,
     ca: &Ca,
-    names: &[String],
+    wanted: &Wanted<'_>,
     now: OffsetDateTime,
 ) -> Result<Option<String>, CertError> {
     let cert = inspect::parse(der, &info.path)?;
@@ -359,7 +380,8 @@ fn renewal_reason(
     if info.not_before > now {
         return Ok(Some(format!("it is not valid before {}", info.not_before)));
     }
-    let missing: Vec<&str> = names
+    let missing: Vec<&str> = wanted
+        .names
         .iter()
         .filter(|n| !info.covers(n))
         .map(String::as_str)
@@ -367,19 +389,24 @@ fn renewal_reason(
     if !missing.is_empty() {
         return Ok(Some(format!("it lacks the name(s) {}", missing.join(", "))));
     }
+    if let Some(url) = wanted.crl_url
+        && info.crl_urls != [url]
+    {
+        return Ok(Some(format!("its revocation list address is not {url}")));
+    }
     Ok(None)
 }
 
 fn issue_server(
     paths: &Paths,
     ca: &Ca,
-    names: &[String],
+    wanted: &Wanted<'_>,
     now: OffsetDateTime,
 ) -> Result<(Identity, CertInfo), CertError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut params = CertificateParams::new(names.to_vec())?;
+    let mut params = CertificateParams::new(wanted.names.to_vec())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, names[0].clone());
+    dn.push(DnType::CommonName, wanted.names[0].clone());
     dn.push(DnType::OrganizationName, "switchboard");
     params.distinguished_name = dn;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -387,6 +414,11 @@ fn issue_server(
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - BACKDATE;
     params.not_after = now + SERVER_VALIDITY;
+    if let Some(url) = wanted.crl_url {
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![url.to_owned()],
+        }];
+    }
     let issuer = Issuer::from_ca_cert_der(&ca.der, &ca.key)?;
     let cert = params.signed_by(&key, &issuer)?;
 
@@ -406,6 +438,26 @@ fn issue_server(
         key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     };
     Ok((identity, info))
+}
+
+/// An empty revocation list signed by the CA, valid from now until `until`. Its number is
+/// the time in seconds, so each one is newer than the last (RFC 5280 5.2.3).
+fn revocation_list(
+    ca: &Ca,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<Vec<u8>, CertError> {
+    let number = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    let params = CertificateRevocationListParams {
+        this_update: now - BACKDATE,
+        next_update: until.max(now + Duration::days(1)),
+        crl_number: SerialNumber::from(number),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let issuer = Issuer::from_ca_cert_der(&ca.der, &ca.key)?;
+    Ok(params.signed_by(&issuer)?.der().to_vec())
 }
 
 fn read_to_string(path: &Path) -> Result<String, CertError> {

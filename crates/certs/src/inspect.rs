@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use crate::CertError;
@@ -25,6 +25,8 @@ pub struct CertInfo {
     /// SHA-256 of the DER encoding, as `AB:CD:…` (the form browsers and openssl show).
     pub sha256: String,
     pub is_ca: bool,
+    /// Where the issuer's revocation list is (CRL distribution points).
+    pub crl_urls: Vec<String>,
 }
 
 impl CertInfo {
@@ -52,6 +54,7 @@ impl CertInfo {
             not_after: datetime(cert.validity().not_after.timestamp()),
             sha256: fingerprint(der),
             is_ca: cert.is_ca(),
+            crl_urls: crl_urls(&cert),
         })
     }
 
@@ -62,6 +65,24 @@ impl CertInfo {
             Err(_) => self.names.iter().any(|n| n.eq_ignore_ascii_case(name)),
         }
     }
+}
+
+/// The URIs of a certificate's CRL distribution points.
+fn crl_urls(cert: &X509Certificate<'_>) -> Vec<String> {
+    let mut urls = Vec::new();
+    for extension in cert.extensions() {
+        if let ParsedExtension::CRLDistributionPoints(points) = extension.parsed_extension() {
+            for point in points.iter() {
+                if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+                    urls.extend(names.iter().filter_map(|name| match name {
+                        GeneralName::URI(uri) => Some((*uri).to_owned()),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+    }
+    urls
 }
 
 pub(crate) fn parse<'a>(

@@ -49,6 +49,10 @@ pub struct TlsSettings {
     pub cert: Option<PathBuf>,
     /// The private key of `cert`, PEM.
     pub key: Option<PathBuf>,
+    /// Where clients find the local CA's revocation list (written into the server
+    /// certificate). Default: `/ca.crl` on the first http port of the table, as
+    /// `http://localhost[:port]/ca.crl`.
+    pub crl_url: Option<String>,
 }
 
 /// The default certificates directory.
@@ -104,7 +108,12 @@ pub fn load(
         (None, None) => {
             let mut names = settings.names.clone();
             names.extend_from_slice(extra_names);
-            let ca = ensure(settings.dir(), &names)?;
+            let ca = ensure_at(
+                settings.dir(),
+                &names,
+                settings.crl_url.as_deref(),
+                OffsetDateTime::now_utc(),
+            )?;
             let identity = Identity {
                 chain: ca.identity.chain.clone(),
                 key: ca.identity.key.clone_key(),

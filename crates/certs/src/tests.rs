@@ -96,7 +96,7 @@ fn certificates_have_the_promised_shape() {
 fn an_expired_server_certificate_is_renewed_and_the_ca_kept() {
     let dir = tempfile::tempdir().unwrap();
     let first = ensure(dir.path(), &[]).unwrap();
-    let later = ensure_at(dir.path(), &[], now() + Duration::days(400)).unwrap();
+    let later = ensure_at(dir.path(), &[], None, now() + Duration::days(400)).unwrap();
     assert_eq!(later.ca_action, Action::Reused);
     assert_eq!(later.ca.sha256, first.ca.sha256);
     assert!(
@@ -106,7 +106,7 @@ fn an_expired_server_certificate_is_renewed_and_the_ca_kept() {
     );
     assert_ne!(later.server.sha256, first.server.sha256);
     // The renewed certificate is what is on disk now.
-    let reloaded = ensure_at(dir.path(), &[], now() + Duration::days(400)).unwrap();
+    let reloaded = ensure_at(dir.path(), &[], None, now() + Duration::days(400)).unwrap();
     assert_eq!(reloaded.server_action, Action::Reused);
     assert_eq!(reloaded.server.sha256, later.server.sha256);
 }
@@ -118,6 +118,7 @@ fn a_server_certificate_near_expiry_is_renewed() {
     let later = ensure_at(
         dir.path(),
         &[],
+        None,
         now() + SERVER_VALIDITY - Duration::days(10),
     )
     .unwrap();
@@ -218,9 +219,14 @@ fn a_key_of_another_certificate_is_a_mismatch() {
 fn an_expired_ca_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     ensure(dir.path(), &[]).unwrap();
-    let err = ensure_at(dir.path(), &[], now() + CA_VALIDITY + Duration::days(1))
-        .unwrap_err()
-        .to_string();
+    let err = ensure_at(
+        dir.path(),
+        &[],
+        None,
+        now() + CA_VALIDITY + Duration::days(1),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("expired on"), "{err}");
     assert!(err.contains("trust the new ca.pem"), "{err}");
 }
@@ -290,4 +296,44 @@ fn the_tls_configuration_offers_h2_and_only_modern_versions() {
         v,
         rustls::ProtocolVersion::TLSv1_2 | rustls::ProtocolVersion::TLSv1_3
     )));
+    assert!(
+        config.ignore_client_order,
+        "the server chooses the cipher suite"
+    );
+}
+
+#[test]
+fn the_revocation_list_is_signed_by_the_ca_revokes_nothing_and_is_named_in_the_certificate() {
+    use x509_parser::prelude::CertificateRevocationList;
+    let dir = tempfile::tempdir().unwrap();
+    let url = "http://localhost:8080/ca.crl";
+    let ca = ensure_at(dir.path(), &[], Some(url), now()).unwrap();
+    assert_eq!(ca.server.crl_urls, [url]);
+
+    let (_, crl) = CertificateRevocationList::from_der(&ca.crl_der).unwrap();
+    let ca_der = CertificateDer::from_pem_slice(ca.ca_pem.as_bytes()).unwrap();
+    let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+    assert_eq!(crl.issuer(), ca_cert.subject());
+    crl.verify_signature(ca_cert.public_key()).unwrap();
+    assert_eq!(crl.iter_revoked_certificates().count(), 0);
+    let next = crl.next_update().unwrap().timestamp();
+    assert!(
+        next >= ca.server.not_after.unix_timestamp() - 1,
+        "valid as long as the certificate"
+    );
+
+    // The same address: reused. Another one: renewed. None asked for: whatever it has.
+    let same = ensure_at(dir.path(), &[], Some(url), now()).unwrap();
+    assert_eq!(same.server_action, Action::Reused);
+    let moved = ensure_at(dir.path(), &[], Some("http://localhost/ca.crl"), now()).unwrap();
+    assert!(
+        matches!(&moved.server_action, Action::Renewed(r) if r.contains("revocation list")),
+        "{:?}",
+        moved.server_action
+    );
+    assert_eq!(moved.server.crl_urls, ["http://localhost/ca.crl"]);
+    assert_eq!(
+        ensure(dir.path(), &[]).unwrap().server_action,
+        Action::Reused
+    );
 }

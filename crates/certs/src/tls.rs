@@ -17,5 +17,8 @@ pub fn server_config(identity: &Identity, alpn: &[&[u8]]) -> Result<Arc<ServerCo
         .with_no_client_auth()
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // The server's order of cipher suites decides, not the client's: rustls lists the
+    // strongest first, and a client that prefers a weaker one does not get it.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }

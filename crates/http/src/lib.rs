@@ -42,9 +42,18 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub chaos: Chaos,
     pub control_settings: ControlSettings,
-    /// The local CA's certificate (PEM), served at `/ca.pem`; absent when no TLS port
-    /// is configured or the certificate is the user's own.
-    pub ca_pem: Option<Arc<str>>,
+    /// The local CA's certificate and revocation list, served at `/ca.pem` and `/ca.crl`;
+    /// absent when no TLS port is configured or the certificate is the user's own.
+    pub local_ca: Option<Arc<PublishedCa>>,
+}
+
+/// What the local CA publishes for clients.
+#[derive(Debug)]
+pub struct PublishedCa {
+    /// The CA certificate, PEM: what clients trust.
+    pub pem: String,
+    /// Its revocation list, DER (it revokes nothing).
+    pub crl_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -83,7 +92,7 @@ impl HttpApp {
                 control: shared.control,
                 chaos: shared.chaos,
                 control_settings: Arc::new(shared.control_settings),
-                ca_pem: shared.ca_pem,
+                local_ca: shared.local_ca,
                 settings: settings.clone(),
             }),
             builder: Arc::new(serve::builder(&settings)),

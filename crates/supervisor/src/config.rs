@@ -284,6 +284,17 @@ impl Config {
         if raw.mail.max_messages == 0 {
             return Err(source.error(None, "[mail] max_messages must be at least 1".into()));
         }
+        if let Some(url) = &raw.tls.crl_url
+            && !(url.starts_with("http://") && url.len() > "http://".len())
+        {
+            return Err(source.error(
+                None,
+                format!(
+                    "[tls] crl_url must be an http:// address (clients fetch revocation lists \
+                     over plain HTTP), not {url:?}"
+                ),
+            ));
+        }
         let mut config = Config {
             ports,
             supervisor: raw.supervisor,
@@ -302,6 +313,23 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Where clients find the local CA's revocation list: `[tls] crl_url`, else `/ca.crl`
+    /// on the first http port of the table (none while that port is 0, not yet chosen).
+    pub fn crl_url(&self) -> Option<String> {
+        if let Some(url) = &self.tls.crl_url {
+            return Some(url.clone());
+        }
+        let port = self
+            .ports
+            .iter()
+            .find(|p| p.service == "http" && p.port != 0)?
+            .port;
+        Some(match port {
+            80 => "http://localhost/ca.crl".to_owned(),
+            port => format!("http://localhost:{port}/ca.crl"),
+        })
     }
 
     /// Add `offset` to every port (80 → 8080 with 8000), for users without privileged ports.
@@ -679,6 +707,29 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("cannot read config file /nonexistent/switchboard.toml:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_revocation_list_address_follows_the_http_port_unless_given() {
+        let mut config = Config::default();
+        assert_eq!(config.crl_url().as_deref(), Some("http://localhost/ca.crl"));
+        config.apply_port_offset(8000).unwrap();
+        assert_eq!(
+            config.crl_url().as_deref(),
+            Some("http://localhost:8080/ca.crl")
+        );
+        let any_port = parse("[[port]]\nport = 0\nservice = \"http\"\n").unwrap();
+        assert_eq!(any_port.crl_url(), None);
+        let given = parse("[tls]\ncrl_url = \"http://switchboard.test:8080/ca.crl\"\n").unwrap();
+        assert_eq!(
+            given.crl_url().as_deref(),
+            Some("http://switchboard.test:8080/ca.crl")
+        );
+        let err = parse("[tls]\ncrl_url = \"ftp://x/ca.crl\"\n").unwrap_err();
+        assert!(
+            err.contains("[tls] crl_url must be an http:// address"),
             "{err}"
         );
     }

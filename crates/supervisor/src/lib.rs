@@ -35,9 +35,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchboard_certs::{CertError, Source};
+use switchboard_certs::{CertError, Source, TlsSettings};
 use switchboard_core::{Chaos, Event, EventBus, Metrics, PortControl, Service};
-use switchboard_http::{HttpApp, Shared};
+use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{MailError, MailStore};
 
 pub use bind::{BindError, explain as explain_bind_error};
@@ -106,14 +106,21 @@ impl Supervisor {
     /// Must be called from within a Tokio runtime.
     pub fn bind(config: Config) -> Result<Self, Error> {
         // Certificates before sockets: a certificate problem then leaves nothing bound.
-        let (identity, ca_pem) = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
-            let (identity, source) = switchboard_certs::load(&config.tls, &[])?;
+        let (identity, local_ca) = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
+            let tls = TlsSettings {
+                crl_url: config.crl_url(),
+                ..config.tls.clone()
+            };
+            let (identity, source) = switchboard_certs::load(&tls, &[])?;
             log_certificate(&source);
-            let ca_pem = match source {
-                Source::LocalCa(ca) => Some(Arc::from(ca.ca_pem)),
+            let local_ca = match source {
+                Source::LocalCa(ca) => Some(Arc::new(PublishedCa {
+                    pem: ca.ca_pem,
+                    crl_der: ca.crl_der,
+                })),
                 Source::Provided(_) => None,
             };
-            (Some(identity), ca_pem)
+            (Some(identity), local_ca)
         } else {
             (None, None)
         };
@@ -141,7 +148,7 @@ impl Supervisor {
             metrics,
             chaos: chaos.clone(),
             control_settings: config.control.clone(),
-            ca_pem,
+            local_ca,
         };
         let cx = ServiceContext {
             config: &config,

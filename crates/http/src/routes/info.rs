@@ -20,8 +20,8 @@ pub(super) async fn healthz() -> &'static str {
 /// certificates directory); fetching it over plain HTTP is fine for a test setup, where a
 /// person decides to trust it.
 pub(super) async fn ca_pem(State(state): State<AppState>) -> Response {
-    match &state.ca_pem {
-        Some(pem) => (
+    match &state.local_ca {
+        Some(ca) => (
             [
                 (header::CONTENT_TYPE, "application/x-pem-file"),
                 (
@@ -29,16 +29,33 @@ pub(super) async fn ca_pem(State(state): State<AppState>) -> Response {
                     "attachment; filename=\"switchboard-ca.pem\"",
                 ),
             ],
-            pem.to_string(),
+            ca.pem.clone(),
         )
             .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            "404 no local CA: switchboard serves no TLS port, or serves a certificate of \
-             your own ([tls] cert and key)\n",
-        )
-            .into_response(),
+        None => no_local_ca(),
     }
+}
+
+/// `GET /ca.crl`: the local CA's certificate revocation list (DER), at the address the
+/// server certificate names, for clients that check revocation before they trust.
+pub(super) async fn ca_crl(State(state): State<AppState>) -> Response {
+    match &state.local_ca {
+        Some(ca) => (
+            [(header::CONTENT_TYPE, "application/pkix-crl")],
+            ca.crl_der.clone(),
+        )
+            .into_response(),
+        None => no_local_ca(),
+    }
+}
+
+fn no_local_ca() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "404 no local CA: switchboard serves no TLS port, or serves a certificate of your own \
+         ([tls] cert and key)\n",
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

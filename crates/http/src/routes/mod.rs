@@ -31,7 +31,7 @@ pub(crate) struct AppState {
     pub(crate) control: Arc<dyn PortControl>,
     pub(crate) chaos: Chaos,
     pub(crate) control_settings: Arc<ControlSettings>,
-    pub(crate) ca_pem: Option<Arc<str>>,
+    pub(crate) local_ca: Option<Arc<crate::PublishedCa>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -42,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/whoami", get(info::whoami))
         .route("/api/ports", get(info::ports))
         .route("/ca.pem", get(info::ca_pem))
+        .route("/ca.crl", get(info::ca_crl))
         .merge(httpbin::routes())
         .merge(mail::routes())
         .merge(live::routes())
