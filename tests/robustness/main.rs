@@ -14,6 +14,7 @@ mod crash;
 mod exhaustion;
 mod flood;
 mod garbage;
+mod outbound;
 mod signals;
 mod slow;
 
