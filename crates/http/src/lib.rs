@@ -84,7 +84,7 @@ impl HttpApp {
     pub fn new(shared: Shared, settings: HttpSettings) -> Self {
         let settings = Arc::new(settings);
         Self {
-            router: routes::router(routes::AppState {
+            router: routes::router(routes::AppState::new(routes::AppStateInner {
                 ports: shared.ports,
                 mail: shared.mail,
                 events: shared.events,
@@ -94,7 +94,7 @@ impl HttpApp {
                 control_settings: Arc::new(shared.control_settings),
                 local_ca: shared.local_ca,
                 settings: settings.clone(),
-            }),
+            })),
             builder: Arc::new(serve::builder(&settings)),
             settings,
         }

@@ -19,7 +19,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use switchboard_core::{BoxError, ConnInfo, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -86,19 +85,23 @@ where
 
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // The timer and the shutdown future live as long as the connection: creating them anew
+    // for every request cost a timer registration and a waiter list entry each time.
+    let watchdog = tokio::time::sleep_until(activity.next_check(settings));
+    let stopping = shutdown.requested();
+    tokio::pin!(watchdog, stopping);
     loop {
-        let deadline = activity.deadline(settings);
         tokio::select! {
+            biased;
             result = conn.as_mut() => return result,
-            // A request head started arriving: the header clock now runs instead.
-            () = activity.head_started_notice.notified() => {}
-            () = tokio::time::sleep_until(deadline) => {
+            () = watchdog.as_mut() => {
                 if let Some(expired) = activity.expired(settings) {
                     // Dropping the connection closes the socket; nothing is in flight.
                     return Err(expired.into());
                 }
+                watchdog.as_mut().reset(activity.next_check(settings));
             }
-            () = shutdown.requested() => {
+            () = stopping.as_mut() => {
                 // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
                 conn.as_mut().graceful_shutdown();
                 return conn.await;
@@ -143,8 +146,6 @@ struct Activity {
     /// When the first byte arrived while idle, in nanoseconds since `start`, plus one;
     /// zero while no byte has arrived. A request head has started arriving.
     head_started: AtomicU64,
-    /// Wakes the watchdog when `head_started` is set.
-    head_started_notice: Notify,
 }
 
 impl Activity {
@@ -154,7 +155,6 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
-            head_started_notice: Notify::new(),
         }
     }
 
@@ -171,13 +171,10 @@ impl Activity {
             && self.head_started.load(Ordering::Relaxed) == 0
         {
             let now = self.now_nanos().saturating_add(1);
-            if self
-                .head_started
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.head_started_notice.notify_one();
-            }
+            // Only the first byte counts; a racing reader that lost keeps the earlier time.
+            let _ =
+                self.head_started
+                    .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
@@ -197,6 +194,15 @@ impl Activity {
             0 => self.at(self.idle_since.load(Ordering::Relaxed)) + settings.keep_alive_timeout,
             started => self.at(started - 1) + settings.header_read_timeout,
         }
+    }
+
+    /// When the watchdog should wake: at the deadline, but never later than one header
+    /// timeout from now. Nobody wakes the watchdog when a request head starts arriving (that
+    /// would cost every request a wake-up); checking at least once per header timeout is
+    /// enough to notice such a head in time and then wake exactly at its deadline.
+    fn next_check(&self, settings: &HttpSettings) -> Instant {
+        self.deadline(settings)
+            .min(Instant::now() + settings.header_read_timeout)
     }
 
     /// Whether a clock has run out, and which.
@@ -321,5 +327,22 @@ mod tests {
         // A complete head clears the header clock.
         let _request = activity.request_started();
         assert!(activity.expired(&s).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_looks_in_time_for_a_head_nobody_announced() {
+        let s = settings(); // header 2 s, idle 5 s
+        let t0 = Instant::now();
+        let activity = Arc::new(Activity::new());
+        // Idle: the first look is one header timeout away, before the idle deadline.
+        assert_eq!(activity.next_check(&s), t0 + Duration::from_secs(2));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        activity.on_bytes_read(); // a head starts at 1 s; its deadline is 3 s
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(activity.expired(&s).is_none());
+        // At the 2 s look the head is seen, and the next look is exactly its deadline.
+        assert_eq!(activity.next_check(&s), t0 + Duration::from_secs(3));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(activity.expired(&s), Some(Expired::HeaderRead(_))));
     }
 }

@@ -286,6 +286,27 @@ fn unfold(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The first `SNIPPET_CHARS` characters of the text with runs of whitespace made single
+/// spaces. It stops reading once it has them: a long message costs no more than a short one.
+fn snippet(text: &str) -> String {
+    let mut snippet = String::with_capacity(SNIPPET_CHARS);
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        if chars == SNIPPET_CHARS {
+            break;
+        }
+        if chars > 0 {
+            snippet.push(' ');
+            chars += 1;
+        }
+        for c in word.chars().take(SNIPPET_CHARS - chars) {
+            snippet.push(c);
+            chars += 1;
+        }
+    }
+    snippet
+}
+
 fn truncate(text: &str, max_bytes: usize) -> &str {
     if text.len() <= max_bytes {
         return text;
@@ -338,13 +359,7 @@ fn summarize(raw: &[u8], envelope: &Envelope) -> (Summary, String) {
         .body_text(0)
         .map(|t| t.into_owned())
         .unwrap_or_default();
-    let snippet: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(SNIPPET_CHARS)
-        .collect();
+    let snippet = snippet(&text);
     let date = message
         .date()
         .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
@@ -372,6 +387,30 @@ fn summarize(raw: &[u8], envelope: &Envelope) -> (Summary, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snippet_is_the_first_characters_with_whitespace_collapsed() {
+        // What the snippet means, written the slow way: collapse all, then cut.
+        let reference = |text: &str| -> String {
+            let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            joined.chars().take(SNIPPET_CHARS).collect()
+        };
+        let long_word = "ü".repeat(SNIPPET_CHARS + 5);
+        let many_words = "Grüße,\r\n  from   the\ttest. ".repeat(40);
+        let exact = format!("{} b", "a".repeat(SNIPPET_CHARS - 2));
+        for text in [
+            "",
+            "   ",
+            "one",
+            " lead and trail ",
+            &long_word,
+            &many_words,
+            &exact,
+        ] {
+            assert_eq!(snippet(text), reference(text), "for {text:?}");
+        }
+        assert_eq!(snippet(&many_words).chars().count(), SNIPPET_CHARS);
+    }
 
     fn envelope(rcpts: &[&str]) -> Envelope {
         Envelope {

@@ -62,6 +62,7 @@ pub struct Config {
     pub mail: MailSettings,
     pub tls: TlsSettings,
     pub control: ControlSettings,
+    pub log: LogSettings,
 }
 
 /// One row of the port table: which port, which service, which addresses.
@@ -116,6 +117,23 @@ pub struct SupervisorSettings {
     pub max_refusals: usize,
 }
 
+/// The `[log]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// Log lines waiting for the writer thread; when this many are queued (the terminal or
+    /// pipe cannot keep up), further lines are dropped rather than slowing connections.
+    pub queue_lines: usize,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        // The writer's own default (128 000 lines) is 4 MB allocated and touched at
+        // start-up, more than everything else switchboard holds when idle.
+        Self { queue_lines: 8192 }
+    }
+}
+
 impl Default for SupervisorSettings {
     fn default() -> Self {
         Self {
@@ -142,6 +160,7 @@ impl Default for Config {
             mail: MailSettings::default(),
             tls: TlsSettings::default(),
             control: ControlSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }
@@ -284,6 +303,9 @@ impl Config {
         if raw.mail.max_messages == 0 {
             return Err(source.error(None, "[mail] max_messages must be at least 1".into()));
         }
+        if raw.log.queue_lines == 0 {
+            return Err(source.error(None, "[log] queue_lines must be at least 1".into()));
+        }
         if let Some(url) = &raw.tls.crl_url
             && !(url.starts_with("http://") && url.len() > "http://".len())
         {
@@ -304,6 +326,7 @@ impl Config {
             mail: raw.mail,
             tls: raw.tls,
             control: raw.control,
+            log: raw.log,
         };
         if config.ports.is_empty() {
             let defaults = Config::default();
@@ -395,6 +418,8 @@ struct RawConfig {
     tls: TlsSettings,
     #[serde(default)]
     control: ControlSettings,
+    #[serde(default)]
+    log: LogSettings,
 }
 
 #[derive(Deserialize)]
@@ -643,6 +668,20 @@ mod tests {
         assert_eq!((port.max_per_source, port.max_rate), (Some(3), Some(10)));
         let names: Vec<_> = port.toxics.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["latency_downstream", "cut"]);
+    }
+
+    #[test]
+    fn log_queue_has_a_default_a_key_and_a_floor() {
+        assert_eq!(parse("").unwrap().log.queue_lines, 8192);
+        assert_eq!(
+            parse("[log]\nqueue_lines = 100\n").unwrap().log.queue_lines,
+            100
+        );
+        let err = parse("[log]\nqueue_lines = 0\n").unwrap_err();
+        assert!(
+            err.contains("[log] queue_lines must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{MailError, MailStore};
 
 pub use bind::{BindError, explain as explain_bind_error};
-pub use config::{Config, ConfigError, PortSpec};
+pub use config::{Config, ConfigError, LogSettings, PortSpec};
 pub use services::names as service_names;
 pub use signal::shutdown_signal;
 

@@ -120,8 +120,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let _flush_logs_on_exit = init_logging(args.log_format);
-    let config = match load_config(&args) {
+    // The configuration first: it says how long the log queue is.
+    let config = load_config(&args);
+    let queue_lines = config.as_ref().map_or_else(
+        |_| switchboard_supervisor::LogSettings::default().queue_lines,
+        |c| c.log.queue_lines,
+    );
+    let _flush_logs_on_exit = init_logging(args.log_format, queue_lines);
+    let config = match config {
         Ok(config) => config,
         Err(error) => return fatal(args.log_format, &error),
     };
@@ -220,7 +226,10 @@ fn probe(args: ProbeArgs) -> ExitCode {
 }
 
 fn certs(args: CertsArgs) -> ExitCode {
-    let _flush_logs_on_exit = init_logging(LogFormat::Text);
+    let _flush_logs_on_exit = init_logging(
+        LogFormat::Text,
+        switchboard_supervisor::LogSettings::default().queue_lines,
+    );
     match switchboard_certs::ensure(&args.dir, &args.names) {
         Ok(ca) => {
             print!("{}", ca.report());
@@ -250,9 +259,15 @@ fn stop_requested() -> impl std::future::Future<Output = ()> {
 /// Lines are written by a background thread, so a reader that stops reading (a full pipe,
 /// a stalled terminal) never stalls the server; if it falls far behind, lines are dropped
 /// rather than connections. The returned guard flushes what is queued when it is dropped.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(
+    format: LogFormat,
+    queue_lines: usize,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // `[log] queue_lines` long (the writer's default allocates 4 MB; see LogSettings).
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(queue_lines)
+        .finish(std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
