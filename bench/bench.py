@@ -1,0 +1,716 @@
+#!/usr/bin/env python3
+"""switchboard's benchmark suite: each workload side by side with the server people would
+otherwise use, on this machine, in this run.
+
+Every server is pinned to CPU 0 and every load generator to CPU 1. The servers of one
+workload run at the same time (the idle ones cost nothing) and take turns under load, round
+after round (A B A B ...), so that a change in the machine's speed during the run hits both
+alike. Each figure is the median of the rounds; each ratio is switchboard's median over the
+peer's. Every round's raw number is written to the JSON file next to the table.
+
+Run it with `bench/run` (which installs the peers and builds switchboard); `bench/run --help`
+lists the options. See bench/README.md for what each workload means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"  # --profile debug changes it, for the smoke run
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+# File descriptors for the idle-connection workload: connections, plus room to spare.
+FD_LIMIT = 40_000
+
+
+# ----------------------------------------------------------------------------------------
+# Settings: the full run and the seconds-long smoke that CI runs so the suite cannot rot.
+
+
+@dataclass
+class Settings:
+    rounds: int
+    seconds: float  # each measured load run
+    warmup: float  # an unmeasured run before the first round
+    smtp_messages: int
+    idle_connections: int
+    startups: int
+
+    @staticmethod
+    def full() -> "Settings":
+        return Settings(rounds=5, seconds=5, warmup=2, smtp_messages=20_000,
+                        idle_connections=10_000, startups=20)
+
+    @staticmethod
+    def smoke() -> "Settings":
+        return Settings(rounds=1, seconds=1, warmup=0.5, smtp_messages=200,
+                        idle_connections=200, startups=2)
+
+
+# ----------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a load generator on the load CPU; its output, or an error naming the command."""
+    full = ["taskset", "-c", LOAD_CPU, *cmd]
+    done = subprocess.run(full, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed ({done.returncode}):\n"
+                         f"{done.stdout}\n{done.stderr}")
+    return done
+
+
+def wait_for_port(port: int, deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"bench: nothing answered on port {port} within {deadline}s")
+
+
+def rss_kib(pids: list[int]) -> int:
+    """Resident memory of these processes, summed (nginx is a master and a worker)."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system, every thread) these processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        # The command name may hold spaces; the fields after its closing parenthesis do not.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raise_fd_limit() -> None:
+    """For ourselves and, inherited, for every server we start."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FD_LIMIT if hard == resource.RLIM_INFINITY else max(hard, FD_LIMIT)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, PermissionError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def version_of(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
+
+
+# ----------------------------------------------------------------------------------------
+# The servers.
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    ports: dict[str, int]
+    pids: list[int] = field(default_factory=list)  # whose memory counts
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def pinned(cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", SERVER_CPU, *cmd]
+
+
+def start_switchboard(work: Path, certs: Path, *, max_messages: int) -> Server:
+    ports = {"http": free_port(), "https": free_port(), "smtp": free_port()}
+    config = work / "switchboard.toml"
+    config.write_text(
+        "".join(f'[[port]]\nport = {port}\nservice = "{service}"\n\n'
+                for service, port in ports.items())
+        + "[supervisor]\nmax_connections = 30000\n\n"
+        + f"[mail]\nmax_messages = {max_messages}\n"
+    )
+    log = open(work / "switchboard.log", "w")
+    process = subprocess.Popen(
+        pinned([str(RELEASE / "switchboard"), "serve", "--config", str(config),
+                "--bind", "127.0.0.1", "--certs", str(certs)]),
+        stdout=log, stderr=subprocess.STDOUT)
+    for port in ports.values():
+        wait_for_port(port)
+    return Server("switchboard", process, ports, [process.pid])
+
+
+def start_baseline(work: Path, certs: Path) -> Server:
+    ports = {"http": free_port(), "https": free_port()}
+    log = open(work / "baseline.log", "w")
+    process = subprocess.Popen(
+        pinned([str(RELEASE / "switchboard-baseline"),
+                "--http", f"127.0.0.1:{ports['http']}", "--https", f"127.0.0.1:{ports['https']}",
+                "--cert", str(certs / "server.pem"), "--key", str(certs / "server-key.pem")]),
+        stdout=log, stderr=subprocess.STDOUT)
+    for port in ports.values():
+        wait_for_port(port)
+    return Server("bare hyper", process, ports, [process.pid])
+
+
+NGINX_CONF = """\
+worker_processes 1;
+worker_rlimit_nofile {fd_limit};
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections {fd_limit}; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-tmp;
+    proxy_temp_path {work}/nginx-tmp;
+    fastcgi_temp_path {work}/nginx-tmp;
+    uwsgi_temp_path {work}/nginx-tmp;
+    scgi_temp_path {work}/nginx-tmp;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    server {{
+        listen 127.0.0.1:{http};
+        listen 127.0.0.1:{https} ssl http2;
+        ssl_certificate {certs}/server.pem;
+        ssl_certificate_key {certs}/server-key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            default_type text/plain;
+            return 200 "ok\\n";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(work: Path, certs: Path) -> Server:
+    ports = {"http": free_port(), "https": free_port()}
+    (work / "nginx-tmp").mkdir(exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, certs=certs, fd_limit=FD_LIMIT // 2, **ports))
+    process = subprocess.Popen(pinned(["nginx", "-c", str(conf), "-p", str(work)]),
+                               stdout=open(work / "nginx.log", "w"), stderr=subprocess.STDOUT)
+    for port in ports.values():
+        wait_for_port(port)
+    worker = _nginx_worker(process.pid)
+    return Server("nginx", process, ports, [process.pid, worker])
+
+
+def _nginx_worker(master: int) -> int:
+    for _ in range(500):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.01)
+    raise SystemExit("bench: nginx started no worker")
+
+
+def start_smtp_sink(work: Path) -> Server:
+    port = free_port()
+    args = ["smtp-sink"]
+    if os.geteuid() == 0:
+        args += ["-u", "nobody"]  # smtp-sink refuses to run as root
+    process = subprocess.Popen(pinned([*args, f"127.0.0.1:{port}", "1024"]),
+                               stdout=open(work / "smtp-sink.log", "w"), stderr=subprocess.STDOUT)
+    wait_for_port(port)
+    return Server("smtp-sink", process, {"smtp": port}, [process.pid])
+
+
+# ----------------------------------------------------------------------------------------
+# Load generators: each returns one number, higher is better.
+
+
+def wrk(url: str, seconds: float, connections: int, *, close: bool = False) -> float:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", url]
+    if close:
+        cmd[1:1] = ["-H", "Connection: close"]
+    out = run(cmd).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if not rate or errors:
+        raise SystemExit(f"bench: wrk on {url} did not get clean answers:\n{out}")
+    return float(rate.group(1))
+
+
+def h2load(url: str, seconds: float, *, connections: int = 16, streams: int = 16) -> float:
+    out = run(["h2load", "-t1", f"-c{connections}", f"-m{streams}",
+               f"-D{max(1, round(seconds))}", url]).stdout
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    failed = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed",
+                       out)
+    if not rate or not status or int(status.group(1)) == 0 or (failed and int(failed.group(1))):
+        raise SystemExit(f"bench: h2load on {url} did not get clean answers:\n{out}")
+    return float(rate.group(1))
+
+
+def smtp_source(port: int, messages: int, *, reuse: bool) -> float:
+    """Messages per second for smtp-source sending `messages` of 1 KB over 20 sessions."""
+    cmd = ["smtp-source", "-s", "20", "-m", str(messages), "-l", "1024",
+           "-f", "bench@source.test", "-t", "sink@switchboard.test"]
+    if reuse:
+        cmd.append("-d")
+    start = time.perf_counter()
+    run([*cmd, f"127.0.0.1:{port}"])
+    return messages / (time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------
+# Rounds, medians, ratios.
+
+
+@dataclass
+class Row:
+    workload: str
+    unit: str
+    ours: list[float]
+    peer_name: str
+    theirs: list[float]
+    target: float | None = None  # the least ratio that meets the target
+    lower_is_better: bool = False
+    # How busy each server's CPU was during each run (1.0 = the whole CPU), for throughput
+    # workloads: below ~0.9 the load generator, not the server, set the pace.
+    ours_busy: list[float] = field(default_factory=list)
+    theirs_busy: list[float] = field(default_factory=list)
+
+    def ratio(self) -> float:
+        ours, theirs = statistics.median(self.ours), statistics.median(self.theirs)
+        return theirs / ours if self.lower_is_better else ours / theirs
+
+    def efficiency_ratio(self) -> float | None:
+        """The ratio of work done per CPU-second of the server: what the throughput ratio
+        would be if the load generator could saturate both servers."""
+        if not self.ours_busy or not self.theirs_busy:
+            return None
+        ours = statistics.median(v / b for v, b in zip(self.ours, self.ours_busy))
+        theirs = statistics.median(v / b for v, b in zip(self.theirs, self.theirs_busy))
+        return ours / theirs
+
+
+@dataclass
+class Contender:
+    pids: list[int]  # whose CPU time counts
+    measure: callable  # Settings -> a rate, higher is better
+
+
+def interleave(settings: Settings, contenders: dict[str, Contender]) -> dict[str, tuple]:
+    """Run each contender once per round, in turn, after an unmeasured warm-up run.
+
+    Returns, per contender, the rates and how busy the server's CPU was during each run."""
+    if settings.warmup:
+        warm = Settings(**{**settings.__dict__, "seconds": settings.warmup})
+        for contender in contenders.values():
+            contender.measure(warm)
+    results = {name: ([], []) for name in contenders}
+    for _ in range(settings.rounds):
+        for name, contender in contenders.items():
+            cpu, wall = cpu_seconds(contender.pids), time.perf_counter()
+            rate = contender.measure(settings)
+            busy = (cpu_seconds(contender.pids) - cpu) / (time.perf_counter() - wall)
+            results[name][0].append(rate)
+            results[name][1].append(busy)
+    return results
+
+
+def compare(workload: str, unit: str, got: dict[str, tuple], peer: str,
+            target: float | None = None) -> Row:
+    return Row(workload, unit, got["switchboard"][0], peer, got[peer][0], target=target,
+               ours_busy=got["switchboard"][1], theirs_busy=got[peer][1])
+
+
+def api_total(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/messages?limit=1") as r:
+        return json.load(r)["total"]
+
+
+def api_delete_all(port: int) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/messages", method="DELETE")
+    urllib.request.urlopen(request).close()
+
+
+# ----------------------------------------------------------------------------------------
+# The workloads.
+
+
+def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    ours = start_switchboard(work, certs, max_messages=1000)
+    nginx = start_nginx(work, certs)
+    bare = start_baseline(work, certs)
+    servers = [ours, nginx, bare]
+    rows = []
+    try:
+        def keep_alive(server):
+            return Contender(server.pids, lambda s: wrk(
+                f"http://127.0.0.1:{server.ports['http']}/healthz", s.seconds, 64))
+
+        got = interleave(settings, {s.name: keep_alive(s) for s in servers})
+        rows.append(compare("HTTP/1.1 keep-alive, GET /healthz (wrk, 64 connections)", "req/s",
+                            got, "nginx", target=1.05))
+        rows.append(compare("HTTP/1.1 keep-alive: what switchboard costs over bare hyper",
+                            "req/s", got, "bare hyper", target=0.97))
+
+        def h2(server):
+            return Contender(server.pids, lambda s: h2load(
+                f"https://127.0.0.1:{server.ports['https']}/healthz", s.seconds))
+
+        got = interleave(settings, {s.name: h2(s) for s in servers})
+        rows.append(compare("HTTP/2 over TLS (h2load, 16 connections × 16 streams)", "req/s",
+                            got, "nginx", target=1.8))
+        rows.append(compare("HTTP/2 over TLS: what switchboard costs over bare hyper", "req/s",
+                            got, "bare hyper"))
+
+        def handshakes(server):
+            return Contender(server.pids, lambda s: wrk(
+                f"https://127.0.0.1:{server.ports['https']}/healthz", s.seconds, 32, close=True))
+
+        got = interleave(settings, {s.name: handshakes(s) for s in servers})
+        rows.append(compare("New TLS connections, one request each (wrk, 32 connections)",
+                            "conn/s", got, "nginx", target=1.8))
+        rows.append(compare("New TLS connections: what switchboard costs over bare hyper",
+                            "conn/s", got, "bare hyper"))
+    finally:
+        for server in servers:
+            server.stop()
+    return rows
+
+
+def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    ours = start_switchboard(work, certs, max_messages=settings.smtp_messages * 2)
+    sink = start_smtp_sink(work)
+    rows = []
+    try:
+        for reuse, label in [(False, "a new connection per message"),
+                             (True, "connections reused (-d)")]:
+            def switchboard(s, reuse=reuse):
+                before = api_total(ours.ports["http"])
+                rate = smtp_source(ours.ports["smtp"], s.smtp_messages, reuse=reuse)
+                captured = api_total(ours.ports["http"]) - before
+                if captured != s.smtp_messages:
+                    raise SystemExit(f"bench: sent {s.smtp_messages} messages, "
+                                     f"the API shows {captured}")
+                api_delete_all(ours.ports["http"])
+                return rate
+
+            def smtp_sink(s, reuse=reuse):
+                return smtp_source(sink.ports["smtp"], s.smtp_messages, reuse=reuse)
+
+            quick = Settings(**{**settings.__dict__, "warmup": 0})
+            got = interleave(quick, {"switchboard": Contender(ours.pids, switchboard),
+                                     "smtp-sink": Contender(sink.pids, smtp_sink)})
+            rows.append(compare(f"SMTP, {settings.smtp_messages} messages of 1 KB over 20 "
+                                f"sessions, {label}; every message captured", "msg/s",
+                                got, "smtp-sink", target=1.0))
+    finally:
+        ours.stop()
+        sink.stop()
+    return rows
+
+
+def hold_idle(port: int, count: int) -> list[socket.socket]:
+    held = []
+    for _ in range(count):
+        s = socket.socket()
+        s.connect(("127.0.0.1", port))
+        held.append(s)
+    return held
+
+
+def memory_workloads(settings: Settings, work: Path, certs: Path) -> tuple[list[Row], dict]:
+    """Idle memory, and memory holding many idle connections (each server alone)."""
+    raw: dict[str, dict[str, int]] = {}
+    for start in (lambda: start_switchboard(work, certs, max_messages=1000),
+                  lambda: start_nginx(work, certs)):
+        server = start()
+        try:
+            time.sleep(0.5)  # let start-up allocations settle before reading idle memory
+            idle = rss_kib(server.pids)
+            listener_pid = server.pids[-1]
+            base_fds = open_fds(listener_pid)
+            held = hold_idle(server.ports["http"], settings.idle_connections)
+            end = time.monotonic() + 30
+            while open_fds(listener_pid) < base_fds + len(held) and time.monotonic() < end:
+                time.sleep(0.05)
+            accepted = open_fds(listener_pid) - base_fds
+            if accepted < len(held):
+                raise SystemExit(f"bench: {server.name} accepted {accepted} of {len(held)}")
+            holding = rss_kib(server.pids)
+            for s in held:
+                s.close()
+            raw[server.name] = {"idle_kib": idle, "holding_kib": holding,
+                                "connections": len(held)}
+        finally:
+            server.stop()
+    ours, nginx = raw["switchboard"], raw["nginx"]
+    n = settings.idle_connections
+
+    def per_conn(r):
+        return (r["holding_kib"] - r["idle_kib"]) * 1024 / n
+
+    rows = [
+        Row("Memory idle (RSS)", "MB", [ours["idle_kib"] / 1024], "nginx",
+            [nginx["idle_kib"] / 1024], lower_is_better=True),
+        Row(f"Memory holding {n} idle connections (RSS)", "MB", [ours["holding_kib"] / 1024],
+            "nginx", [nginx["holding_kib"] / 1024], lower_is_better=True),
+        Row("Memory per idle connection", "bytes", [per_conn(ours)], "nginx",
+            [per_conn(nginx)], lower_is_better=True),
+    ]
+    return rows, raw
+
+
+def startup_workload(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    """Milliseconds from exec until every port accepts a connection (certificates present)."""
+
+    def measure(start_cmd: list[str], ports: list[int]) -> float:
+        began = time.perf_counter()
+        process = subprocess.Popen(start_cmd, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        waiting = set(ports)
+        try:
+            while waiting:
+                for port in list(waiting):
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        waiting.discard(port)
+                    except ConnectionRefusedError:
+                        pass
+                if process.poll() is not None:
+                    raise SystemExit(f"bench: {start_cmd[3]} exited during start-up")
+                if time.perf_counter() - began > 10:
+                    raise SystemExit(f"bench: {start_cmd[3]} not listening after 10 s")
+            return (time.perf_counter() - began) * 1000
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+
+    def ours(_s):
+        ports = [free_port(), free_port(), free_port()]
+        config = work / "startup.toml"
+        config.write_text("".join(f'[[port]]\nport = {p}\nservice = "{svc}"\n\n'
+                                  for p, svc in zip(ports, ["http", "https", "smtp"])))
+        return measure(pinned([str(RELEASE / "switchboard"), "serve", "--config", str(config),
+                               "--bind", "127.0.0.1", "--certs", str(certs)]), ports)
+
+    def nginx(_s):
+        ports = {"http": free_port(), "https": free_port()}
+        conf = work / "nginx-startup.conf"
+        conf.write_text(NGINX_CONF.format(work=work, certs=certs, fd_limit=1024, **ports))
+        return measure(pinned(["nginx", "-c", str(conf), "-p", str(work)]),
+                       list(ports.values()))
+
+    times = Settings(**{**settings.__dict__, "rounds": settings.startups, "warmup": 0})
+    got = interleave(times, {"switchboard": Contender([], ours), "nginx": Contender([], nginx)})
+    return [Row("Start-up: exec until every port accepts (switchboard: 3 ports, nginx: 2)",
+                "ms", got["switchboard"][0], "nginx", got["nginx"][0], lower_is_better=True)]
+
+
+# ----------------------------------------------------------------------------------------
+# The report.
+
+TARGETS = {  # absolute targets, checked against switchboard's median
+    "Memory idle (RSS)": ("≤ 10 MB", lambda v: v <= 10),
+    "Memory holding": ("≤ 100 MB", lambda v: v <= 100),
+    "Start-up": ("< 50 ms", lambda v: v < 50),
+}
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} CPUs",
+        "memory": f"{mem_kib / 1024 / 1024:.0f} GiB",
+        "kernel": platform.release(),
+        "switchboard": commit,
+        "rustc": version_of(["rustc", "--version"]),
+        "nginx": version_of(["nginx", "-v"]),
+        "wrk": version_of(["wrk", "-v"]),
+        "h2load": version_of(["h2load", "--version"]),
+        "postfix (smtp-source, smtp-sink)": version_of(["postconf", "-d", "mail_version"]),
+    }
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:,.0f} {unit}".replace(",", " ")
+
+
+def busy(samples: list[float]) -> str:
+    return f" (CPU {statistics.median(samples) * 100:.0f}%)" if samples else ""
+
+
+def verdict(row: Row) -> tuple[str, str]:
+    for prefix, (text, holds) in TARGETS.items():
+        if row.workload.startswith(prefix):
+            return text, "yes" if holds(statistics.median(row.ours)) else "**no**"
+    if row.target is None:
+        return "", ""
+    if row.target < 1:
+        overhead = f"≤ {round((1 - row.target) * 100)}% slower"
+        return overhead, "yes" if row.ratio() >= row.target else "**no**"
+    return f"≥ {row.target}×", "yes" if row.ratio() >= row.target else "**no**"
+
+
+def report(rows: list[Row], facts: dict[str, str], settings: Settings, when: str) -> str:
+    lines = [
+        f"Measured {when}: {settings.rounds} interleaved rounds of {settings.seconds:g} s "
+        "per contender (medians); servers pinned to CPU 0, load generators to CPU 1.",
+        "",
+        "| workload | switchboard | peer | ratio | per CPU-second | target | holds |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        ours = fmt(statistics.median(row.ours), row.unit) + busy(row.ours_busy)
+        theirs = (f"{row.peer_name}: {fmt(statistics.median(row.theirs), row.unit)}"
+                  + busy(row.theirs_busy))
+        efficiency = row.efficiency_ratio()
+        per_cpu = f"{efficiency:.2f}×" if efficiency else ""
+        target, holds = verdict(row)
+        lines.append(f"| {row.workload} | {ours} | {theirs} | {row.ratio():.2f}× | {per_cpu} | "
+                     f"{target} | {holds} |")
+    lines += [
+        "",
+        "Ratios are switchboard's figure over the peer's, better above 1× (for memory and "
+        "start-up: the peer's over switchboard's). The percentage after a rate is how busy "
+        "that server's CPU was; where it is well below 100%, the load generator set the pace "
+        "and \"per CPU-second\" (requests or messages per second of the server's CPU time) "
+        "says more about the server than the rate does. Targets are checked on the ratio.",
+        "", "Machine:", ""]
+    lines += [f"- {k}: {v}" for k, v in facts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    if start not in text or end not in text:
+        raise SystemExit("bench: README.md lacks the <!-- bench:start/end --> markers")
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(before + start + table + end + after)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds-long runs that check the suite works (CI); no README "
+                             "update; the numbers mean nothing")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
+    parser.add_argument("--seconds", type=float, help="seconds per measured run (default 5)")
+    parser.add_argument("--only", default="http,smtp,memory,startup",
+                        help="comma-separated workload groups: http, smtp, memory, startup")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the table and raw numbers go (default: bench/results, "
+                             "or target/bench for --smoke)")
+    parser.add_argument("--profile", choices=["release", "debug"], default="release",
+                        help="which build of switchboard to run (bench/run passes debug with "
+                             "--smoke)")
+    args = parser.parse_args()
+    global RELEASE
+    RELEASE = ROOT / "target" / args.profile
+
+    settings = Settings.smoke() if args.smoke else Settings.full()
+    if args.rounds:
+        settings.rounds = args.rounds
+    if args.seconds:
+        settings.seconds = args.seconds
+    out = args.out or (ROOT / "target" / "bench" if args.smoke else ROOT / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    if os.cpu_count() < 2:
+        raise SystemExit("bench: needs two CPUs (one for the server, one for the load)")
+    for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset"]:
+        if not shutil.which(tool):
+            raise SystemExit(f"bench: {tool} not found; bench/run installs it")
+    raise_fd_limit()
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    groups = args.only.split(",")
+    rows: list[Row] = []
+    extra = {}
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        work = Path(tmp)
+        certs = work / "certs"
+        subprocess.run([str(RELEASE / "switchboard"), "certs", "--dir", str(certs)],
+                       check=True, capture_output=True)
+        os.chmod(work, 0o755)  # nginx's worker (nobody) reads nothing here, but may stat it
+        steps = {"http": http_workloads, "smtp": smtp_workloads, "startup": startup_workload}
+        for group in groups:
+            print(f"bench: {group} …", file=sys.stderr, flush=True)
+            if group == "memory":
+                got, extra["memory"] = memory_workloads(settings, work, certs)
+                rows += got
+            elif group in steps:
+                rows += steps[group](settings, work, certs)
+            else:
+                raise SystemExit(f"bench: unknown workload group {group!r}; "
+                                 "choose from http, smtp, memory, startup")
+
+    facts = machine()
+    table = report(rows, facts, settings, when)
+    (out / "latest.md").write_text(table)
+    raw = {"when": when, "settings": settings.__dict__, "machine": facts, "extra": extra,
+           "rows": [row.__dict__ | {"ratio": row.ratio(),
+                                    "per_cpu_second_ratio": row.efficiency_ratio()}
+                    for row in rows]}
+    (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
+    print(table)
+    if not args.smoke and groups == ["http", "smtp", "memory", "startup"]:
+        update_readme(table)
+        print("bench: README.md updated", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
