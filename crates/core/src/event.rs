@@ -157,8 +157,11 @@ impl Event {
                 peer,
                 ..
             } => tracing::info!("connection opened: {peer} → port {port} ({service})"),
+            // The connection's span carries the TLS details from here on, so every later line
+            // of the connection, its closing line included, shows them at info level; a line
+            // of its own would add a third line to every short HTTPS connection.
             Event::TlsEstablished { tls, .. } => {
-                tracing::info!("TLS handshake done: {tls}");
+                tracing::debug!("TLS handshake done: {tls}");
             }
             // The connection's closing line says the same at info level; this one is for
             // debugging, so that a port scan does not double the log.

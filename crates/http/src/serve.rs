@@ -90,6 +90,14 @@ where
     let watchdog = tokio::time::sleep_until(activity.next_check(settings));
     let stopping = shutdown.requested();
     tokio::pin!(watchdog, stopping);
+    // Polled once here, the shutdown future holds this task's waker from now on; the loop
+    // polls it again only once shutdown was requested (one atomic load), instead of on every
+    // wake-up, which cost every request a lock in the token's waiter list.
+    let requested = std::future::poll_fn(|cx| Poll::Ready(stopping.as_mut().poll(cx).is_ready()));
+    if requested.await {
+        conn.as_mut().graceful_shutdown();
+        return conn.await;
+    }
     loop {
         tokio::select! {
             biased;
@@ -101,7 +109,7 @@ where
                 }
                 watchdog.as_mut().reset(activity.next_check(settings));
             }
-            () = stopping.as_mut() => {
+            () = stopping.as_mut(), if shutdown.is_requested() => {
                 // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
                 conn.as_mut().graceful_shutdown();
                 return conn.await;
