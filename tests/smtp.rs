@@ -218,7 +218,7 @@ async fn utf8_addresses_with_smtputf8() {
     let message = &stack.mail().list()[0];
     assert_eq!(message.envelope.mail_from, "jürgen@exämple.test");
     assert_eq!(message.envelope.rcpt_to, ["zoë@exämple.test"]);
-    assert_eq!(message.summary.subject, "grüße");
+    assert_eq!(message.summary().subject, "grüße");
 }
 
 #[tokio::test]

@@ -81,6 +81,9 @@ pub fn mail_message(input: &[u8]) {
             .await
             .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
         assert_eq!(&stored.raw[..], input);
+        // Parsed when first asked for, as the API's list does.
+        let summary = stored.summary();
+        assert!(summary.snippet.chars().count() <= 250, "snippet too long");
         let details = stored.details();
         for part in details.attachments.iter().chain(&details.inline) {
             assert!(

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -23,6 +24,10 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::HttpSettings;
+
+/// Responses up to this size (with a known length) are handed to the kernel with their head,
+/// in one go; hyper does not need them after that.
+const SMALL_BODY: u64 = 16 * 1024;
 
 /// Build the hyper connection builder once; every connection borrows it.
 pub(crate) fn builder(settings: &HttpSettings) -> auto::Builder<TokioExecutor> {
@@ -72,8 +77,20 @@ where
         let router = router.clone();
         async move {
             let response = router.oneshot(request).await?;
-            // The request counts as in progress until hyper has sent the whole body and
-            // dropped it, so a long download is never mistaken for an idle connection.
+            // A small body of known length leaves with the head in one write, so the request
+            // is over now; wrapping it would cost every such response an allocation.
+            if response
+                .body()
+                .size_hint()
+                .exact()
+                .is_some_and(|len| len <= SMALL_BODY)
+            {
+                drop(in_flight);
+                return Ok(response);
+            }
+            // Otherwise the request counts as in progress until hyper has sent the whole
+            // body and dropped it, so a long download is never mistaken for an idle
+            // connection.
             Ok::<_, Infallible>(response.map(|body| {
                 Body::new(body.map_frame(move |frame| {
                     let _still_sending = &in_flight;

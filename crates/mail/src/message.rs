@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -75,8 +76,16 @@ pub struct StoredMessage {
     pub envelope: Envelope,
     /// The message exactly as received, after dot-unstuffing.
     pub raw: Bytes,
-    pub summary: Summary,
     read: AtomicBool,
+    /// What lists and searches need, parsed from `raw` when first asked for. Capturing a
+    /// message does not wait for it: the SMTP client gets its 250 as soon as the bytes are
+    /// stored, and a test that never lists its mail never pays for parsing it.
+    parsed: OnceLock<Parsed>,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    summary: Summary,
     /// Lower-cased subject, addresses and text, for free-text search.
     search_text: String,
 }
@@ -88,7 +97,27 @@ impl StoredMessage {
         envelope: Envelope,
         raw: Bytes,
     ) -> Self {
-        let (summary, text) = summarize(&raw, &envelope);
+        Self {
+            id,
+            received,
+            envelope,
+            raw,
+            read: AtomicBool::new(false),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// Subject, addresses, snippet and the rest that lists show (parsed on first use).
+    pub fn summary(&self) -> &Summary {
+        &self.parsed().summary
+    }
+
+    fn parsed(&self) -> &Parsed {
+        self.parsed.get_or_init(|| self.parse())
+    }
+
+    fn parse(&self) -> Parsed {
+        let (summary, text) = summarize(&self.raw, &self.envelope);
         let mut search_text = String::new();
         search_text.push_str(&summary.subject);
         for addr in summary
@@ -105,13 +134,8 @@ impl StoredMessage {
         }
         search_text.push(' ');
         search_text.push_str(truncate(&text, SEARCHABLE_TEXT));
-        Self {
-            id,
-            received,
-            envelope,
-            raw,
+        Parsed {
             summary,
-            read: AtomicBool::new(false),
             search_text: search_text.to_lowercase(),
         }
     }
@@ -129,11 +153,11 @@ impl StoredMessage {
     }
 
     pub(crate) fn text_contains(&self, lowercase_needle: &str) -> bool {
-        self.search_text.contains(lowercase_needle)
+        self.parsed().search_text.contains(lowercase_needle)
     }
 
     pub(crate) fn recipient_matches(&self, needle: &str) -> bool {
-        self.summary.to.iter().any(|a| a.matches(needle))
+        self.summary().to.iter().any(|a| a.matches(needle))
             || self
                 .envelope
                 .rcpt_to
@@ -142,7 +166,7 @@ impl StoredMessage {
     }
 
     pub(crate) fn sender_matches(&self, needle: &str) -> bool {
-        self.summary
+        self.summary()
             .from
             .as_ref()
             .is_some_and(|a| a.matches(needle))
@@ -150,11 +174,11 @@ impl StoredMessage {
     }
 
     pub(crate) fn cc_matches(&self, needle: &str) -> bool {
-        self.summary.cc.iter().any(|a| a.matches(needle))
+        self.summary().cc.iter().any(|a| a.matches(needle))
     }
 
     pub(crate) fn bcc_matches(&self, needle: &str) -> bool {
-        self.summary.bcc.iter().any(|a| a.matches(needle))
+        self.summary().bcc.iter().any(|a| a.matches(needle))
     }
 
     /// The bodies and parts, parsed on demand (they are not kept parsed in memory).
@@ -389,6 +413,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capturing_does_not_parse_and_the_first_question_does() {
+        let msg = StoredMessage::new(
+            "id".into(),
+            OffsetDateTime::UNIX_EPOCH,
+            envelope(&["bob@example.test"]),
+            Bytes::from_static(b"Subject: later\r\n\r\nbody\r\n"),
+        );
+        assert!(msg.parsed.get().is_none(), "parsed while capturing");
+        assert_eq!(msg.summary().subject, "later");
+        assert!(msg.parsed.get().is_some());
+    }
+
+    #[test]
     fn snippet_is_the_first_characters_with_whitespace_collapsed() {
         // What the snippet means, written the slow way: collapse all, then cut.
         let reference = |text: &str| -> String {
@@ -474,7 +511,7 @@ iVBORw0KGgo=\r\n\
             ]),
             Bytes::from_static(MULTIPART.as_bytes()),
         );
-        let s = &msg.summary;
+        let s = &msg.summary();
         assert_eq!(
             s.from,
             Some(Address {
@@ -537,8 +574,8 @@ iVBORw0KGgo=\r\n\
         let d = plain.details();
         assert_eq!(d.html, "");
         assert_eq!(d.text.trim_end(), "just text");
-        assert_eq!(plain.summary.from, None);
-        assert_eq!(plain.summary.bcc[0].address, "x@example.test");
+        assert_eq!(plain.summary().from, None);
+        assert_eq!(plain.summary().bcc[0].address, "x@example.test");
 
         let garbage = StoredMessage::new(
             "id3".into(),

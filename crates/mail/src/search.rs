@@ -131,10 +131,10 @@ impl Term {
             Kind::To(v) => m.recipient_matches(v),
             Kind::Cc(v) => m.cc_matches(v),
             Kind::Bcc(v) => m.bcc_matches(v),
-            Kind::Subject(v) => m.summary.subject.to_lowercase().contains(v.as_str()),
-            Kind::MessageId(v) => m.summary.message_id.to_lowercase().contains(v.as_str()),
+            Kind::Subject(v) => m.summary().subject.to_lowercase().contains(v.as_str()),
+            Kind::MessageId(v) => m.summary().message_id.to_lowercase().contains(v.as_str()),
             Kind::Read(read) => m.is_read() == *read,
-            Kind::HasAttachment => m.summary.attachments > 0,
+            Kind::HasAttachment => m.summary().attachments > 0,
         }
     }
 }

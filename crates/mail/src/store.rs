@@ -409,10 +409,10 @@ mod tests {
         assert_eq!(first.id.len(), 22);
         assert_ne!(first.id, second.id);
         let list = store.list();
-        assert_eq!(list[0].summary.subject, "two");
-        assert_eq!(list[1].summary.subject, "one");
+        assert_eq!(list[0].summary().subject, "two");
+        assert_eq!(list[1].summary().subject, "one");
         assert_eq!(store.get("latest").unwrap().id, second.id);
-        assert_eq!(store.get(&first.id).unwrap().summary.subject, "one");
+        assert_eq!(store.get(&first.id).unwrap().summary().subject, "one");
         assert!(store.get("nope").is_none());
     }
 
@@ -425,7 +425,7 @@ mod tests {
         let subjects: Vec<_> = store
             .list()
             .iter()
-            .map(|m| m.summary.subject.clone())
+            .map(|m| m.summary().subject.clone())
             .collect();
         assert_eq!(subjects, ["three", "two"]);
     }
@@ -470,7 +470,7 @@ mod tests {
         store.insert(envelope(), raw("unrelated")).await.unwrap();
         store.insert(envelope(), raw("fresh mail")).await.unwrap();
         let found = waiter.await.unwrap().unwrap();
-        assert_eq!(found.summary.subject, "fresh mail");
+        assert_eq!(found.summary().subject, "fresh mail");
 
         let never = Query::parse("subject:never").unwrap();
         assert!(

@@ -33,7 +33,7 @@
 //! // The test waits for it (no polling) and reads it.
 //! let to_alice = Query::parse("to:alice@example.test")?;
 //! let message = stack.mail().wait_for(&to_alice, Duration::from_secs(5)).await.expect("no mail");
-//! assert_eq!(message.summary.subject, "Welcome");
+//! assert_eq!(message.summary().subject, "Welcome");
 //! stack.shutdown().await;
 //! # Ok(())
 //! # }

@@ -88,7 +88,7 @@ struct Common {
 
 impl From<&StoredMessage> for Common {
     fn from(m: &StoredMessage) -> Self {
-        let s = &m.summary;
+        let s = m.summary();
         Self {
             id: m.id.clone(),
             message_id: s.message_id.clone(),
@@ -125,8 +125,8 @@ impl From<&StoredMessage> for MessageSummary {
             common: Common::from(m),
             read: m.is_read(),
             created: timestamp(m.received),
-            attachments: m.summary.attachments,
-            snippet: m.summary.snippet.clone(),
+            attachments: m.summary().attachments,
+            snippet: m.summary().snippet.clone(),
         }
     }
 }
@@ -314,8 +314,8 @@ async fn message(
     let details = m.details();
     Ok(Json(Message {
         common: Common::from(m.as_ref()),
-        return_path: m.summary.return_path.clone(),
-        date: timestamp(m.summary.date.unwrap_or(m.received)),
+        return_path: m.summary().return_path.clone(),
+        date: timestamp(m.summary().date.unwrap_or(m.received)),
         text: details.text,
         html: details.html,
         inline: details.inline,
