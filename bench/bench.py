@@ -15,6 +15,7 @@ lists the options. See bench/README.md for what each workload means.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -342,7 +343,7 @@ def interleave(settings: Settings, contenders: dict[str, Contender]) -> dict[str
 
     Returns, per contender, the rates and how busy the server's CPU was during each run."""
     if settings.warmup:
-        warm = Settings(**{**settings.__dict__, "seconds": settings.warmup})
+        warm = dataclasses.replace(settings, seconds=settings.warmup)
         for contender in contenders.values():
             contender.measure(warm)
     results = {name: ([], []) for name in contenders}
@@ -438,7 +439,7 @@ def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
             def smtp_sink(s, reuse=reuse):
                 return smtp_source(sink.ports["smtp"], s.smtp_messages, reuse=reuse)
 
-            quick = Settings(**{**settings.__dict__, "warmup": 0})
+            quick = dataclasses.replace(settings, warmup=0)
             got = interleave(quick, {"switchboard": Contender(ours.pids, switchboard),
                                      "smtp-sink": Contender(sink.pids, smtp_sink)})
             rows.append(compare(f"SMTP, {settings.smtp_messages} messages of 1 KB over 20 "
@@ -541,7 +542,7 @@ def startup_workload(settings: Settings, work: Path, certs: Path) -> list[Row]:
         return measure(pinned(["nginx", "-c", str(conf), "-p", str(work)]),
                        list(ports.values()))
 
-    times = Settings(**{**settings.__dict__, "rounds": settings.startups, "warmup": 0})
+    times = dataclasses.replace(settings, rounds=settings.startups, warmup=0)
     got = interleave(times, {"switchboard": Contender([], ours), "nginx": Contender([], nginx)})
     return [Row("Start-up: exec until every port accepts (switchboard: 3 ports, nginx: 2)",
                 "ms", got["switchboard"][0], "nginx", got["nginx"][0], lower_is_better=True)]
