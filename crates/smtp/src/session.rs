@@ -146,13 +146,18 @@ impl Session {
             return self.reply(reply::LINE_TOO_LONG, out);
         }
         // Text from a command is echoed in replies (EHLO's name, MAIL's address); a control
-        // character there would reach the client's terminal or log (found by fuzzing).
-        if let Some(&byte) = trim_line_end(line).iter().find(|b| b.is_ascii_control()) {
+        // character there would reach the client's terminal or log (found by fuzzing). C1
+        // controls count too: bytes that are not UTF-8 are echoed as U+FFFD, but a valid
+        // two-byte sequence such as C2 87 is echoed as the control U+0087 (also fuzzing).
+        if let Some(control) = first_control_character(line) {
             return self.reply(
                 Reply::owned(
                     501,
                     "5.5.2",
-                    format!("Syntax error: control character 0x{byte:02X} in the command"),
+                    format!(
+                        "Syntax error: control character U+{:04X} in the command",
+                        u32::from(control)
+                    ),
                 ),
                 out,
             );
@@ -475,6 +480,13 @@ fn parse_error(error: ParseError) -> Reply {
         }
         _ => Reply::new(500, "5.5.2", "Syntax error"),
     }
+}
+
+/// The first control character (C0, DEL or C1) in a command line, its line ending aside.
+fn first_control_character(line: &[u8]) -> Option<char> {
+    String::from_utf8_lossy(trim_line_end(line))
+        .chars()
+        .find(|c| c.is_control())
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -477,15 +477,22 @@ fn a_command_with_a_control_character_is_refused_not_echoed() {
     let mut session = session();
     assert_eq!(
         last(&mut session, &["EHLO client\x7f.test"]),
-        "501 5.5.2 Syntax error: control character 0x7F in the command"
+        "501 5.5.2 Syntax error: control character U+007F in the command"
     );
     assert_eq!(
         last(&mut session, &["EHLO c\rlient"]),
-        "501 5.5.2 Syntax error: control character 0x0D in the command"
+        "501 5.5.2 Syntax error: control character U+000D in the command"
     );
     assert_eq!(
         last(&mut session, &["MAIL FROM:<a\x1b[2J@x.test>"]),
-        "501 5.5.2 Syntax error: control character 0x1B in the command"
+        "501 5.5.2 Syntax error: control character U+001B in the command"
+    );
+    // A C1 control written as UTF-8 (C2 9B is CSI, which starts terminal escapes).
+    let mut out = Vec::new();
+    session.handle(b"MAIL FROM:<a@b.test> SMTPUTF8 X\xc2\x9b2J\r\n", &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "501 5.5.2 Syntax error: control character U+009B in the command\r\n"
     );
     // Tabs are not spaces in SMTP either.
     assert!(last(&mut session, &["EHLO\tc"]).starts_with("501 5.5.2"));
