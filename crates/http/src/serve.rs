@@ -21,7 +21,7 @@ use hyper_util::server::conn::auto;
 use switchboard_core::{BoxError, ConnInfo, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
-use tower::ServiceExt;
+use tower::Service as _;
 
 use crate::HttpSettings;
 
@@ -74,9 +74,14 @@ where
         // Long-lived responses (the event stream) end themselves at shutdown.
         request.extensions_mut().insert(stopping.clone());
         let in_flight = requests.request_started();
-        let router = router.clone();
-        async move {
-            let response = router.oneshot(request).await?;
+        // A router is always ready, so it is called at once rather than through `oneshot`,
+        // whose future would also hold the router and the request.
+        let routed = router.clone().call(request);
+        // Boxed: hyper moves an HTTP/2 stream's future several times while it sets the
+        // stream up and spawns it, and this one is several hundred bytes. The box costs
+        // HTTP/1.1 ~130 instructions a request and saves HTTP/2 ~1 500 (callgrind).
+        Box::pin(async move {
+            let response = routed.await?;
             // A small body of known length leaves with the head in one write, so the request
             // is over now; wrapping it would cost every such response an allocation.
             if response
@@ -97,7 +102,7 @@ where
                     frame
                 }))
             }))
-        }
+        })
     });
 
     let conn = builder.serve_connection(io, service);

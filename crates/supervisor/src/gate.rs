@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 
 use switchboard_core::{
     ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Faults, Refusal, Service, Shutdown,
@@ -166,12 +167,13 @@ impl Gate {
                     started: Instant::now(),
                     error: None,
                 };
-                closing.error = tokio::select! {
-                    result = service.serve(conn, shutdown) => result.err().map(|e| e.to_string()),
-                    () = deadline_passed.cancelled() => {
-                        Some("closed by switchboard: the shutdown deadline passed".to_owned())
-                    }
-                };
+                closing.error =
+                    match until_cancelled(&deadline_passed, service.serve(conn, shutdown)).await {
+                        Some(result) => result.err().map(|e| e.to_string()),
+                        None => {
+                            Some("closed by switchboard: the shutdown deadline passed".to_owned())
+                        }
+                    };
             }
             .instrument(span),
         );
@@ -195,14 +197,36 @@ impl Gate {
         self.connections.spawn(
             async move {
                 let _permit = permit;
-                tokio::select! {
-                    () = service.refuse(conn, why, shutdown) => {}
-                    () = deadline_passed.cancelled() => {}
-                }
+                until_cancelled(&deadline_passed, service.refuse(conn, why, shutdown)).await;
             }
             .instrument(span),
         );
     }
+}
+
+/// Run `work` to its end, or until `token` is cancelled: `None` then.
+///
+/// Like `select!` on `token.cancelled()`, but the token's future is polled once, to register
+/// this task's waker, and after that only once the token says it was cancelled (one atomic
+/// load). `select!` would poll it on every wake-up of the connection's task, which costs
+/// every request a lock on the token's waiter list.
+async fn until_cancelled<F: Future>(token: &CancellationToken, work: F) -> Option<F::Output> {
+    let cancelled = token.cancelled();
+    tokio::pin!(cancelled, work);
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if !registered || token.is_cancelled() {
+            registered = true;
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Emits a connection's "closed" event when it is dropped: when the service returns, and
@@ -234,5 +258,68 @@ impl Drop for Closing {
             duration: self.started.elapsed(),
             error,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn work_that_ends_first_gives_its_output() {
+        let token = CancellationToken::new();
+        assert_eq!(until_cancelled(&token, async { 7 }).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn cancelling_ends_work_that_is_waiting() {
+        let token = CancellationToken::new();
+        let (started, mut running) = tokio::sync::mpsc::unbounded_channel();
+        let waiting = tokio::spawn({
+            let (token, started) = (token.clone(), started.clone());
+            async move {
+                until_cancelled(&token, async {
+                    let _ = started.send(());
+                    std::future::pending::<()>().await;
+                })
+                .await
+            }
+        });
+        // This work keeps waking its task, and the token's future is not polled on those
+        // wake-ups; the cancellation must still be seen.
+        let busy = tokio::spawn({
+            let token = token.clone();
+            async move {
+                until_cancelled(&token, async {
+                    let _ = started.send(());
+                    loop {
+                        tokio::task::yield_now().await;
+                    }
+                })
+                .await
+            }
+        });
+        // Both are under way before the token is cancelled.
+        running.recv().await.unwrap();
+        running.recv().await.unwrap();
+        token.cancel();
+        let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+            (waiting.await.unwrap(), busy.await.unwrap())
+        })
+        .await
+        .expect("cancellation was not noticed");
+        assert_eq!(outcome, (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_token_cancelled_before_the_start_ends_it_at_once() {
+        let token = CancellationToken::new();
+        token.cancel();
+        assert_eq!(
+            until_cancelled(&token, std::future::pending::<u8>()).await,
+            None
+        );
     }
 }
