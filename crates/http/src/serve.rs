@@ -61,18 +61,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let info = Arc::new(info);
+    let connection = Arc::new(Connection {
+        info,
+        shutdown: shutdown.clone(),
+    });
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
     });
 
     let requests = activity.clone();
-    let stopping = shutdown.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(info.clone());
-        // Long-lived responses (the event stream) end themselves at shutdown.
-        request.extensions_mut().insert(stopping.clone());
+        request.extensions_mut().insert(connection.clone());
         let in_flight = requests.request_started();
         // A router is always ready, so it is called at once rather than through `oneshot`,
         // whose future would also hold the router and the request.
@@ -138,6 +138,16 @@ where
             }
         }
     }
+}
+
+/// What handlers may ask about the connection a request came on. One per connection, in
+/// every request's extensions: one entry rather than one per field, as each entry costs
+/// every request an allocation and a hash-map insertion.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) info: ConnInfo,
+    /// Long-lived responses (the event stream) end themselves when shutdown is requested.
+    pub(crate) shutdown: Shutdown,
 }
 
 /// Why the watchdog closed a connection.

@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use switchboard_core::toxic::ToxicSpec;
-use switchboard_core::{ConnInfo, ControlError, Toxic, Triggers, access};
+use switchboard_core::{ControlError, Toxic, Triggers, access};
+
+use crate::serve::Connection;
 
 use super::AppState;
 
@@ -36,8 +38,8 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
-        .get::<Arc<ConnInfo>>()
-        .map(|c| access::canonical(c.peer.ip()));
+        .get::<Arc<Connection>>()
+        .map(|c| access::canonical(c.info.peer.ip()));
     let allowed =
         peer.is_some_and(|ip| state.control_settings.allow.iter().any(|c| c.contains(ip)));
     if !allowed {

@@ -15,7 +15,8 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard_core::ConnInfo;
+
+use crate::serve::Connection;
 
 use super::AppState;
 
@@ -44,7 +45,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let conn = parts.extensions.get::<Arc<ConnInfo>>();
+        let conn = parts.extensions.get::<Arc<Connection>>().map(|c| &c.info);
         let origin = conn.map(|c| c.peer.ip().to_string()).unwrap_or_default();
         let host = parts
             .headers

@@ -7,7 +7,9 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{ConnInfo, PortStatus, TlsInfo};
+use switchboard_core::{PortStatus, TlsInfo};
+
+use crate::serve::Connection;
 
 use super::AppState;
 
@@ -81,11 +83,12 @@ struct Whoami {
 /// `GET /whoami`: both ends of this connection and the service the port chose. JSON when
 /// the client asks for it (`Accept: application/json` or `?format=json`), text otherwise.
 pub(super) async fn whoami(
-    Extension(conn): Extension<Arc<ConnInfo>>,
+    Extension(conn): Extension<Arc<Connection>>,
     version: Version,
     headers: HeaderMap,
     Query(query): Query<WhoamiQuery>,
 ) -> Response {
+    let conn = &conn.info;
     let who = Whoami {
         peer: conn.peer.to_string(),
         local: conn.local.to_string(),

@@ -16,6 +16,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::serve::Connection;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -30,9 +31,9 @@ pub(super) fn routes() -> Router<AppState> {
 /// behind gets a `lagged` event saying how many it missed; the server never waits for it.
 async fn events(
     State(state): State<AppState>,
-    Extension(shutdown): Extension<Shutdown>,
+    Extension(conn): Extension<Arc<Connection>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let stream = feed(state.events.subscribe(), shutdown).map(|item| {
+    let stream = feed(state.events.subscribe(), conn.shutdown.clone()).map(|item| {
         Ok(match item {
             Item::Event(timed) => SseEvent::default()
                 .event(timed.event.kind())

@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use switchboard_core::{ConnInfo, PortState, PortStatus, sockets};
 
 use super::AppState;
+use crate::serve::Connection;
 
 #[derive(Template)]
 #[template(path = "index.html")]
@@ -148,10 +149,11 @@ impl Row {
 
 pub(super) async fn index(
     State(state): State<AppState>,
-    Extension(conn): Extension<Arc<ConnInfo>>,
+    Extension(conn): Extension<Arc<Connection>>,
     headers: HeaderMap,
 ) -> Response {
-    let host = visited_host(&headers, &conn);
+    let conn = &conn.info;
+    let host = visited_host(&headers, conn);
     let ports = state.ports.ports();
     let ours: HashSet<u16> = ports.iter().map(|p| p.port).collect();
     // Who else listens on this machine, as the kernel's table says (empty without /proc).
