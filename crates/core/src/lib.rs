@@ -38,5 +38,5 @@ pub use faults::{Faults, ToxicSet};
 pub use metrics::Metrics;
 pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Refusal, Service};
-pub use shutdown::Shutdown;
+pub use shutdown::{Shutdown, cancelled};
 pub use toxic::Toxic;

@@ -110,19 +110,18 @@ where
     // The timer and the shutdown future live as long as the connection: creating them anew
     // for every request cost a timer registration and a waiter list entry each time.
     let watchdog = tokio::time::sleep_until(activity.next_check(settings));
+    // Cheap to poll on every wake-up: an atomic load until shutdown is requested.
     let stopping = shutdown.requested();
     tokio::pin!(watchdog, stopping);
-    // Polled once here, the shutdown future holds this task's waker from now on; the loop
-    // polls it again only once shutdown was requested (one atomic load), instead of on every
-    // wake-up, which cost every request a lock in the token's waiter list.
-    let requested = std::future::poll_fn(|cx| Poll::Ready(stopping.as_mut().poll(cx).is_ready()));
-    if requested.await {
-        conn.as_mut().graceful_shutdown();
-        return conn.await;
-    }
     loop {
         tokio::select! {
             biased;
+            // First, so that a connection accepted as shutdown began serves nothing new.
+            () = stopping.as_mut() => {
+                // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
+                conn.as_mut().graceful_shutdown();
+                return conn.await;
+            }
             result = conn.as_mut() => return result,
             () = watchdog.as_mut() => {
                 if let Some(expired) = activity.expired(settings) {
@@ -130,11 +129,6 @@ where
                     return Err(expired.into());
                 }
                 watchdog.as_mut().reset(activity.next_check(settings));
-            }
-            () = stopping.as_mut(), if shutdown.is_requested() => {
-                // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
-                conn.as_mut().graceful_shutdown();
-                return conn.await;
             }
         }
     }

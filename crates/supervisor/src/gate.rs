@@ -15,11 +15,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 
 use switchboard_core::{
     ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Faults, Refusal, Service, Shutdown,
-    Verdict, access,
+    Verdict, access, cancelled,
 };
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -204,29 +203,14 @@ impl Gate {
     }
 }
 
-/// Run `work` to its end, or until `token` is cancelled: `None` then.
-///
-/// Like `select!` on `token.cancelled()`, but the token's future is polled once, to register
-/// this task's waker, and after that only once the token says it was cancelled (one atomic
-/// load). `select!` would poll it on every wake-up of the connection's task, which costs
-/// every request a lock on the token's waiter list.
+/// Run `work` to its end, or until `token` is cancelled: `None` then. The token is watched
+/// with [`cancelled`], which is cheap on each of the connection task's many wake-ups.
 async fn until_cancelled<F: Future>(token: &CancellationToken, work: F) -> Option<F::Output> {
-    let cancelled = token.cancelled();
-    tokio::pin!(cancelled, work);
-    let mut registered = false;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        if !registered || token.is_cancelled() {
-            registered = true;
-            if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-        }
-        Poll::Pending
-    })
-    .await
+    tokio::select! {
+        biased;
+        output = work => Some(output),
+        () = cancelled(token) => None,
+    }
 }
 
 /// Emits a connection's "closed" event when it is dropped: when the service returns, and
