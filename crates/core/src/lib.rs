@@ -9,7 +9,8 @@
 //!
 //! - `service.rs`: the [`Service`] trait, the one thing a protocol implements.
 //! - `conn.rs`: [`Conn`] (a byte stream plus where it came from) and [`ConnInfo`].
-//! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish.
+//! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish, and [`Signal`],
+//!   the cheap-to-poll flag under it.
 //! - `event.rs`: [`Event`] and [`EventBus`], the one stream that logs and feeds read.
 //! - `ports.rs`: [`PortStatus`] and [`PortDirectory`], the port table as services see it.
 //! - `metrics.rs`: [`Metrics`], Prometheus counters kept from the event stream.
@@ -38,5 +39,5 @@ pub use faults::{Faults, ToxicSet};
 pub use metrics::Metrics;
 pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Refusal, Service};
-pub use shutdown::{Shutdown, cancelled};
+pub use shutdown::{Shutdown, Signal};
 pub use toxic::Toxic;

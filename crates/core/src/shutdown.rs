@@ -1,4 +1,6 @@
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 
 use tokio_util::sync::CancellationToken;
@@ -9,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 /// after it has closed its listeners; services then finish in-flight work and return.
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
-    token: CancellationToken,
+    signal: Signal,
 }
 
 impl Shutdown {
@@ -20,44 +22,83 @@ impl Shutdown {
 
     /// Ask every holder of this signal (and its clones) to finish.
     pub fn request(&self) {
-        self.token.cancel();
+        self.signal.raise();
     }
 
     /// Whether shutdown has been requested.
     pub fn is_requested(&self) -> bool {
-        self.token.is_cancelled()
+        self.signal.is_raised()
     }
 
     /// Completes once shutdown has been requested; at once if it already was. Cheap to poll
-    /// on every wake-up of a connection's task (see [`cancelled`]).
+    /// on every wake-up of a connection's task (see [`Signal::raised`]).
     pub async fn requested(&self) {
-        cancelled(&self.token).await;
+        self.signal.raised().await;
     }
 }
 
-/// Completes once `token` is cancelled, like `token.cancelled()`, but cheap to poll often.
+/// A one-way flag that many tasks wait for: raised once, seen by every clone.
 ///
-/// The token's own future is polled to register a waker, and after that only when the
-/// token says it was cancelled (one atomic load) or the waker changed (a pointer compare).
-/// Polling it on every wake-up, as `select!` does with every branch, cost every request a
-/// lock on the token's waiter list (callgrind).
-pub async fn cancelled(token: &CancellationToken) {
-    let waiting = token.cancelled();
-    tokio::pin!(waiting);
-    let mut registered: Option<Waker> = None;
-    std::future::poll_fn(|cx| {
-        let same_waker = registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-        if same_waker && !token.is_cancelled() {
-            return Poll::Pending;
-        }
-        registered = Some(cx.waker().clone());
-        waiting.as_mut().poll(cx)
-    })
-    .await;
+/// Every connection's task waits for one or two of these (shutdown, the shutdown deadline)
+/// beside its real work, and `select!` polls every branch on every wake-up, so checking must
+/// cost next to nothing: the flag is an atomic, apart from the token that does the waking
+/// (whose checks take a lock).
+#[derive(Clone, Debug, Default)]
+pub struct Signal(Arc<SignalInner>);
+
+#[derive(Debug, Default)]
+struct SignalInner {
+    raised: AtomicBool,
+    wakes: CancellationToken,
+}
+
+impl Signal {
+    /// A signal that has not been raised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raise the signal: every task waiting in [`Signal::raised`] wakes. Raising it again
+    /// does nothing.
+    pub fn raise(&self) {
+        // The flag first: a task the token wakes must find it set.
+        self.0.raised.store(true, Ordering::Release);
+        self.0.wakes.cancel();
+    }
+
+    /// Whether the signal was raised: one atomic load.
+    pub fn is_raised(&self) -> bool {
+        self.0.raised.load(Ordering::Acquire)
+    }
+
+    /// Completes once the signal is raised; at once if it already was.
+    ///
+    /// The token's future is polled to register the task's waker, and again only when the
+    /// waker changed: on the task's other wake-ups, a poll is one atomic load and a pointer
+    /// compare. (Polling the token's future locks its waiter list; `select!` did that on every
+    /// wake-up, for every request, before.)
+    pub async fn raised(&self) {
+        let waiting = self.0.wakes.cancelled();
+        tokio::pin!(waiting);
+        let mut registered: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            if self.is_raised() {
+                return Poll::Ready(());
+            }
+            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
+            }
+            registered = Some(cx.waker().clone());
+            waiting.as_mut().poll(cx)
+        })
+        .await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]
@@ -69,5 +110,30 @@ mod tests {
         assert!(clone.is_requested());
         // Must complete immediately now, not hang.
         clone.requested().await;
+    }
+
+    #[tokio::test]
+    async fn a_waiting_task_wakes_when_the_signal_is_raised() {
+        let signal = Signal::new();
+        let (waiting_tx, waiting_rx) = tokio::sync::oneshot::channel();
+        let waiter = tokio::spawn({
+            let signal = signal.clone();
+            async move {
+                let raised = signal.raised();
+                tokio::pin!(raised);
+                // Registered (polled once, pending) before the signal is raised.
+                let first = std::future::poll_fn(|cx| Poll::Ready(raised.as_mut().poll(cx)));
+                assert!(first.await.is_pending());
+                let _ = waiting_tx.send(());
+                raised.await;
+            }
+        });
+        waiting_rx.await.unwrap();
+        signal.raise();
+        signal.raise(); // twice is harmless
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("the raise was not noticed")
+            .unwrap();
     }
 }

@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_core::{
     ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Faults, Refusal, Service, Shutdown,
-    Verdict, access, cancelled,
+    Signal, Verdict, access,
 };
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -35,8 +34,8 @@ pub(crate) struct Gate {
     pub(crate) events: EventBus,
     /// Handed to services: finish what is in flight.
     pub(crate) shutdown: Shutdown,
-    /// Cancelled when the shutdown deadline passes: connections still open are dropped.
-    pub(crate) deadline_passed: CancellationToken,
+    /// Raised when the shutdown deadline passes: connections still open are dropped.
+    pub(crate) deadline_passed: Signal,
     /// Every connection task, so that shutdown can wait for them.
     pub(crate) connections: TaskTracker,
     next_id: AtomicU64,
@@ -47,7 +46,7 @@ impl Gate {
         Self {
             events,
             shutdown: Shutdown::new(),
-            deadline_passed: CancellationToken::new(),
+            deadline_passed: Signal::new(),
             connections: TaskTracker::new(),
             next_id: AtomicU64::new(1),
         }
@@ -166,13 +165,12 @@ impl Gate {
                     started: Instant::now(),
                     error: None,
                 };
-                closing.error =
-                    match until_cancelled(&deadline_passed, service.serve(conn, shutdown)).await {
-                        Some(result) => result.err().map(|e| e.to_string()),
-                        None => {
-                            Some("closed by switchboard: the shutdown deadline passed".to_owned())
-                        }
-                    };
+                closing.error = match until_raised(&deadline_passed, service.serve(conn, shutdown))
+                    .await
+                {
+                    Some(result) => result.err().map(|e| e.to_string()),
+                    None => Some("closed by switchboard: the shutdown deadline passed".to_owned()),
+                };
             }
             .instrument(span),
         );
@@ -196,20 +194,20 @@ impl Gate {
         self.connections.spawn(
             async move {
                 let _permit = permit;
-                until_cancelled(&deadline_passed, service.refuse(conn, why, shutdown)).await;
+                until_raised(&deadline_passed, service.refuse(conn, why, shutdown)).await;
             }
             .instrument(span),
         );
     }
 }
 
-/// Run `work` to its end, or until `token` is cancelled: `None` then. The token is watched
-/// with [`cancelled`], which is cheap on each of the connection task's many wake-ups.
-async fn until_cancelled<F: Future>(token: &CancellationToken, work: F) -> Option<F::Output> {
+/// Run `work` to its end, or until `signal` is raised: `None` then. Waiting for the signal
+/// is cheap on each of the connection task's many wake-ups (see [`Signal::raised`]).
+async fn until_raised<F: Future>(signal: &Signal, work: F) -> Option<F::Output> {
     tokio::select! {
         biased;
         output = work => Some(output),
-        () = cancelled(token) => None,
+        () = signal.raised() => None,
     }
 }
 
@@ -253,30 +251,30 @@ mod tests {
 
     #[tokio::test]
     async fn work_that_ends_first_gives_its_output() {
-        let token = CancellationToken::new();
-        assert_eq!(until_cancelled(&token, async { 7 }).await, Some(7));
+        let signal = Signal::new();
+        assert_eq!(until_raised(&signal, async { 7 }).await, Some(7));
     }
 
     #[tokio::test]
-    async fn cancelling_ends_work_that_is_waiting() {
-        let token = CancellationToken::new();
+    async fn raising_ends_work_that_is_waiting() {
+        let signal = Signal::new();
         let (started, mut running) = tokio::sync::mpsc::unbounded_channel();
         let waiting = tokio::spawn({
-            let (token, started) = (token.clone(), started.clone());
+            let (signal, started) = (signal.clone(), started.clone());
             async move {
-                until_cancelled(&token, async {
+                until_raised(&signal, async {
                     let _ = started.send(());
                     std::future::pending::<()>().await;
                 })
                 .await
             }
         });
-        // This work keeps waking its task, and the token's future is not polled on those
-        // wake-ups; the cancellation must still be seen.
+        // This work keeps waking its task, and the signal's token is not polled on those
+        // wake-ups; the raise must still be seen.
         let busy = tokio::spawn({
-            let token = token.clone();
+            let signal = signal.clone();
             async move {
-                until_cancelled(&token, async {
+                until_raised(&signal, async {
                     let _ = started.send(());
                     loop {
                         tokio::task::yield_now().await;
@@ -285,24 +283,24 @@ mod tests {
                 .await
             }
         });
-        // Both are under way before the token is cancelled.
+        // Both are under way before the signal is raised.
         running.recv().await.unwrap();
         running.recv().await.unwrap();
-        token.cancel();
+        signal.raise();
         let outcome = tokio::time::timeout(Duration::from_secs(10), async {
             (waiting.await.unwrap(), busy.await.unwrap())
         })
         .await
-        .expect("cancellation was not noticed");
+        .expect("the raise was not noticed");
         assert_eq!(outcome, (None, None));
     }
 
     #[tokio::test]
-    async fn a_token_cancelled_before_the_start_ends_it_at_once() {
-        let token = CancellationToken::new();
-        token.cancel();
+    async fn a_signal_raised_before_the_start_ends_it_at_once() {
+        let signal = Signal::new();
+        signal.raise();
         assert_eq!(
-            until_cancelled(&token, std::future::pending::<u8>()).await,
+            until_raised(&signal, std::future::pending::<u8>()).await,
             None
         );
     }

@@ -254,7 +254,7 @@ impl Supervisor {
                     "shutdown deadline of {} passed; closing {cut} connection(s) still open",
                     humantime_secs(timeout)
                 );
-                gate.deadline_passed.cancel();
+                gate.deadline_passed.raise();
                 gate.connections.wait().await;
                 cut
             }
