@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use switchboard_supervisor::{Config, Supervisor, shutdown_signal};
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
 
 mod ports;
 
@@ -263,23 +267,69 @@ fn init_logging(
     format: LogFormat,
     queue_lines: usize,
 ) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
+    let (filter, invalid) = match log_filter(&directives) {
+        Ok(filter) => (filter, None),
+        Err(error) => (
+            LogFilter::Targets(Targets::new().with_default(Level::INFO)),
+            Some(error),
+        ),
+    };
     // `[log] queue_lines` long (the writer's default allocates 4 MB; see LogSettings).
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(queue_lines)
         .finish(std::io::stderr());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match format {
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    let lines = match format {
         LogFormat::Text => {
             // Colour only for a person at a terminal, never into files or pipes.
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            logs.with_ansi(ansi).with_target(false).init();
+            lines.with_ansi(ansi).with_target(false).boxed()
         }
-        LogFormat::Json => logs.json().with_ansi(false).init(),
+        LogFormat::Json => lines.json().with_ansi(false).boxed(),
+    };
+    let filter = match filter {
+        LogFilter::Targets(targets) => targets.boxed(),
+        LogFilter::Spans(filter) => filter.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .init();
+    if let Some(error) = invalid {
+        tracing::warn!("RUST_LOG={directives:?} is not a log filter ({error}); logging at info");
     }
     guard
+}
+
+/// What `RUST_LOG` filters with.
+#[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "made once, at start-up")]
+enum LogFilter {
+    /// A list of `target=level` (or just a level): the usual case.
+    Targets(Targets),
+    /// Directives that name spans or field values. [`EnvFilter`] looks every span it is told
+    /// about up under a lock, on each poll of a connection's task (callgrind): it is only
+    /// used when it is needed.
+    Spans(EnvFilter),
+}
+
+/// The filter `RUST_LOG` asks for, `info` when it is unset or empty.
+fn log_filter(directives: &str) -> Result<LogFilter, String> {
+    let directives = if directives.trim().is_empty() {
+        "info"
+    } else {
+        directives
+    };
+    // Span and field directives are written in brackets (`[conn{service=smtp}]=debug`).
+    if !directives.contains('[')
+        && let Ok(targets) = directives.parse::<Targets>()
+    {
+        return Ok(LogFilter::Targets(targets));
+    }
+    EnvFilter::try_new(directives)
+        .map(LogFilter::Spans)
+        .map_err(|error| error.to_string())
 }
 
 fn fatal(format: LogFormat, error: &dyn std::fmt::Display) -> ExitCode {
@@ -294,6 +344,24 @@ fn fatal(format: LogFormat, error: &dyn std::fmt::Display) -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn log_filters_take_the_cheap_form_when_they_can() {
+        for plain in ["", "info", "warn", "switchboard_http=debug,warn", "debug"] {
+            assert!(
+                matches!(log_filter(plain), Ok(LogFilter::Targets(_))),
+                "{plain:?}"
+            );
+        }
+        for spans in ["[conn]=debug", "[conn{service=smtp}]=debug", "h[{x}]=info"] {
+            assert!(
+                matches!(log_filter(spans), Ok(LogFilter::Spans(_))),
+                "{spans:?}"
+            );
+        }
+        let error = log_filter("=x=y[").unwrap_err();
+        assert!(!error.is_empty());
+    }
 
     #[test]
     fn cli_is_well_formed() {
