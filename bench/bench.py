@@ -184,17 +184,21 @@ def start_switchboard(work: Path, certs: Path, *, max_messages: int) -> Server:
     return Server("switchboard", process, ports, [process.pid])
 
 
-def start_baseline(work: Path, certs: Path) -> Server:
+def start_baseline(work: Path, certs: Path, *, app: bool = False) -> Server:
+    """A bare hyper server answering `ok`; with `app`, switchboard's HTTP app bound directly
+    (no supervisor in front of it)."""
+    name = "app alone" if app else "bare hyper"
     ports = {"http": free_port(), "https": free_port()}
-    log = open(work / "baseline.log", "w")
+    log = open(work / f"baseline{'-app' if app else ''}.log", "w")
     process = subprocess.Popen(
         pinned([str(RELEASE / "switchboard-baseline"),
                 "--http", f"127.0.0.1:{ports['http']}", "--https", f"127.0.0.1:{ports['https']}",
-                "--cert", str(certs / "server.pem"), "--key", str(certs / "server-key.pem")]),
+                "--cert", str(certs / "server.pem"), "--key", str(certs / "server-key.pem"),
+                *(["--app"] if app else [])]),
         stdout=log, stderr=subprocess.STDOUT)
     for port in ports.values():
         wait_for_port(port)
-    return Server("bare hyper", process, ports, [process.pid])
+    return Server(name, process, ports, [process.pid])
 
 
 NGINX_CONF = """\
@@ -381,7 +385,8 @@ def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     ours = start_switchboard(work, certs, max_messages=1000)
     nginx = start_nginx(work, certs)
     bare = start_baseline(work, certs)
-    servers = [ours, nginx, bare]
+    alone = start_baseline(work, certs, app=True)
+    servers = [ours, nginx, bare, alone]
     rows = []
     try:
         def keep_alive(server):
@@ -391,8 +396,11 @@ def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
         got = interleave(settings, {s.name: keep_alive(s) for s in servers})
         rows.append(compare("HTTP/1.1 keep-alive, GET /healthz (wrk, 64 connections)", "req/s",
                             got, "nginx", target=1.05))
+        rows.append(compare("HTTP/1.1 keep-alive: what the supervisor's dispatch costs "
+                            "(against the same HTTP app bound directly)", "req/s", got,
+                            "app alone", target=0.97))
         rows.append(compare("HTTP/1.1 keep-alive: what switchboard costs over bare hyper",
-                            "req/s", got, "bare hyper", target=0.97))
+                            "req/s", got, "bare hyper"))
 
         def h2(server):
             return Contender(server.pids, lambda s: h2load(
@@ -401,6 +409,8 @@ def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
         got = interleave(settings, {s.name: h2(s) for s in servers})
         rows.append(compare("HTTP/2 over TLS (h2load, 16 connections × 16 streams)", "req/s",
                             got, "nginx", target=1.8))
+        rows.append(compare("HTTP/2 over TLS: what the supervisor's dispatch costs", "req/s",
+                            got, "app alone"))
         rows.append(compare("HTTP/2 over TLS: what switchboard costs over bare hyper", "req/s",
                             got, "bare hyper"))
 
@@ -411,6 +421,8 @@ def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
         got = interleave(settings, {s.name: handshakes(s) for s in servers})
         rows.append(compare("New TLS connections, one request each (wrk, 32 connections)",
                             "conn/s", got, "nginx", target=1.8))
+        rows.append(compare("New TLS connections: what the supervisor's dispatch costs",
+                            "conn/s", got, "app alone"))
         rows.append(compare("New TLS connections: what switchboard costs over bare hyper",
                             "conn/s", got, "bare hyper"))
     finally:

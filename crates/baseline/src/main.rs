@@ -5,6 +5,11 @@
 //! request with `ok\n` from a plain accept loop: no supervisor, no gate, no router, no logs.
 //! The difference between this and switchboard on the same workload is what switchboard's
 //! supervisor and services cost.
+//!
+//! With `--app`, the same accept loop hands each connection to switchboard's own HTTP app
+//! (its router, limits and connection clocks) instead: switchboard without its supervisor.
+//! The difference between that and switchboard is what the supervisor's dispatch costs (the
+//! gate, the connection's task, span, byte counts and fault check, its events).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::Full;
@@ -21,6 +27,14 @@ use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+use switchboard_core::{
+    Chaos, ConnInfo, ControlError, EventBus, Metrics, PortControl, PortDirectory, PortStatus,
+    Shutdown, Toxic, Triggers,
+};
+use switchboard_http::{ControlSettings, HttpApp, HttpSettings, Shared};
+use switchboard_mail::MailStore;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -39,6 +53,19 @@ struct Args {
     /// The server certificate's private key, PEM.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// Answer with switchboard's HTTP app instead of `ok\n`: every route it has, with an
+    /// empty port table and an empty mailbox.
+    #[arg(long)]
+    app: bool,
+}
+
+/// What answers the requests.
+#[derive(Clone)]
+enum Responder {
+    /// `ok\n` to everything.
+    Hello,
+    /// switchboard's HTTP app, bound directly.
+    App(HttpApp),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +87,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let responder = if args.app {
+        Responder::App(app())
+    } else {
+        Responder::Hello
+    };
     runtime.block_on(async move {
         let mut servers = Vec::new();
         for (addr, tls) in [(args.http, None), (args.https, tls)] {
@@ -67,7 +99,7 @@ fn main() -> ExitCode {
             match TcpListener::bind(addr).await {
                 Ok(listener) => {
                     println!("listening on {}", listener.local_addr().unwrap_or(addr));
-                    servers.push(tokio::spawn(accept_loop(listener, tls)));
+                    servers.push(tokio::spawn(accept_loop(listener, tls, responder.clone())));
                 }
                 Err(error) => {
                     eprintln!("error: cannot listen on {addr}: {error}");
@@ -86,30 +118,107 @@ fn main() -> ExitCode {
     })
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>) {
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, responder: Responder) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let shutdown = Shutdown::new(); // never requested: the process is killed
+    let mut next_id = 0;
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
+        let Ok((tcp, peer)) = listener.accept().await else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let builder = builder.clone();
-        let tls = tls.clone();
+        next_id += 1;
+        let info = ConnInfo {
+            id: next_id,
+            service: if tls.is_some() { "https" } else { "http" },
+            local: tcp.local_addr().unwrap_or(peer),
+            peer,
+            tls: None,
+        };
+        let (builder, tls, responder) = (builder.clone(), tls.clone(), responder.clone());
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(hello);
             match tls {
-                None => {
-                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
-                }
+                None => respond(&builder, responder, tcp, info, shutdown).await,
                 Some(tls) => {
                     if let Ok(stream) = tls.accept(tcp).await {
-                        let _ = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        respond(&builder, responder, stream, info, shutdown).await;
                     }
                 }
             }
         });
+    }
+}
+
+async fn respond<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    responder: Responder,
+    stream: S,
+    info: ConnInfo,
+    shutdown: Shutdown,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match responder {
+        Responder::Hello => {
+            let service = hyper::service::service_fn(hello);
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
+        Responder::App(app) => {
+            let _ = app.serve(stream, info, shutdown).await;
+        }
+    }
+}
+
+/// switchboard's HTTP app with its default settings, showing an empty port table.
+fn app() -> HttpApp {
+    let ports = Arc::new(NoPorts);
+    let shared = Shared {
+        ports: ports.clone(),
+        control: ports,
+        mail: MailStore::in_memory(1000),
+        events: EventBus::new(),
+        metrics: Arc::new(Metrics::new()),
+        chaos: Chaos::new(Triggers::default()),
+        control_settings: ControlSettings::default(),
+        local_ca: None,
+    };
+    HttpApp::new(shared, HttpSettings::default())
+}
+
+/// The port table of a server that has no supervisor: empty, and nothing to control.
+struct NoPorts;
+
+impl PortDirectory for NoPorts {
+    fn ports(&self) -> Vec<PortStatus> {
+        Vec::new()
+    }
+}
+
+#[async_trait]
+impl PortControl for NoPorts {
+    async fn close_port(&self, port: u16) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    async fn open_port(&self, port: u16) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    fn toxics(&self, port: u16) -> Result<Vec<Toxic>, ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    fn add_toxic(&self, port: u16, _: Toxic) -> Result<Toxic, ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    fn update_toxic(&self, port: u16, _: &str, _: &Value) -> Result<Toxic, ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    fn remove_toxic(&self, port: u16, _: &str) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    async fn reset(&self) -> Result<(), ControlError> {
+        Ok(())
     }
 }
 
