@@ -88,7 +88,7 @@ impl DataReader {
     pub(crate) fn feed(&mut self, buf: &mut BytesMut) -> Option<Data> {
         loop {
             let at_line_start = self.line_so_far == 0;
-            match memchr::memmem::find(buf, b"\r\n") {
+            match find_crlf(buf) {
                 Some(end) => {
                     let len = end + 2;
                     if at_line_start && &buf[..len] == b".\r\n" {
@@ -149,6 +149,13 @@ impl DataReader {
             Data::Message(std::mem::take(&mut self.message))
         }
     }
+}
+
+/// Where the first CRLF in `buf` starts. A message is read line by line, so this runs for
+/// every line: `memchr` for the CR needs no set-up, where `memmem::find` built a searcher on
+/// each call (a third of the DATA phase's instructions, callgrind).
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\r', buf).find(|&cr| buf.get(cr + 1) == Some(&b'\n'))
 }
 
 #[cfg(test)]
@@ -240,6 +247,13 @@ mod tests {
             Data::Message(b"a\r\n\nMAIL FROM:<x@y>\r\n".to_vec()),
             "no smuggling"
         );
+    }
+
+    #[test]
+    fn a_bare_cr_is_part_of_its_line() {
+        let (data, rest) = data_every_split(b"a\rb\r\r\n.\r.\r\n.\r\nQUIT\r\n", 100, 100);
+        assert_eq!(data, Data::Message(b"a\rb\r\r\n\r.\r\n".to_vec()));
+        assert_eq!(rest, b"QUIT\r\n");
     }
 
     #[test]
