@@ -54,16 +54,17 @@ class Settings:
     smtp_messages: int
     idle_connections: int
     startups: int
+    counted_requests: int  # requests per callgrind run
 
     @staticmethod
     def full() -> "Settings":
         return Settings(rounds=5, seconds=5, warmup=2, smtp_messages=20_000,
-                        idle_connections=10_000, startups=20)
+                        idle_connections=10_000, startups=20, counted_requests=20_000)
 
     @staticmethod
     def smoke() -> "Settings":
         return Settings(rounds=1, seconds=1, warmup=0.5, smtp_messages=200,
-                        idle_connections=200, startups=2)
+                        idle_connections=200, startups=2, counted_requests=200)
 
 
 # ----------------------------------------------------------------------------------------
@@ -463,6 +464,32 @@ def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     return rows
 
 
+def instruction_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    """Instructions per request, counted by callgrind (bench/instructions). Rates on a shared
+    machine move by ±15% between runs a few seconds apart, which hides a difference of a few
+    percent; instruction counts repeat exactly."""
+
+    def count(server: str, mode: str) -> float:
+        cmd = [str(ROOT / "bench" / "instructions"), server, mode, str(settings.counted_requests)]
+        done = subprocess.run(cmd, capture_output=True, text=True,
+                              env=os.environ | {"BUILD": RELEASE.name})
+        found = re.search(r"(\d+) per request", done.stdout)
+        if done.returncode != 0 or not found:
+            raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+        return float(found.group(1))
+
+    rows = []
+    for mode, label in [("h1", "HTTP/1.1 keep-alive"), ("h2", "HTTP/2 over TLS")]:
+        got = {server: count(server, mode) for server in ["switchboard", "app", "baseline"]}
+        rows.append(Row(f"Instructions per request, {label} (callgrind): what the supervisor's "
+                        "dispatch costs", "instructions", [got["switchboard"]], "app alone",
+                        [got["app"]], target=0.97, lower_is_better=True))
+        rows.append(Row(f"Instructions per request, {label}: what switchboard costs over bare "
+                        "hyper", "instructions", [got["switchboard"]], "bare hyper",
+                        [got["baseline"]], lower_is_better=True))
+    return rows
+
+
 def hold_idle(port: int, count: int) -> list[socket.socket]:
     held = []
     for _ in range(count):
@@ -611,7 +638,8 @@ def verdict(row: Row) -> tuple[str, str]:
     if row.target is None:
         return "", ""
     if row.target < 1:
-        overhead = f"≤ {round((1 - row.target) * 100)}% slower"
+        more = "more" if row.unit == "instructions" else "slower"
+        overhead = f"≤ {round((1 - row.target) * 100)}% {more}"
         return overhead, "yes" if row.ratio() >= row.target else "**no**"
     return f"≥ {row.target}×", "yes" if row.ratio() >= row.target else "**no**"
 
@@ -639,7 +667,9 @@ def report(rows: list[Row], facts: dict[str, str], settings: Settings, when: str
         "start-up: the peer's over switchboard's). The percentage after a rate is how busy "
         "that server's CPU was; where it is well below 100%, the load generator set the pace "
         "and \"per CPU-second\" (requests or messages per second of the server's CPU time) "
-        "says more about the server than the rate does. Targets are checked on the ratio.",
+        "says more about the server than the rate does. Instructions per request are "
+        f"callgrind's count over {settings.counted_requests} requests on 16 connections, "
+        "start-up included. Targets are checked on the ratio.",
         "", "Machine:", ""]
     lines += [f"- {k}: {v}" for k, v in facts.items()]
     return "\n".join(lines) + "\n"
@@ -663,8 +693,9 @@ def main() -> None:
                              "update; the numbers mean nothing")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
     parser.add_argument("--seconds", type=float, help="seconds per measured run (default 5)")
-    parser.add_argument("--only", default="http,smtp,memory,startup",
-                        help="comma-separated workload groups: http, smtp, memory, startup")
+    parser.add_argument("--only", default="http,instructions,smtp,memory,startup",
+                        help="comma-separated workload groups: http, instructions, smtp, "
+                             "memory, startup")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the table and raw numbers go (default: bench/results, "
                              "or target/bench for --smoke)")
@@ -684,7 +715,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if os.cpu_count() < 2:
         raise SystemExit("bench: needs two CPUs (one for the server, one for the load)")
-    for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset"]:
+    for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset", "valgrind"]:
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found; bench/run installs it")
     raise_fd_limit()
@@ -699,7 +730,8 @@ def main() -> None:
         subprocess.run([str(RELEASE / "switchboard"), "certs", "--dir", str(certs)],
                        check=True, capture_output=True)
         os.chmod(work, 0o755)  # nginx's worker (nobody) reads nothing here, but may stat it
-        steps = {"http": http_workloads, "smtp": smtp_workloads, "startup": startup_workload}
+        steps = {"http": http_workloads, "instructions": instruction_workloads,
+                 "smtp": smtp_workloads, "startup": startup_workload}
         for group in groups:
             print(f"bench: {group} …", file=sys.stderr, flush=True)
             if group == "memory":
@@ -709,7 +741,7 @@ def main() -> None:
                 rows += steps[group](settings, work, certs)
             else:
                 raise SystemExit(f"bench: unknown workload group {group!r}; "
-                                 "choose from http, smtp, memory, startup")
+                                 "choose from http, instructions, smtp, memory, startup")
 
     facts = machine()
     table = report(rows, facts, settings, when)
@@ -720,7 +752,7 @@ def main() -> None:
                     for row in rows]}
     (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(table)
-    if not args.smoke and groups == ["http", "smtp", "memory", "startup"]:
+    if not args.smoke and groups == ["http", "instructions", "smtp", "memory", "startup"]:
         update_readme(table)
         print("bench: README.md updated", file=sys.stderr)
 
