@@ -95,6 +95,20 @@ struct Messages {
     by_id: HashMap<String, Arc<StoredMessage>>,
 }
 
+/// 22 random letters and digits, like Mailpit's IDs: eleven from each of two random 64-bit
+/// numbers, written in base 62 (one random number per character cost ten times as much).
+fn random_id() -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut id = String::with_capacity(22);
+    for mut n in [fastrand::u64(..), fastrand::u64(..)] {
+        for _ in 0..11 {
+            id.push(char::from(DIGITS[(n % 62) as usize]));
+            n /= 62;
+        }
+    }
+    id
+}
+
 impl MailStore {
     /// An empty store in memory only.
     pub fn in_memory(max_messages: usize) -> Self {
@@ -201,7 +215,7 @@ impl MailStore {
 
     fn new_id(&self) -> String {
         loop {
-            let id: String = (0..22).map(|_| fastrand::alphanumeric()).collect();
+            let id = random_id();
             if !self.lock().by_id.contains_key(&id) {
                 return id;
             }
@@ -399,6 +413,20 @@ mod tests {
         Bytes::from(format!(
             "Subject: {subject}\r\nTo: b@example.test\r\n\r\nbody\r\n"
         ))
+    }
+
+    #[test]
+    fn ids_are_22_letters_and_digits_and_all_of_them_occur() {
+        let ids: Vec<String> = (0..1000).map(|_| random_id()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for id in &ids {
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+            seen.extend(id.bytes());
+        }
+        assert_eq!(seen.len(), 62, "every letter and digit turns up");
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[tokio::test]

@@ -484,7 +484,15 @@ fn parse_error(error: ParseError) -> Reply {
 
 /// The first control character (C0, DEL or C1) in a command line, its line ending aside.
 fn first_control_character(line: &[u8]) -> Option<char> {
-    String::from_utf8_lossy(trim_line_end(line))
+    let line = trim_line_end(line);
+    // Nearly every command is ASCII, where a byte is a character: no decoding needed.
+    if line.is_ascii() {
+        return line
+            .iter()
+            .find(|b| b.is_ascii_control())
+            .map(|&b| char::from(b));
+    }
+    String::from_utf8_lossy(line)
         .chars()
         .find(|c| c.is_control())
 }
