@@ -275,10 +275,7 @@ fn init_logging(
             Some(error),
         ),
     };
-    // `[log] queue_lines` long (the writer's default allocates 4 MB; see LogSettings).
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(queue_lines)
-        .finish(std::io::stderr());
+    let (writer, guard) = log_queue(queue_lines, std::io::stderr());
     let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines = match format {
         LogFormat::Text => {
@@ -300,6 +297,22 @@ fn init_logging(
         tracing::warn!("RUST_LOG={directives:?} is not a log filter ({error}); logging at info");
     }
     guard
+}
+
+/// The queue between the tasks that log and the thread that writes: `[log] queue_lines` long
+/// (the writer's default allocates 4 MB; see LogSettings). When it is full, new lines are
+/// dropped and counted, so a stalled reader never stalls a connection.
+fn log_queue<W: std::io::Write + Send + 'static>(
+    queue_lines: usize,
+    out: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(queue_lines)
+        .lossy(true)
+        .finish(out)
 }
 
 /// What `RUST_LOG` filters with.
@@ -344,6 +357,43 @@ fn fatal(format: LogFormat, error: &dyn std::fmt::Display) -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A writer that blocks until the test lets it go: a terminal nobody reads.
+    struct Stalled(std::sync::mpsc::Receiver<()>);
+
+    impl std::io::Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_log_queue_drops_lines_instead_of_blocking() {
+        use std::io::Write as _;
+        let (release, stalled) = std::sync::mpsc::channel();
+        let (mut writer, guard) = log_queue(4, Stalled(stalled));
+        let counter = writer.error_counter();
+        // The writing thread holds at most one line; the queue four. Everything past that
+        // must be dropped at once, not wait for the reader.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for n in 0..50 {
+                writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
+            }
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a write waited for the stalled reader");
+        let dropped = counter.dropped_lines();
+        assert!((45..=46).contains(&dropped), "{dropped} lines dropped");
+        drop(release);
+        drop(guard);
+    }
 
     #[test]
     fn log_filters_take_the_cheap_form_when_they_can() {
