@@ -467,7 +467,7 @@ def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
 def instruction_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     """Instructions per request, counted by callgrind (bench/instructions). Rates on a shared
     machine move by ±15% between runs a few seconds apart, which hides a difference of a few
-    percent; instruction counts repeat exactly."""
+    percent; instruction counts repeat to within about 1%."""
 
     def count(server: str, mode: str) -> float:
         cmd = [str(ROOT / "bench" / "instructions"), server, mode, str(settings.counted_requests)]

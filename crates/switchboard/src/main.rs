@@ -270,10 +270,7 @@ fn init_logging(
     let directives = std::env::var("RUST_LOG").unwrap_or_default();
     let (filter, invalid) = match log_filter(&directives) {
         Ok(filter) => (filter, None),
-        Err(error) => (
-            LogFilter::Targets(Targets::new().with_default(Level::INFO)),
-            Some(error),
-        ),
+        Err(error) => (LogFilter::default(), Some(error)),
     };
     let (writer, guard) = log_queue(queue_lines, std::io::stderr());
     let lines = tracing_subscriber::fmt::layer().with_writer(writer);
@@ -327,13 +324,18 @@ enum LogFilter {
     Spans(EnvFilter),
 }
 
-/// The filter `RUST_LOG` asks for, `info` when it is unset or empty.
+impl Default for LogFilter {
+    /// `info` and above: for no `RUST_LOG`, and for one that is not a filter.
+    fn default() -> Self {
+        LogFilter::Targets(Targets::new().with_default(Level::INFO))
+    }
+}
+
+/// The filter `RUST_LOG` asks for, the default when it is unset or empty.
 fn log_filter(directives: &str) -> Result<LogFilter, String> {
-    let directives = if directives.trim().is_empty() {
-        "info"
-    } else {
-        directives
-    };
+    if directives.trim().is_empty() {
+        return Ok(LogFilter::default());
+    }
     // Span and field directives are written in brackets (`[conn{service=smtp}]=debug`).
     if !directives.contains('[')
         && let Ok(targets) = directives.parse::<Targets>()
