@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use switchboard_core::{Cidr, Event};
+use switchboard_core::{Cidr, EventKind};
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 
@@ -47,9 +47,10 @@ async fn allow_and_deny_by_source_address() {
     // Denied: the TCP handshake succeeded (the kernel accepted), then the connection was
     // closed without a word: no HTTP answer at all.
     assert_eq!(answer(addr, "127.0.0.3", HEALTHZ).await, "");
-    let Event::ConnectionDenied { peer, rule, .. } = seen
-        .find(|e| matches!(e, Event::ConnectionDenied { .. }))
+    let EventKind::ConnectionDenied { peer, rule, .. } = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionDenied { .. }))
         .await
+        .kind
     else {
         unreachable!()
     };

@@ -4,10 +4,9 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 
 use crate::PATIENCE;
-use crate::common::server::{BINARY, Logs, serve, write_config};
+use switchboard_testkit::binary::{Logs, write_config};
 
 #[tokio::test]
 async fn serves_until_sigterm_then_exits_0() {
@@ -26,7 +25,8 @@ async fn serves_until_sigterm_then_exits_0() {
         bind = ["127.0.0.1"]
         "#,
     );
-    let mut child = serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
+    let mut child =
+        crate::switchboard().serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
     let mut logs = Logs::of(&mut child);
     let listening = logs.ready().await;
 
@@ -77,7 +77,7 @@ async fn text_logs_teach_and_have_no_colour_in_a_pipe() {
         dir.path(),
         &format!("[[port]]\nport = {port}\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n"),
     );
-    let mut child = serve(&["--config", config.to_str().unwrap()]);
+    let mut child = crate::switchboard().serve(&["--config", config.to_str().unwrap()]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     tokio::time::timeout(PATIENCE, async {
@@ -106,7 +106,7 @@ async fn text_logs_teach_and_have_no_colour_in_a_pipe() {
 }
 
 async fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = serve(args);
+    let mut child = crate::switchboard().serve(args);
     let mut stderr = String::new();
     child
         .stderr
@@ -178,7 +178,8 @@ async fn certs_command_creates_once_then_reuses() {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
     let run = || {
-        Command::new(BINARY)
+        crate::switchboard()
+            .command()
             .args(["certs", "--dir"])
             .arg(&certs)
             .args(["--name", "demo.switchboard.test"])
@@ -244,7 +245,7 @@ async fn malformed_certificates_exit_2_naming_the_file() {
 
 #[tokio::test]
 async fn ports_shows_the_kernel_table_and_marks_switchboard() {
-    if switchboard_core::sockets::listening().is_err() {
+    if switchboard_probe::sockets::listening().is_err() {
         return; // no /proc here; the command says so, tested by its own message path
     }
     let dir = tempfile::tempdir().unwrap();
@@ -252,10 +253,16 @@ async fn ports_shows_the_kernel_table_and_marks_switchboard() {
         dir.path(),
         "[[port]]\nport = 0\nservice = \"echo\"\nbind = [\"127.0.0.1\"]\n",
     );
-    let mut child = serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
+    let mut child =
+        crate::switchboard().serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
     let mut logs = Logs::of(&mut child);
     let echo = logs.ready().await["echo"];
-    let output = Command::new(BINARY).arg("ports").output().await.unwrap();
+    let output = crate::switchboard()
+        .command()
+        .arg("ports")
+        .output()
+        .await
+        .unwrap();
     assert_eq!(output.status.code(), Some(0));
     let table = String::from_utf8(output.stdout).unwrap();
     let row = table

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_supervisor::Config;
+use switchboard_testkit::Config;
 use switchboard_testkit::Stack;
 
 use crate::{Chat, http_client, json_of};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use switchboard_supervisor::Config;
+use switchboard_testkit::Config;
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

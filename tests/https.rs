@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode, Version};
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
-use switchboard_core::Event;
+use switchboard_core::EventKind;
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -143,8 +143,11 @@ async fn a_silent_client_is_closed_at_the_handshake_timeout() {
     let mut events = stack.events().subscribe();
     let mut silent = TcpStream::connect(stack.addr("https")).await.unwrap();
     assert_eq!(read_to_close(&mut silent).await, "");
-    let Event::TlsFailed { reason, .. } =
-        next_event(&mut events, |e| matches!(e, Event::TlsFailed { .. })).await
+    let EventKind::TlsFailed { reason, .. } = next_event(&mut events, |e| {
+        matches!(e.kind, EventKind::TlsFailed { .. })
+    })
+    .await
+    .kind
     else {
         unreachable!()
     };
@@ -182,7 +185,10 @@ async fn garbage_on_the_tls_port_does_not_disturb_other_connections() {
     read_to_close(&mut noise).await;
     // Both bad handshakes are reported.
     for _ in 0..2 {
-        next_event(&mut events, |e| matches!(e, Event::TlsFailed { .. })).await;
+        next_event(&mut events, |e| {
+            matches!(e.kind, EventKind::TlsFailed { .. })
+        })
+        .await;
     }
 }
 

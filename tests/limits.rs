@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use switchboard_core::Event;
+use switchboard_core::EventKind;
 use switchboard_testkit::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -50,9 +50,10 @@ async fn over_max_connections_http_answers_503_with_retry_after() {
     );
     assert!(refused.contains("retry-after: 1"), "{refused}");
     assert!(refused.contains("max_connections = 1"), "{refused}");
-    let Event::ConnectionLimited { limit, .. } = seen
-        .find(|e| matches!(e, Event::ConnectionLimited { .. }))
+    let EventKind::ConnectionLimited { limit, .. } = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionLimited { .. }))
         .await
+        .kind
     else {
         unreachable!()
     };
@@ -60,7 +61,7 @@ async fn over_max_connections_http_answers_503_with_retry_after() {
 
     // The slot frees when the held connection ends; then the next one is served.
     drop(held);
-    seen.find(|e| matches!(e, Event::ConnectionClosed { .. }))
+    seen.find(|e| matches!(e.kind, EventKind::ConnectionClosed { .. }))
         .await;
     assert!(get(addr, "127.0.0.1").await.starts_with("HTTP/1.1 200 OK"));
 }
@@ -155,13 +156,15 @@ async fn when_even_refusing_is_full_switchboard_stops_accepting() {
     let addr = stack.addr("https");
     let mut seen = Seen::new(&stack);
     let served = TcpStream::connect(addr).await.unwrap();
-    seen.find(|e| matches!(e, Event::ConnectionOpened { .. }))
+    seen.find(|e| matches!(e.kind, EventKind::ConnectionOpened { .. }))
         .await;
     let _refusing = TcpStream::connect(addr).await.unwrap();
-    seen.find(|e| matches!(e, Event::ConnectionLimited { .. }))
+    seen.find(|e| matches!(e.kind, EventKind::ConnectionLimited { .. }))
         .await;
-    let Event::PortAtLimit { limit, .. } =
-        seen.find(|e| matches!(e, Event::PortAtLimit { .. })).await
+    let EventKind::PortAtLimit { limit, .. } = seen
+        .find(|e| matches!(e.kind, EventKind::PortAtLimit { .. }))
+        .await
+        .kind
     else {
         unreachable!()
     };
@@ -173,9 +176,10 @@ async fn when_even_refusing_is_full_switchboard_stops_accepting() {
     drop(served);
     let opened = tokio::time::timeout(PATIENCE, async {
         loop {
-            if let Event::ConnectionOpened { .. } = seen
-                .find(|e| matches!(e, Event::ConnectionOpened { id, .. } if *id > 1))
+            if let EventKind::ConnectionOpened { .. } = seen
+                .find(|e| matches!(e.kind, EventKind::ConnectionOpened { id, .. } if id > 1))
                 .await
+                .kind
             {
                 break;
             }

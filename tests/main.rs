@@ -5,8 +5,6 @@
 // In tests a failed unwrap, expect or panic is a failed assertion, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 mod access;
 mod binary;
 mod browser;
@@ -23,14 +21,20 @@ mod smtp_clients;
 mod toxics;
 mod visibility;
 
-pub(crate) use common::{PATIENCE, connect_from, read_to_close, read_until};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+pub(crate) use switchboard_testkit::client::{PATIENCE, connect_from, read_to_close, read_until};
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
+use switchboard_testkit::binary::Binary;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+
+/// The `switchboard` binary this package built: the one under test.
+fn switchboard() -> Binary {
+    Binary::at(env!("CARGO_BIN_EXE_switchboard"))
+}
 
 /// Assert that nothing listens on `addr`: the kernel refuses connections to it.
 ///

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard_probe::{State, probe, probe_all};
 use switchboard_testkit::Stack;
-use tokio::process::Command;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -111,7 +110,8 @@ async fn a_full_queue_looks_like_a_firewall_timeout() {
 }
 
 async fn run_probe(args: &[String]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let output = crate::switchboard()
+        .command()
         .arg("probe")
         .args(args)
         .output()

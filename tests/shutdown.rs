@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use switchboard_core::Event;
+use switchboard_core::EventKind;
+
 use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -15,10 +16,13 @@ async fn in_flight_request_finishes_while_new_connections_are_refused() {
     let mut stack = Stack::start(&["http"]).await.unwrap();
     let addr = stack.addr("http");
     let mut events = stack.events().subscribe();
-    let mut in_flight = crate::common::request_in_flight(stack.addr("http")).await;
+    let mut in_flight = switchboard_testkit::client::request_in_flight(stack.addr("http")).await;
 
     stack.request_shutdown();
-    next_event(&mut events, |e| matches!(e, Event::PortClosed { .. })).await;
+    next_event(&mut events, |e| {
+        matches!(e.kind, EventKind::PortClosed { .. })
+    })
+    .await;
     assert_refused(addr).await;
 
     // The request that was already being handled completes normally.
@@ -27,7 +31,7 @@ async fn in_flight_request_finishes_while_new_connections_are_refused() {
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.contains(r#""data":"hello""#), "{answer}");
 
-    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+    let stopped = tokio::time::timeout(PATIENCE, stack.shutdown())
         .await
         .unwrap();
     assert_eq!(stopped.connections_cut, 0);
@@ -49,7 +53,7 @@ async fn idle_connections_do_not_hold_up_shutdown() {
     read_until(&mut idle, "ok\n").await;
 
     stack.request_shutdown();
-    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+    let stopped = tokio::time::timeout(PATIENCE, stack.shutdown())
         .await
         .expect("shutdown waited for an idle keep-alive connection");
     assert_eq!(stopped.connections_cut, 0);
@@ -65,10 +69,10 @@ async fn connections_still_open_at_the_deadline_are_cut() {
         .await
         .unwrap();
     // The handler waits for a body that never comes.
-    let mut stuck = crate::common::request_in_flight(stack.addr("http")).await;
+    let mut stuck = switchboard_testkit::client::request_in_flight(stack.addr("http")).await;
 
     stack.request_shutdown();
-    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+    let stopped = tokio::time::timeout(PATIENCE, stack.shutdown())
         .await
         .expect("shutdown did not end at its deadline");
     assert_eq!(stopped.connections_cut, 1);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use switchboard_core::Event;
-use switchboard_supervisor::Config;
+use switchboard_core::EventKind;
+use switchboard_testkit::Config;
 use switchboard_testkit::Stack;
 use tokio_rustls::TlsConnector;
 
@@ -349,7 +349,7 @@ async fn shutdown_says_421_and_does_not_acknowledge_a_message_in_data() {
         "421 4.3.2 Service shutting down, closing connection"
     );
     let mail = stack.mail().clone();
-    let stopped = tokio::time::timeout(PATIENCE, stack.stopped())
+    let stopped = tokio::time::timeout(PATIENCE, stack.shutdown())
         .await
         .unwrap();
     assert_eq!(stopped.connections_cut, 0);
@@ -371,13 +371,7 @@ async fn a_client_vanishing_mid_data_leaves_nothing_behind() {
     chat.send("Subject: cut off\r\n\r\nhalf a message").await;
     drop(chat);
     next_event(&mut events, |e| {
-        matches!(
-            e,
-            Event::ConnectionClosed {
-                service: "smtp",
-                ..
-            }
-        )
+        e.service == "smtp" && matches!(e.kind, EventKind::ConnectionClosed { .. })
     })
     .await;
     assert!(stack.mail().is_empty());
@@ -459,7 +453,7 @@ async fn deliver_after_ehlo(chat: &mut Chat<tokio::net::TcpStream>) -> String {
 }
 
 /// The `[smtp] auth` setting, as a config file would give it.
-fn switchboard_smtp_auth(value: &str) -> switchboard_supervisor::config::AuthPolicy {
+fn switchboard_smtp_auth(value: &str) -> switchboard_testkit::AuthPolicy {
     let config = Config::from_toml(&format!("[smtp]\nauth = \"{value}\"\n"), "test").unwrap();
     config.smtp.auth
 }

@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicUsize;
 use nix::sys::signal::Signal;
 use tokio::task::JoinSet;
 
-use crate::common::server::Server;
 use crate::signals::{config, message, sender, stored_subjects, until_count};
 use crate::{body_json, http_get, one_at_a_time};
 
@@ -25,7 +24,9 @@ async fn sigkill_under_smtp_load_loses_no_acknowledged_message_and_loads_no_torn
     let mut attempted = BTreeSet::new();
 
     for round in 0..ROUNDS {
-        let mut server = Server::start(&config(), &["--mail-dir", mail_dir]).await;
+        let mut server = crate::switchboard()
+            .start(&config(), &["--mail-dir", mail_dir])
+            .await;
         let smtp = server.addr("smtp");
         let counter = Arc::new(AtomicUsize::new(0));
         let mut senders = JoinSet::new();
@@ -43,7 +44,9 @@ async fn sigkill_under_smtp_load_loses_no_acknowledged_message_and_loads_no_torn
     }
     attempted.extend(acknowledged.iter().cloned());
 
-    let server = Server::start(&config(), &["--mail-dir", mail_dir]).await;
+    let server = crate::switchboard()
+        .start(&config(), &["--mail-dir", mail_dir])
+        .await;
     let http = server.addr("http");
     let stored = stored_subjects(http).await;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();

@@ -4,9 +4,9 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use crate::common::PATIENCE;
-use crate::common::server::{BINARY, Logs, spawn, write_config};
 use crate::one_at_a_time;
+use switchboard_testkit::binary::{Logs, spawn, write_config};
+use switchboard_testkit::client::PATIENCE;
 
 #[tokio::test]
 async fn running_out_of_file_descriptors_backs_off_logs_once_and_recovers() {
@@ -20,7 +20,7 @@ async fn running_out_of_file_descriptors_backs_off_logs_once_and_recovers() {
     let mut child = spawn(
         Command::new("sh")
             .args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\""])
-            .arg(BINARY)
+            .arg(crate::switchboard().path())
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&config),
     );

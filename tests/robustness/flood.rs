@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
-use crate::common::server::Server;
-use crate::common::{connect_from, read_to_close};
 use crate::{one_at_a_time, wait_for_active};
+use switchboard_testkit::client::{connect_from, read_to_close};
 
 /// Client addresses of the flood: 127.0.0.11 to 127.0.0.20.
 const SOURCES: u8 = 10;
@@ -42,7 +41,7 @@ async fn an_http_flood_is_refused_politely_within_a_memory_bound_and_then_served
         "[[port]]\nport = 0\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n\
          max_connections = {MAX_CONNECTIONS}\nmax_per_source = {MAX_PER_SOURCE}\n"
     );
-    let server = Server::start(&config, &[]).await;
+    let server = crate::switchboard().start(&config, &[]).await;
     let http = server.addr("http");
     let (before, _) = server.memory_kib();
 
@@ -100,14 +99,14 @@ async fn an_smtp_flood_from_one_address_gets_421_beyond_max_per_source() {
     let config = "[[port]]\nport = 0\nservice = \"smtp\"\nbind = [\"127.0.0.1\"]\n\
                   max_per_source = 5\n\n[[port]]\nport = 0\nservice = \"http\"\n\
                   bind = [\"127.0.0.1\"]\n";
-    let server = Server::start(config, &[]).await;
+    let server = crate::switchboard().start(config, &[]).await;
     let (smtp, http) = (server.addr("smtp"), server.addr("http"));
 
     // Five sessions are held open; thirty more from the same address are turned away.
     let mut held = Vec::new();
     for _ in 0..5 {
         let mut stream = connect_from("127.0.0.30", smtp).await;
-        crate::common::read_until(&mut stream, "220 ").await;
+        switchboard_testkit::client::read_until(&mut stream, "220 ").await;
         held.push(stream);
     }
     let mut flood = JoinSet::new();
@@ -125,10 +124,10 @@ async fn an_smtp_flood_from_one_address_gets_421_beyond_max_per_source() {
     // Another address is not affected, and when the held sessions end the first is
     // served again.
     let mut other = connect_from("127.0.0.31", smtp).await;
-    crate::common::read_until(&mut other, "220 ").await;
+    switchboard_testkit::client::read_until(&mut other, "220 ").await;
     drop(held);
     wait_for_active(http, smtp.port(), |n| n == 1).await;
     let mut again = connect_from("127.0.0.30", smtp).await;
-    crate::common::read_until(&mut again, "220 ").await;
+    switchboard_testkit::client::read_until(&mut again, "220 ").await;
     server.assert_no_panic();
 }

@@ -11,9 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::common::server::{Server, port_table};
-use crate::common::{PATIENCE, read_to_close, read_until};
 use crate::{body_json, http_get, one_at_a_time, wait_for_active};
+use switchboard_testkit::binary::port_table;
+use switchboard_testkit::client::{PATIENCE, read_to_close, read_until};
 
 fn config() -> String {
     port_table(&["http", "https", "smtp", "smtps", "echo"])
@@ -140,7 +140,7 @@ async fn smtp_message(
 #[tokio::test]
 async fn garbage_and_truncation_on_every_port_leave_the_server_serving() {
     let _turn = one_at_a_time().await;
-    let server = Server::start(&config(), &[]).await;
+    let server = crate::switchboard().start(&config(), &[]).await;
     let ca = std::fs::read_to_string(server.dir().join("certs/ca.pem")).unwrap();
     let ports = ["http", "https", "smtp", "smtps", "echo"].map(|s| (s, server.addr(s)));
 

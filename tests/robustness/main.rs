@@ -7,9 +7,6 @@
 // In tests a failed unwrap, expect or panic is a failed assertion, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod crash;
 mod exhaustion;
 mod flood;
@@ -20,10 +17,16 @@ mod slow;
 
 use std::net::SocketAddr;
 
-use common::PATIENCE;
 use serde_json::Value;
+use switchboard_testkit::binary::Binary;
+use switchboard_testkit::client::PATIENCE;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+/// The `switchboard` binary this package built: the one under test.
+fn switchboard() -> Binary {
+    Binary::at(env!("CARGO_BIN_EXE_switchboard"))
+}
 
 /// Held by each test for its whole run: the suite's tests take turns.
 async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
@@ -46,7 +49,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
-    common::read_to_close(&mut stream).await
+    switchboard_testkit::client::read_to_close(&mut stream).await
 }
 
 /// The JSON body of a complete HTTP response.

@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use switchboard_core::sockets::{TcpState, parse_table};
+use switchboard_probe::sockets::{TcpState, parse_table};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::common::read_until;
-use crate::common::server::Server;
 use crate::one_at_a_time;
+use switchboard_testkit::binary::port_table;
+use switchboard_testkit::client::read_until;
 
 /// The sockets of process `pid` that are neither listeners nor connections accepted on
 /// one of `listening` ports, as "tcp 10.0.0.1:40000 → 1.2.3.4:25".
@@ -53,7 +53,9 @@ fn sockets_it_opened(pid: u32, listening: &HashSet<u16>) -> Vec<String> {
 #[tokio::test]
 async fn smtp_accepts_mail_for_anywhere_and_never_opens_a_connection_out() {
     let _turn = one_at_a_time().await;
-    let server = Server::start(&crate::common::server::port_table(&["http", "smtp"]), &[]).await;
+    let server = crate::switchboard()
+        .start(&port_table(&["http", "smtp"]), &[])
+        .await;
     let pid = server.child.id().unwrap();
     let (http, smtp) = (server.addr("http"), server.addr("smtp"));
     let listening: HashSet<u16> = [http.port(), smtp.port()].into();
@@ -95,7 +97,7 @@ async fn smtp_accepts_mail_for_anywhere_and_never_opens_a_connection_out() {
         .write_all(b"Subject: relay me\r\n\r\nPlease deliver.\r\n.\r\nQUIT\r\n")
         .await
         .unwrap();
-    let end = crate::common::read_to_close(&mut stream).await;
+    let end = switchboard_testkit::client::read_to_close(&mut stream).await;
     assert!(end.contains("250 2.0.0 OK: queued as"), "{end}");
     // A relay could start after the session: look again for a while.
     for _ in 0..10 {

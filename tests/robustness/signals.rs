@@ -13,9 +13,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::common::server::{Server, port_table};
-use crate::common::{PATIENCE, read_to_close, request_in_flight};
 use crate::{body_json, http_get, one_at_a_time};
+use switchboard_testkit::binary::port_table;
+use switchboard_testkit::client::{PATIENCE, read_to_close, request_in_flight};
 
 pub(crate) fn config() -> String {
     port_table(&["http", "smtp"])
@@ -125,7 +125,9 @@ async fn shutdown_under_load(signal: Signal) {
     let _turn = one_at_a_time().await;
     let mail = tempfile::tempdir().unwrap();
     let mail_dir = mail.path().to_str().unwrap();
-    let mut server = Server::start(&config(), &["--mail-dir", mail_dir]).await;
+    let mut server = crate::switchboard()
+        .start(&config(), &["--mail-dir", mail_dir])
+        .await;
     let (http, smtp) = (server.addr("http"), server.addr("smtp"));
 
     let counter = Arc::new(AtomicUsize::new(0));
@@ -163,7 +165,9 @@ async fn shutdown_under_load(signal: Signal) {
     assert_eq!(server.exit_code(SHUTDOWN_TIMEOUT).await, Some(0));
     server.assert_no_panic();
 
-    let again = Server::start(&config(), &["--mail-dir", mail_dir]).await;
+    let again = crate::switchboard()
+        .start(&config(), &["--mail-dir", mail_dir])
+        .await;
     let stored = stored_subjects(again.addr("http")).await;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged with 250 but lost: {lost:?}");

@@ -9,9 +9,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::common::server::{Server, port_table};
-use crate::common::{PATIENCE, read_to_close};
 use crate::{http_get, one_at_a_time, wait_for_active};
+use switchboard_testkit::binary::port_table;
+use switchboard_testkit::client::{PATIENCE, read_to_close};
 
 /// How many slow connections of each kind, per service.
 const SLOW: usize = 100;
@@ -67,7 +67,7 @@ async fn outcomes(mut slow: JoinSet<(String, Duration)>) -> Vec<(String, Duratio
 #[tokio::test]
 async fn slow_http_clients_do_not_delay_others_and_are_closed_by_the_timeouts() {
     let _turn = one_at_a_time().await;
-    let server = Server::start(&config(), &[]).await;
+    let server = crate::switchboard().start(&config(), &[]).await;
     let http = server.addr("http");
 
     let mut slow = JoinSet::new();
@@ -100,7 +100,7 @@ async fn slow_http_clients_do_not_delay_others_and_are_closed_by_the_timeouts() 
 #[tokio::test]
 async fn slow_smtp_clients_do_not_delay_others_and_get_421_at_the_command_timeout() {
     let _turn = one_at_a_time().await;
-    let server = Server::start(&config(), &[]).await;
+    let server = crate::switchboard().start(&config(), &[]).await;
     let (http, smtp) = (server.addr("http"), server.addr("smtp"));
 
     let mut slow = JoinSet::new();

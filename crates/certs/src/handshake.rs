@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use switchboard_core::{ConnInfo, Event, EventBus, TlsInfo};
+use switchboard_core::{ConnInfo, Event, EventBus, EventKind, TlsInfo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -29,13 +29,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let failed = |reason: String| {
-        events.emit(Event::TlsFailed {
-            id: info.id,
-            port: info.port(),
-            service: info.service,
-            peer: info.peer,
-            reason: reason.clone(),
-        });
+        events.emit(Event::new(
+            info.port(),
+            info.service,
+            EventKind::TlsFailed {
+                id: info.id,
+                peer: info.peer,
+                reason: reason.clone(),
+            },
+        ));
         HandshakeFailed(reason)
     };
     let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
@@ -67,13 +69,15 @@ where
     };
     // The gate's span declared a `tls` field for this; the connection's closing line shows it.
     tracing::Span::current().record("tls", tracing::field::display(&tls));
-    events.emit(Event::TlsEstablished {
-        id: info.id,
-        port: info.port(),
-        service: info.service,
-        peer: info.peer,
-        tls: tls.clone(),
-    });
+    events.emit(Event::new(
+        info.port(),
+        info.service,
+        EventKind::TlsEstablished {
+            id: info.id,
+            peer: info.peer,
+            tls: tls.clone(),
+        },
+    ));
     info.tls = Some(tls);
     Ok(stream)
 }

@@ -83,10 +83,7 @@ pub enum Source {
 
 /// The certificate TLS services present: the user's own if `[tls] cert` and `key` are set,
 /// else one from the local CA (created on first use). `extra_names` come from `--name`.
-pub fn load(
-    settings: &TlsSettings,
-    extra_names: &[String],
-) -> Result<(Identity, Source), CertError> {
+pub fn load(settings: &TlsSettings) -> Result<(Identity, Source), CertError> {
     match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
             let chain = authority::read_chain(cert)?;
@@ -106,11 +103,9 @@ pub fn load(
         }
         (Some(_), None) | (None, Some(_)) => Err(CertError::HalfProvided),
         (None, None) => {
-            let mut names = settings.names.clone();
-            names.extend_from_slice(extra_names);
             let ca = ensure_at(
                 settings.dir(),
-                &names,
+                &settings.names,
                 settings.crl_url.as_deref(),
                 OffsetDateTime::now_utc(),
             )?;

@@ -252,7 +252,7 @@ fn a_certificate_of_your_own_takes_precedence() {
         key: Some(key.clone()),
         ..TlsSettings::default()
     };
-    let (identity, source) = load(&settings, &[]).unwrap();
+    let (identity, source) = load(&settings).unwrap();
     assert_eq!(identity.chain[0].as_ref(), own.cert.der().as_ref());
     assert!(matches!(source, Source::Provided(info) if info.covers("own.example.test")));
     assert!(
@@ -264,15 +264,12 @@ fn a_certificate_of_your_own_takes_precedence() {
         cert: Some(cert.clone()),
         ..TlsSettings::default()
     };
-    assert!(matches!(
-        load(&half, &[]).unwrap_err(),
-        CertError::HalfProvided
-    ));
+    assert!(matches!(load(&half).unwrap_err(), CertError::HalfProvided));
 
     let other = rcgen::generate_simple_self_signed(vec!["other.test".to_owned()]).unwrap();
     fs::write(&key, other.signing_key.serialize_pem()).unwrap();
     assert!(matches!(
-        load(&settings, &[]).unwrap_err(),
+        load(&settings).unwrap_err(),
         CertError::Mismatch { .. }
     ));
 }

@@ -15,8 +15,10 @@ use serde::{Deserialize, Deserializer};
 pub struct Cidr(IpNet);
 
 impl Cidr {
+    /// Whether the range holds `ip`. IPv4 clients reaching an IPv6 socket appear as
+    /// `::ffff:a.b.c.d`; ranges are written for the IPv4 address, so that is what is matched.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.contains(&canonical(ip))
+        self.0.contains(&ip.to_canonical())
     }
 
     fn prefix_len(&self) -> u8 {
@@ -49,12 +51,6 @@ impl<'de> Deserialize<'de> for Cidr {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// IPv4 clients reaching an IPv6 socket appear as `::ffff:a.b.c.d`; rules are written for
-/// the IPv4 address.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
 }
 
 /// A port's allow and deny lists.

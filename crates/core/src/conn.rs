@@ -4,12 +4,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-
-use crate::faults::Faults;
 
 /// One accepted connection, as the supervisor hands it to a service.
 #[derive(Debug)]
@@ -91,13 +90,36 @@ impl ByteCounts {
 /// How much of a vectored write is gathered into one write when toxics apply.
 const GATHER_LIMIT: usize = 64 * 1024;
 
+/// Something that stands between a connection's socket and its service and may hold back,
+/// slow down or cut the bytes: the port's toxics. The gate gives every connection one
+/// (`switchboard-faults` implements it); the stream calls it on each read and write.
+pub trait FaultLayer: Send + std::fmt::Debug {
+    /// Whether bytes pass straight through right now; then the stream skips the layer.
+    fn is_inert(&mut self) -> bool;
+    fn poll_read(
+        &mut self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>>;
+    fn poll_write(
+        &mut self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>>;
+    fn poll_shutdown(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// How much longer the socket must stay open after the service let go of it.
+    fn linger_after_drop(&mut self) -> Option<Duration>;
+}
+
 /// A TCP stream that counts the bytes passing through it, and applies the port's toxics
 /// (faults) to them when it has any.
 #[derive(Debug)]
 pub struct ConnStream {
     tcp: TcpStream,
     counts: Arc<ByteCounts>,
-    faults: Option<Box<Faults>>,
+    faults: Option<Box<dyn FaultLayer>>,
 }
 
 impl ConnStream {
@@ -111,14 +133,9 @@ impl ConnStream {
     }
 
     /// Apply a port's toxics to this stream (they may change while it is open).
-    pub fn with_faults(mut self, faults: Faults) -> Self {
+    pub fn with_faults(mut self, faults: impl FaultLayer + 'static) -> Self {
         self.faults = Some(Box::new(faults));
         self
-    }
-
-    /// The underlying socket, e.g. for socket options.
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
     }
 }
 
@@ -212,7 +229,7 @@ impl Drop for ConnStream {
         if let Some(linger) = self
             .faults
             .as_deref_mut()
-            .and_then(Faults::linger_after_drop)
+            .and_then(FaultLayer::linger_after_drop)
             && !linger.is_zero()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {

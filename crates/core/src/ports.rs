@@ -2,8 +2,6 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::Toxic;
-
 /// Whether the kernel currently has a listening socket for a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,26 +43,17 @@ pub trait PortDirectory: Send + Sync + 'static {
     fn ports(&self) -> Vec<PortStatus>;
 }
 
-/// Changing the port table while it runs: closing and opening ports, toxics, reset. The
-/// supervisor implements it; the HTTP control API and the test harness use it.
+/// Changing the port table while it runs: closing and opening ports, and putting everything
+/// back as it started. The supervisor implements it; the HTTP control API and the test
+/// harness use it. (A port's toxics change through `switchboard_faults::ToxicControl`.)
 #[async_trait::async_trait]
 pub trait PortControl: Send + Sync + 'static {
     /// Close the port's listeners: new connections are refused from now on; open ones go on.
     async fn close_port(&self, port: u16) -> Result<(), ControlError>;
     /// Listen on the port again (on the same addresses).
     async fn open_port(&self, port: u16) -> Result<(), ControlError>;
-    fn toxics(&self, port: u16) -> Result<Vec<Toxic>, ControlError>;
-    /// Add a toxic; its name must be new on this port.
-    fn add_toxic(&self, port: u16, toxic: Toxic) -> Result<Toxic, ControlError>;
-    /// Change a toxic (see [`Toxic::patched`]).
-    fn update_toxic(
-        &self,
-        port: u16,
-        name: &str,
-        patch: &serde_json::Value,
-    ) -> Result<Toxic, ControlError>;
-    fn remove_toxic(&self, port: u16, name: &str) -> Result<(), ControlError>;
-    /// Remove every toxic, reopen every closed port, and disarm the SMTP chaos triggers.
+    /// Remove every toxic, reopen every closed port, and restore what else was changed at
+    /// run time (the SMTP chaos triggers).
     async fn reset(&self) -> Result<(), ControlError>;
 }
 

@@ -51,11 +51,6 @@ impl Refusal {
             Refusal::MaxRate(_) => "max_rate",
         }
     }
-
-    /// When to try again, in seconds (for HTTP's Retry-After).
-    pub fn retry_after(&self) -> u64 {
-        1
-    }
 }
 
 impl std::fmt::Display for Refusal {

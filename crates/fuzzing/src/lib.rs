@@ -14,10 +14,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use switchboard_core::toxic::ToxicSpec;
-use switchboard_core::{Cidr, Toxic, Triggers};
-use switchboard_mail::{Envelope, MailStore, Query};
-use switchboard_supervisor::Config;
+use switchboard_app::Config;
+use switchboard_core::Cidr;
+use switchboard_faults::{Toxic, ToxicSpec};
+use switchboard_mail::{Envelope, MailStore, Query, Triggers};
 
 pub use switchboard_smtp::fuzzing::data as smtp_data;
 
@@ -146,7 +146,7 @@ pub fn mail_search(input: &[u8]) {
 pub fn proc_net_tcp(input: &[u8]) {
     let text = String::from_utf8_lossy(input);
     for ipv6 in [false, true] {
-        for socket in switchboard_core::sockets::parse_table(&text, ipv6) {
+        for socket in switchboard_probe::sockets::parse_table(&text, ipv6) {
             assert_eq!(socket.local.is_ipv6(), ipv6, "{socket:?}");
         }
     }

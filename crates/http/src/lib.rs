@@ -23,23 +23,24 @@ use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use switchboard_core::{
-    BoxError, Chaos, Conn, ConnInfo, EventBus, Metrics, PortControl, PortDirectory, Refusal,
-    Service, Shutdown,
+    BoxError, Conn, ConnInfo, EventBus, PortControl, PortDirectory, Refusal, Service, Shutdown,
 };
-use switchboard_mail::MailStore;
+use switchboard_faults::ToxicControl;
+use switchboard_mail::{Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
-/// the captured mail (the store's) and the event stream.
+/// the captured mail and the chaos triggers (the mail store's), and the event stream with its
+/// counters.
 #[derive(Clone)]
 pub struct Shared {
     pub ports: Arc<dyn PortDirectory>,
     pub control: Arc<dyn PortControl>,
+    pub toxics: Arc<dyn ToxicControl>,
     pub mail: MailStore,
     pub events: EventBus,
-    pub metrics: Arc<Metrics>,
     pub chaos: Chaos,
     pub control_settings: ControlSettings,
     /// The local CA's certificate and revocation list, served at `/ca.pem` and `/ca.crl`;
@@ -84,17 +85,7 @@ impl HttpApp {
     pub fn new(shared: Shared, settings: HttpSettings) -> Self {
         let settings = Arc::new(settings);
         Self {
-            router: routes::router(routes::AppState::new(routes::AppStateInner {
-                ports: shared.ports,
-                mail: shared.mail,
-                events: shared.events,
-                metrics: shared.metrics,
-                control: shared.control,
-                chaos: shared.chaos,
-                control_settings: Arc::new(shared.control_settings),
-                local_ca: shared.local_ca,
-                settings: settings.clone(),
-            })),
+            router: routes::router(routes::AppState::new(shared, settings.clone())),
             builder: Arc::new(serve::builder(&settings)),
             settings,
         }

@@ -12,9 +12,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rustls::ServerConfig;
 use serde::Deserialize;
-use switchboard_core::{BoxError, Conn, EventBus, Refusal, Service, Shutdown};
+use switchboard_certs::HandshakeFailed;
+use switchboard_core::{
+    BoxError, Conn, ConnInfo, ConnStream, EventBus, Refusal, Service, Shutdown,
+};
 use switchboard_http::HttpApp;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 /// The ALPN protocols offered, in order of preference: HTTP/2 first.
 pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
@@ -69,6 +73,25 @@ impl HttpsService {
     }
 }
 
+impl HttpsService {
+    /// The TLS handshake, under `[https] handshake_timeout`; `info` learns what it settled on.
+    async fn handshake(
+        &self,
+        stream: ConnStream,
+        info: &mut ConnInfo,
+    ) -> Result<TlsStream<ConnStream>, HandshakeFailed> {
+        switchboard_certs::accept(
+            &self.acceptor,
+            stream,
+            info,
+            self.settings.handshake_timeout,
+            "https handshake_timeout",
+            &self.events,
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl Service for HttpsService {
     fn name(&self) -> &'static str {
@@ -77,14 +100,7 @@ impl Service for HttpsService {
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let Conn { stream, mut info } = conn;
-        let handshake = switchboard_certs::accept(
-            &self.acceptor,
-            stream,
-            &mut info,
-            self.settings.handshake_timeout,
-            "https handshake_timeout",
-            &self.events,
-        );
+        let handshake = self.handshake(stream, &mut info);
         let stream = tokio::select! {
             stream = handshake => stream?,
             // Nothing was served yet; there is nothing to finish.
@@ -97,16 +113,7 @@ impl Service for HttpsService {
     /// anything from an HTTPS port before the handshake).
     async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
         let Conn { stream, mut info } = conn;
-        if let Ok(stream) = switchboard_certs::accept(
-            &self.acceptor,
-            stream,
-            &mut info,
-            self.settings.handshake_timeout,
-            "https handshake_timeout",
-            &self.events,
-        )
-        .await
-        {
+        if let Ok(stream) = self.handshake(stream, &mut info).await {
             self.app.refuse(stream, info, why, shutdown).await;
         }
     }

@@ -10,12 +10,15 @@
 //! - `message.rs`: [`StoredMessage`], its [`Envelope`] and parsed [`Summary`] (mail-parser).
 //! - `search.rs`: [`Query`], the search language.
 //! - `persist.rs`: the mail directory: one `.eml` and one `.json` per message.
+//! - `chaos.rs`: [`Chaos`], Mailpit's chaos triggers, set over HTTP and fired by SMTP.
 
+mod chaos;
 mod message;
 mod persist;
 mod search;
 mod store;
 
+pub use chaos::{Chaos, Trigger, Triggers};
 pub use message::{Address, Details, Envelope, PartData, PartInfo, StoredMessage, Summary};
 pub use search::{Query, QueryError};
 pub use store::{MailError, MailSettings, MailStore, StoreStats};

@@ -9,8 +9,11 @@
 //! - `lib.rs`: [`resolve`], [`probe`], and the text and JSON reports.
 //! - `classify.rs`: what a server's first bytes say about it (pure, fuzzable).
 //! - `tls.rs`: a TLS handshake that reports the certificate instead of judging it.
+//! - `sockets.rs`: the server's side: the kernel's table of listening sockets, from
+//!   `/proc/net/tcp`, and which process holds each.
 
 mod classify;
+pub mod sockets;
 mod tls;
 
 use std::io;

@@ -9,7 +9,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use switchboard_core::{Chaos, ConnInfo, EventBus, Shutdown};
+use switchboard_core::{ConnInfo, EventBus, Shutdown};
+use switchboard_mail::Chaos;
 use switchboard_mail::MailStore;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 

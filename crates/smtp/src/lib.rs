@@ -9,7 +9,9 @@
 //! - `codec.rs`: command lines and the message after DATA (dot-unstuffing, limits).
 //! - `reply.rs`: reply codes and their wording.
 //! - `settings.rs`: [`SmtpSettings`], the `[smtp]` table.
+//! - `chaos.rs`: firing Mailpit's chaos triggers (kept in the mail crate).
 
+mod chaos;
 mod codec;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -23,15 +25,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use switchboard_core::{
-    BoxError, Chaos, ChaosPoint, Conn, ConnInfo, Event, EventBus, Refusal, Service, Shutdown,
+    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Refusal, Service, Shutdown,
 };
-use switchboard_mail::MailStore;
+use switchboard_mail::{Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 
+use crate::chaos::ChaosPoint;
 use crate::codec::{Data, DataReader, Line, LineReader};
 use crate::reply::{Reply, chaos_reply};
 use crate::session::{Next, Session};
@@ -349,7 +352,7 @@ impl SmtpService {
     ) {
         let envelope = session.finish_transaction(info.peer);
         let chaos = match &data {
-            Data::Message(_) => self.chaos.fire(ChaosPoint::Data),
+            Data::Message(_) => chaos::fire(&self.chaos, ChaosPoint::Data),
             _ => None,
         };
         let reply = match (data, envelope) {
@@ -362,16 +365,18 @@ impl SmtpService {
                 let to = envelope.rcpt_to.clone();
                 match self.store.insert(envelope, bytes.into()).await {
                     Ok(message) => {
-                        self.events.emit(Event::MessageCaptured {
-                            id: info.id,
-                            port: info.port(),
-                            service: info.service,
-                            peer: info.peer,
-                            message_id: message.id.clone(),
-                            from,
-                            to,
-                            size: message.size(),
-                        });
+                        self.events.emit(Event::new(
+                            info.port(),
+                            info.service,
+                            EventKind::MessageCaptured {
+                                id: info.id,
+                                peer: info.peer,
+                                message_id: message.id.clone(),
+                                from,
+                                to,
+                                size: message.size(),
+                            },
+                        ));
                         Reply::owned(250, "2.0.0", format!("OK: queued as {}", message.id))
                     }
                     Err(error) => {

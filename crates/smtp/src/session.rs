@@ -11,7 +11,9 @@ use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, MailFrom,
     RcptTo, Request,
 };
-use switchboard_core::{Chaos, ChaosPoint};
+use switchboard_mail::Chaos;
+
+use crate::chaos::{self, ChaosPoint};
 use switchboard_mail::Envelope;
 
 use crate::reply::{self, Reply, chaos_reply, write_multiline};
@@ -291,7 +293,7 @@ impl Session {
                 "A non-ASCII address needs the SMTPUTF8 parameter",
             );
         }
-        if let Some(code) = self.chaos.fire(ChaosPoint::Sender) {
+        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Sender) {
             return chaos_reply(code, "Sender");
         }
         self.transaction = Some(Transaction {
@@ -321,7 +323,7 @@ impl Session {
         if !transaction.smtputf8 && !address.is_ascii() {
             return Reply::new(553, "5.6.7", "A non-ASCII address needs SMTPUTF8 on MAIL");
         }
-        if let Some(code) = self.chaos.fire(ChaosPoint::Recipient) {
+        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Recipient) {
             return chaos_reply(code, "Recipient");
         }
         let reply = Reply::owned(250, "2.1.5", format!("Recipient <{address}> OK"));
@@ -453,7 +455,7 @@ impl Session {
     }
 
     fn authenticated(&mut self, user: String, out: &mut Vec<u8>) -> Next {
-        if let Some(code) = self.chaos.fire(ChaosPoint::Authentication) {
+        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Authentication) {
             return self.reply(chaos_reply(code, "Authentication"), out);
         }
         tracing::info!(user, "authenticated as {user}");

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_core::ChaosSettings;
+use switchboard_mail::Triggers;
 
 /// Limits, timeouts and policies of the SMTP service: the `[smtp]` table.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct SmtpSettings {
     /// `optional` (AUTH offered, not needed), `required` (MAIL needs AUTH first) or `off`.
     pub auth: AuthPolicy,
     /// Protocol faults at start-up (the `[smtp.chaos]` table); changeable at run time.
-    pub chaos: ChaosSettings,
+    pub chaos: Triggers,
 }
 
 /// Whether clients must, may or cannot authenticate.
@@ -63,7 +63,7 @@ impl Default for SmtpSettings {
             data_timeout: Duration::from_secs(10 * 60),
             handshake_timeout: Duration::from_secs(10),
             auth: AuthPolicy::Optional,
-            chaos: ChaosSettings::default(),
+            chaos: Triggers::default(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::PortSpec;
+use crate::port::PortSpec;
 
 /// How many finished handshakes the kernel queues for us while we are busy (or at our
 /// connection limit) before it starts dropping new ones.
@@ -134,12 +134,7 @@ fn unprivileged_port_start() -> Option<u16> {
 
 /// Word a bind failure so that someone new to ports knows what happened and what to do.
 /// `threshold` is the lowest unprivileged port, when known.
-pub fn explain(
-    addr: SocketAddr,
-    service: &str,
-    error: &io::Error,
-    threshold: Option<u16>,
-) -> String {
+fn explain(addr: SocketAddr, service: &str, error: &io::Error, threshold: Option<u16>) -> String {
     let port = addr.port();
     match error.kind() {
         io::ErrorKind::PermissionDenied if port < threshold.unwrap_or(1024) => {

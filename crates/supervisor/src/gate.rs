@@ -2,12 +2,13 @@
 //!
 //! Every connection, whatever its port, passes here, in this order:
 //!
-//! 1. the port's access rules: a denied connection is closed at once and never reaches the
-//!    service (the kernel had accepted it already: these are not packet-filter rules);
-//! 2. the port's limits (`max_rate`, `max_per_source`, `max_connections`): a connection over
-//!    one is turned away by the service in its own terms (HTTP 503, SMTP 421);
-//! 3. the port's toxics are attached to its stream;
-//! 4. it gets an id, a tracing span and byte counters, and the service runs in a task of its
+//! 1. the port decides ([`Port::admit`]): its access rules (a denied connection is closed at
+//!    once and never reaches the service — the kernel had accepted it already: these are not
+//!    packet-filter rules), then its limits (`max_connections`, `max_rate`,
+//!    `max_per_source`; a connection over one is turned away by the service in its own
+//!    terms, HTTP 503 or SMTP 421);
+//! 2. the port's toxics are attached to its stream;
+//! 3. it gets an id, a tracing span and byte counters, and the service runs in a task of its
 //!    own; one "opened" and one "closed" event account for it.
 //!
 //! That is why rules, limits and faults work the same for every service.
@@ -17,16 +18,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_core::{
-    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, Faults, Refusal, Service, Shutdown,
-    Signal, Verdict, access,
+    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Shutdown,
+    Signal,
 };
+use switchboard_faults::Faults;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::ports::{Admission, Port};
+use crate::port::{Admission, Admitted, Port, Ticket};
 
 /// Shared by every accept loop of one supervisor.
 #[derive(Debug)]
@@ -41,6 +43,15 @@ pub(crate) struct Gate {
     next_id: AtomicU64,
 }
 
+/// One accepted connection, as the listener hands it over.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) tcp: TcpStream,
+    pub(crate) peer: SocketAddr,
+    /// The listening socket's address (the port's, on one of its addresses).
+    pub(crate) listening: SocketAddr,
+}
+
 impl Gate {
     pub(crate) fn new(events: EventBus) -> Self {
         Self {
@@ -52,52 +63,55 @@ impl Gate {
         }
     }
 
-    /// Decide what happens to an accepted connection.
+    fn emit(&self, port: &Port, kind: EventKind) {
+        self.events
+            .emit(Event::new(port.number, port.service, kind));
+    }
+
+    /// Decide what happens to an accepted connection, with the room its listener held.
     pub(crate) fn handle(
         &self,
         port: &Arc<Port>,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        listening: SocketAddr,
+        service: &Arc<dyn Service>,
+        ticket: Ticket,
+        accepted: Accepted,
     ) {
-        let Some(service) = port.service() else {
-            return; // not yet serving; cannot happen once the supervisor runs
-        };
-        let ip = access::canonical(peer.ip());
-        if let Verdict::Deny(rule) = port.rules.verdict(ip) {
-            self.events.emit(Event::ConnectionDenied {
-                port: port.number,
-                service: port.name,
-                peer,
-                rule,
-            });
-            drop(tcp); // closed at once: the service never sees it
-            return;
-        }
-        match port.admit(ip) {
-            Ok(admission) => self.serve(port, service, tcp, peer, listening, admission),
-            Err(why) => {
-                self.events.emit(Event::ConnectionLimited {
-                    port: port.number,
-                    service: port.name,
-                    peer,
-                    limit: why.key(),
-                });
-                // Refusing politely takes a refusal slot; without one, just close.
-                if let Ok(permit) = port.refusals.clone().try_acquire_owned() {
-                    self.refuse(service, tcp, peer, listening, why, permit);
-                }
+        let peer = accepted.peer;
+        match port.admit(peer.ip().to_canonical(), ticket) {
+            Admission::Serve(admitted) => self.serve(port, service, accepted, admitted),
+            Admission::Refuse(why, permit) => {
+                self.emit(
+                    port,
+                    EventKind::ConnectionLimited {
+                        peer,
+                        limit: why.key(),
+                    },
+                );
+                self.refuse(service, accepted, why, permit);
+            }
+            Admission::Drop(why) => {
+                self.emit(
+                    port,
+                    EventKind::ConnectionLimited {
+                        peer,
+                        limit: why.key(),
+                    },
+                );
+                // Dropping the stream closes it: no room even to say why.
+            }
+            Admission::Deny(rule) => {
+                self.emit(port, EventKind::ConnectionDenied { peer, rule });
+                // Dropping the stream closes it at once: the service never sees it.
             }
         }
     }
 
-    fn conn(
-        &self,
-        service: &'static str,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        listening: SocketAddr,
-    ) -> (Conn, Arc<ByteCounts>, u64) {
+    fn conn(&self, service: &'static str, accepted: Accepted) -> (Conn, Arc<ByteCounts>, u64) {
+        let Accepted {
+            tcp,
+            peer,
+            listening,
+        } = accepted;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // The exact local address (which of the machine's addresses the client used);
         // the listening address if the socket already died.
@@ -124,16 +138,15 @@ impl Gate {
         &self,
         port: &Arc<Port>,
         service: &Arc<dyn Service>,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        listening: SocketAddr,
-        admission: Admission,
+        accepted: Accepted,
+        admitted: Admitted,
     ) {
-        let (mut conn, counts, id) = self.conn(service.name(), tcp, peer, listening);
+        let (mut conn, counts, id) = self.conn(service.name(), accepted);
         conn.stream = conn
             .stream
             .with_faults(Faults::new(port.toxics.subscribe()));
-        let (number, name, local) = (port.number, service.name(), conn.info.local);
+        let (number, name) = (port.number, service.name());
+        let (peer, local) = (conn.info.peer, conn.info.local);
         // `tls` is filled in by TLS services once the handshake is done, so that the
         // connection's closing line shows it.
         let span = tracing::info_span!(
@@ -147,14 +160,12 @@ impl Gate {
 
         self.connections.spawn(
             async move {
-                let _admission = admission;
-                events.emit(Event::ConnectionOpened {
-                    id,
-                    port: number,
-                    service: name,
-                    peer,
-                    local,
-                });
+                let _admitted = admitted;
+                events.emit(Event::new(
+                    number,
+                    name,
+                    EventKind::ConnectionOpened { id, peer, local },
+                ));
                 let mut closing = Closing {
                     events,
                     id,
@@ -180,14 +191,13 @@ impl Gate {
     fn refuse(
         &self,
         service: &Arc<dyn Service>,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        listening: SocketAddr,
+        accepted: Accepted,
         why: Refusal,
         permit: OwnedSemaphorePermit,
     ) {
-        let (conn, _, id) = self.conn(service.name(), tcp, peer, listening);
-        let span = tracing::info_span!("refused", id, %peer, port = listening.port(), service = service.name());
+        let port = accepted.listening.port();
+        let (conn, _, id) = self.conn(service.name(), accepted);
+        let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port, service = service.name());
         let service = service.clone();
         let shutdown = self.shutdown.clone();
         let deadline_passed = self.deadline_passed.clone();
@@ -230,16 +240,18 @@ impl Drop for Closing {
             std::thread::panicking()
                 .then(|| "the service panicked (a bug in switchboard)".to_owned())
         });
-        self.events.emit(Event::ConnectionClosed {
-            id: self.id,
-            port: self.port,
-            service: self.service,
-            peer: self.peer,
-            bytes_in: self.counts.received(),
-            bytes_out: self.counts.sent(),
-            duration: self.started.elapsed(),
-            error,
-        });
+        self.events.emit(Event::new(
+            self.port,
+            self.service,
+            EventKind::ConnectionClosed {
+                id: self.id,
+                peer: self.peer,
+                bytes_in: self.counts.received(),
+                bytes_out: self.counts.sent(),
+                duration: self.started.elapsed(),
+                error,
+            },
+        ));
     }
 }
 

@@ -1,74 +1,86 @@
 //! The supervisor owns every listening socket and hands each accepted connection to the
-//! service its port names. Ports that are not in its table have no socket, so the kernel
+//! service of its port. Ports that are not in its table have no socket, so the kernel
 //! refuses connections to them.
 //!
+//! It knows services only as `Arc<dyn Service>`: it never builds one. The app reads the
+//! configuration, binds the table here, builds the services and hands them over:
+//!
 //! ```text
-//! kernel ──accept──▶ Listener ──▶ Gate ──▶ Service::serve(conn, shutdown)
+//! let supervisor = Supervisor::bind(&table, settings, events)?;   // sockets open
+//! let services = app::wire(&config, &supervisor)?;                 // port → service
+//! supervisor.run(services, shutdown).await;                        // serve, then drain
 //! ```
 //!
 //! # Layout
 //!
-//! - `config.rs`: [`Config`], the port table and settings, from defaults or a TOML file.
-//! - `bind.rs`: opening every listener before serving any, with errors that explain.
-//! - `listener.rs`: one accept loop per socket: back-pressure, accept backoff.
-//! - `gate.rs`: between accept and service: access rules, limits, toxics, ids, spans,
-//!   events, the task.
-//! - `ports.rs`: the live port table: counts (from events), limits, toxics, listeners, and
-//!   the control actions (close, open, toxics, reset).
-//! - `services.rs`: service names → services; adding a service is one line there.
-//! - `signal.rs`: SIGINT and SIGTERM as one future.
+//! A connection's way in, from the kernel to the service, and the modules that carry it. Each
+//! module uses only those above it in this list: the chain runs one way.
 //!
-//! A [`Supervisor`] is used in two steps: [`Supervisor::bind`] opens every socket (so the
-//! caller learns the addresses, and bind errors surface before anything is served), then
-//! [`Supervisor::run`] serves until a shutdown signal and shuts down gracefully.
+//! - `port.rs`: one port: its row ([`PortSpec`]), rules, limits and toxics, and the whole
+//!   admission decision for a connection (serve, refuse politely, or drop).
+//! - `bind.rs`: opening listening sockets, all of them before any is served, with errors a
+//!   newcomer can act on.
+//! - `gate.rs`: between accept and service: asks the port, attaches the toxics, gives the
+//!   connection its id, span and events, and runs the service in a task of its own.
+//! - `listener.rs`: one accept loop per port: room for the connection first (back-pressure),
+//!   then accept, with backoff when the system runs short.
+//! - `table.rs`: the [`PortTable`] that control sees (close, open, toxics, reset, status) and
+//!   the listeners the run loop owns, which carry out its requests.
+//! - `lib.rs` (this file): [`Supervisor`]: bind, run, and draining at shutdown (stop
+//!   accepting, ask services to finish, wait up to a deadline, cut what is left).
 
 mod bind;
-pub mod config;
 mod gate;
 mod listener;
-mod ports;
-mod services;
-mod signal;
+mod port;
+mod table;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use switchboard_certs::{CertError, Source, TlsSettings};
-use switchboard_core::{Chaos, Event, EventBus, Metrics, PortControl, Service};
-use switchboard_http::{HttpApp, PublishedCa, Shared};
-use switchboard_mail::{MailError, MailStore};
+use serde::Deserialize;
+use switchboard_core::{Event, EventBus, EventKind};
+use tokio::sync::mpsc;
 
-pub use bind::{BindError, explain as explain_bind_error};
-pub use config::{Config, ConfigError, LogSettings, PortSpec};
-pub use services::names as service_names;
-pub use signal::shutdown_signal;
+pub use bind::BindError;
+pub use port::PortSpec;
+pub use table::{PortTable, Services};
 
 use crate::gate::Gate;
-use crate::ports::{Port, Ports};
-use crate::services::ServiceContext;
+use crate::port::Port;
+use crate::table::{Listeners, Request};
 
-/// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    #[error("the port table names the service \"{0}\", which switchboard does not have")]
-    UnknownService(&'static str),
-    #[error(transparent)]
-    Certs(#[from] CertError),
-    #[error("the {0} service needs a certificate, but none was loaded")]
-    NoCertificate(&'static str),
-    #[error(transparent)]
-    Mail(#[from] MailError),
+/// The `[supervisor]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorSettings {
+    /// After a shutdown signal, how long open connections may take to finish before they
+    /// are closed.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// The default for each port's `max_connections`.
+    pub max_connections: usize,
+    /// Connections being turned away politely at once, per port. When even these are all
+    /// busy, switchboard stops accepting and new connections wait in the kernel's queue.
+    pub max_refusals: usize,
 }
 
-/// One listening socket: which service, which address.
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_refusals: 64,
+        }
+    }
+}
+
+/// One listening socket: which port, which service, which address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listening {
+    pub port: u16,
     pub service: &'static str,
     pub addr: SocketAddr,
 }
@@ -82,12 +94,12 @@ pub struct Stopped {
 
 /// Every listening socket of the port table, bound and ready to serve.
 pub struct Supervisor {
-    config: Config,
-    ports: Arc<Ports>,
+    table: Arc<PortTable>,
+    /// Each port's sockets (in table order), bound but not yet accepting.
+    sockets: Vec<Vec<std::net::TcpListener>>,
+    requests: mpsc::UnboundedReceiver<Request>,
     gate: Arc<Gate>,
-    events: EventBus,
-    mail: MailStore,
-    chaos: Chaos,
+    settings: SupervisorSettings,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -99,201 +111,122 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    /// Open every listening socket of `config`'s port table. From here the kernel completes
-    /// handshakes and queues connections; [`run`](Self::run) starts accepting them. If any
-    /// socket cannot be opened, none stays open.
+    /// Open every listening socket of `table`. From here the kernel completes handshakes
+    /// and queues connections; [`run`](Self::run) starts accepting them. If any socket
+    /// cannot be opened, none stays open.
     ///
     /// Must be called from within a Tokio runtime.
-    pub fn bind(config: Config) -> Result<Self, Error> {
-        // Certificates before sockets: a certificate problem then leaves nothing bound.
-        let (identity, local_ca) = if config.ports.iter().any(|p| services::uses_tls(p.service)) {
-            let tls = TlsSettings {
-                crl_url: config.crl_url(),
-                ..config.tls.clone()
-            };
-            let (identity, source) = switchboard_certs::load(&tls, &[])?;
-            log_certificate(&source);
-            let local_ca = match source {
-                Source::LocalCa(ca) => Some(Arc::new(PublishedCa {
-                    pem: ca.ca_pem,
-                    crl_der: ca.crl_der,
-                })),
-                Source::Provided(_) => None,
-            };
-            (Some(identity), local_ca)
-        } else {
-            (None, None)
-        };
-        let mail = MailStore::open(&config.mail)?;
-        let chaos = Chaos::new(config.smtp.chaos.into());
-        let bound = bind::bind_all(&config.ports)?;
-
-        // The event bus comes first (everything emits), its observers last (they need the
-        // port table, which needs the gate, which needs the bus).
-        let events = EventBus::new();
-        let gate = Arc::new(Gate::new(events.clone()));
-        let list: Vec<Arc<Port>> = bound
-            .into_iter()
-            .map(|b| Arc::new(Port::new(b, config.supervisor.max_refusals)))
-            .collect();
-        let ports = Arc::new(Ports::new(list, gate.clone(), chaos.clone()));
-        let metrics = Arc::new(Metrics::new());
-        events.set_observers(vec![ports.clone(), metrics.clone()]);
-
-        let shared = Shared {
-            ports: ports.clone(),
-            control: ports.clone(),
-            mail: mail.clone(),
-            events: events.clone(),
-            metrics,
-            chaos: chaos.clone(),
-            control_settings: config.control.clone(),
-            local_ca,
-        };
-        let cx = ServiceContext {
-            config: &config,
-            events: events.clone(),
-            http_app: HttpApp::new(shared, config.http.clone()),
-            identity,
-            mail: mail.clone(),
-            chaos: chaos.clone(),
-        };
-        // One instance per service, shared by every port that names it.
-        let mut services: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
-        for port in &ports.list {
-            let service = match services.get(port.name) {
-                Some(service) => service.clone(),
-                None => {
-                    let service = services::build(port.name, &cx)?;
-                    services.insert(port.name, service.clone());
-                    service
-                }
-            };
-            port.set_service(service);
-        }
-        drop(cx);
-
-        for port in &ports.list {
+    pub fn bind(
+        table: &[PortSpec],
+        settings: SupervisorSettings,
+        events: EventBus,
+    ) -> Result<Self, BindError> {
+        let bound = bind::bind_all(table)?;
+        let mut ports = Vec::with_capacity(bound.len());
+        let mut sockets = Vec::with_capacity(bound.len());
+        for bound in bound {
+            let port = Port::new(
+                &bound.spec,
+                bound.port,
+                bound.addrs(),
+                settings.max_refusals,
+            );
             for &addr in &port.addrs {
-                events.emit(Event::PortBound {
-                    port: port.number,
-                    service: port.name,
-                    addr,
-                });
+                events.emit(Event::new(
+                    port.number,
+                    port.service,
+                    EventKind::PortBound { addr },
+                ));
             }
+            port.set_listening(true);
+            ports.push(Arc::new(port));
+            sockets.push(bound.listeners);
         }
+        let (table, requests) = PortTable::new(ports, events.clone());
         Ok(Self {
-            config,
-            ports,
-            gate,
-            events,
-            mail,
-            chaos,
+            table: Arc::new(table),
+            sockets,
+            requests,
+            gate: Arc::new(Gate::new(events)),
+            settings,
         })
     }
 
     /// Every listening socket, in port-table order.
     pub fn listening(&self) -> Vec<Listening> {
-        self.ports
-            .list
+        self.table
+            .ports()
             .iter()
             .flat_map(|port| {
                 port.addrs.iter().map(|&addr| Listening {
-                    service: port.name,
+                    port: port.number,
+                    service: port.service,
                     addr,
                 })
             })
             .collect()
     }
 
-    /// The captured mail.
-    pub fn mail(&self) -> &MailStore {
-        &self.mail
-    }
-
     /// The event stream; subscribe before [`run`](Self::run) to see every connection.
     pub fn events(&self) -> &EventBus {
-        &self.events
+        &self.gate.events
     }
 
-    /// Close and open ports, change toxics, reset: what the control API does.
-    pub fn control(&self) -> Arc<dyn PortControl> {
-        self.ports.clone()
+    /// The port table: close and open ports, change toxics, reset, read the status. What
+    /// the control API and the test harness use; it answers once [`run`](Self::run) runs.
+    pub fn control(&self) -> Arc<PortTable> {
+        self.table.clone()
     }
 
-    /// The SMTP chaos triggers.
-    pub fn chaos(&self) -> &Chaos {
-        &self.chaos
-    }
-
-    /// Serve until `signal` completes, then shut down gracefully: close every listener
-    /// first (new connections are refused from then on), ask services to finish, wait for
-    /// open connections up to `[supervisor] shutdown_timeout`, and close what is left.
-    pub async fn run(self, signal: impl Future<Output = ()>) -> Stopped {
-        self.ports.start().await;
-        signal.await;
-        tracing::info!("closing every listener: from now on the kernel refuses new connections");
-        self.ports.close_all().await;
-
-        let gate = &self.gate;
-        let timeout = self.config.supervisor.shutdown_timeout;
-        let open = gate.connections.len();
-        if open > 0 {
-            tracing::info!(
-                "waiting up to {} for {open} open connection(s) to finish",
-                humantime_secs(timeout)
-            );
-        }
-        gate.shutdown.request();
-        gate.connections.close();
-        let connections_cut = match tokio::time::timeout(timeout, gate.connections.wait()).await {
-            Ok(()) => 0,
-            Err(_) => {
-                let cut = gate.connections.len();
-                tracing::warn!(
-                    "shutdown deadline of {} passed; closing {cut} connection(s) still open",
-                    humantime_secs(timeout)
-                );
-                gate.deadline_passed.raise();
-                gate.connections.wait().await;
-                cut
+    /// Serve with `services` until `signal` completes, then shut down gracefully: close
+    /// every listener first (new connections are refused from then on), ask services to
+    /// finish, wait for open connections up to `[supervisor] shutdown_timeout`, and close
+    /// what is left.
+    pub async fn run(self, services: Services, signal: impl Future<Output = ()>) -> Stopped {
+        let Self {
+            table,
+            sockets,
+            mut requests,
+            gate,
+            settings,
+        } = self;
+        let mut listeners = Listeners::start(gate.clone(), &table, sockets, services);
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                () = &mut signal => break,
+                Some(request) = requests.recv() => listeners.answer(request).await,
             }
-        };
-        tracing::info!("stopped");
-        Stopped { connections_cut }
-    }
-}
-
-/// Say where the certificate came from, and how a client can trust it.
-fn log_certificate(source: &Source) {
-    match source {
-        Source::LocalCa(ca) => {
-            let ca_path = ca.paths.ca_cert.display();
-            tracing::info!(
-                path = %ca_path, sha256 = %ca.ca.sha256,
-                "local CA {ca_path} ({}); clients that trust it trust switchboard, \
-                 e.g. curl --cacert {ca_path} https://localhost/",
-                ca.ca_action
-            );
-            tracing::info!(
-                path = %ca.paths.server_cert.display(),
-                "server certificate {} ({}) for {}, valid until {}",
-                ca.paths.server_cert.display(),
-                ca.server_action,
-                ca.server.names.join(", "),
-                ca.server.not_after.date()
-            );
         }
-        Source::Provided(info) => tracing::info!(
-            path = %info.path.display(),
-            "serving your certificate {} for {}, valid until {}",
-            info.path.display(),
-            info.names.join(", "),
-            info.not_after.date()
-        ),
+        // Control requests from now on are answered "shutting down".
+        drop(requests);
+        tracing::info!("closing every listener: from now on the kernel refuses new connections");
+        listeners.close_all().await;
+        drain(&gate, settings.shutdown_timeout).await
     }
 }
 
-fn humantime_secs(d: std::time::Duration) -> String {
-    format!("{}s", d.as_secs_f64())
+/// Ask every connection to finish, wait for them up to `timeout`, then close what is left.
+async fn drain(gate: &Gate, timeout: Duration) -> Stopped {
+    let deadline = humantime::format_duration(timeout);
+    let open = gate.connections.len();
+    if open > 0 {
+        tracing::info!("waiting up to {deadline} for {open} open connection(s) to finish");
+    }
+    gate.shutdown.request();
+    gate.connections.close();
+    let connections_cut = match tokio::time::timeout(timeout, gate.connections.wait()).await {
+        Ok(()) => 0,
+        Err(_) => {
+            let cut = gate.connections.len();
+            tracing::warn!(
+                "shutdown deadline of {deadline} passed; closing {cut} connection(s) still open"
+            );
+            gate.deadline_passed.raise();
+            gate.connections.wait().await;
+            cut
+        }
+    };
+    tracing::info!("stopped");
+    Stopped { connections_cut }
 }

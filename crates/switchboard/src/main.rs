@@ -1,5 +1,6 @@
 //! The `switchboard` command: parse the command line, set up logging, and hand over to the
-//! supervisor. Everything interesting lives in the library crates; see the README's map.
+//! app (`switchboard-app`), which wires the services to the supervisor. Everything
+//! interesting lives in the library crates; see docs/ARCHITECTURE.md.
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use switchboard_supervisor::{Config, Supervisor, shutdown_signal};
+use switchboard_app::{App, Config, ConfigError, LogSettings};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -15,6 +16,9 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
 mod ports;
+mod signal;
+
+use crate::signal::shutdown_signal;
 
 /// Exit code for bad usage, bad configuration, or a port that cannot be bound.
 const EXIT_USAGE: u8 = 2;
@@ -127,7 +131,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     // The configuration first: it says how long the log queue is.
     let config = load_config(&args);
     let queue_lines = config.as_ref().map_or_else(
-        |_| switchboard_supervisor::LogSettings::default().queue_lines,
+        |_| LogSettings::default().queue_lines,
         |c| c.log.queue_lines,
     );
     let _flush_logs_on_exit = init_logging(args.log_format, queue_lines);
@@ -142,23 +146,23 @@ fn serve(args: ServeArgs) -> ExitCode {
     runtime.block_on(async {
         // Signal handlers first, so that a signal right after "ready" is never fatal.
         let stop = stop_requested();
-        let supervisor = match Supervisor::bind(config) {
-            Ok(supervisor) => supervisor,
+        let app = match App::bind(config) {
+            Ok(app) => app,
             Err(error) => return fatal(args.log_format, &error),
         };
-        let sockets = supervisor.listening().len();
+        let sockets = app.listening().len();
         // The readiness signal: after this line every port accepts connections.
         tracing::info!(
             ready = true,
             sockets,
             "ready: {sockets} socket(s) listening; stop with Ctrl-C"
         );
-        supervisor.run(stop).await;
+        app.run(stop).await;
         ExitCode::SUCCESS
     })
 }
 
-fn load_config(args: &ServeArgs) -> Result<Config, switchboard_supervisor::ConfigError> {
+fn load_config(args: &ServeArgs) -> Result<Config, ConfigError> {
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -230,10 +234,7 @@ fn probe(args: ProbeArgs) -> ExitCode {
 }
 
 fn certs(args: CertsArgs) -> ExitCode {
-    let _flush_logs_on_exit = init_logging(
-        LogFormat::Text,
-        switchboard_supervisor::LogSettings::default().queue_lines,
-    );
+    let _flush_logs_on_exit = init_logging(LogFormat::Text, LogSettings::default().queue_lines);
     match switchboard_certs::ensure(&args.dir, &args.names) {
         Ok(ca) => {
             print!("{}", ca.report());

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use switchboard_core::sockets;
+use switchboard_probe::sockets;
 
 pub(crate) fn print() -> ExitCode {
     let sockets = match sockets::listening() {

@@ -8,6 +8,9 @@
 //! in a temporary directory; [`Stack::ca_pem`] is the certificate its clients must trust.
 //! Dropping a [`Stack`] shuts it down in the background; [`Stack::shutdown`] waits for it.
 //!
+//! The stack is built by `switchboard-app`, exactly as the `switchboard` binary builds it.
+//! To run the binary itself, see [`binary`].
+//!
 //! # Read back the mail your app sent
 //!
 //! ```
@@ -117,15 +120,20 @@
 // A test harness reports misuse (a service that does not exist) by panicking, as assert! does.
 #![allow(clippy::panic)]
 
+pub mod binary;
+pub mod client;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
-use switchboard_core::{Chaos, ControlError, EventBus, PortControl};
-pub use switchboard_core::{Toxic, Trigger, Triggers};
-pub use switchboard_mail::{MailStore, Query, StoredMessage};
-use switchboard_supervisor::{Config, Error, Listening, PortSpec, Stopped, Supervisor};
+use switchboard_app::{App, Listening};
+pub use switchboard_app::{AuthPolicy, Config, Control, Error, PortSpec, Stopped};
+use switchboard_core::{ControlError, EventBus, PortControl};
+pub use switchboard_faults::Toxic;
+use switchboard_faults::ToxicControl;
+use switchboard_mail::Chaos;
+pub use switchboard_mail::{MailStore, Query, StoredMessage, Trigger, Triggers};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -158,7 +166,7 @@ impl StackBuilder {
     /// # Panics
     /// If switchboard has no service of that name.
     pub fn service(mut self, name: &str) -> Self {
-        let Some(service) = switchboard_supervisor::service_names().find(|s| *s == name) else {
+        let Some(service) = switchboard_app::service_names().find(|s| *s == name) else {
             panic!("switchboard has no service called {name:?}");
         };
         let mut spec = PortSpec::new(0, service, self.config.supervisor.max_connections);
@@ -195,22 +203,25 @@ impl StackBuilder {
         let certs = match &self.config.tls.dir {
             Some(dir) => CertsDir::Given(dir.clone()),
             None => {
-                let dir = tempfile::tempdir()
-                    .map_err(|source| switchboard_certs_error(std::env::temp_dir(), source))?;
+                let dir = tempfile::tempdir().map_err(|source| {
+                    Error::Certs(switchboard_certs::CertError::Write {
+                        path: std::env::temp_dir(),
+                        source,
+                    })
+                })?;
                 self.config.tls.dir = Some(dir.path().to_owned());
                 CertsDir::Temporary(dir)
             }
         };
-        let supervisor = Supervisor::bind(self.config)?;
-        // Present once a TLS service is in the table (the supervisor created it).
+        let app = App::bind(self.config)?;
+        // Present once a TLS service is in the table (the app created it).
         let ca_pem = std::fs::read_to_string(certs.path().join("ca.pem")).ok();
-        let listening = supervisor.listening();
-        let events = supervisor.events().clone();
-        let mail = supervisor.mail().clone();
-        let control = supervisor.control();
-        let chaos = supervisor.chaos().clone();
+        let listening = app.listening();
+        let events = app.events().clone();
+        let mail = app.mail().clone();
+        let control = app.control();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(supervisor.run(async {
+        let task = tokio::spawn(app.run(async {
             // A dropped sender (the Stack was dropped) also means stop.
             let _ = stopped.await;
         }));
@@ -219,7 +230,6 @@ impl StackBuilder {
             events,
             mail,
             control,
-            chaos,
             ca_pem,
             _certs: certs,
             stop: Some(stop),
@@ -233,8 +243,7 @@ pub struct Stack {
     listening: Vec<Listening>,
     events: EventBus,
     mail: MailStore,
-    control: Arc<dyn PortControl>,
-    chaos: Chaos,
+    control: Arc<Control>,
     ca_pem: Option<String>,
     _certs: CertsDir,
     stop: Option<oneshot::Sender<()>>,
@@ -325,11 +334,15 @@ impl Stack {
     /// Add a fault to the port of `service`. It applies to new connections, and to open
     /// ones from their next read or write.
     pub fn add_toxic(&self, service: &str, toxic: Toxic) -> Result<Toxic, ControlError> {
-        self.control.add_toxic(self.addr(service).port(), toxic)
+        self.control
+            .table()
+            .add_toxic(self.addr(service).port(), toxic)
     }
 
     pub fn remove_toxic(&self, service: &str, name: &str) -> Result<(), ControlError> {
-        self.control.remove_toxic(self.addr(service).port(), name)
+        self.control
+            .table()
+            .remove_toxic(self.addr(service).port(), name)
     }
 
     /// Remove every toxic, open every closed port, and restore the chaos triggers.
@@ -340,7 +353,7 @@ impl Stack {
     /// The SMTP chaos triggers (Mailpit's model): set them to make MAIL, RCPT, AUTH or the
     /// message fail with a given code.
     pub fn chaos(&self) -> &Chaos {
-        &self.chaos
+        self.control.chaos()
     }
 
     /// The stack's event stream: subscribe to watch connections and ports.
@@ -348,25 +361,21 @@ impl Stack {
         &self.events
     }
 
-    /// Begin a graceful shutdown without waiting for it; see [`Stack::stopped`].
+    /// Begin a graceful shutdown without waiting for it; [`Stack::shutdown`] waits.
     pub fn request_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
     }
 
-    /// Wait until the stack has stopped (after [`Stack::request_shutdown`]).
-    pub async fn stopped(mut self) -> Stopped {
+    /// Shut down gracefully (if that was not asked already) and wait until the stack has
+    /// stopped.
+    pub async fn shutdown(mut self) -> Stopped {
         self.request_shutdown();
         match (&mut self.task).await {
             Ok(stopped) => stopped,
             Err(error) => panic!("the supervisor task failed: {error}"),
         }
-    }
-
-    /// Shut down gracefully and wait for it.
-    pub async fn shutdown(self) -> Stopped {
-        self.stopped().await
     }
 }
 
@@ -374,8 +383,4 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.request_shutdown();
     }
-}
-
-fn switchboard_certs_error(path: PathBuf, source: std::io::Error) -> Error {
-    Error::Certs(switchboard_certs::CertError::Write { path, source })
 }

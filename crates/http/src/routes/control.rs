@@ -13,8 +13,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use switchboard_core::toxic::ToxicSpec;
-use switchboard_core::{ControlError, Toxic, Triggers, access};
+use switchboard_core::ControlError;
+use switchboard_faults::{Toxic, ToxicSpec};
+use switchboard_mail::Triggers;
 
 use crate::serve::Connection;
 
@@ -39,9 +40,15 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let peer = request
         .extensions()
         .get::<Arc<Connection>>()
-        .map(|c| access::canonical(c.info.peer.ip()));
-    let allowed =
-        peer.is_some_and(|ip| state.control_settings.allow.iter().any(|c| c.contains(ip)));
+        .map(|c| c.info.peer.ip().to_canonical());
+    let allowed = peer.is_some_and(|ip| {
+        state
+            .shared
+            .control_settings
+            .allow
+            .iter()
+            .any(|c| c.contains(ip))
+    });
     if !allowed {
         let who = peer.map(|ip| ip.to_string()).unwrap_or_default();
         return error(
@@ -72,7 +79,13 @@ fn failed(e: ControlError) -> Response {
 }
 
 fn port_status(state: &AppState, port: u16) -> Response {
-    match state.ports.ports().into_iter().find(|p| p.port == port) {
+    match state
+        .shared
+        .ports
+        .ports()
+        .into_iter()
+        .find(|p| p.port == port)
+    {
         Some(status) => Json(status).into_response(),
         None => failed(ControlError::NoSuchPort(port)),
     }
@@ -80,7 +93,7 @@ fn port_status(state: &AppState, port: u16) -> Response {
 
 /// `POST /api/ports/{port}/close`: new connections are refused at once; open ones go on.
 async fn close(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
-    match state.control.close_port(port).await {
+    match state.shared.control.close_port(port).await {
         Ok(()) => port_status(&state, port),
         Err(e) => failed(e),
     }
@@ -88,14 +101,14 @@ async fn close(State(state): State<AppState>, Path(port): Path<u16>) -> Response
 
 /// `POST /api/ports/{port}/open`: listen again.
 async fn open(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
-    match state.control.open_port(port).await {
+    match state.shared.control.open_port(port).await {
         Ok(()) => port_status(&state, port),
         Err(e) => failed(e),
     }
 }
 
 async fn list_toxics(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
-    match state.control.toxics(port) {
+    match state.shared.toxics.toxics(port) {
         Ok(toxics) => Json(toxics).into_response(),
         Err(e) => failed(e),
     }
@@ -115,7 +128,7 @@ async fn add_toxic(State(state): State<AppState>, Path(port): Path<u16>, body: B
         .map_err(|e| e.to_string())
         .and_then(Toxic::from_spec);
     match toxic {
-        Ok(toxic) => match state.control.add_toxic(port, toxic) {
+        Ok(toxic) => match state.shared.toxics.add_toxic(port, toxic) {
             Ok(toxic) => Json(toxic).into_response(),
             Err(e) => failed(e),
         },
@@ -127,7 +140,7 @@ async fn get_toxic(
     State(state): State<AppState>,
     Path((port, name)): Path<(u16, String)>,
 ) -> Response {
-    match state.control.toxics(port) {
+    match state.shared.toxics.toxics(port) {
         Ok(toxics) => match toxics.into_iter().find(|t| t.name == name) {
             Some(toxic) => Json(toxic).into_response(),
             None => failed(ControlError::NoSuchToxic { port, name }),
@@ -146,7 +159,7 @@ async fn update_toxic(
         Ok(patch) => patch,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match state.control.update_toxic(port, &name, &patch) {
+    match state.shared.toxics.update_toxic(port, &name, &patch) {
         Ok(toxic) => Json(toxic).into_response(),
         Err(e) => failed(e),
     }
@@ -156,7 +169,7 @@ async fn remove_toxic(
     State(state): State<AppState>,
     Path((port, name)): Path<(u16, String)>,
 ) -> Response {
-    match state.control.remove_toxic(port, &name) {
+    match state.shared.toxics.remove_toxic(port, &name) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failed(e),
     }
@@ -165,7 +178,7 @@ async fn remove_toxic(
 /// `POST /api/reset`: every toxic removed, every closed port open again, chaos as
 /// configured at start-up.
 async fn reset(State(state): State<AppState>) -> Response {
-    match state.control.reset().await {
+    match state.shared.control.reset().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failed(e),
     }
@@ -173,7 +186,7 @@ async fn reset(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v1/chaos`: Mailpit's `Triggers` (plus `Data`).
 async fn get_chaos(State(state): State<AppState>) -> Json<Triggers> {
-    Json(state.chaos.get())
+    Json(state.shared.chaos.get())
 }
 
 /// `PUT /api/v1/chaos`: as in Mailpit, triggers left out are switched off.
@@ -183,7 +196,7 @@ async fn set_chaos(State(state): State<AppState>, body: Bytes) -> Response {
     } else {
         serde_json::from_slice::<Triggers>(&body).map_err(|e| format!("invalid triggers: {e}"))
     };
-    match triggers.and_then(|t| state.chaos.set(t).map(|()| t)) {
+    match triggers.and_then(|t| state.shared.chaos.set(t).map(|()| t)) {
         Ok(triggers) => Json(triggers).into_response(),
         Err(message) => {
             (StatusCode::BAD_REQUEST, Json(json!({ "Error": message }))).into_response()

@@ -22,7 +22,7 @@ pub(super) async fn healthz() -> &'static str {
 /// certificates directory); fetching it over plain HTTP is fine for a test setup, where a
 /// person decides to trust it.
 pub(super) async fn ca_pem(State(state): State<AppState>) -> Response {
-    match &state.local_ca {
+    match &state.shared.local_ca {
         Some(ca) => (
             [
                 (header::CONTENT_TYPE, "application/x-pem-file"),
@@ -41,7 +41,7 @@ pub(super) async fn ca_pem(State(state): State<AppState>) -> Response {
 /// `GET /ca.crl`: the local CA's certificate revocation list (DER), at the address the
 /// server certificate names, for clients that check revocation before they trust.
 pub(super) async fn ca_crl(State(state): State<AppState>) -> Response {
-    match &state.local_ca {
+    match &state.shared.local_ca {
         Some(ca) => (
             [(header::CONTENT_TYPE, "application/pkix-crl")],
             ca.crl_der.clone(),
@@ -148,6 +148,6 @@ pub(super) struct Ports {
 /// `GET /api/ports`: the live port table.
 pub(super) async fn ports(State(state): State<AppState>) -> Json<Ports> {
     Json(Ports {
-        ports: state.ports.ports(),
+        ports: state.shared.ports.ports(),
     })
 }

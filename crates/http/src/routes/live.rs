@@ -33,10 +33,10 @@ async fn events(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<Connection>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let stream = feed(state.events.subscribe(), conn.shutdown.clone()).map(|item| {
+    let stream = feed(state.shared.events.subscribe(), conn.shutdown.clone()).map(|item| {
         Ok(match item {
             Item::Event(timed) => SseEvent::default()
-                .event(timed.event.kind())
+                .event(timed.event.kind.name())
                 .json_data(&*timed)
                 .unwrap_or_else(|_| SseEvent::default().comment("unserializable event")),
             Item::Lagged(missed) => SseEvent::default()
@@ -82,7 +82,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             switchboard_core::Metrics::CONTENT_TYPE,
         )],
-        state.metrics.render(),
+        state.shared.events.metrics().render(),
     )
         .into_response()
 }
@@ -115,14 +115,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_core::{Event, EventBus};
+    use switchboard_core::{Event, EventBus, EventKind};
 
     fn at_limit(port: u16) -> Event {
-        Event::PortAtLimit {
-            port,
-            service: "echo",
-            limit: 1,
-        }
+        Event::new(port, "echo", EventKind::PortAtLimit { limit: 1 })
     }
 
     #[tokio::test]
@@ -141,7 +137,7 @@ mod tests {
         // Then the events it still has, oldest first.
         match feed.next().await {
             Some(Item::Event(timed)) => {
-                assert!(matches!(timed.event, Event::PortAtLimit { port: 76, .. }));
+                assert_eq!(timed.event.port, 76);
             }
             other => panic!("expected an event, got {other:?}"),
         }

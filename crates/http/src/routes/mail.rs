@@ -8,15 +8,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use switchboard_core::timestamp;
 use switchboard_mail::{Address, PartInfo, Query as Search, StoredMessage};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::AppState;
 
@@ -182,26 +182,24 @@ struct EnvelopeJson {
     auth_user: Option<String>,
 }
 
-/// RFC 3339 in UTC with milliseconds, as Mailpit writes times.
-fn timestamp(t: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(format)
-        .unwrap_or_default()
+/// `start` and `limit` of a listing, as Mailpit reads them (defaults 0 and 50).
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    start: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
 }
 
-/// Parse `start` and `limit`; Mailpit's defaults are 0 and 50.
-fn page(params: &HashMap<String, String>) -> Result<(usize, usize), ApiError> {
-    let number = |key: &str, default: usize| match params.get(key) {
-        None => Ok(default),
-        Some(value) => value.parse::<usize>().map_err(|_| {
-            bad_request(format!(
-                "{key} must be a whole number of 0 or more, not {value:?}"
-            ))
-        }),
-    };
-    Ok((number("start", 0)?, number("limit", DEFAULT_LIMIT)?))
+fn default_limit() -> usize {
+    DEFAULT_LIMIT
+}
+
+/// A bad `start` or `limit` is answered in the mail API's own error shape.
+fn paging(query: Result<Query<Paging>, QueryRejection>) -> Result<Paging, ApiError> {
+    query
+        .map(|Query(paging)| paging)
+        .map_err(|rejection| bad_request(rejection.body_text()))
 }
 
 fn summary_page(
@@ -210,7 +208,7 @@ fn summary_page(
     start: usize,
     limit: usize,
 ) -> MessagesSummary {
-    let stats = state.mail.stats();
+    let stats = state.shared.mail.stats();
     let messages: Vec<MessageSummary> = matching
         .iter()
         .skip(start)
@@ -231,10 +229,10 @@ fn summary_page(
 /// `GET /api/v1/messages?start=&limit=`: newest first.
 async fn list_messages(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    page: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MessagesSummary>, ApiError> {
-    let (start, limit) = page(&params)?;
-    let all = state.mail.list();
+    let Paging { start, limit } = paging(page)?;
+    let all = state.shared.mail.list();
     Ok(Json(summary_page(&state, all, start, limit)))
 }
 
@@ -249,10 +247,11 @@ fn search_query(params: &HashMap<String, String>) -> Result<Search, ApiError> {
 async fn search(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
+    page: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MessagesSummary>, ApiError> {
     let query = search_query(&params)?;
-    let (start, limit) = page(&params)?;
-    let matching = state.mail.search(&query);
+    let Paging { start, limit } = paging(page)?;
+    let matching = state.shared.mail.search(&query);
     Ok(Json(summary_page(&state, matching, start, limit)))
 }
 
@@ -262,7 +261,7 @@ async fn delete_search(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = search_query(&params)?;
-    state.mail.delete_matching(&query).await;
+    state.shared.mail.delete_matching(&query).await;
     Ok(ok())
 }
 
@@ -285,9 +284,9 @@ fn ids_body(body: &Bytes) -> Result<IdsBody, ApiError> {
 async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let body = ids_body(&body)?;
     if body.ids.is_empty() {
-        state.mail.delete_matching(&Search::default()).await;
+        state.shared.mail.delete_matching(&Search::default()).await;
     } else {
-        state.mail.delete(&body.ids).await;
+        state.shared.mail.delete(&body.ids).await;
     }
     Ok(ok())
 }
@@ -296,12 +295,12 @@ async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<R
 async fn set_read(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let body = ids_body(&body)?;
     let ids = (!body.ids.is_empty()).then_some(body.ids.as_slice());
-    state.mail.set_read(ids, body.read);
+    state.shared.mail.set_read(ids, body.read);
     Ok(ok())
 }
 
 fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, ApiError> {
-    state.mail.get(id).ok_or_else(|| not_found(id))
+    state.shared.mail.get(id).ok_or_else(|| not_found(id))
 }
 
 /// `GET /api/v1/message/{ID}` (or `latest`): the whole message; marks it read.
@@ -378,7 +377,7 @@ async fn part(
 
 /// `GET /api/v1/info`: Mailpit's `AppInformation`.
 async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let stats = state.mail.stats();
+    let stats = state.shared.mail.stats();
     Json(json!({
         "Version": env!("CARGO_PKG_VERSION"),
         "LatestVersion": "",
@@ -433,7 +432,7 @@ async fn wait(
         })?,
     }
     .min(state.settings.max_wait);
-    match state.mail.wait_for(&query, timeout).await {
+    match state.shared.mail.wait_for(&query, timeout).await {
         Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -462,7 +461,7 @@ mod tests {
 
     #[test]
     fn timestamps_look_like_mailpit_s() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_795_687_200_123_456_789).unwrap();
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_687_200_123_456_789).unwrap();
         assert_eq!(timestamp(t), "2026-11-26T10:00:00.123Z");
     }
 

@@ -13,44 +13,35 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use switchboard_core::{Chaos, EventBus, Metrics, PortControl, PortDirectory, Refusal};
-use switchboard_mail::MailStore;
+use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{ControlSettings, HttpSettings};
+use crate::{HttpSettings, Shared};
 
-/// What handlers share: the live port table, the mail, the events, the metrics and the
-/// settings.
+/// What handlers share: what the app shows and controls, and its settings.
 ///
 /// The router clones its state for every request, so it is one `Arc`: one reference count
-/// to bump instead of nine.
+/// to bump instead of one per field.
 #[derive(Clone)]
-pub(crate) struct AppState(Arc<AppStateInner>);
+pub(crate) struct AppState(Arc<State>);
+
+pub(crate) struct State {
+    pub(crate) shared: Shared,
+    pub(crate) settings: Arc<HttpSettings>,
+}
 
 impl AppState {
-    pub(crate) fn new(inner: AppStateInner) -> Self {
-        Self(Arc::new(inner))
+    pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>) -> Self {
+        Self(Arc::new(State { shared, settings }))
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = AppStateInner;
+    type Target = State;
 
-    fn deref(&self) -> &AppStateInner {
+    fn deref(&self) -> &State {
         &self.0
     }
-}
-
-pub(crate) struct AppStateInner {
-    pub(crate) ports: Arc<dyn PortDirectory>,
-    pub(crate) mail: MailStore,
-    pub(crate) events: EventBus,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) settings: Arc<HttpSettings>,
-    pub(crate) control: Arc<dyn PortControl>,
-    pub(crate) chaos: Chaos,
-    pub(crate) control_settings: Arc<ControlSettings>,
-    pub(crate) local_ca: Option<Arc<crate::PublishedCa>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -94,11 +85,9 @@ pub(crate) fn refusal(why: Refusal) -> Router {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             [
-                (
-                    axum::http::header::RETRY_AFTER,
-                    why.retry_after().to_string(),
-                ),
-                (axum::http::header::CONNECTION, "close".to_owned()),
+                // A limit frees up as connections end: one second is a fair guess.
+                (axum::http::header::RETRY_AFTER, "1"),
+                (axum::http::header::CONNECTION, "close"),
             ],
             format!("503 service unavailable: {why}; try again later\n"),
         )

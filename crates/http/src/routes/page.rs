@@ -10,7 +10,8 @@ use askama::Template;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use switchboard_core::{ConnInfo, PortState, PortStatus, sockets};
+use switchboard_core::{ConnInfo, PortState, PortStatus};
+use switchboard_probe::sockets;
 
 use super::AppState;
 use crate::serve::Connection;
@@ -154,7 +155,7 @@ pub(super) async fn index(
 ) -> Response {
     let conn = &conn.info;
     let host = visited_host(&headers, conn);
-    let ports = state.ports.ports();
+    let ports = state.shared.ports.ports();
     let ours: HashSet<u16> = ports.iter().map(|p| p.port).collect();
     // Who else listens on this machine, as the kernel's table says (empty without /proc).
     let listening: HashSet<u16> = sockets::listening()
@@ -182,7 +183,7 @@ pub(super) async fn index(
             service: conn.service,
             tls: conn.tls.as_ref().map(ToString::to_string),
         },
-        messages: state.mail.len(),
+        messages: state.shared.mail.len(),
         host,
     };
     match page.render() {

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_core::Chaos;
+use switchboard_mail::Chaos;
 
 fn session_with(settings: SmtpSettings, tls_offered: bool) -> Session {
     Session::new(
@@ -432,7 +432,7 @@ fn a_long_auth_line_is_allowed() {
 
 #[test]
 fn chaos_triggers_reject_with_their_code() {
-    use switchboard_core::{Trigger, Triggers};
+    use switchboard_mail::{Trigger, Triggers};
     let chaos = Chaos::default();
     let mut s = Session::new(
         Arc::new(SmtpSettings::default()),

@@ -29,11 +29,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use switchboard_core::{
-    Chaos, ConnInfo, ControlError, EventBus, Metrics, PortControl, PortDirectory, PortStatus,
-    Shutdown, Toxic, Triggers,
+    ConnInfo, ControlError, EventBus, PortControl, PortDirectory, PortStatus, Shutdown,
 };
+use switchboard_faults::{Toxic, ToxicControl};
 use switchboard_http::{ControlSettings, HttpApp, HttpSettings, Shared};
-use switchboard_mail::MailStore;
+use switchboard_mail::{Chaos, MailStore, Triggers};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -177,10 +177,10 @@ fn app() -> HttpApp {
     let ports = Arc::new(NoPorts);
     let shared = Shared {
         ports: ports.clone(),
-        control: ports,
+        control: ports.clone(),
+        toxics: ports,
         mail: MailStore::in_memory(1000),
         events: EventBus::new(),
-        metrics: Arc::new(Metrics::new()),
         chaos: Chaos::new(Triggers::default()),
         control_settings: ControlSettings::default(),
         local_ca: None,
@@ -205,6 +205,12 @@ impl PortControl for NoPorts {
     async fn open_port(&self, port: u16) -> Result<(), ControlError> {
         Err(ControlError::NoSuchPort(port))
     }
+    async fn reset(&self) -> Result<(), ControlError> {
+        Ok(())
+    }
+}
+
+impl ToxicControl for NoPorts {
     fn toxics(&self, port: u16) -> Result<Vec<Toxic>, ControlError> {
         Err(ControlError::NoSuchPort(port))
     }
@@ -216,9 +222,6 @@ impl PortControl for NoPorts {
     }
     fn remove_toxic(&self, port: u16, _: &str) -> Result<(), ControlError> {
         Err(ControlError::NoSuchPort(port))
-    }
-    async fn reset(&self) -> Result<(), ControlError> {
-        Ok(())
     }
 }
 

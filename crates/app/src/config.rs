@@ -34,16 +34,17 @@
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_certs::TlsSettings;
-use switchboard_core::toxic::ToxicSpec;
-use switchboard_core::{AccessRules, Cidr, Toxic, Triggers};
+use switchboard_core::{AccessRules, Cidr};
+use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
-pub use switchboard_smtp::{AuthPolicy, SmtpSettings};
+pub use switchboard_smtp::AuthPolicy;
+use switchboard_smtp::SmtpSettings;
+use switchboard_supervisor::{PortSpec, SupervisorSettings};
 use toml::Spanned;
 
 use crate::services;
@@ -51,7 +52,7 @@ use crate::services;
 /// The port table switchboard serves when no config file names one: one line per service.
 pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https"), (25, "smtp")];
 
-/// Everything the supervisor needs to start.
+/// Everything switchboard needs to start: the port table and every service's settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub ports: Vec<PortSpec>,
@@ -63,58 +64,6 @@ pub struct Config {
     pub tls: TlsSettings,
     pub control: ControlSettings,
     pub log: LogSettings,
-}
-
-/// One row of the port table: which port, which service, which addresses.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PortSpec {
-    /// The TCP port; 0 asks the kernel for any free port (tests use this).
-    pub port: u16,
-    /// The service's name, one of [`services::names`](crate::services::names).
-    pub service: &'static str,
-    /// The addresses to listen on; empty means every address, IPv4 and IPv6.
-    pub bind: Vec<IpAddr>,
-    /// Most connections served at once on this port; more are turned away politely.
-    pub max_connections: usize,
-    /// Who may connect (empty: anyone).
-    pub rules: AccessRules,
-    /// Most connections at once from one client address.
-    pub max_per_source: Option<u32>,
-    /// Most new connections per second from one client address.
-    pub max_rate: Option<u32>,
-    /// Faults from the start.
-    pub toxics: Vec<Toxic>,
-}
-
-impl PortSpec {
-    /// A port with no rules, limits beyond `max_connections`, or toxics.
-    pub fn new(port: u16, service: &'static str, max_connections: usize) -> Self {
-        Self {
-            port,
-            service,
-            bind: Vec::new(),
-            max_connections,
-            rules: AccessRules::default(),
-            max_per_source: None,
-            max_rate: None,
-            toxics: Vec::new(),
-        }
-    }
-}
-
-/// The `[supervisor]` table.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SupervisorSettings {
-    /// After a shutdown signal, how long open connections may take to finish before they
-    /// are closed.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_timeout: Duration,
-    /// The default for each port's `max_connections`.
-    pub max_connections: usize,
-    /// Connections being turned away politely at once, per port. When even these are all
-    /// busy, switchboard stops accepting and new connections wait in the kernel's queue.
-    pub max_refusals: usize,
 }
 
 /// The `[log]` table.
@@ -131,16 +80,6 @@ impl Default for LogSettings {
         // The writer's own default (128 000 lines) is 4 MB allocated and touched at
         // start-up, more than everything else switchboard holds when idle.
         Self { queue_lines: 8192 }
-    }
-}
-
-impl Default for SupervisorSettings {
-    fn default() -> Self {
-        Self {
-            shutdown_timeout: Duration::from_secs(10),
-            max_connections: 1024,
-            max_refusals: 64,
-        }
     }
 }
 
@@ -284,7 +223,8 @@ impl Config {
                 "[supervisor] max_connections and max_refusals must be at least 1".into(),
             ));
         }
-        Triggers::from(raw.smtp.chaos)
+        raw.smtp
+            .chaos
             .validate()
             .map_err(|message| source.error(None, format!("[smtp.chaos] {message}")))?;
         raw.http
@@ -473,6 +413,8 @@ impl Source<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {

@@ -1,5 +1,6 @@
-//! Prometheus metrics, counted from the event stream (an [`Observer`]), never by a second set
-//! of counters beside it.
+//! The counters: Prometheus metrics counted from the event stream as each event is
+//! emitted. They are the only counts switchboard keeps: `/metrics` renders them, and the port
+//! table's `accepted`, `active`, `denied` and `limited` are read from them.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::{Event, Observer};
+use super::{Event, EventKind};
 
 /// Every metric is labelled with the port and the service behind it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -118,64 +119,80 @@ impl Metrics {
         text
     }
 
+    /// A port's connection counts so far.
+    pub fn port(&self, port: u16, service: &'static str) -> PortCounts {
+        let labels = PortLabels { port, service };
+        PortCounts {
+            accepted: self.accepted.get_or_create(&labels).get(),
+            active: u64::try_from(self.active.get_or_create(&labels).get()).unwrap_or(0),
+            denied: self.denied.get_or_create(&labels).get(),
+            limited: self.limited.get_or_create(&labels).get(),
+        }
+    }
+
     /// The content type of [`render`](Self::render)'s output.
     pub const CONTENT_TYPE: &'static str =
         "application/openmetrics-text; version=1.0.0; charset=utf-8";
 }
 
-impl Observer for Metrics {
-    fn observe(&self, event: &Event) {
-        let labels = |port: &u16, service: &&'static str| PortLabels {
-            port: *port,
-            service,
+/// A port's connection counts, as the port table shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounts {
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections open right now.
+    pub active: u64,
+    /// Connections closed at once by an access rule.
+    pub denied: u64,
+    /// Connections turned away by a limit.
+    pub limited: u64,
+}
+
+impl Metrics {
+    /// Count one event.
+    pub(super) fn count(&self, event: &Event) {
+        let labels = PortLabels {
+            port: event.port,
+            service: event.service,
         };
-        match event {
-            Event::ConnectionOpened { port, service, .. } => {
-                let labels = labels(port, service);
+        match &event.kind {
+            EventKind::ConnectionOpened { .. } => {
                 self.accepted.get_or_create(&labels).inc();
                 self.active.get_or_create(&labels).inc();
             }
-            Event::ConnectionClosed {
-                port,
-                service,
+            EventKind::ConnectionClosed {
                 bytes_in,
                 bytes_out,
                 ..
             } => {
-                let labels = labels(port, service);
                 self.active.get_or_create(&labels).dec();
                 self.received.get_or_create(&labels).inc_by(*bytes_in);
                 self.sent.get_or_create(&labels).inc_by(*bytes_out);
             }
-            Event::PortAtLimit { port, service, .. } => {
-                self.at_limit.get_or_create(&labels(port, service)).inc();
+            EventKind::PortAtLimit { .. } => {
+                self.at_limit.get_or_create(&labels).inc();
             }
-            Event::ConnectionDenied { port, service, .. } => {
-                self.denied.get_or_create(&labels(port, service)).inc();
+            EventKind::ConnectionDenied { .. } => {
+                self.denied.get_or_create(&labels).inc();
             }
-            Event::ConnectionLimited { port, service, .. } => {
-                self.limited.get_or_create(&labels(port, service)).inc();
+            EventKind::ConnectionLimited { .. } => {
+                self.limited.get_or_create(&labels).inc();
             }
-            Event::TlsEstablished { port, service, .. } => {
-                self.tls_handshakes
-                    .get_or_create(&labels(port, service))
-                    .inc();
+            EventKind::TlsEstablished { .. } => {
+                self.tls_handshakes.get_or_create(&labels).inc();
             }
-            Event::TlsFailed { port, service, .. } => {
-                self.tls_failures
-                    .get_or_create(&labels(port, service))
-                    .inc();
+            EventKind::TlsFailed { .. } => {
+                self.tls_failures.get_or_create(&labels).inc();
             }
-            Event::MessageCaptured { port, service, .. } => {
-                self.messages.get_or_create(&labels(port, service)).inc();
+            EventKind::MessageCaptured { .. } => {
+                self.messages.get_or_create(&labels).inc();
             }
-            Event::PortBound { port, service, .. } => {
+            EventKind::PortBound { .. } => {
                 // Make the port's series exist (at zero) from the start.
-                let labels = labels(port, service);
                 let _ = self.accepted.get_or_create(&labels);
                 let _ = self.active.get_or_create(&labels);
             }
-            Event::PortClosed { .. } => {}
+            EventKind::PortClosed { .. } => {}
         }
     }
 }
@@ -188,45 +205,40 @@ mod tests {
     fn events_become_labelled_series() {
         let metrics = Metrics::new();
         let peer = "127.0.0.1:5000".parse().unwrap();
-        metrics.observe(&Event::PortBound {
-            port: 25,
-            service: "smtp",
+        let smtp = |kind| Event::new(25, "smtp", kind);
+        metrics.count(&smtp(EventKind::PortBound {
             addr: "0.0.0.0:25".parse().unwrap(),
-        });
-        metrics.observe(&Event::ConnectionOpened {
+        }));
+        metrics.count(&smtp(EventKind::ConnectionOpened {
             id: 1,
-            port: 25,
-            service: "smtp",
             peer,
             local: "127.0.0.1:25".parse().unwrap(),
-        });
-        metrics.observe(&Event::MessageCaptured {
+        }));
+        metrics.count(&smtp(EventKind::MessageCaptured {
             id: 1,
-            port: 25,
-            service: "smtp",
             peer,
             message_id: "x".into(),
             from: "a".into(),
             to: vec![],
             size: 10,
-        });
-        metrics.observe(&Event::ConnectionClosed {
+        }));
+        metrics.count(&smtp(EventKind::ConnectionClosed {
             id: 1,
-            port: 25,
-            service: "smtp",
             peer,
             bytes_in: 100,
             bytes_out: 40,
             duration: std::time::Duration::ZERO,
             error: None,
-        });
-        metrics.observe(&Event::TlsFailed {
-            id: 2,
-            port: 443,
-            service: "https",
-            peer,
-            reason: "x".into(),
-        });
+        }));
+        metrics.count(&Event::new(
+            443,
+            "https",
+            EventKind::TlsFailed {
+                id: 2,
+                peer,
+                reason: "x".into(),
+            },
+        ));
         let text = metrics.render();
         for line in [
             r#"switchboard_connections_accepted_total{port="25",service="smtp"} 1"#,
@@ -240,5 +252,14 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+        assert_eq!(
+            metrics.port(25, "smtp"),
+            PortCounts {
+                accepted: 1,
+                active: 0,
+                denied: 0,
+                limited: 0
+            }
+        );
     }
 }

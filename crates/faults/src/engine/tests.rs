@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use super::*;
-use crate::{ByteCounts, ConnStream};
+use switchboard_core::{ByteCounts, ConnStream};
 
 /// A connected pair: the service's stream (with the toxics in `set`) and the client's.
 async fn pair(toxics: Vec<Toxic>) -> (ConnStream, TcpStream, watch::Sender<ToxicSet>) {

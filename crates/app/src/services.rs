@@ -1,17 +1,20 @@
-//! Every service switchboard can put behind a port, by name.
+//! Every service switchboard can put behind a port, by name, and the wiring of services to
+//! the bound ports.
 //!
 //! Adding a service is one crate and one line in [`SERVICES`]; the port table (built-in or
 //! from a config file) then refers to it by that name.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_certs::Identity;
-use switchboard_core::{Chaos, EventBus, Service};
+use switchboard_core::{EventBus, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
-use switchboard_mail::MailStore;
+use switchboard_mail::{Chaos, MailStore};
 use switchboard_smtp::SmtpService;
+use switchboard_supervisor::{Listening, Services};
 
 use crate::{Config, Error};
 
@@ -103,13 +106,25 @@ pub(crate) fn uses_tls(name: &str) -> bool {
     SERVICES.iter().any(|e| e.name == name && e.uses_tls)
 }
 
-/// Build the service called `name`.
-pub(crate) fn build(
-    name: &'static str,
-    cx: &ServiceContext<'_>,
-) -> Result<Arc<dyn Service>, Error> {
-    match SERVICES.iter().find(|e| e.name == name) {
-        Some(entry) => (entry.build)(cx),
-        None => Err(Error::UnknownService(name)),
+/// Give every bound port its service: one instance per service, shared by every port that
+/// names it.
+pub(crate) fn wire(listening: &[Listening], cx: &ServiceContext<'_>) -> Result<Services, Error> {
+    let mut built: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
+    let mut services = Services::new();
+    for socket in listening {
+        let service = match built.get(socket.service) {
+            Some(service) => service.clone(),
+            None => {
+                let entry = SERVICES
+                    .iter()
+                    .find(|e| e.name == socket.service)
+                    .ok_or(Error::UnknownService(socket.service))?;
+                let service = (entry.build)(cx)?;
+                built.insert(socket.service, service.clone());
+                service
+            }
+        };
+        services.insert(socket.port, service);
     }
+    Ok(services)
 }

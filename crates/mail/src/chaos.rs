@@ -1,73 +1,42 @@
-//! Protocol-level faults for SMTP, in the shape of Mailpit's chaos triggers: refuse MAIL
-//! (`Sender`), RCPT (`Recipient`), AUTH (`Authentication`) or the message after DATA
-//! (`Data`, beyond Mailpit) with a given code, at a given probability. Settable at start-up
-//! (`[smtp.chaos]`) and at run time (`PUT /api/v1/chaos`).
+//! Mailpit's chaos triggers: make the SMTP service refuse MAIL (`Sender`), RCPT
+//! (`Recipient`), AUTH (`Authentication`) or the message after DATA (`Data`, beyond
+//! Mailpit) with a given code, at a given probability. Set at start-up (`[smtp.chaos]`) and
+//! at run time (`PUT /api/v1/chaos`).
+//!
+//! The triggers live here, below both services, because the HTTP API sets them and the
+//! SMTP service fires them (it does the firing, in its own crate).
 
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
 /// One trigger: the reply code, and the chance in percent that it fires.
+///
+/// JSON uses Mailpit's names (`ErrorCode`); the `[smtp.chaos]` table TOML's own style
+/// (`error_code`): one type reads both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Trigger {
     /// An SMTP error code, 400 to 599.
-    #[serde(rename = "ErrorCode")]
+    #[serde(rename = "ErrorCode", alias = "error_code")]
     pub error_code: u16,
     /// 0 (never, the default) to 100 (always).
-    #[serde(rename = "Probability")]
+    #[serde(rename = "Probability", alias = "probability")]
     pub probability: u8,
 }
 
 /// Every trigger; the JSON shape of Mailpit's `Triggers`, plus `Data`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Triggers {
-    #[serde(rename = "Sender", default)]
+    #[serde(rename = "Sender", alias = "sender")]
     pub sender: Trigger,
-    #[serde(rename = "Recipient", default)]
+    #[serde(rename = "Recipient", alias = "recipient")]
     pub recipient: Trigger,
-    #[serde(rename = "Authentication", default)]
+    #[serde(rename = "Authentication", alias = "authentication")]
     pub authentication: Trigger,
-    #[serde(rename = "Data", default)]
+    #[serde(rename = "Data", alias = "data")]
     pub data: Trigger,
-}
-
-/// The `[smtp.chaos]` table: the same triggers in TOML's own style.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChaosSettings {
-    pub sender: TriggerSetting,
-    pub recipient: TriggerSetting,
-    pub authentication: TriggerSetting,
-    pub data: TriggerSetting,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TriggerSetting {
-    pub error_code: u16,
-    pub probability: u8,
-}
-
-impl From<TriggerSetting> for Trigger {
-    fn from(t: TriggerSetting) -> Self {
-        Trigger {
-            error_code: t.error_code,
-            probability: t.probability,
-        }
-    }
-}
-
-impl From<ChaosSettings> for Triggers {
-    fn from(c: ChaosSettings) -> Self {
-        Triggers {
-            sender: c.sender.into(),
-            recipient: c.recipient.into(),
-            authentication: c.authentication.into(),
-            data: c.data.into(),
-        }
-    }
 }
 
 impl Triggers {
@@ -96,26 +65,20 @@ impl Triggers {
     }
 }
 
-/// Which command a trigger acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChaosPoint {
-    Sender,
-    Recipient,
-    Authentication,
-    Data,
-}
-
 /// The live triggers, shared by the SMTP service (which fires them) and the HTTP API
 /// (which sets them). Cloning is cheap; every clone is the same set.
 #[derive(Clone, Debug, Default)]
 pub struct Chaos {
     triggers: Arc<RwLock<Triggers>>,
+    /// What they were at start-up, for [`Chaos::reset`].
+    initial: Triggers,
 }
 
 impl Chaos {
     pub fn new(triggers: Triggers) -> Self {
         Self {
             triggers: Arc::new(RwLock::new(triggers)),
+            initial: triggers,
         }
     }
 
@@ -130,17 +93,9 @@ impl Chaos {
         Ok(())
     }
 
-    /// Roll the dice for `point`: the error code to reply with, if the trigger fires.
-    pub fn fire(&self, point: ChaosPoint) -> Option<u16> {
-        let triggers = self.get();
-        let trigger = match point {
-            ChaosPoint::Sender => triggers.sender,
-            ChaosPoint::Recipient => triggers.recipient,
-            ChaosPoint::Authentication => triggers.authentication,
-            ChaosPoint::Data => triggers.data,
-        };
-        (trigger.probability > 0 && fastrand::u8(0..100) < trigger.probability)
-            .then_some(trigger.error_code)
+    /// Back to the triggers given at start-up.
+    pub fn reset(&self) {
+        *self.triggers.write().unwrap_or_else(|p| p.into_inner()) = self.initial;
     }
 }
 
@@ -172,20 +127,33 @@ mod tests {
     }
 
     #[test]
-    fn probability_100_always_fires_and_0_never() {
-        let chaos = Chaos::default();
-        let triggers = Triggers {
-            recipient: Trigger {
-                error_code: 550,
-                probability: 100,
+    fn toml_style_keys_read_the_same_triggers() {
+        let triggers: Triggers =
+            toml::from_str("sender = { error_code = 451, probability = 5 }\n").unwrap();
+        assert_eq!(
+            triggers.sender,
+            Trigger {
+                error_code: 451,
+                probability: 5
+            }
+        );
+        assert!(toml::from_str::<Triggers>("sender = { code = 451 }\n").is_err());
+    }
+
+    #[test]
+    fn reset_restores_the_start_up_triggers() {
+        let initial = Triggers {
+            sender: Trigger {
+                error_code: 451,
+                probability: 50,
             },
             ..Triggers::default()
         };
-        chaos.set(triggers).unwrap();
-        for _ in 0..100 {
-            assert_eq!(chaos.fire(ChaosPoint::Recipient), Some(550));
-            assert_eq!(chaos.fire(ChaosPoint::Sender), None);
-        }
+        let chaos = Chaos::new(initial);
+        chaos.set(Triggers::default()).unwrap();
+        assert_eq!(chaos.clone().get(), Triggers::default());
+        chaos.reset();
+        assert_eq!(chaos.get(), initial);
     }
 
     #[test]

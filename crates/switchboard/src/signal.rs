@@ -8,7 +8,7 @@ use std::future::Future;
 /// The handlers are installed when this function is called, not when the future is first
 /// polled: call it before announcing readiness, or a signal sent right after the announcement
 /// would still meet the default action and kill the process.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     let signals = Signals::install();
     async move {
         let name = signals.recv().await;

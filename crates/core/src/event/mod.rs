@@ -1,50 +1,51 @@
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
-use crate::TlsInfo;
 use tokio::sync::broadcast;
+
+use crate::TlsInfo;
+
+mod metrics;
+
+pub use metrics::{Metrics, PortCounts};
 
 /// Something that happened on a port. One type for everything, so that the log, the live
 /// feed and the counters can never disagree about what happened.
+///
+/// Every event names its port and the service behind it; [`EventKind`] says what happened.
+/// As JSON it is one flat object: `{"port": 80, "service": "http", "kind": "…", …}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub port: u16,
+    pub service: &'static str,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
+pub enum EventKind {
     /// A listening socket was opened: from now on the kernel completes TCP handshakes for
     /// this address and port and queues the connections for the supervisor.
-    PortBound {
-        port: u16,
-        service: &'static str,
-        addr: SocketAddr,
-    },
+    PortBound { addr: SocketAddr },
     /// A listening socket was closed: the kernel now refuses new connections to it.
-    PortClosed {
-        port: u16,
-        service: &'static str,
-        addr: SocketAddr,
-    },
+    PortClosed { addr: SocketAddr },
     /// Every connection slot of the port is taken: switchboard stops accepting, and new
     /// connections wait in the kernel's queue until one ends.
-    PortAtLimit {
-        port: u16,
-        service: &'static str,
-        limit: usize,
-    },
+    PortAtLimit { limit: usize },
     /// An access rule of the port closed a connection at once: it never reached the service.
     /// (The kernel had already accepted it: this is not a packet filter.)
     ConnectionDenied {
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         /// The rule that decided, e.g. `deny 127.0.0.3/32` or `not in allow`.
         rule: String,
     },
     /// A limit of the port turned a connection away (politely where the protocol can).
     ConnectionLimited {
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         /// The config key of the limit: `max_connections`, `max_per_source`, `max_rate`.
         limit: &'static str,
@@ -52,32 +53,24 @@ pub enum Event {
     /// The supervisor accepted a connection and handed it to the port's service.
     ConnectionOpened {
         id: u64,
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         local: SocketAddr,
     },
     /// A TLS handshake completed: the connection is now encrypted.
     TlsEstablished {
         id: u64,
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         tls: TlsInfo,
     },
     /// A TLS handshake failed or timed out; the connection is closed.
     TlsFailed {
         id: u64,
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         reason: String,
     },
     /// The SMTP service accepted a message (replied 250) and stored it.
     MessageCaptured {
         id: u64,
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         /// The store's ID of the message, for `/api/v1/message/{ID}`.
         message_id: String,
@@ -88,8 +81,6 @@ pub enum Event {
     /// A connection ended, for whatever reason; `error` says why if it was not a clean end.
     ConnectionClosed {
         id: u64,
-        port: u16,
-        service: &'static str,
         peer: SocketAddr,
         bytes_in: u64,
         bytes_out: u64,
@@ -99,6 +90,17 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// An event of `port`, whose service is `service`.
+    pub fn new(port: u16, service: &'static str, kind: EventKind) -> Self {
+        Self {
+            port,
+            service,
+            kind,
+        }
+    }
+}
+
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
@@ -106,69 +108,49 @@ fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 impl Event {
     /// Write the event to the tracing log, worded for a person watching the terminal.
     fn log(&self) {
-        match self {
-            Event::PortBound {
-                port,
-                service,
-                addr,
-            } => tracing::info!(
+        let Event {
+            port,
+            service,
+            kind,
+        } = self;
+        match kind {
+            EventKind::PortBound { addr } => tracing::info!(
                 %addr, port, service,
                 "listening on {addr} — the kernel now hands connections for port {port} to the {service} service"
             ),
-            Event::PortClosed {
-                port,
-                service,
-                addr,
-            } => tracing::info!(
+            EventKind::PortClosed { addr } => tracing::info!(
                 %addr, port, service,
                 "closed {addr} — the kernel now refuses new connections to port {port}"
             ),
-            Event::PortAtLimit {
-                port,
-                service,
-                limit,
-            } => tracing::warn!(
+            EventKind::PortAtLimit { limit } => tracing::warn!(
                 port,
                 service,
                 limit,
                 "port {port} ({service}) is at its limit of {limit} connections; new ones wait in the kernel's queue"
             ),
-            Event::ConnectionDenied {
-                port,
-                service,
-                peer,
-                rule,
-            } => tracing::info!(
+            EventKind::ConnectionDenied { peer, rule } => tracing::info!(
                 %rule,
                 "connection denied: {peer} → port {port} ({service}) by the rule \"{rule}\"; closed before it reached the service"
             ),
-            Event::ConnectionLimited {
-                port,
-                service,
-                peer,
-                limit,
-            } => tracing::info!(
+            EventKind::ConnectionLimited { peer, limit } => tracing::info!(
                 limit,
                 "connection turned away: {peer} → port {port} ({service}) is over {limit}"
             ),
-            Event::ConnectionOpened {
-                port,
-                service,
-                peer,
-                ..
-            } => tracing::info!("connection opened: {peer} → port {port} ({service})"),
+            EventKind::ConnectionOpened { peer, .. } => {
+                tracing::info!("connection opened: {peer} → port {port} ({service})")
+            }
             // The connection's span carries the TLS details from here on, so every later line
             // of the connection, its closing line included, shows them at info level; a line
             // of its own would add a third line to every short HTTPS connection.
-            Event::TlsEstablished { tls, .. } => {
+            EventKind::TlsEstablished { tls, .. } => {
                 tracing::debug!("TLS handshake done: {tls}");
             }
             // The connection's closing line says the same at info level; this one is for
             // debugging, so that a port scan does not double the log.
-            Event::TlsFailed { reason, .. } => {
+            EventKind::TlsFailed { reason, .. } => {
                 tracing::debug!(%reason, "TLS handshake failed: {reason}");
             }
-            Event::MessageCaptured {
+            EventKind::MessageCaptured {
                 message_id,
                 from,
                 to,
@@ -179,9 +161,7 @@ impl Event {
                 "message captured: {message_id} from <{from}> to <{}>, {size} bytes",
                 to.join(">, <")
             ),
-            Event::ConnectionClosed {
-                port,
-                service,
+            EventKind::ConnectionClosed {
                 peer,
                 bytes_in,
                 bytes_out,
@@ -207,20 +187,21 @@ impl Event {
     }
 }
 
-impl Event {
-    /// The event's name: `connection_opened`, `port_bound`, … (the SSE event name).
-    pub fn kind(&self) -> &'static str {
+impl EventKind {
+    /// The event's name: `connection_opened`, `port_bound`, … (the SSE event name, and the
+    /// `kind` of its JSON).
+    pub fn name(&self) -> &'static str {
         match self {
-            Event::PortBound { .. } => "port_bound",
-            Event::PortClosed { .. } => "port_closed",
-            Event::PortAtLimit { .. } => "port_at_limit",
-            Event::ConnectionDenied { .. } => "connection_denied",
-            Event::ConnectionLimited { .. } => "connection_limited",
-            Event::ConnectionOpened { .. } => "connection_opened",
-            Event::TlsEstablished { .. } => "tls_established",
-            Event::TlsFailed { .. } => "tls_failed",
-            Event::MessageCaptured { .. } => "message_captured",
-            Event::ConnectionClosed { .. } => "connection_closed",
+            EventKind::PortBound { .. } => "port_bound",
+            EventKind::PortClosed { .. } => "port_closed",
+            EventKind::PortAtLimit { .. } => "port_at_limit",
+            EventKind::ConnectionDenied { .. } => "connection_denied",
+            EventKind::ConnectionLimited { .. } => "connection_limited",
+            EventKind::ConnectionOpened { .. } => "connection_opened",
+            EventKind::TlsEstablished { .. } => "tls_established",
+            EventKind::TlsFailed { .. } => "tls_failed",
+            EventKind::MessageCaptured { .. } => "message_captured",
+            EventKind::ConnectionClosed { .. } => "connection_closed",
         }
     }
 }
@@ -236,42 +217,38 @@ pub struct Timed {
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&timestamp(*t))
+}
+
+/// How switchboard writes a moment: RFC 3339 in UTC with milliseconds, as Mailpit does
+/// (`2026-11-26T10:00:00.123Z`). Events and the mail API both use it.
+pub fn timestamp(t: impl Into<time::OffsetDateTime>) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    let text = time::OffsetDateTime::from(*t)
+    t.into()
+        .to_offset(time::UtcOffset::UTC)
         .format(format)
-        .map_err(serde::ser::Error::custom)?;
-    s.serialize_str(&text)
-}
-
-/// Something that keeps count of events as they happen (the port table, the metrics).
-///
-/// Observers are called synchronously inside [`EventBus::emit`], so their counts are never
-/// behind and never lose an event; they must be quick and must not block.
-pub trait Observer: Send + Sync + 'static {
-    fn observe(&self, event: &Event);
+        .unwrap_or_default()
 }
 
 /// Where events are published. Cloning is cheap; every clone publishes to the same stream.
 ///
-/// `emit` writes the log line, updates every [`Observer`], and hands the event to every
-/// subscriber (the live feed). Publishing never waits: each subscriber has a bounded buffer,
-/// and one that falls behind is told how many events it missed instead of slowing the
-/// server down.
+/// `emit` writes the log line, counts the event in the [`Metrics`] (synchronously, so the
+/// counts are never behind and never miss one), and hands the event to every subscriber
+/// (the live feed). Publishing never waits: each subscriber has a bounded buffer, and one
+/// that falls behind is told how many events it missed instead of slowing the server down.
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Timed>>,
-    /// Set once, before the first event that matters (see [`EventBus::set_observers`]).
-    observers: Arc<OnceLock<Vec<Arc<dyn Observer>>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBus")
-            .field("observers", &self.observers.get().map_or(0, Vec::len))
             .field("subscribers", &self.sender.receiver_count())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -285,38 +262,19 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    /// A bus with no observers yet.
+    /// A bus with fresh counters and no subscribers.
     pub fn new() -> Self {
-        Self::without_observers()
-    }
-
-    pub fn with_observers(observers: Vec<Arc<dyn Observer>>) -> Self {
-        let bus = Self::without_observers();
-        bus.set_observers(observers);
-        bus
-    }
-
-    fn without_observers() -> Self {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         Self {
             sender,
-            observers: Arc::new(OnceLock::new()),
+            metrics: Arc::new(Metrics::new()),
         }
-    }
-
-    /// Give a bus made with [`EventBus::new`] its observers, once: for observers that can
-    /// only be built after the bus (they hold things that need the bus). Later calls are
-    /// ignored.
-    pub fn set_observers(&self, observers: Vec<Arc<dyn Observer>>) {
-        let _ = self.observers.set(observers);
     }
 
     /// Log the event, count it, and deliver it to every current subscriber.
     pub fn emit(&self, event: Event) {
         event.log();
-        for observer in self.observers.get().into_iter().flatten() {
-            observer.observe(&event);
-        }
+        self.metrics.count(&event);
         // Building the shared copy costs an allocation; skip it when nobody listens.
         if self.sender.receiver_count() > 0 {
             let _ = self.sender.send(Arc::new(Timed {
@@ -330,46 +288,49 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Timed>> {
         self.sender.subscribe()
     }
+
+    /// The counts of everything emitted so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn event(kind: EventKind) -> Event {
+        Event::new(1, "s", kind)
+    }
+
     #[tokio::test]
     async fn subscribers_receive_emitted_events() {
         let bus = EventBus::new();
         let mut rx = bus.subscribe();
         let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        bus.emit(Event::PortBound {
-            port: 80,
-            service: "http",
-            addr,
-        });
+        bus.emit(Event::new(80, "http", EventKind::PortBound { addr }));
         let timed = rx.recv().await.unwrap();
-        assert!(matches!(timed.event, Event::PortBound { port: 80, .. }));
+        assert_eq!(timed.event.port, 80);
+        assert!(matches!(timed.event.kind, EventKind::PortBound { .. }));
         assert!(timed.at <= SystemTime::now());
     }
 
     #[test]
-    fn observers_see_every_event_even_without_subscribers() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        struct Count(AtomicUsize);
-        impl Observer for Count {
-            fn observe(&self, _: &Event) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
+    fn every_event_is_counted_even_without_subscribers() {
+        let bus = EventBus::new();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        for id in [1, 2, 3] {
+            bus.emit(Event::new(
+                7,
+                "echo",
+                EventKind::ConnectionOpened {
+                    id,
+                    peer,
+                    local: peer,
+                },
+            ));
         }
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let bus = EventBus::with_observers(vec![count.clone()]);
-        for port in [1, 2, 3] {
-            bus.emit(Event::PortAtLimit {
-                port,
-                service: "echo",
-                limit: 1,
-            });
-        }
-        assert_eq!(count.0.load(Ordering::Relaxed), 3);
+        assert_eq!(bus.metrics().port(7, "echo").accepted, 3);
     }
 
     #[test]
@@ -382,67 +343,50 @@ mod tests {
             sni: None,
         };
         let all = [
-            Event::PortBound {
-                port: 1,
-                service: "s",
-                addr: peer,
-            },
-            Event::PortClosed {
-                port: 1,
-                service: "s",
-                addr: peer,
-            },
-            Event::PortAtLimit {
-                port: 1,
-                service: "s",
-                limit: 1,
-            },
-            Event::ConnectionOpened {
+            event(EventKind::PortBound { addr: peer }),
+            event(EventKind::PortClosed { addr: peer }),
+            event(EventKind::PortAtLimit { limit: 1 }),
+            event(EventKind::ConnectionDenied {
+                peer,
+                rule: "r".into(),
+            }),
+            event(EventKind::ConnectionLimited {
+                peer,
+                limit: "max_rate",
+            }),
+            event(EventKind::ConnectionOpened {
                 id: 1,
-                port: 1,
-                service: "s",
                 peer,
                 local: peer,
-            },
-            Event::TlsEstablished {
+            }),
+            event(EventKind::TlsEstablished { id: 1, peer, tls }),
+            event(EventKind::TlsFailed {
                 id: 1,
-                port: 1,
-                service: "s",
-                peer,
-                tls,
-            },
-            Event::TlsFailed {
-                id: 1,
-                port: 1,
-                service: "s",
                 peer,
                 reason: "r".into(),
-            },
-            Event::MessageCaptured {
+            }),
+            event(EventKind::MessageCaptured {
                 id: 1,
-                port: 1,
-                service: "s",
                 peer,
                 message_id: "m".into(),
                 from: "f".into(),
                 to: vec![],
                 size: 1,
-            },
-            Event::ConnectionClosed {
+            }),
+            event(EventKind::ConnectionClosed {
                 id: 1,
-                port: 1,
-                service: "s",
                 peer,
                 bytes_in: 0,
                 bytes_out: 0,
                 duration: Duration::ZERO,
                 error: None,
-            },
+            }),
         ];
         for event in all {
             let json = serde_json::to_value(&event).unwrap();
-            assert_eq!(json["kind"], event.kind());
+            assert_eq!(json["kind"], event.kind.name());
             assert_eq!(json["port"], 1);
+            assert_eq!(json["service"], "s");
         }
     }
 
@@ -450,32 +394,35 @@ mod tests {
     fn timed_events_serialize_flat_with_their_time() {
         let timed = Timed {
             at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_687_200_123),
-            event: Event::PortAtLimit {
-                port: 80,
-                service: "http",
-                limit: 5,
-            },
+            event: Event::new(80, "http", EventKind::PortAtLimit { limit: 5 }),
         };
         let json = serde_json::to_value(&timed).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"at": "2026-11-26T10:00:00.123Z", "kind": "port_at_limit", "port": 80, "service": "http", "limit": 5})
         );
-        assert_eq!(timed.event.kind(), "port_at_limit");
+    }
+
+    #[test]
+    fn timestamps_are_utc_with_milliseconds_before_the_epoch_too() {
+        let before = time::OffsetDateTime::UNIX_EPOCH - time::Duration::milliseconds(1500);
+        assert_eq!(timestamp(before), "1969-12-31T23:59:58.500Z");
     }
 
     #[test]
     fn serializes_with_kind_tag_and_millis() {
-        let event = Event::ConnectionClosed {
-            id: 7,
-            port: 80,
-            service: "http",
-            peer: "127.0.0.1:5000".parse().unwrap(),
-            bytes_in: 10,
-            bytes_out: 20,
-            duration: Duration::from_millis(1500),
-            error: None,
-        };
+        let event = Event::new(
+            80,
+            "http",
+            EventKind::ConnectionClosed {
+                id: 7,
+                peer: "127.0.0.1:5000".parse().unwrap(),
+                bytes_in: 10,
+                bytes_out: 20,
+                duration: Duration::from_millis(1500),
+                error: None,
+            },
+        );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["kind"], "connection_closed");
         assert_eq!(json["duration_ms"], 1500.0);

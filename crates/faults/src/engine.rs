@@ -20,6 +20,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
+use switchboard_core::FaultLayer;
+
 use crate::toxic::{Kind, Stream, Toxic};
 
 /// A port's current toxics, as every connection of the port sees them.
@@ -118,12 +120,6 @@ impl Faults {
             }
         }
         self.update_inert();
-    }
-
-    /// Whether bytes pass straight through right now (no toxic applies, nothing held).
-    pub(crate) fn is_inert(&mut self) -> bool {
-        self.refresh();
-        self.inert
     }
 
     fn update_inert(&mut self) {
@@ -279,8 +275,17 @@ impl Faults {
             cx.waker().wake_by_ref();
         }
     }
+}
 
-    pub(crate) fn poll_read(
+/// What the connection's stream ([`switchboard_core::ConnStream`]) calls on each read and write.
+impl FaultLayer for Faults {
+    /// Whether bytes pass straight through right now (no toxic applies, nothing held).
+    fn is_inert(&mut self) -> bool {
+        self.refresh();
+        self.inert
+    }
+
+    fn poll_read(
         &mut self,
         tcp: &mut TcpStream,
         cx: &mut Context<'_>,
@@ -364,7 +369,7 @@ impl Faults {
         Poll::Ready(Ok(()))
     }
 
-    pub(crate) fn poll_write(
+    fn poll_write(
         &mut self,
         tcp: &mut TcpStream,
         cx: &mut Context<'_>,
@@ -430,11 +435,7 @@ impl Faults {
         }
     }
 
-    pub(crate) fn poll_shutdown(
-        &mut self,
-        tcp: &mut TcpStream,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_shutdown(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.refresh();
         if let Some(delay) = self.slow_close(Stream::Downstream) {
             let at = *self.close_at.get_or_insert_with(|| Instant::now() + delay);
@@ -446,7 +447,7 @@ impl Faults {
     }
 
     /// How much longer the socket must stay open after the service let go of it.
-    pub(crate) fn linger_after_drop(&mut self) -> Option<Duration> {
+    fn linger_after_drop(&mut self) -> Option<Duration> {
         self.refresh();
         if self.dead == Some(Dead::Reset) {
             return None;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// Which bytes a toxic acts on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,28 +30,56 @@ impl Stream {
     }
 }
 
-/// What a toxic does.
-#[derive(Clone, Debug, PartialEq)]
+/// What a toxic does. Serialized as Toxiproxy writes it: `"type"` and `"attributes"`, with
+/// times in milliseconds (the slicer's delay in microseconds).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", content = "attributes", rename_all = "snake_case")]
 pub enum Kind {
     /// Delay data by `latency`, give or take up to `jitter`.
-    Latency { latency: Duration, jitter: Duration },
+    Latency {
+        #[serde(serialize_with = "millis")]
+        latency: Duration,
+        #[serde(serialize_with = "millis")]
+        jitter: Duration,
+    },
     /// At most `rate` kilobytes (1000 bytes) per second.
-    Bandwidth { rate_kb: u64 },
+    Bandwidth {
+        #[serde(rename = "rate")]
+        rate_kb: u64,
+    },
     /// Keep the connection open `delay` longer when it is closed.
-    SlowClose { delay: Duration },
+    SlowClose {
+        #[serde(serialize_with = "millis")]
+        delay: Duration,
+    },
     /// Let no data through; close the connection after `timeout` (zero: stall until the
     /// toxic is removed).
-    Timeout { timeout: Duration },
+    Timeout {
+        #[serde(serialize_with = "millis")]
+        timeout: Duration,
+    },
     /// Reset the connection (the client sees ECONNRESET) after `timeout`.
-    ResetPeer { timeout: Duration },
+    ResetPeer {
+        #[serde(serialize_with = "millis")]
+        timeout: Duration,
+    },
     /// Cut data into pieces of about `average_size` bytes (± `size_variation`), `delay` apart.
     Slicer {
         average_size: usize,
         size_variation: usize,
+        #[serde(serialize_with = "micros")]
         delay: Duration,
     },
     /// Close the connection after `bytes` bytes.
     LimitData { bytes: u64 },
+}
+
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn micros<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Kind {
@@ -67,30 +95,6 @@ impl Kind {
             Kind::LimitData { .. } => "limit_data",
         }
     }
-
-    fn attributes(&self) -> Value {
-        let ms = |d: &Duration| d.as_millis() as u64;
-        match self {
-            Kind::Latency { latency, jitter } => {
-                json!({"latency": ms(latency), "jitter": ms(jitter)})
-            }
-            Kind::Bandwidth { rate_kb } => json!({ "rate": rate_kb }),
-            Kind::SlowClose { delay } => json!({ "delay": ms(delay) }),
-            Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => {
-                json!({ "timeout": ms(timeout) })
-            }
-            Kind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => json!({
-                "average_size": average_size,
-                "size_variation": size_variation,
-                "delay": delay.as_micros() as u64,
-            }),
-            Kind::LimitData { bytes } => json!({ "bytes": bytes }),
-        }
-    }
 }
 
 /// The type names, for error messages.
@@ -98,26 +102,14 @@ pub const TYPES: &str = "latency, bandwidth, slow_close, timeout, reset_peer, sl
 
 /// One toxic. Build one in Rust with the constructors (`Toxic::latency(…)`, …), or parse
 /// Toxiproxy's JSON shape with [`Toxic::from_spec`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Toxic {
     pub name: String,
     pub stream: Stream,
     /// The chance, from 0 to 1, that the toxic applies to a given connection.
     pub toxicity: f64,
+    #[serde(flatten)]
     pub kind: Kind,
-}
-
-impl Serialize for Toxic {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        json!({
-            "name": self.name,
-            "type": self.kind.type_name(),
-            "stream": self.stream.as_str(),
-            "toxicity": self.toxicity,
-            "attributes": self.kind.attributes(),
-        })
-        .serialize(s)
-    }
 }
 
 /// A toxic as written in JSON or TOML, before it is checked.
@@ -387,6 +379,8 @@ impl Toxic {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn parse(value: Value) -> Result<Toxic, String> {

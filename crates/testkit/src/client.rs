@@ -1,8 +1,9 @@
-//! Helpers shared by the test binaries: the end-to-end scenarios (`tests/main.rs`) and the
-//! robustness suite (`tests/robustness/`). Each binary uses part of them.
-#![allow(dead_code)]
+//! What a test's client does with a server: read until it closes, read until something
+//! arrives, connect from a chosen loopback address, hold a request in flight. Every wait is
+//! bounded by [`PATIENCE`], so a broken server fails the test instead of hanging it.
 
-pub(crate) mod server;
+// A test helper reports failure by panicking, as assert! does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,10 +12,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Generous bound for things that should happen at once; only reached when a test fails.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
+pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Read until the peer closes the connection (or resets it), returning what arrived.
-pub(crate) async fn read_to_close(stream: &mut (impl AsyncRead + Unpin)) -> String {
+pub async fn read_to_close(stream: &mut (impl AsyncRead + Unpin)) -> String {
     let mut received = Vec::new();
     let read = tokio::time::timeout(PATIENCE, async {
         let mut buf = [0u8; 4096];
@@ -31,7 +32,7 @@ pub(crate) async fn read_to_close(stream: &mut (impl AsyncRead + Unpin)) -> Stri
 }
 
 /// Read until `needle` has arrived, returning everything read so far.
-pub(crate) async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> String {
+pub async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> String {
     let mut received = Vec::new();
     let read = tokio::time::timeout(PATIENCE, async {
         let mut buf = [0u8; 4096];
@@ -52,7 +53,7 @@ pub(crate) async fn read_until(stream: &mut (impl AsyncRead + Unpin), needle: &s
 
 /// Connect from a chosen loopback address (127.0.0.2, 127.0.0.3, …): each is a different
 /// client address as far as the server can tell.
-pub(crate) async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+pub async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
     socket.connect(to).await.unwrap()
@@ -61,7 +62,7 @@ pub(crate) async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
 /// A request whose handler is running when this returns: with `Expect: 100-continue` the
 /// server says "100 Continue" only once the handler asks for the body. Send the 5 bytes
 /// of the body to let it finish.
-pub(crate) async fn request_in_flight(addr: SocketAddr) -> TcpStream {
+pub async fn request_in_flight(addr: SocketAddr) -> TcpStream {
     use tokio::io::AsyncWriteExt;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream

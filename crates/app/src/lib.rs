@@ -1,0 +1,229 @@
+//! switchboard wired together, in one place: read and check the configuration, load the
+//! certificate, open the mail store, bind the port table, build every service and hand them
+//! to the supervisor. The `switchboard` binary and the test harness both start this, so tests
+//! start exactly what users start.
+//!
+//! ```text
+//! let app = App::bind(config)?;   // certificates, mail, sockets, services: all or nothing
+//! app.run(shutdown).await;        // serve until the signal, then drain
+//! ```
+//!
+//! # Layout
+//!
+//! - `config.rs`: [`Config`], the port table and every setting, from defaults or TOML.
+//! - `services.rs`: service names → services, and wiring them to the bound ports; adding a
+//!   service is one line there.
+//! - `lib.rs` (this file): [`App`]: the order things are built in, and [`Control`].
+
+mod config;
+mod services;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_certs::{CertError, Source, TlsSettings};
+use switchboard_core::{ControlError, EventBus, PortControl};
+use switchboard_http::{HttpApp, PublishedCa, Shared};
+use switchboard_mail::{Chaos, MailError, MailStore};
+use switchboard_supervisor::{BindError, PortTable, Supervisor};
+
+pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings};
+pub use services::names as service_names;
+pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings};
+
+use crate::services::ServiceContext;
+
+/// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("the port table names the service \"{0}\", which switchboard does not have")]
+    UnknownService(&'static str),
+    #[error(transparent)]
+    Certs(#[from] CertError),
+    #[error("the {0} service needs a certificate, but none was loaded")]
+    NoCertificate(&'static str),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+/// A switchboard with every port bound and every service built, ready to run.
+#[derive(Debug)]
+pub struct App {
+    supervisor: Supervisor,
+    services: switchboard_supervisor::Services,
+    control: Arc<Control>,
+    mail: MailStore,
+}
+
+impl App {
+    /// Build everything `config` asks for. Certificates and the mail store come first, so
+    /// that a problem with either leaves no port bound; then the sockets, so that a port
+    /// that cannot be bound is reported before anything is served.
+    ///
+    /// Must be called from within a Tokio runtime.
+    pub fn bind(config: Config) -> Result<Self, Error> {
+        let (identity, local_ca) = load_certificate(&config)?;
+        let mail = MailStore::open(&config.mail)?;
+        let chaos = Chaos::new(config.smtp.chaos);
+        let events = EventBus::new();
+
+        let supervisor =
+            Supervisor::bind(&config.ports, config.supervisor.clone(), events.clone())?;
+        let control = Arc::new(Control {
+            table: supervisor.control(),
+            chaos: chaos.clone(),
+        });
+        let shared = Shared {
+            ports: control.table.clone(),
+            control: control.clone(),
+            toxics: control.table.clone(),
+            mail: mail.clone(),
+            events: events.clone(),
+            chaos: chaos.clone(),
+            control_settings: config.control.clone(),
+            local_ca,
+        };
+        let cx = ServiceContext {
+            config: &config,
+            events,
+            http_app: HttpApp::new(shared, config.http.clone()),
+            identity,
+            mail: mail.clone(),
+            chaos,
+        };
+        let services = services::wire(&supervisor.listening(), &cx)?;
+        Ok(Self {
+            supervisor,
+            services,
+            control,
+            mail,
+        })
+    }
+
+    /// Every listening socket, in port-table order.
+    pub fn listening(&self) -> Vec<Listening> {
+        self.supervisor.listening()
+    }
+
+    /// The captured mail.
+    pub fn mail(&self) -> &MailStore {
+        &self.mail
+    }
+
+    /// The event stream; subscribe before [`run`](Self::run) to see every connection.
+    pub fn events(&self) -> &EventBus {
+        self.supervisor.events()
+    }
+
+    /// What the control API does: close and open ports, toxics, chaos, reset.
+    pub fn control(&self) -> Arc<Control> {
+        self.control.clone()
+    }
+
+    /// Serve until `signal` completes, then shut down gracefully.
+    pub async fn run(self, signal: impl Future<Output = ()>) -> Stopped {
+        self.supervisor.run(self.services, signal).await
+    }
+}
+
+/// Changing switchboard while it runs: the port table's control, and the SMTP chaos
+/// triggers, which a reset also puts back as they started.
+#[derive(Debug)]
+pub struct Control {
+    table: Arc<PortTable>,
+    chaos: Chaos,
+}
+
+impl Control {
+    /// Ports: toxics and status.
+    pub fn table(&self) -> &PortTable {
+        &self.table
+    }
+
+    /// The SMTP chaos triggers (Mailpit's model).
+    pub fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+}
+
+#[async_trait]
+impl PortControl for Control {
+    async fn close_port(&self, port: u16) -> Result<(), ControlError> {
+        self.table.close_port(port).await
+    }
+
+    async fn open_port(&self, port: u16) -> Result<(), ControlError> {
+        self.table.open_port(port).await
+    }
+
+    async fn reset(&self) -> Result<(), ControlError> {
+        self.table.reset().await?;
+        self.chaos.reset();
+        tracing::info!("reset: chaos triggers as configured");
+        Ok(())
+    }
+}
+
+/// The server certificate, when a port of the table uses TLS; and the local CA to publish,
+/// when the certificate is switchboard's own.
+fn load_certificate(
+    config: &Config,
+) -> Result<
+    (
+        Option<switchboard_certs::Identity>,
+        Option<Arc<PublishedCa>>,
+    ),
+    Error,
+> {
+    if !config.ports.iter().any(|p| services::uses_tls(p.service)) {
+        return Ok((None, None));
+    }
+    let tls = TlsSettings {
+        crl_url: config.crl_url(),
+        ..config.tls.clone()
+    };
+    let (identity, source) = switchboard_certs::load(&tls)?;
+    log_certificate(&source);
+    let local_ca = match source {
+        Source::LocalCa(ca) => Some(Arc::new(PublishedCa {
+            pem: ca.ca_pem,
+            crl_der: ca.crl_der,
+        })),
+        Source::Provided(_) => None,
+    };
+    Ok((Some(identity), local_ca))
+}
+
+/// Say where the certificate came from, and how a client can trust it.
+fn log_certificate(source: &Source) {
+    match source {
+        Source::LocalCa(ca) => {
+            let ca_path = ca.paths.ca_cert.display();
+            tracing::info!(
+                path = %ca_path, sha256 = %ca.ca.sha256,
+                "local CA {ca_path} ({}); clients that trust it trust switchboard, \
+                 e.g. curl --cacert {ca_path} https://localhost/",
+                ca.ca_action
+            );
+            tracing::info!(
+                path = %ca.paths.server_cert.display(),
+                "server certificate {} ({}) for {}, valid until {}",
+                ca.paths.server_cert.display(),
+                ca.server_action,
+                ca.server.names.join(", "),
+                ca.server.not_after.date()
+            );
+        }
+        Source::Provided(info) => tracing::info!(
+            path = %info.path.display(),
+            "serving your certificate {} for {}, valid until {}",
+            info.path.display(),
+            info.names.join(", "),
+            info.not_after.date()
+        ),
+    }
+}

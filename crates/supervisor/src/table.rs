@@ -1,0 +1,400 @@
+//! The port table: every port, its listeners, and what can be done to them while switchboard
+//! runs (close, open, toxics, reset).
+//!
+//! [`PortTable`] is what others hold: the HTTP control API and the test harness call its
+//! [`PortControl`], [`ToxicControl`] and [`PortDirectory`]. The listeners themselves, and the
+//! services that answer them, belong to the supervisor's run loop ([`Listeners`]): a request
+//! to close or open a port is sent there and answered when it is done. So the table needs no
+//! services to exist, and nothing is ever half set up.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_core::{
+    ControlError, Event, EventBus, EventKind, PortControl, PortDirectory, PortStatus, Service,
+};
+use switchboard_faults::{Toxic, ToxicControl};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bind::listen;
+use crate::gate::Gate;
+use crate::listener::Listener;
+use crate::port::Port;
+
+/// Which service answers each port, by port number: built by the app once the ports are
+/// bound (so that it knows the numbers the kernel chose), handed to the supervisor's `run`.
+#[derive(Default)]
+pub struct Services(HashMap<u16, Arc<dyn Service>>);
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Services {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `service` answers `port`.
+    pub fn insert(&mut self, port: u16, service: Arc<dyn Service>) {
+        self.0.insert(port, service);
+    }
+}
+
+/// Every port of the table, and the way to its listeners.
+pub struct PortTable {
+    ports: Vec<Arc<Port>>,
+    events: EventBus,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for PortTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.ports).finish()
+    }
+}
+
+/// What the table asks of the listeners.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Close(u16, Reply),
+    Open(u16, Reply),
+    /// Open every closed port (reset).
+    OpenAll(Reply),
+}
+
+type Reply = oneshot::Sender<Result<(), ControlError>>;
+
+impl PortTable {
+    /// The table of `ports`; control requests go to the receiver, which the run loop reads.
+    pub(crate) fn new(
+        ports: Vec<Arc<Port>>,
+        events: EventBus,
+    ) -> (Self, mpsc::UnboundedReceiver<Request>) {
+        let (requests, receiver) = mpsc::unbounded_channel();
+        (
+            Self {
+                ports,
+                events,
+                requests,
+            },
+            receiver,
+        )
+    }
+
+    pub(crate) fn ports(&self) -> &[Arc<Port>] {
+        &self.ports
+    }
+
+    fn find(&self, number: u16) -> Result<&Arc<Port>, ControlError> {
+        self.ports
+            .iter()
+            .find(|p| p.number == number)
+            .ok_or(ControlError::NoSuchPort(number))
+    }
+
+    /// Ask the run loop, and wait for its answer. Once it has stopped (shutdown), every
+    /// request is answered "shutting down".
+    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(request(reply))
+            .map_err(|_| ControlError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+}
+
+#[async_trait]
+impl PortControl for PortTable {
+    async fn close_port(&self, number: u16) -> Result<(), ControlError> {
+        self.find(number)?;
+        self.ask(|reply| Request::Close(number, reply)).await
+    }
+
+    async fn open_port(&self, number: u16) -> Result<(), ControlError> {
+        self.find(number)?;
+        self.ask(|reply| Request::Open(number, reply)).await
+    }
+
+    async fn reset(&self) -> Result<(), ControlError> {
+        self.ask(Request::OpenAll).await?;
+        for port in &self.ports {
+            port.toxics.send_if_modified(|set| {
+                let had = !set.is_empty();
+                *set = Arc::from(Vec::new());
+                had
+            });
+        }
+        tracing::info!("reset: no toxics, every port open");
+        Ok(())
+    }
+}
+
+impl ToxicControl for PortTable {
+    fn toxics(&self, number: u16) -> Result<Vec<Toxic>, ControlError> {
+        Ok(self.find(number)?.toxics.borrow().to_vec())
+    }
+
+    fn add_toxic(&self, number: u16, toxic: Toxic) -> Result<Toxic, ControlError> {
+        let port = self.find(number)?;
+        let mut result = Ok(toxic.clone());
+        port.toxics.send_if_modified(|set| {
+            if set.iter().any(|t| t.name == toxic.name) {
+                result = Err(ControlError::ToxicExists {
+                    port: number,
+                    name: toxic.name.clone(),
+                });
+                return false;
+            }
+            *set = set.iter().cloned().chain([toxic.clone()]).collect();
+            true
+        });
+        if result.is_ok() {
+            tracing::info!(port = number, toxic = %toxic.name, "toxic added: {} on {}", toxic.kind.type_name(), toxic.stream.as_str());
+        }
+        result
+    }
+
+    fn update_toxic(
+        &self,
+        number: u16,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Toxic, ControlError> {
+        let port = self.find(number)?;
+        let mut result = Err(ControlError::NoSuchToxic {
+            port: number,
+            name: name.to_owned(),
+        });
+        port.toxics.send_if_modified(|set| {
+            let Some(current) = set.iter().find(|t| t.name == name) else {
+                return false;
+            };
+            match current.patched(patch) {
+                Ok(updated) => {
+                    *set = set
+                        .iter()
+                        .map(|t| match t.name == name {
+                            true => updated.clone(),
+                            false => t.clone(),
+                        })
+                        .collect();
+                    result = Ok(updated);
+                    true
+                }
+                Err(message) => {
+                    result = Err(ControlError::Invalid(message));
+                    false
+                }
+            }
+        });
+        result
+    }
+
+    fn remove_toxic(&self, number: u16, name: &str) -> Result<(), ControlError> {
+        let port = self.find(number)?;
+        let removed = port.toxics.send_if_modified(|set| {
+            let before = set.len();
+            *set = set.iter().filter(|t| t.name != name).cloned().collect();
+            set.len() != before
+        });
+        match removed {
+            true => {
+                tracing::info!(port = number, toxic = name, "toxic removed");
+                Ok(())
+            }
+            false => Err(ControlError::NoSuchToxic {
+                port: number,
+                name: name.to_owned(),
+            }),
+        }
+    }
+}
+
+impl PortDirectory for PortTable {
+    fn ports(&self) -> Vec<PortStatus> {
+        let metrics = self.events.metrics();
+        let mut ports: Vec<_> = self
+            .ports
+            .iter()
+            .map(|p| p.status(metrics.port(p.number, p.service)))
+            .collect();
+        ports.sort_by_key(|p| p.port);
+        ports
+    }
+}
+
+/// Every port's accept loop, owned by the supervisor's run loop, which answers the table's
+/// requests with it.
+pub(crate) struct Listeners {
+    gate: Arc<Gate>,
+    serving: Vec<Serving>,
+}
+
+/// One port, the service that answers it, and its accept loop while it listens.
+struct Serving {
+    port: Arc<Port>,
+    service: Arc<dyn Service>,
+    accepting: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl Listeners {
+    /// Start accepting on every port's sockets (bound earlier, in the same order as
+    /// `table`'s ports). A port that `services` does not name is closed, with an error.
+    pub(crate) fn start(
+        gate: Arc<Gate>,
+        table: &PortTable,
+        sockets: Vec<Vec<std::net::TcpListener>>,
+        mut services: Services,
+    ) -> Self {
+        let mut serving = Vec::with_capacity(table.ports.len());
+        for (port, sockets) in table.ports.iter().zip(sockets) {
+            let Some(service) = services.0.remove(&port.number) else {
+                tracing::error!(
+                    port = port.number,
+                    "no {} service was wired to port {}; closing it",
+                    port.service,
+                    port.number
+                );
+                close_unserved(&gate.events, port, sockets);
+                continue;
+            };
+            let mut entry = Serving {
+                port: port.clone(),
+                service,
+                accepting: None,
+            };
+            entry.accept(&gate, sockets);
+            serving.push(entry);
+        }
+        Self { gate, serving }
+    }
+
+    /// Do what the table asked.
+    pub(crate) async fn answer(&mut self, request: Request) {
+        let (result, reply) = match request {
+            Request::Close(number, reply) => (self.close(number).await, reply),
+            Request::Open(number, reply) => (self.open(number), reply),
+            Request::OpenAll(reply) => {
+                let numbers: Vec<u16> = self.serving.iter().map(|s| s.port.number).collect();
+                let result = numbers.into_iter().try_for_each(|n| self.open(n));
+                (result, reply)
+            }
+        };
+        let _ = reply.send(result);
+    }
+
+    fn find(&mut self, number: u16) -> Result<&mut Serving, ControlError> {
+        self.serving
+            .iter_mut()
+            .find(|s| s.port.number == number)
+            .ok_or(ControlError::NoSuchPort(number))
+    }
+
+    /// Close a port's sockets and wait until they are closed.
+    async fn close(&mut self, number: u16) -> Result<(), ControlError> {
+        self.find(number)?.stop().await;
+        Ok(())
+    }
+
+    /// Listen on a closed port again, on the addresses it had.
+    fn open(&mut self, number: u16) -> Result<(), ControlError> {
+        let gate = self.gate.clone();
+        let serving = self.find(number)?;
+        if serving.accepting.is_some() {
+            return Ok(());
+        }
+        let port = &serving.port;
+        let sockets = port
+            .addrs
+            .iter()
+            .map(|&addr| {
+                listen(addr).map_err(|error| ControlError::Bind {
+                    port: port.number,
+                    reason: format!("{addr}: {error}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for &addr in &port.addrs {
+            gate.events.emit(Event::new(
+                port.number,
+                port.service,
+                EventKind::PortBound { addr },
+            ));
+        }
+        serving.accept(&gate, sockets);
+        Ok(())
+    }
+
+    /// Close every port (shutdown).
+    pub(crate) async fn close_all(&mut self) {
+        for serving in &mut self.serving {
+            serving.stop().await;
+        }
+    }
+}
+
+impl Serving {
+    /// Start the port's accept loop on `sockets`.
+    fn accept(&mut self, gate: &Arc<Gate>, sockets: Vec<std::net::TcpListener>) {
+        let sockets = sockets
+            .into_iter()
+            .filter_map(|socket| serve_socket(socket, &self.port))
+            .collect();
+        let listener = Listener {
+            port: self.port.clone(),
+            service: self.service.clone(),
+            gate: gate.clone(),
+            sockets,
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(listener.run(stop.clone()));
+        self.accepting = Some((stop, task));
+        self.port.set_listening(true);
+    }
+
+    /// Stop the accept loop; it closes its sockets and says so.
+    async fn stop(&mut self) {
+        if let Some((stop, task)) = self.accepting.take() {
+            stop.cancel();
+            let _ = task.await;
+        }
+        self.port.set_listening(false);
+    }
+}
+
+/// A bound socket, ready for tokio; `None` (logged) if it cannot be served.
+fn serve_socket(
+    socket: std::net::TcpListener,
+    port: &Port,
+) -> Option<(tokio::net::TcpListener, SocketAddr)> {
+    let addr = socket.local_addr().ok()?;
+    match tokio::net::TcpListener::from_std(socket) {
+        Ok(socket) => Some((socket, addr)),
+        Err(error) => {
+            tracing::error!(%addr, %error, port = port.number, "cannot serve this socket");
+            None
+        }
+    }
+}
+
+/// Close the sockets of a port that has no service, saying so.
+fn close_unserved(events: &EventBus, port: &Port, sockets: Vec<std::net::TcpListener>) {
+    for socket in sockets {
+        if let Ok(addr) = socket.local_addr() {
+            drop(socket);
+            events.emit(Event::new(
+                port.number,
+                port.service,
+                EventKind::PortClosed { addr },
+            ));
+        }
+    }
+    port.set_listening(false);
+}
