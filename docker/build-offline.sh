@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the switchboard image without pulling any image: compile a static binary on this
-# machine, then put it in an image FROM scratch (docker/Dockerfile.prebuilt).
+# machine, then put it in an image FROM scratch (docker/Dockerfile, target `prebuilt`).
 #
 #   docker/build-offline.sh [TAG]          default TAG: switchboard:latest
 #
@@ -40,7 +40,7 @@ context=target/docker-context
 rm -rf "$context"
 mkdir -p "$context/volumes/certs" "$context/volumes/mail"
 cp "$binary" "$context/switchboard"
-cp docker/Dockerfile.prebuilt "$context/Dockerfile"
-docker build --quiet --tag "$tag" "$context" >/dev/null
+cp docker/Dockerfile "$context/Dockerfile"
+docker build --quiet --target prebuilt --tag "$tag" "$context" >/dev/null
 size=$(docker image inspect --format '{{.Size}}' "$tag")
 echo "build-offline: built $tag ($((size / 1024)) KiB)" >&2

@@ -76,11 +76,6 @@ expect() { # expect WHAT TEXT PATTERN: TEXT must match the extended regex PATTER
 $2"
 }
 
-say "the two Dockerfiles share one runtime stage"
-runtime() { sed -n '/^# ---- runtime/,$p' "$1"; }
-diff <(runtime docker/Dockerfile) <(runtime docker/Dockerfile.prebuilt) >&2 ||
-    fail "the runtime stages of docker/Dockerfile and docker/Dockerfile.prebuilt differ"
-
 say "building the image from a binary compiled here (nothing pulled)"
 docker/build-offline.sh "$image"
 size=$(docker image inspect --format '{{.Size}}' "$image")

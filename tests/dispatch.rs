@@ -1,4 +1,5 @@
-//! Each port reaches its own service; a port nobody binds is refused by the kernel.
+//! Each port reaches its own service; a port nobody binds is refused by the kernel, and so
+//! is a port switchboard stops serving.
 
 use serde_json::Value;
 use switchboard_testkit::Stack;
@@ -27,7 +28,7 @@ async fn each_port_reaches_its_own_service() {
 
 #[tokio::test]
 async fn a_port_nobody_binds_is_refused() {
-    let stack = Stack::start(&["http"]).await.unwrap();
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
     // A port that was free a moment ago and that switchboard does not have in its table.
     let unbound = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,6 +44,35 @@ async fn a_port_nobody_binds_is_refused() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+
+    // Switchboard unbinds a port of its own: from then on the kernel refuses it, as it does
+    // any port nobody binds, while the other port goes on answering.
+    let echo = stack.addr("echo");
+    let mut before = TcpStream::connect(echo).await.unwrap();
+    before.write_all(b"x").await.unwrap();
+    before.read_exact(&mut [0u8; 1]).await.unwrap();
+    stack.close("echo").await.unwrap();
+    crate::assert_refused(echo).await;
+    let ports: Value = json_of(crate::http_client().get(stack.url("http", "/api/ports"))).await;
+    let row = ports["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["service"] == "echo")
+        .unwrap()
+        .clone();
+    assert_eq!(row["state"], "closed", "{row}");
+    // A connection accepted before the close goes on.
+    before.write_all(b"y").await.unwrap();
+    let mut answer = [0u8; 1];
+    before.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"y");
+    // Listening again, on the same port.
+    stack.open("echo").await.unwrap();
+    let mut after = TcpStream::connect(echo).await.unwrap();
+    after.write_all(b"z").await.unwrap();
+    after.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"z");
 }
 
 #[tokio::test]

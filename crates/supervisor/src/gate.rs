@@ -259,7 +259,71 @@ impl Drop for Closing {
 mod tests {
     use std::time::Duration;
 
+    use async_trait::async_trait;
+    use switchboard_core::BoxError;
+    use tokio::net::TcpListener;
+
     use super::*;
+    use crate::port::PortSpec;
+
+    /// A service with a bug: it panics on every connection.
+    struct Panics;
+
+    #[async_trait]
+    impl Service for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+
+        #[expect(clippy::panic, reason = "the bug this test is about")]
+        async fn serve(&self, _: Conn, _: Shutdown) -> Result<(), BoxError> {
+            panic!("a bug in the service");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_that_panics_is_closed_counted_and_gives_its_slot_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listening = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(listening).await.unwrap();
+        let (tcp, peer) = listener.accept().await.unwrap();
+
+        let gate = Gate::new(EventBus::new());
+        let mut events = gate.events.subscribe();
+        let spec = PortSpec::new(listening.port(), "panics", 1);
+        let port = Arc::new(Port::new(&spec, spec.port, vec![listening], 1));
+        let service: Arc<dyn Service> = Arc::new(Panics);
+        let ticket = port.try_ticket().unwrap();
+        let accepted = Accepted {
+            tcp,
+            peer,
+            listening,
+        };
+        gate.handle(&port, &service, ticket, accepted);
+
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let timed = events.recv().await.unwrap();
+                if let EventKind::ConnectionClosed { error, .. } = &timed.event.kind {
+                    return error.clone();
+                }
+            }
+        })
+        .await
+        .expect("no closed event after the panic");
+        assert_eq!(
+            closed.as_deref(),
+            Some("the service panicked (a bug in switchboard)")
+        );
+        gate.connections.close();
+        gate.connections.wait().await;
+        let counts = gate.events.metrics().port(listening.port(), "panics");
+        assert_eq!((counts.accepted, counts.active), (1, 0));
+        assert!(
+            matches!(port.try_ticket(), Some(Ticket::Serve(_))),
+            "the panicked connection's slot is free again"
+        );
+    }
 
     #[tokio::test]
     async fn work_that_ends_first_gives_its_output() {
