@@ -275,7 +275,6 @@ mod tests {
             "panics"
         }
 
-        #[expect(clippy::panic, reason = "the bug this test is about")]
         async fn serve(&self, _: Conn, _: Shutdown) -> Result<(), BoxError> {
             panic!("a bug in the service");
         }
