@@ -675,15 +675,38 @@ def report(rows: list[Row], facts: dict[str, str], settings: Settings, when: str
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+def replace_between_markers(path: Path, text: str) -> None:
+    """Put `text` between the file's `<!-- bench:start -->` and `<!-- bench:end -->`."""
+    content = path.read_text()
     start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
-    if start not in text or end not in text:
-        raise SystemExit("bench: README.md lacks the <!-- bench:start/end --> markers")
-    before, rest = text.split(start, 1)
+    if start not in content or end not in content:
+        raise SystemExit(f"bench: {path} lacks the <!-- bench:start/end --> markers")
+    before, rest = content.split(start, 1)
     _, after = rest.split(end, 1)
-    readme.write_text(before + start + table + end + after)
+    path.write_text(before + start + text + end + after)
+
+
+def headline(rows: list[Row], when: str) -> str:
+    """One sentence of headline ratios for the project's README."""
+    def find(prefix: str, peer: str) -> Row | None:
+        return next((r for r in rows if r.workload.startswith(prefix) and r.peer_name == peer),
+                    None)
+    parts = []
+    for prefix, peer, words in [
+        ("HTTP/1.1 keep-alive, GET", "nginx", "nginx's requests per second on HTTP/1.1"),
+        ("HTTP/2 over TLS (", "nginx", "on HTTP/2 over TLS"),
+        ("SMTP, ", "smtp-sink", "smtp-sink's rate for mail, keeping every message"),
+    ]:
+        row = find(prefix, peer)
+        if row:
+            parts.append(f"{row.ratio():.2f}× {words}")
+    start = find("Start-up", "nginx")
+    idle = find("Memory idle", "nginx")
+    text = f"On the last full run ({when}), switchboard made " + ", ".join(parts)
+    if start and idle:
+        text += (f"; it starts in {fmt(statistics.median(start.ours), start.unit)} and idles in "
+                 f"{fmt(statistics.median(idle.ours), idle.unit)}")
+    return text + ". Every figure, its peer and its target: [bench/README.md](bench/README.md).\n"
 
 
 def main() -> None:
@@ -753,8 +776,9 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(table)
     if not args.smoke and groups == ["http", "instructions", "smtp", "memory", "startup"]:
-        update_readme(table)
-        print("bench: README.md updated", file=sys.stderr)
+        replace_between_markers(ROOT / "bench" / "README.md", table)
+        replace_between_markers(ROOT / "README.md", headline(rows, when))
+        print("bench: bench/README.md and README.md updated", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ mod binary;
 mod browser;
 mod chaos;
 mod dispatch;
+mod docs;
 mod http;
 mod https;
 mod limits;

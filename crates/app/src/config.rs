@@ -659,29 +659,6 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_example_parses_and_shows_the_defaults() {
-        let readme = include_str!("../../../README.md");
-        let blocks: Vec<&str> = readme
-            .split("```toml\n")
-            .skip(1)
-            .filter_map(|rest| rest.split("```").next())
-            .collect();
-        assert!(!blocks.is_empty(), "the README has no TOML example");
-        for block in blocks {
-            let config = Config::from_toml(block, "README.md").unwrap();
-            // The example lists every setting with its default value.
-            assert_eq!(config.supervisor, SupervisorSettings::default());
-            assert_eq!(config.http, HttpSettings::default());
-            assert_eq!(config.https, HttpsSettings::default());
-            assert_eq!(config.smtp, SmtpSettings::default());
-            assert_eq!(
-                config.mail.max_messages,
-                MailSettings::default().max_messages
-            );
-        }
-    }
-
-    #[test]
     fn unreadable_file_names_the_path() {
         let err = Config::from_file(Path::new("/nonexistent/switchboard.toml"))
             .unwrap_err()

@@ -106,7 +106,7 @@ impl LocalCa {
                Debian/Ubuntu:  sudo cp {ca} /usr/local/share/ca-certificates/switchboard.crt && sudo update-ca-certificates\n  \
                Python:         REQUESTS_CA_BUNDLE={ca} python app.py\n  \
                Node.js:        NODE_EXTRA_CA_CERTS={ca} node app.js\n\
-             More in the README, \"Trusting the local CA\".\n"
+             More, for each OS and runtime: certs/README.md in switchboard's repository.\n"
         ));
         out
     }

@@ -5,7 +5,8 @@ use switchboard_core::Cidr;
 
 /// Limits and timeouts of the HTTP service: the `[http]` table of the config file.
 ///
-/// Every value has a default that suits a test server on a laptop; the README lists them.
+/// Every value has a default that suits a test server on a laptop; docs/configuration.md lists
+/// them.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {

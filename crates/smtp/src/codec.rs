@@ -152,8 +152,8 @@ impl DataReader {
 }
 
 /// Where the first CRLF in `buf` starts. A message is read line by line, so this runs for
-/// every line: `memchr` for the CR needs no set-up, where `memmem::find` built a searcher on
-/// each call (a third of the DATA phase's instructions, callgrind).
+/// every line: `memchr` for the CR needs no set-up, where `memmem::find` would build a
+/// searcher on each call.
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'\r', buf).find(|&cr| buf.get(cr + 1) == Some(&b'\n'))
 }
