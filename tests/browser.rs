@@ -132,3 +132,66 @@ async fn the_page_renders_and_its_feed_shows_live_connections() {
     assert!(png.starts_with(b"\x89PNG"));
     browser.close().await.unwrap();
 }
+
+/// The page's own requests (same origin) pass the guard against cross-site requests; a
+/// page from another origin, in the same browser on the same machine, cannot close a port.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn the_pages_own_requests_pass_and_another_sites_do_not() {
+    let stack = Stack::start(&["http", "http", "echo"]).await.unwrap();
+    let (ours, other) = (stack.addrs("http")[0], stack.addrs("http")[1]);
+    let echo = stack.addr("echo").port();
+    let (_driver, port) = chromedriver().await;
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu"]}),
+    );
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let post = |url: String, mode: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let script = "const [url, mode, done] = arguments; \
+                 fetch(url, {method: 'POST', mode}).then(r => done(r.status), e => done(String(e)));";
+            browser
+                .execute_async(script, vec![url.into(), mode.into()])
+                .await
+                .unwrap()
+        }
+    };
+
+    // Same origin: the page at 127.0.0.1:<ours> closes and reopens the echo port.
+    browser.goto(&format!("http://{ours}/")).await.unwrap();
+    let closed = post(format!("/api/ports/{echo}/close"), "same-origin").await;
+    assert_eq!(closed, 200);
+    crate::assert_refused(stack.addr("echo")).await;
+    let opened = post(format!("/api/ports/{echo}/open"), "same-origin").await;
+    assert_eq!(opened, 200);
+
+    // Another origin (another port of this machine, under another name): its page sends a
+    // "simple" POST that needs no preflight; the browser marks it cross-site and switchboard
+    // refuses it, so the port stays open.
+    browser
+        .goto(&format!("http://localhost:{}/", other.port()))
+        .await
+        .unwrap();
+    let _opaque = post(format!("http://{ours}/api/ports/{echo}/close"), "no-cors").await;
+    let table: serde_json::Value =
+        crate::json_of(crate::http_client().get(format!("http://{ours}/api/ports"))).await;
+    let row = table["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == echo)
+        .unwrap()
+        .clone();
+    assert_eq!(row["state"], "listening", "{row}");
+    tokio::net::TcpStream::connect(stack.addr("echo"))
+        .await
+        .expect("the echo port was closed by another site's page");
+    browser.close().await.unwrap();
+}

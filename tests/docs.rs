@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use switchboard_testkit::Config;
 
+use crate::{blank_parameters, router_paths};
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -30,42 +32,6 @@ fn every_crate_is_named_in_the_architecture_map() {
         crates.is_empty(),
         "crates not named in docs/ARCHITECTURE.md's table of crates: {crates:?}"
     );
-}
-
-/// A route or documented path with its parameters blanked: `/message/{id}` → `/message/{}`.
-fn blank_parameters(path: &str) -> String {
-    let mut out = String::new();
-    let mut depth = 0;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                if depth == 1 {
-                    out.push_str("{}");
-                }
-            }
-            '}' => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Every path the router serves, read from the routes' source (`.route("/path", …)`).
-fn router_paths() -> BTreeSet<String> {
-    let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("crates/http/src/routes")).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for call in source.split(".route(").skip(1) {
-            let literal = call.trim_start();
-            if let Some(rest) = literal.strip_prefix('"') {
-                let path = &rest[..rest.find('"').unwrap()];
-                paths.insert(blank_parameters(path));
-            }
-        }
-    }
-    paths
 }
 
 /// Every path written in a code span of a Markdown page: `GET /api/v1/message/{ID}`.

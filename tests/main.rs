@@ -17,13 +17,16 @@ mod limits;
 mod mail_api;
 mod probe;
 mod shutdown;
+mod site;
 mod smtp;
 mod smtp_clients;
 mod toxics;
 mod visibility;
 
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::path::Path;
 pub(crate) use switchboard_testkit::client::{PATIENCE, connect_from, read_to_close, read_until};
 
 use reqwest::{RequestBuilder, StatusCode};
@@ -269,4 +272,42 @@ impl Seen {
         .await
         .expect("the event did not come")
     }
+}
+
+/// A route or documented path with its parameters blanked: `/message/{id}` → `/message/{}`.
+pub(crate) fn blank_parameters(path: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth == 1 {
+                    out.push_str("{}");
+                }
+            }
+            '}' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every path the router serves, read from the routes' source (`.route("/path", …)`).
+pub(crate) fn router_paths() -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src/routes")).unwrap()
+    {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for call in source.split(".route(").skip(1) {
+            let literal = call.trim_start();
+            if let Some(rest) = literal.strip_prefix('"') {
+                let path = &rest[..rest.find('"').unwrap()];
+                paths.insert(blank_parameters(path));
+            }
+        }
+    }
+    paths
 }

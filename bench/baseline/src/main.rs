@@ -183,6 +183,7 @@ fn app() -> HttpApp {
         events: EventBus::new(),
         chaos: Chaos::new(Triggers::default()),
         control_settings: ControlSettings::default(),
+        server_names: Vec::new(),
         local_ca: None,
     };
     HttpApp::new(shared, HttpSettings::default())

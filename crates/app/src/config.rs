@@ -654,6 +654,11 @@ mod tests {
         let err =
             parse("[smtp.chaos]\nsender = { error_code = 200, probability = 5 }\n").unwrap_err();
         assert!(err.contains("[smtp.chaos] Sender: error code 200"), "{err}");
+        let err = parse("[http]\nhosts = [\"localhost:8080\"]\n").unwrap_err();
+        assert!(
+            err.contains("[http] hosts: \"localhost:8080\" is not a host name"),
+            "{err}"
+        );
         let err = parse("[control]\nallow = [\"everyone\"]\n").unwrap_err();
         assert!(err.starts_with("test.toml, line 2:"), "{err}");
     }

@@ -85,6 +85,10 @@ impl App {
             events: events.clone(),
             chaos: chaos.clone(),
             control_settings: config.control.clone(),
+            server_names: switchboard_certs::default_names()
+                .into_iter()
+                .chain(config.tls.names.iter().cloned())
+                .collect(),
             local_ca,
         };
         let cx = ServiceContext {

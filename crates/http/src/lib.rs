@@ -43,6 +43,9 @@ pub struct Shared {
     pub events: EventBus,
     pub chaos: Chaos,
     pub control_settings: ControlSettings,
+    /// The names switchboard's certificate carries: its state routes answer to them (and to
+    /// `[http] hosts`).
+    pub server_names: Vec<String>,
     /// The local CA's certificate and revocation list, served at `/ca.pem` and `/ca.crl`;
     /// absent when no TLS port is configured or the certificate is the user's own.
     pub local_ca: Option<Arc<PublishedCa>>,

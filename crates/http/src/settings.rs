@@ -34,6 +34,10 @@ pub struct HttpSettings {
     /// Well-known ports the page lists although switchboard does not listen on them, to
     /// show what happens where nobody listens.
     pub show_unbound: Vec<u16>,
+    /// More names switchboard answers to on its control, mail and event routes, besides
+    /// `localhost`, its IP addresses and its certificate's names (a guard against DNS
+    /// rebinding). `*.example.test` allows every name below `example.test`.
+    pub hosts: Vec<String>,
 }
 
 /// hyper cannot read HTTP/1 heads into a buffer smaller than this.
@@ -50,6 +54,7 @@ impl Default for HttpSettings {
             max_bytes: 100 * 1024,
             max_wait: Duration::from_secs(60),
             show_unbound: vec![21, 22],
+            hosts: Vec::new(),
         }
     }
 }
@@ -70,6 +75,17 @@ impl HttpSettings {
             if value.is_zero() {
                 return Err(format!("{key} must be longer than zero"));
             }
+        }
+        if let Some(bad) = self.hosts.iter().find(|name| {
+            name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.*_".contains(c))
+        }) {
+            return Err(format!(
+                "hosts: {bad:?} is not a host name; write the name alone, without a scheme or \
+                 port (e.g. \"mail.example.test\" or \"*.example.test\")"
+            ));
         }
         Ok(())
     }

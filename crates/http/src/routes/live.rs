@@ -18,10 +18,16 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use crate::serve::Connection;
 
-pub(super) fn routes() -> Router<AppState> {
+/// The event stream and the metrics: they show switchboard's state (behind the site guard).
+pub(super) fn state_routes() -> Router<AppState> {
     Router::new()
         .route("/api/events", get(events))
         .route("/metrics", get(metrics))
+}
+
+/// The page's script and style.
+pub(super) fn asset_routes() -> Router<AppState> {
+    Router::new()
         .route("/assets/page.js", get(script))
         .route("/assets/page.css", get(style))
 }

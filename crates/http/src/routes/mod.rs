@@ -6,17 +6,20 @@ mod info;
 mod live;
 mod mail;
 mod page;
+mod site;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
+use axum::middleware;
 use axum::routing::get;
 use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{HttpSettings, Shared};
+use site::HostNames;
 
 /// What handlers share: what the app shows and controls, and its settings.
 ///
@@ -28,11 +31,18 @@ pub(crate) struct AppState(Arc<State>);
 pub(crate) struct State {
     pub(crate) shared: Shared,
     pub(crate) settings: Arc<HttpSettings>,
+    /// The names the state routes answer to: `[http] hosts` and the certificate's.
+    pub(crate) hosts: HostNames,
 }
 
 impl AppState {
     pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>) -> Self {
-        Self(Arc::new(State { shared, settings }))
+        let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
+        Self(Arc::new(State {
+            shared,
+            settings,
+            hosts,
+        }))
     }
 }
 
@@ -46,10 +56,17 @@ impl std::ops::Deref for AppState {
 
 pub(crate) fn router(state: AppState) -> Router {
     let max_body_bytes = state.settings.max_body_bytes;
-    Router::new()
-        .merge(httpbin::routes())
+    // Every route that reads or changes switchboard's state: behind the guard against
+    // cross-site requests and DNS rebinding (site.rs). A state route goes here, nowhere else.
+    let state_routes = Router::new()
         .merge(mail::routes())
         .merge(control::routes(state.clone()))
+        .merge(live::state_routes())
+        .route("/api/ports", get(info::ports))
+        .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
+    Router::new()
+        .merge(httpbin::routes())
+        .merge(state_routes)
         // One body limit for every route above (they may read a body), enforced while the
         // body streams in (and at once from Content-Length), answered with 413; axum's own
         // per-extractor limit is off so that there is only one number to configure.
@@ -60,10 +77,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(page::index))
         .route("/healthz", get(info::healthz))
         .route("/whoami", get(info::whoami))
-        .route("/api/ports", get(info::ports))
         .route("/ca.pem", get(info::ca_pem))
         .route("/ca.crl", get(info::ca_crl))
-        .merge(live::routes())
+        .merge(live::asset_routes())
         .fallback(not_found)
         .with_state(state)
 }

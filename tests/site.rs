@@ -1,0 +1,185 @@
+//! The guard on the state routes: a request from another site may not change anything, a
+//! name switchboard does not have (DNS rebinding) may not read anything, and clients that
+//! send no Origin (curl, test code, client libraries) work as before.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use switchboard_testkit::Stack;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::{json_of, read_to_close, router_paths, send_mail};
+
+/// A raw HTTP/1.1 request with exactly these headers; the whole response.
+async fn raw(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| *name == "Host") {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_to_close(&mut stream).await
+}
+
+const EVIL: (&str, &str) = ("Origin", "http://evil.example");
+
+async fn port_state(stack: &Stack, port: u16) -> Value {
+    let table = json_of(crate::http_client().get(stack.url("http", "/api/ports"))).await;
+    table["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == port)
+        .unwrap()["state"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_and_the_port_stays_open() {
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    let http = stack.addr("http");
+    let echo = stack.addr("echo").port();
+
+    let close = format!("/api/ports/{echo}/close");
+    let refused = raw(http, "POST", &close, &[EVIL]).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(
+        refused.contains("a request from another site (Origin: http://evil.example)"),
+        "{refused}"
+    );
+    assert_eq!(port_state(&stack, echo).await, "listening");
+    TcpStream::connect(stack.addr("echo")).await.unwrap();
+
+    // The same with a content type a form may send, adding a toxic: refused, none added.
+    let toxics = format!("/api/ports/{echo}/toxics");
+    let fetch_site = ("Sec-Fetch-Site", "cross-site");
+    let plain = ("Content-Type", "text/plain");
+    let refused = raw(http, "POST", &toxics, &[fetch_site, plain]).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let listed = json_of(crate::http_client().get(stack.url("http", &toxics))).await;
+    assert_eq!(listed, serde_json::json!([]));
+
+    // From the page's own origin, and from curl (no Origin at all), the same request works.
+    let same = format!("http://{http}");
+    let ok = raw(http, "POST", &close, &[("Origin", &same)]).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert_eq!(port_state(&stack, echo).await, "closed");
+    let ok = raw(http, "POST", &format!("/api/ports/{echo}/open"), &[]).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert_eq!(port_state(&stack, echo).await, "listening");
+}
+
+#[tokio::test]
+async fn captured_mail_cannot_be_deleted_cross_site_or_read_under_another_name() {
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    let http = stack.addr("http");
+    send_mail(
+        stack.addr("smtp"),
+        "a@example.test",
+        &["b@example.test"],
+        "Subject: secret\r\n\r\nx\r\n",
+    )
+    .await;
+
+    let refused = raw(http, "DELETE", "/api/v1/messages", &[EVIL]).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert_eq!(stack.mail().len(), 1);
+
+    // DNS rebinding: the attacker's name now points at 127.0.0.1, so the browser thinks
+    // the page and switchboard share an origin; the Host header still carries the name.
+    let rebound = ("Host", "rebind.evil.example");
+    for path in ["/api/v1/messages", "/api/events", "/api/ports", "/metrics"] {
+        let refused = raw(http, "GET", path, &[rebound]).await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{path}: {refused}");
+        assert!(refused.contains("DNS rebinding"), "{path}: {refused}");
+        assert!(!refused.contains("secret"), "{path}: {refused}");
+    }
+    // Routes that show no state still answer any name (httpbin, health).
+    let health = raw(http, "GET", "/healthz", &[rebound]).await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // switchboard's own names pass.
+    for host in ["localhost", "127.0.0.1", "switchboard.localhost"] {
+        let ok = raw(http, "GET", "/api/v1/messages", &[("Host", host)]).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{host}: {ok}");
+    }
+}
+
+#[tokio::test]
+async fn a_name_added_in_the_config_passes() {
+    let stack = Stack::builder()
+        .service("http")
+        .configure(|c| c.http.hosts = vec!["mail.example.test".into()])
+        .start()
+        .await
+        .unwrap();
+    let http = stack.addr("http");
+    let ok = raw(
+        http,
+        "GET",
+        "/api/v1/info",
+        &[("Host", "mail.example.test:8025")],
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let refused = raw(
+        http,
+        "GET",
+        "/api/v1/info",
+        &[("Host", "other.example.test")],
+    )
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_state_routes_send_no_cors_headers() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let http = stack.addr("http");
+    for path in ["/api/v1/messages", "/api/ports", "/api/v1/chaos"] {
+        let response = raw(http, "GET", path, &[EVIL]).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+        assert!(
+            !response.to_ascii_lowercase().contains("access-control-"),
+            "{path}: {response}"
+        );
+    }
+}
+
+/// Every route of the router under `/api/` (and `/metrics`) refuses a cross-site request
+/// with every method that could change something: a route added later cannot forget the
+/// guard. A method the route does not have gets 405, which changes nothing either.
+#[tokio::test]
+async fn every_state_route_is_guarded_against_cross_site_requests() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let http = stack.addr("http");
+    let mut guarded = 0;
+    for path in router_paths() {
+        if !(path.starts_with("/api/") || path == "/metrics") {
+            continue;
+        }
+        let path = path.replace("{}", "1");
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            let response = raw(http, method, &path, &[EVIL]).await;
+            let status = &response[..12];
+            match status {
+                "HTTP/1.1 403" => {
+                    assert!(
+                        response.contains("another site"),
+                        "{method} {path}: {response}"
+                    );
+                    guarded += 1;
+                }
+                "HTTP/1.1 405" => {}
+                _ => {
+                    panic!("{method} {path} is not guarded against cross-site requests: {response}")
+                }
+            }
+        }
+    }
+    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+}
