@@ -91,13 +91,12 @@ async fn the_control_api_answers_only_to_control_allow() {
         .await
         .unwrap();
     let addr = stack.addr("http");
-    let reset =
-        "POST /api/reset HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let reset = "POST /api/reset HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let outsider = answer(addr, "127.0.0.7", reset).await;
     assert!(outsider.starts_with("HTTP/1.1 403 Forbidden"), "{outsider}");
     assert!(outsider.contains("127.0.0.7 is not in it"), "{outsider}");
     let toxics = format!(
-        "GET /api/ports/{}/toxics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /api/ports/{}/toxics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         addr.port()
     );
     assert!(

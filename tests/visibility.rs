@@ -171,9 +171,11 @@ async fn every_kind_of_event_is_in_the_stream() {
 /// Open `/api/events` on a raw socket and return it after the response head.
 async fn open_feed(addr: SocketAddr) -> TcpStream {
     let mut feed = TcpStream::connect(addr).await.unwrap();
-    feed.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
+    feed.write_all(
+        b"GET /api/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let head = read_until(&mut feed, "\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(head.contains("content-type: text/event-stream"), "{head}");

@@ -47,7 +47,7 @@ fn raise_descriptor_limit() {
 /// A complete HTTP/1.1 exchange on a new connection: the whole response.
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     switchboard_testkit::client::read_to_close(&mut stream).await
 }
