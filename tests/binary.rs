@@ -277,3 +277,59 @@ async fn ports_shows_the_kernel_table_and_marks_switchboard() {
     assert!(row.ends_with("← switchboard"), "{row}");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn read_flags_and_tags_survive_a_restart_with_a_mail_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let mail_dir = mail_dir.to_str().unwrap();
+    let config = switchboard_testkit::binary::port_table(&["http", "smtp"]);
+    let mut first = crate::switchboard()
+        .start(&config, &["--mail-dir", mail_dir])
+        .await;
+    let id = crate::send_mail(
+        first.addr("smtp"),
+        "a@example.test",
+        &["b@example.test"],
+        "Subject: keep my flags\r\n\r\nx\r\n",
+    )
+    .await;
+    let api = |server: &switchboard_testkit::binary::Server, path: &str| {
+        format!("http://{}{path}", server.addr("http"))
+    };
+    let client = crate::http_client();
+    for (path, body) in [
+        (
+            "/api/v1/messages",
+            serde_json::json!({"IDs": [id], "Read": true}),
+        ),
+        (
+            "/api/v1/tags",
+            serde_json::json!({"IDs": [id], "Tags": ["kept"]}),
+        ),
+    ] {
+        let status = client
+            .put(api(&first, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{path}");
+    }
+    first.signal(Signal::SIGTERM);
+    assert_eq!(
+        first.exit_code(std::time::Duration::from_secs(10)).await,
+        Some(0)
+    );
+
+    let second = crate::switchboard()
+        .start(&config, &["--mail-dir", mail_dir])
+        .await;
+    let list = crate::json_of(client.get(api(&second, "/api/v1/messages"))).await;
+    let message = &list["messages"][0];
+    assert_eq!(message["ID"], id.as_str());
+    assert_eq!(message["Read"], true);
+    assert_eq!(message["Tags"], serde_json::json!(["kept"]));
+    second.assert_no_panic();
+}

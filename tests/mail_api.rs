@@ -249,7 +249,7 @@ async fn one_message_its_source_headers_and_parts() {
     let headers =
         json_of(client.get(api(&stack, &format!("/api/v1/message/{rich}/headers")))).await;
     assert_eq!(headers["Subject"], json!(["Quarterly report"]));
-    assert_eq!(headers["Message-ID"], json!(["<report-1@example.test>"]));
+    assert_eq!(headers["Message-Id"], json!(["<report-1@example.test>"]));
     assert!(
         headers
             .as_object()

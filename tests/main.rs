@@ -15,6 +15,7 @@ mod http;
 mod https;
 mod limits;
 mod mail_api;
+mod mailpit;
 mod probe;
 mod shutdown;
 mod site;
@@ -274,24 +275,16 @@ impl Seen {
     }
 }
 
-/// A route or documented path with its parameters blanked: `/message/{id}` → `/message/{}`.
+/// A route or documented path with its parameters blanked: `/message/{id}` → `/message/{}`,
+/// and `/view/{ID}.html` → `/view/{}` (a segment with a parameter is the parameter).
 pub(crate) fn blank_parameters(path: &str) -> String {
-    let mut out = String::new();
-    let mut depth = 0;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                if depth == 1 {
-                    out.push_str("{}");
-                }
-            }
-            '}' => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    path.split('/')
+        .map(|segment| match segment.contains('{') {
+            true => "{}",
+            false => segment,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Every path the router serves, read from the routes' source (`.route("/path", …)`).

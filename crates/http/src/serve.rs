@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -64,7 +64,9 @@ where
     let connection = Arc::new(Connection {
         info,
         shutdown: shutdown.clone(),
+        upgrade: Mutex::new(None),
     });
+    let upgraded = connection.clone();
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -105,7 +107,7 @@ where
         })
     });
 
-    let conn = builder.serve_connection(io, service);
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     // The timer and the shutdown future live as long as the connection: creating them anew
     // for every request cost a timer registration and a waiter list entry each time.
@@ -113,16 +115,16 @@ where
     // Cheap to poll on every wake-up: an atomic load until shutdown is requested.
     let stopping = shutdown.requested();
     tokio::pin!(watchdog, stopping);
-    loop {
+    let result = loop {
         tokio::select! {
             biased;
             // First, so that a connection accepted as shutdown began serves nothing new.
             () = stopping.as_mut() => {
                 // HTTP/1.1: finish the current response, then close. HTTP/2: send GOAWAY.
                 conn.as_mut().graceful_shutdown();
-                return conn.await;
+                break conn.await;
             }
-            result = conn.as_mut() => return result,
+            result = conn.as_mut() => break result,
             () = watchdog.as_mut() => {
                 if let Some(expired) = activity.expired(settings) {
                     // Dropping the connection closes the socket; nothing is in flight.
@@ -131,17 +133,46 @@ where
                 watchdog.as_mut().reset(activity.next_check(settings));
             }
         }
+    };
+    // A connection that switched protocols (a WebSocket) goes on here, in the connection's
+    // own task: the supervisor keeps counting it, and waits for it at shutdown.
+    let session = upgraded
+        .upgrade
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(session) = session {
+        session.await;
     }
+    result
 }
 
 /// What handlers may ask about the connection a request came on. One per connection, in
 /// every request's extensions: one entry rather than one per field, as each entry costs
 /// every request an allocation and a hash-map insertion.
-#[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) info: ConnInfo,
     /// Long-lived responses (the event stream) end themselves when shutdown is requested.
     pub(crate) shutdown: Shutdown,
+    /// What the connection does once it has switched protocols (`101`).
+    upgrade: Mutex<Option<Upgrade>>,
+}
+
+type Upgrade = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Run `session` on this connection once its `101 Switching Protocols` is sent.
+    pub(crate) fn after_upgrade(&self, session: impl Future<Output = ()> + Send + 'static) {
+        *self.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::pin(session));
+    }
 }
 
 /// Why the watchdog closed a connection.

@@ -19,6 +19,8 @@ mod search;
 mod store;
 
 pub use chaos::{Chaos, Trigger, Triggers};
-pub use message::{Address, Details, Envelope, PartData, PartInfo, StoredMessage, Summary};
+pub use message::{
+    Address, Checksums, Details, Envelope, PartData, PartInfo, StoredMessage, Summary, clean_tags,
+};
 pub use search::{Query, QueryError};
-pub use store::{MailError, MailSettings, MailStore, StoreStats};
+pub use store::{MailChange, MailError, MailSettings, MailStore, StoreStats};

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, RwLock};
 
 use bytes::Bytes;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
@@ -77,6 +77,8 @@ pub struct StoredMessage {
     /// The message exactly as received, after dot-unstuffing.
     pub raw: Bytes,
     read: AtomicBool,
+    /// Mailpit's tags: sorted, unique regardless of case.
+    tags: RwLock<Vec<String>>,
     /// What lists and searches need, parsed from `raw` when first asked for. Capturing a
     /// message does not wait for it: the SMTP client gets its 250 as soon as the bytes are
     /// stored, and a test that never lists its mail never pays for parsing it.
@@ -103,6 +105,7 @@ impl StoredMessage {
             envelope,
             raw,
             read: AtomicBool::new(false),
+            tags: RwLock::new(Vec::new()),
             parsed: OnceLock::new(),
         }
     }
@@ -148,8 +151,33 @@ impl StoredMessage {
         self.read.load(Ordering::Relaxed)
     }
 
-    pub fn set_read(&self, read: bool) {
-        self.read.store(read, Ordering::Relaxed);
+    /// Mark it read or unread; whether that changed anything.
+    pub(crate) fn set_read(&self, read: bool) -> bool {
+        self.read.swap(read, Ordering::Relaxed) != read
+    }
+
+    /// Its tags, sorted.
+    pub fn tags(&self) -> Vec<String> {
+        self.tags.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    /// Replace its tags (cleaned, see [`clean_tags`]); whether that changed anything.
+    pub(crate) fn set_tags(&self, tags: Vec<String>) -> bool {
+        let tags = clean_tags(tags);
+        let mut current = self.tags.write().unwrap_or_else(|p| p.into_inner());
+        if *current == tags {
+            return false;
+        }
+        *current = tags;
+        true
     }
 
     pub(crate) fn text_contains(&self, lowercase_needle: &str) -> bool {
@@ -219,6 +247,7 @@ impl StoredMessage {
                     .trim_matches(['<', '>'])
                     .to_owned(),
                 size: part.contents().len(),
+                checksums: Checksums::of(part.contents()),
             };
             if is_inline(part) {
                 details.inline.push(info);
@@ -245,12 +274,14 @@ impl StoredMessage {
     }
 
     /// Every header of the message, names in alphabetical order, values in message order.
+    /// Names are spelled as Mailpit spells them (Go's canonical form: `Message-Id`,
+    /// `Mime-Version`), so that clients written for Mailpit find them.
     pub fn headers(&self) -> BTreeMap<String, Vec<String>> {
         let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(message) = MessageParser::default().parse_headers(&self.raw[..]) {
             for (name, value) in message.headers_raw() {
                 headers
-                    .entry(name.to_owned())
+                    .entry(canonical_header_name(name))
                     .or_default()
                     .push(unfold(value));
             }
@@ -281,6 +312,71 @@ pub struct PartInfo {
     pub content_id: String,
     #[serde(rename = "Size")]
     pub size: usize,
+    #[serde(rename = "Checksums")]
+    pub checksums: Checksums,
+}
+
+/// A part's checksums, hex, as newer Mailpit gives them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Checksums {
+    #[serde(rename = "MD5")]
+    pub md5: String,
+    #[serde(rename = "SHA1")]
+    pub sha1: String,
+    #[serde(rename = "SHA256")]
+    pub sha256: String,
+}
+
+impl Checksums {
+    fn of(bytes: &[u8]) -> Self {
+        use md5::Digest as _;
+        fn hex(digest: &[u8]) -> String {
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        Self {
+            md5: hex(&md5::Md5::digest(bytes)),
+            sha1: hex(&sha1::Sha1::digest(bytes)),
+            sha256: hex(&sha2::Sha256::digest(bytes)),
+        }
+    }
+}
+
+/// Tags as Mailpit keeps them: trimmed, inner whitespace single spaces, no empty ones, one
+/// of each regardless of case (the first spelling wins), sorted.
+pub fn clean_tags(tags: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut clean: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !tag.is_empty() && !clean.iter().any(|t| t.eq_ignore_ascii_case(&tag)) {
+            clean.push(tag);
+        }
+    }
+    clean.sort_by_key(|t| t.to_lowercase());
+    clean
+}
+
+/// The tags a message asks for in its `X-Tags` header (comma-separated), read from the
+/// header section without parsing the whole message.
+pub(crate) fn x_tags(raw: &[u8]) -> Vec<String> {
+    let head_end = memchr::memmem::find(raw, b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let mut tags = Vec::new();
+    let mut in_x_tags = false;
+    for line in head.split("\r\n") {
+        let folded = line.starts_with([' ', '\t']);
+        if folded && in_x_tags {
+            tags.extend(line.split(',').map(|t| t.trim().to_owned()));
+            continue;
+        }
+        in_x_tags = false;
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("x-tags")
+        {
+            in_x_tags = true;
+            tags.extend(value.split(',').map(|t| t.trim().to_owned()));
+        }
+    }
+    tags
 }
 
 /// A part's decoded bytes.
@@ -303,6 +399,21 @@ fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
 
 fn is_inline(part: &mail_parser::MessagePart<'_>) -> bool {
     part.content_disposition().is_some_and(|d| d.is_inline())
+}
+
+/// `message-ID` → `Message-Id`: each word's first letter upper case, the rest lower.
+fn canonical_header_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
 }
 
 /// Header values as one line: folding whitespace becomes single spaces.

@@ -5,7 +5,12 @@
 //! is what makes a message exist. A crash between the two leaves an `.eml` alone, which was
 //! never acknowledged and is removed at the next start, so no half-written file is ever
 //! loaded as a message.
+//!
+//! Read flags and tags change after a message is stored, so they live apart, in
+//! `flags.json` (every message that is read or tagged), replaced atomically as a whole: a
+//! crash while it is written leaves the old flags, never a damaged message.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,16 @@ struct Record {
     envelope: Envelope,
 }
 
+/// A message's read flag and tags, as `flags.json` keeps them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Flags {
+    pub(crate) read: bool,
+    pub(crate) tags: Vec<String>,
+}
+
+/// The file of read flags and tags.
+const FLAGS: &str = "flags.json";
+
 #[derive(Debug)]
 pub(crate) struct MailDir {
     dir: PathBuf,
@@ -35,8 +50,12 @@ impl MailDir {
         &self.dir
     }
 
-    /// Open (creating it if needed) and load every complete message, oldest first.
-    pub(crate) fn open(dir: &Path) -> io::Result<(Self, Vec<StoredMessage>)> {
+    /// Open (creating it if needed) and load every complete message, oldest first, and the
+    /// read flags and tags by message ID.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn open(
+        dir: &Path,
+    ) -> io::Result<(Self, Vec<StoredMessage>, HashMap<String, Flags>)> {
         fs::create_dir_all(dir)?;
         let mut messages = Vec::new();
         let mut removed = false;
@@ -56,6 +75,8 @@ impl MailDir {
                     fs::remove_file(&path)?;
                     removed = true;
                 }
+            } else if name == FLAGS {
+                continue;
             } else if name.ends_with(".json") {
                 match load(dir, &path) {
                     Ok(message) => messages.push(message),
@@ -67,12 +88,41 @@ impl MailDir {
             durable::sync_dir(dir)?;
         }
         messages.sort_by_key(|m| m.received);
+        let flags = match fs::read(dir.join(FLAGS)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::warn!("ignoring {}: {error}", dir.join(FLAGS).display());
+                HashMap::new()
+            }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => HashMap::new(),
+            Err(error) => return Err(error),
+        };
         Ok((
             Self {
                 dir: dir.to_owned(),
             },
             messages,
+            flags,
         ))
+    }
+
+    /// Replace `flags.json` with these messages' read flags and tags (the ones that are read
+    /// or tagged); returns once it is on disk.
+    pub(crate) fn save_flags(&self, messages: &[(String, bool, Vec<String>)]) -> io::Result<()> {
+        let flags: HashMap<&str, Flags> = messages
+            .iter()
+            .filter(|(_, read, tags)| *read || !tags.is_empty())
+            .map(|(id, read, tags)| {
+                (
+                    id.as_str(),
+                    Flags {
+                        read: *read,
+                        tags: tags.clone(),
+                    },
+                )
+            })
+            .collect();
+        let json = serde_json::to_vec(&flags).map_err(io::Error::other)?;
+        durable::write_atomically(&self.dir.join(FLAGS), &json, Visibility::Public)
     }
 
     /// Write a message so that it survives a crash; returns once it is on disk.

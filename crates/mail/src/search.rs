@@ -3,7 +3,7 @@
 //! - free text: `invoice` or `"monthly invoice"` matches the subject, addresses and text;
 //! - `from:`, `to:`, `cc:`, `bcc:`, `subject:`, `message-id:` match that field (substring,
 //!   any case); `to:` also matches the envelope recipients;
-//! - `is:read`, `is:unread`, `has:attachment`;
+//! - `is:read`, `is:unread`, `has:attachment`, `tag:NAME` (the whole tag, any case);
 //! - a leading `-` or `!` negates a term; every term must match.
 
 use crate::StoredMessage;
@@ -31,6 +31,7 @@ enum Kind {
     MessageId(String),
     Read(bool),
     HasAttachment,
+    Tag(String),
 }
 
 /// A query that cannot be understood; the message says which part and why.
@@ -84,6 +85,7 @@ fn field_term(field: &str, value: &str) -> Result<Option<Kind>, QueryError> {
                 )));
             }
         },
+        "tag" => Kind::Tag(value.to_owned()),
         "has" => match value_lower.as_str() {
             "attachment" | "attachments" => Kind::HasAttachment,
             _ => {
@@ -135,6 +137,7 @@ impl Term {
             Kind::MessageId(v) => m.summary().message_id.to_lowercase().contains(v.as_str()),
             Kind::Read(read) => m.is_read() == *read,
             Kind::HasAttachment => m.summary().attachments > 0,
+            Kind::Tag(tag) => m.has_tag(tag),
         }
     }
 }

@@ -24,6 +24,11 @@ pub struct MailSettings {
     pub dir: Option<PathBuf>,
     /// Most messages kept; when a new one arrives at the limit, the oldest is deleted.
     pub max_messages: usize,
+    /// Tag a message sent to `user+tag@domain` with `tag` (Mailpit does so by default; here
+    /// it is asked for).
+    pub tags_from_plus_addresses: bool,
+    /// Tag a message with the SMTP AUTH user name it was sent with.
+    pub tags_from_username: bool,
 }
 
 impl Default for MailSettings {
@@ -31,8 +36,28 @@ impl Default for MailSettings {
         Self {
             dir: None,
             max_messages: 1000,
+            tags_from_plus_addresses: false,
+            tags_from_username: false,
         }
     }
+}
+
+/// A change to the store, for those who follow it (Mailpit's WebSocket events, waiting
+/// for a message).
+#[derive(Clone, Debug)]
+pub enum MailChange {
+    /// A message arrived.
+    New(Arc<StoredMessage>),
+    /// A message was marked read or unread.
+    Read { id: String, read: bool },
+    /// A message's tags changed.
+    Tags { id: String, tags: Vec<String> },
+    /// A message was deleted.
+    Deleted(String),
+    /// Every message was deleted.
+    Truncated,
+    /// The oldest messages were deleted to make room (`max_messages`).
+    Pruned,
 }
 
 /// A problem with the mail directory, naming it.
@@ -79,8 +104,13 @@ struct Shared {
     messages: Mutex<Messages>,
     max_messages: usize,
     disk: Option<MailDir>,
-    /// Every new message, for those waiting for one.
-    arrivals: broadcast::Sender<Arc<StoredMessage>>,
+    /// Every change, for those who follow them.
+    changes: broadcast::Sender<MailChange>,
+    /// Tags from plus-addresses and from the AUTH user name.
+    tags_from_plus_addresses: bool,
+    tags_from_username: bool,
+    /// Held while the read flags and tags are written, so that writes land in order.
+    flags_writing: tokio::sync::Mutex<()>,
     accepted: AtomicU64,
     accepted_bytes: AtomicU64,
     rejected: AtomicU64,
@@ -112,15 +142,19 @@ fn random_id() -> String {
 impl MailStore {
     /// An empty store in memory only.
     pub fn in_memory(max_messages: usize) -> Self {
-        Self::build(max_messages, None, Vec::new())
+        let settings = MailSettings {
+            max_messages,
+            ..MailSettings::default()
+        };
+        Self::build(&settings, None, Vec::new())
     }
 
     /// A store as configured: with a directory, the messages in it are loaded.
     pub fn open(settings: &MailSettings) -> Result<Self, MailError> {
         let Some(dir) = &settings.dir else {
-            return Ok(Self::in_memory(settings.max_messages));
+            return Ok(Self::build(settings, None, Vec::new()));
         };
-        let (disk, loaded) = MailDir::open(dir).map_err(|source| MailError::Dir {
+        let (disk, loaded, flags) = MailDir::open(dir).map_err(|source| MailError::Dir {
             path: dir.clone(),
             source,
         })?;
@@ -129,32 +163,64 @@ impl MailStore {
             dir.display(),
             loaded.len()
         );
-        let store = Self::build(settings.max_messages, Some(disk), loaded);
+        let store = Self::build(settings, Some(disk), loaded);
+        // Read flags and tags as they were last written; others keep what they arrived with.
+        for message in store.lock().order.iter() {
+            if let Some(flags) = flags.get(&message.id) {
+                message.set_read(flags.read);
+                message.set_tags(flags.tags.clone());
+            }
+        }
         // More on disk than the limit allows (the limit was lowered): keep the newest.
         let evicted = store.lock().evict(store.shared.max_messages);
         store.remove_files(&evicted);
         Ok(store)
     }
 
-    fn build(max_messages: usize, disk: Option<MailDir>, loaded: Vec<StoredMessage>) -> Self {
-        let mut messages = Messages::default();
-        for message in loaded {
-            messages.push(Arc::new(message));
-        }
-        let (arrivals, _) = broadcast::channel(256);
-        Self {
+    fn build(settings: &MailSettings, disk: Option<MailDir>, loaded: Vec<StoredMessage>) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        let store = Self {
             shared: Arc::new(Shared {
-                messages: Mutex::new(messages),
-                max_messages: max_messages.max(1),
+                messages: Mutex::new(Messages::default()),
+                max_messages: settings.max_messages.max(1),
                 disk,
-                arrivals,
+                changes,
+                tags_from_plus_addresses: settings.tags_from_plus_addresses,
+                tags_from_username: settings.tags_from_username,
+                flags_writing: tokio::sync::Mutex::new(()),
                 accepted: AtomicU64::new(0),
                 accepted_bytes: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 deleted: AtomicU64::new(0),
                 started: Instant::now(),
             }),
+        };
+        for message in loaded {
+            message.set_tags(store.arrival_tags(&message, Vec::new()));
+            store.lock().push(Arc::new(message));
         }
+        store
+    }
+
+    /// The tags a message gets when it arrives: its `X-Tags` header, `extra`, and, when
+    /// asked for, its plus-addresses and its AUTH user name.
+    fn arrival_tags(&self, message: &StoredMessage, extra: Vec<String>) -> Vec<String> {
+        let mut tags = crate::message::x_tags(&message.raw);
+        tags.extend(extra);
+        if self.shared.tags_from_plus_addresses {
+            for rcpt in &message.envelope.rcpt_to {
+                let local = rcpt.split('@').next().unwrap_or_default();
+                if let Some((_, tag)) = local.split_once('+') {
+                    tags.push(tag.to_owned());
+                }
+            }
+        }
+        if self.shared.tags_from_username
+            && let Some(user) = &message.envelope.auth_user
+        {
+            tags.push(user.clone());
+        }
+        tags
     }
 
     fn lock(&self) -> MutexGuard<'_, Messages> {
@@ -173,13 +239,20 @@ impl MailStore {
         envelope: Envelope,
         raw: Bytes,
     ) -> Result<Arc<StoredMessage>, MailError> {
+        self.insert_tagged(envelope, raw, Vec::new()).await
+    }
+
+    /// [`insert`](Self::insert), with tags besides those the message asks for itself.
+    pub async fn insert_tagged(
+        &self,
+        envelope: Envelope,
+        raw: Bytes,
+        tags: Vec<String>,
+    ) -> Result<Arc<StoredMessage>, MailError> {
         let id = self.new_id();
-        let message = Arc::new(StoredMessage::new(
-            id,
-            OffsetDateTime::now_utc(),
-            envelope,
-            raw,
-        ));
+        let message = StoredMessage::new(id, OffsetDateTime::now_utc(), envelope, raw);
+        message.set_tags(self.arrival_tags(&message, tags));
+        let message = Arc::new(message);
         if let Some(disk) = &self.shared.disk {
             // File writes and fsync block; keep them off the async workers.
             let store = self.clone();
@@ -202,8 +275,21 @@ impl MailStore {
         self.shared
             .accepted_bytes
             .fetch_add(message.size() as u64, Ordering::Relaxed);
-        let _ = self.shared.arrivals.send(message.clone());
+        self.announce(MailChange::New(message.clone()));
+        if !evicted.is_empty() {
+            self.announce(MailChange::Pruned);
+        }
         Ok(message)
+    }
+
+    fn announce(&self, change: MailChange) {
+        // Nobody listening is fine: the change happened all the same.
+        let _ = self.shared.changes.send(change);
+    }
+
+    /// Every change from now on: arrivals, read flags, tags, deletions.
+    pub fn changes(&self) -> broadcast::Receiver<MailChange> {
+        self.shared.changes.subscribe()
     }
 
     fn save(&self, message: &StoredMessage) -> std::io::Result<()> {
@@ -267,6 +353,20 @@ impl MailStore {
             let mut messages = self.lock();
             ids.iter().filter_map(|id| messages.remove(id)).collect()
         };
+        for message in &removed {
+            self.announce(MailChange::Deleted(message.id.clone()));
+        }
+        self.finish_delete(removed).await
+    }
+
+    /// Delete every message.
+    pub async fn delete_all(&self) -> usize {
+        let removed: Vec<Arc<StoredMessage>> = {
+            let mut messages = self.lock();
+            messages.by_id.clear();
+            messages.order.drain(..).collect()
+        };
+        self.announce(MailChange::Truncated);
         self.finish_delete(removed).await
     }
 
@@ -282,6 +382,9 @@ impl MailStore {
                 .collect();
             ids.iter().filter_map(|id| messages.remove(id)).collect()
         };
+        for message in &removed {
+            self.announce(MailChange::Deleted(message.id.clone()));
+        }
         self.finish_delete(removed).await
     }
 
@@ -308,15 +411,137 @@ impl MailStore {
         }
     }
 
-    /// Mark messages read or unread; `None` means every message.
-    pub fn set_read(&self, ids: Option<&[String]>, read: bool) {
-        let messages = self.lock();
-        match ids {
-            None => messages.order.iter().for_each(|m| m.set_read(read)),
-            Some(ids) => ids
-                .iter()
+    /// Mark messages read or unread; `None` means every message. With a mail directory the
+    /// flags are on disk when this returns.
+    pub async fn set_read(&self, ids: Option<&[String]>, read: bool) {
+        let changed: Vec<String> = {
+            let messages = self.lock();
+            match ids {
+                None => messages
+                    .order
+                    .iter()
+                    .filter(|m| m.set_read(read))
+                    .map(|m| m.id.clone())
+                    .collect(),
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| messages.by_id.get(id))
+                    .filter(|m| m.set_read(read))
+                    .map(|m| m.id.clone())
+                    .collect(),
+            }
+        };
+        // Marking every message is one change of the whole mailbox, as in Mailpit.
+        if ids.is_some() {
+            for id in &changed {
+                self.announce(MailChange::Read {
+                    id: id.clone(),
+                    read,
+                });
+            }
+        }
+        if !changed.is_empty() {
+            self.save_flags().await;
+        }
+    }
+
+    /// Replace the tags of these messages (unknown IDs are skipped).
+    pub async fn set_tags(&self, ids: &[String], tags: &[String]) {
+        let changed: Vec<Arc<StoredMessage>> = {
+            let messages = self.lock();
+            ids.iter()
                 .filter_map(|id| messages.by_id.get(id))
-                .for_each(|m| m.set_read(read)),
+                .filter(|m| m.set_tags(tags.to_vec()))
+                .cloned()
+                .collect()
+        };
+        self.tags_changed(changed).await;
+    }
+
+    /// Every tag in use, sorted, with how many messages carry it.
+    pub fn tags(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for message in self.lock().order.iter() {
+            for tag in message.tags() {
+                match counts
+                    .iter_mut()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(&tag))
+                {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((tag, 1)),
+                }
+            }
+        }
+        counts.sort_by_key(|(t, _)| t.to_lowercase());
+        counts
+    }
+
+    /// Rename a tag on every message that has it (`None` as the new name removes it).
+    /// Returns how many messages changed.
+    pub async fn rename_tag(&self, old: &str, new: Option<&str>) -> usize {
+        let changed: Vec<Arc<StoredMessage>> = {
+            let messages = self.lock();
+            messages
+                .order
+                .iter()
+                .filter(|m| m.has_tag(old))
+                .filter(|m| {
+                    let tags = m
+                        .tags()
+                        .into_iter()
+                        .filter(|t| !t.eq_ignore_ascii_case(old))
+                        .chain(new.map(str::to_owned))
+                        .collect();
+                    m.set_tags(tags)
+                })
+                .cloned()
+                .collect()
+        };
+        let count = changed.len();
+        self.tags_changed(changed).await;
+        count
+    }
+
+    async fn tags_changed(&self, changed: Vec<Arc<StoredMessage>>) {
+        for message in &changed {
+            self.announce(MailChange::Tags {
+                id: message.id.clone(),
+                tags: message.tags(),
+            });
+        }
+        if !changed.is_empty() {
+            self.save_flags().await;
+        }
+    }
+
+    /// Write every message's read flag and tags to the mail directory, if there is one.
+    /// A message's own files are never touched; the flags live in a file of their own,
+    /// replaced atomically.
+    async fn save_flags(&self) {
+        let Some(disk) = &self.shared.disk else {
+            return;
+        };
+        // In order: a later snapshot is never overwritten by an earlier one.
+        let _writing = self.shared.flags_writing.lock().await;
+        let snapshot: Vec<(String, bool, Vec<String>)> = self
+            .lock()
+            .order
+            .iter()
+            .map(|m| (m.id.clone(), m.is_read(), m.tags()))
+            .collect();
+        let disk_path = disk.path().to_owned();
+        let store = self.clone();
+        let written = tokio::task::spawn_blocking(move || match &store.shared.disk {
+            Some(disk) => disk.save_flags(&snapshot),
+            None => Ok(()),
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        if let Err(error) = written {
+            tracing::warn!(
+                dir = %disk_path.display(), %error,
+                "cannot write the read flags and tags; they are kept in memory"
+            );
         }
     }
 
@@ -324,15 +549,17 @@ impl MailStore {
     /// arrive within `timeout`. Waits without polling.
     pub async fn wait_for(&self, query: &Query, timeout: Duration) -> Option<Arc<StoredMessage>> {
         // Subscribe before looking, so that nothing arrives unseen in between.
-        let mut arrivals = self.shared.arrivals.subscribe();
+        let mut changes = self.changes();
         if let Some(found) = self.search(query).into_iter().next() {
             return Some(found);
         }
         let deadline = Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
                 Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-                Ok(Ok(message)) if query.matches(&message) => return Some(message),
+                Ok(Ok(MailChange::New(message))) if query.matches(&message) => {
+                    return Some(message);
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                     if let Some(found) = self.search(query).into_iter().next() {
@@ -464,7 +691,9 @@ mod tests {
         let a = store.insert(envelope(), raw("alpha")).await.unwrap();
         store.insert(envelope(), raw("beta")).await.unwrap();
         store.insert(envelope(), raw("gamma")).await.unwrap();
-        store.set_read(Some(std::slice::from_ref(&a.id)), true);
+        store
+            .set_read(Some(std::slice::from_ref(&a.id)), true)
+            .await;
         let stats = store.stats();
         assert_eq!((stats.messages, stats.unread, stats.accepted), (3, 2, 3));
         assert_eq!(store.delete(&[a.id.clone(), "unknown".into()]).await, 1);
@@ -475,7 +704,7 @@ mod tests {
             1
         );
         assert_eq!(store.len(), 1);
-        store.set_read(None, true);
+        store.set_read(None, true).await;
         assert_eq!(store.stats().unread, 0);
         assert_eq!(store.stats().deleted, 2);
         assert_eq!(store.delete_matching(&Query::default()).await, 1);
@@ -515,6 +744,7 @@ mod tests {
         let settings = MailSettings {
             dir: Some(dir.path().to_owned()),
             max_messages: 10,
+            ..MailSettings::default()
         };
         let store = MailStore::open(&settings).unwrap();
         let kept = store.insert(envelope(), raw("kept")).await.unwrap();
@@ -557,6 +787,7 @@ mod tests {
         let settings = MailSettings {
             dir: Some(dir.path().to_owned()),
             max_messages: 1,
+            ..MailSettings::default()
         };
         let store = MailStore::open(&settings).unwrap();
         store.insert(envelope(), raw("one")).await.unwrap();
@@ -564,5 +795,119 @@ mod tests {
         let count = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(count, 2, "only the newest message's two files remain");
         assert!(dir.path().join(format!("{}.eml", two.id)).exists());
+    }
+
+    fn tagged(x_tags: &str) -> Bytes {
+        Bytes::from(format!(
+            "Subject: t\r\nX-Tags: {x_tags}\r\nTo: b@example.test\r\n\r\nbody\r\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn tags_come_from_x_tags_and_when_asked_from_plus_addresses_and_the_user() {
+        let plain = MailStore::in_memory(10);
+        let mut env = envelope();
+        env.rcpt_to = vec!["b+invoices@example.test".into()];
+        env.auth_user = Some("app".into());
+        let m = plain
+            .insert(env.clone(), tagged("urgent, Billing ,urgent"))
+            .await
+            .unwrap();
+        assert_eq!(m.tags(), ["Billing", "urgent"]);
+
+        let settings = MailSettings {
+            tags_from_plus_addresses: true,
+            tags_from_username: true,
+            ..MailSettings::default()
+        };
+        let asked = MailStore::open(&settings).unwrap();
+        let m = asked.insert(env, raw("x")).await.unwrap();
+        assert_eq!(m.tags(), ["app", "invoices"]);
+        assert!(Query::parse("tag:Invoices").unwrap().matches(&m));
+        assert!(!Query::parse("tag:invoice").unwrap().matches(&m));
+    }
+
+    #[tokio::test]
+    async fn tags_are_set_renamed_deleted_and_counted() {
+        let store = MailStore::in_memory(10);
+        let a = store.insert(envelope(), tagged("one")).await.unwrap();
+        let b = store.insert(envelope(), raw("b")).await.unwrap();
+        let mut changes = store.changes();
+        store
+            .set_tags(&[a.id.clone(), b.id.clone()], &["two".into(), "One".into()])
+            .await;
+        assert_eq!(a.tags(), ["One", "two"]);
+        assert_eq!(store.tags(), [("One".into(), 2), ("two".into(), 2)]);
+        match changes.recv().await.unwrap() {
+            MailChange::Tags { id, tags } => {
+                assert_eq!((id, tags), (a.id.clone(), vec!["One".into(), "two".into()]))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.rename_tag("one", Some("first")).await, 2);
+        assert_eq!(b.tags(), ["first", "two"]);
+        assert_eq!(store.rename_tag("two", None).await, 2);
+        assert_eq!(store.tags(), [("first".into(), 2)]);
+        assert_eq!(store.rename_tag("absent", None).await, 0);
+    }
+
+    #[tokio::test]
+    async fn changes_say_what_happened() {
+        let store = MailStore::in_memory(1);
+        let mut changes = store.changes();
+        let first = store.insert(envelope(), raw("one")).await.unwrap();
+        assert!(matches!(changes.recv().await.unwrap(), MailChange::New(m) if m.id == first.id));
+        store.insert(envelope(), raw("two")).await.unwrap();
+        assert!(matches!(changes.recv().await.unwrap(), MailChange::New(_)));
+        assert!(matches!(changes.recv().await.unwrap(), MailChange::Pruned));
+        let id = store.list()[0].id.clone();
+        store.set_read(Some(std::slice::from_ref(&id)), true).await;
+        store.set_read(Some(std::slice::from_ref(&id)), true).await; // no change: no event
+        assert!(
+            matches!(changes.recv().await.unwrap(), MailChange::Read { read: true, id: i } if i == id)
+        );
+        store.delete(std::slice::from_ref(&id)).await;
+        assert!(matches!(changes.recv().await.unwrap(), MailChange::Deleted(i) if i == id));
+        store.delete_all().await;
+        assert!(matches!(
+            changes.recv().await.unwrap(),
+            MailChange::Truncated
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_flags_and_tags_survive_a_restart_without_touching_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = MailSettings {
+            dir: Some(dir.path().to_owned()),
+            ..MailSettings::default()
+        };
+        let store = MailStore::open(&settings).unwrap();
+        let a = store
+            .insert(envelope(), tagged("from-header"))
+            .await
+            .unwrap();
+        let b = store.insert(envelope(), raw("b")).await.unwrap();
+        let eml = std::fs::read(dir.path().join(format!("{}.eml", a.id))).unwrap();
+        store
+            .set_read(Some(std::slice::from_ref(&a.id)), true)
+            .await;
+        store
+            .set_tags(std::slice::from_ref(&b.id), &["api".into()])
+            .await;
+        store.rename_tag("from-header", Some("renamed")).await;
+        drop(store);
+
+        let reopened = MailStore::open(&settings).unwrap();
+        let a2 = reopened.get(&a.id).unwrap();
+        let b2 = reopened.get(&b.id).unwrap();
+        assert!(a2.is_read() && !b2.is_read());
+        assert_eq!(a2.tags(), ["renamed"]);
+        assert_eq!(b2.tags(), ["api"]);
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("{}.eml", a.id))).unwrap(),
+            eml,
+            "the message's own file is never rewritten"
+        );
     }
 }

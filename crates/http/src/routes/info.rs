@@ -7,7 +7,7 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use switchboard_core::{PortStatus, TlsInfo};
+use switchboard_core::{PortState, PortStatus, TlsInfo};
 
 use crate::serve::Connection;
 
@@ -15,6 +15,28 @@ use super::AppState;
 
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /readyz`: 200 once every port of the table accepts connections (switchboard binds
+/// them all before it serves any, so this answers 200 from the first moment it answers at
+/// all); 503 naming the ports that are closed, if any were closed since.
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let closed: Vec<String> = state
+        .shared
+        .ports
+        .ports()
+        .iter()
+        .filter(|p| p.state != PortState::Listening)
+        .map(|p| format!("{} ({})", p.port, p.service))
+        .collect();
+    match closed.is_empty() {
+        true => "ready\n".into_response(),
+        false => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: closed port(s) {}\n", closed.join(", ")),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /ca.pem`: the local CA's certificate, so that a client on another machine or in

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use switchboard_core::{Shutdown, Timed};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use super::{AppState, mailpit_events};
 use crate::serve::Connection;
 
 /// The event stream and the metrics: they show switchboard's state (behind the site guard).
@@ -35,10 +35,24 @@ pub(super) fn asset_routes() -> Router<AppState> {
 /// `GET /api/events`: every event as it happens, one JSON object each, named by its kind
 /// (`connection_opened`, `message_captured`, …). A reader that falls more than the buffer
 /// behind gets a `lagged` event saying how many it missed; the server never waits for it.
+///
+/// A WebSocket upgrade on the same path gets Mailpit's mailbox events instead
+/// (`mailpit_events.rs`), as Mailpit's clients expect there.
 async fn events(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<Connection>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    request: Request,
+) -> Response {
+    if mailpit_events::is_websocket(request.headers()) {
+        return mailpit_events::upgrade(&state, &conn, request);
+    }
+    server_sent_events(&state, &conn).into_response()
+}
+
+fn server_sent_events(
+    state: &AppState,
+    conn: &Connection,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
     let stream = feed(state.shared.events.subscribe(), conn.shutdown.clone()).map(|item| {
         Ok(match item {
             Item::Event(timed) => SseEvent::default()

@@ -12,13 +12,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_core::timestamp;
 use switchboard_mail::{Address, PartInfo, Query as Search, StoredMessage};
 
-use super::AppState;
+use super::{AppState, send, view};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -30,9 +30,18 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/message/{id}/raw", get(raw))
         .route("/api/v1/message/{id}/headers", get(headers))
         .route("/api/v1/message/{id}/part/{part}", get(part))
+        .route(
+            "/api/v1/message/{id}/part/{part}/thumb",
+            get(view::thumbnail),
+        )
         .route("/api/v1/search", get(search).delete(delete_search))
+        .route("/api/v1/tags", get(list_tags).put(set_tags))
+        .route("/api/v1/tags/{tag}", put(rename_tag).delete(delete_tag))
+        .route("/api/v1/send", post(send::send))
         .route("/api/v1/info", get(info))
+        .route("/api/v1/webui", get(webui))
         .route("/api/v1/wait", get(wait))
+        .route("/view/{file}", get(view::view))
 }
 
 /// How many messages a list returns when the client does not say.
@@ -41,7 +50,8 @@ const DEFAULT_LIMIT: usize = 50;
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 /// An API error: the status, and `{"Error": "…"}`.
-struct ApiError(StatusCode, String);
+#[derive(Debug)]
+pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -49,15 +59,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-fn not_found(id: &str) -> ApiError {
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("message {id} not found"))
 }
 
-fn ok() -> Response {
+pub(super) fn ok() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
 }
 
@@ -98,7 +108,7 @@ impl From<&StoredMessage> for Common {
             bcc: s.bcc.clone(),
             reply_to: s.reply_to.clone(),
             subject: s.subject.clone(),
-            tags: Vec::new(),
+            tags: m.tags(),
             size: m.size(),
         }
     }
@@ -106,7 +116,7 @@ impl From<&StoredMessage> for Common {
 
 /// Mailpit's `MessageSummary`.
 #[derive(Serialize)]
-struct MessageSummary {
+pub(super) struct MessageSummary {
     #[serde(flatten)]
     common: Common,
     #[serde(rename = "Read")]
@@ -149,6 +159,8 @@ struct MessagesSummary {
 struct Message {
     #[serde(flatten)]
     common: Common,
+    #[serde(rename = "Read")]
+    read: bool,
     #[serde(rename = "ReturnPath")]
     return_path: String,
     #[serde(rename = "Date")]
@@ -221,7 +233,13 @@ fn summary_page(
         count: messages.len(),
         messages_count: matching.len(),
         start,
-        tags: Vec::new(),
+        tags: state
+            .shared
+            .mail
+            .tags()
+            .into_iter()
+            .map(|(tag, _)| tag)
+            .collect(),
         messages,
     }
 }
@@ -273,18 +291,21 @@ struct IdsBody {
     read: bool,
 }
 
-fn ids_body(body: &Bytes) -> Result<IdsBody, ApiError> {
+/// A JSON body, or the default for an empty one. A body that is not JSON is an error (a
+/// form-encoded `DELETE` must never read as "no IDs", which would delete everything).
+fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(IdsBody::default());
+        return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body is not the JSON this route takes: {e}")))
 }
 
 /// `DELETE /api/v1/messages` with `{"IDs": […]}`; no IDs (or no body) deletes everything.
 async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let body = ids_body(&body)?;
+    let body: IdsBody = json_body(&body)?;
     if body.ids.is_empty() {
-        state.shared.mail.delete_matching(&Search::default()).await;
+        state.shared.mail.delete_all().await;
     } else {
         state.shared.mail.delete(&body.ids).await;
     }
@@ -293,13 +314,77 @@ async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<R
 
 /// `PUT /api/v1/messages` with `{"IDs": […], "Read": true}`; no IDs means every message.
 async fn set_read(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let body = ids_body(&body)?;
+    let body: IdsBody = json_body(&body)?;
     let ids = (!body.ids.is_empty()).then_some(body.ids.as_slice());
-    state.shared.mail.set_read(ids, body.read);
+    state.shared.mail.set_read(ids, body.read).await;
     Ok(ok())
 }
 
-fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, ApiError> {
+/// `GET /api/v1/tags`: every tag in use, sorted.
+async fn list_tags(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(
+        state
+            .shared
+            .mail
+            .tags()
+            .into_iter()
+            .map(|(tag, _)| tag)
+            .collect(),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct TagsBody {
+    #[serde(rename = "IDs", default)]
+    ids: Vec<String>,
+    #[serde(rename = "Tags", default)]
+    tags: Option<Vec<String>>,
+}
+
+/// `PUT /api/v1/tags` with `{"Tags": […], "IDs": […]}`: these messages get exactly these
+/// tags (an empty list removes them all).
+async fn set_tags(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body: TagsBody = json_body(&body)?;
+    let Some(tags) = body.tags else {
+        return Err(bad_request(
+            "Tags is required (an empty list removes every tag)",
+        ));
+    };
+    if body.ids.is_empty() {
+        return Err(bad_request("IDs is required: the messages to tag"));
+    }
+    state.shared.mail.set_tags(&body.ids, &tags).await;
+    Ok(ok())
+}
+
+#[derive(Deserialize, Default)]
+struct RenameBody {
+    #[serde(rename = "Name", default)]
+    name: String,
+}
+
+/// `PUT /api/v1/tags/{tag}` with `{"Name": "new"}`: rename a tag on every message.
+async fn rename_tag(
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RenameBody = json_body(&body)?;
+    let name = body.name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        return Err(bad_request("Name is required: the tag's new name"));
+    }
+    state.shared.mail.rename_tag(&tag, Some(&name)).await;
+    Ok(ok())
+}
+
+/// `DELETE /api/v1/tags/{tag}`: remove a tag from every message (the messages stay).
+async fn delete_tag(State(state): State<AppState>, Path(tag): Path<String>) -> Response {
+    state.shared.mail.rename_tag(&tag, None).await;
+    ok()
+}
+
+pub(super) fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, ApiError> {
     state.shared.mail.get(id).ok_or_else(|| not_found(id))
 }
 
@@ -309,10 +394,16 @@ async fn message(
     Path(id): Path<String>,
 ) -> Result<Json<Message>, ApiError> {
     let m = find(&state, &id)?;
-    m.set_read(true);
+    // As in Mailpit, reading a message through the API marks it read.
+    state
+        .shared
+        .mail
+        .set_read(Some(std::slice::from_ref(&m.id)), true)
+        .await;
     let details = m.details();
     Ok(Json(Message {
         common: Common::from(m.as_ref()),
+        read: m.is_read(),
         return_path: m.summary().return_path.clone(),
         date: timestamp(m.summary().date.unwrap_or(m.received)),
         text: details.text,
@@ -357,6 +448,8 @@ async fn part(
             format!("message {id} has no part {part_id}"),
         ));
     };
+    // Always an attachment, never shown in place: a part is a stranger's file on
+    // switchboard's own origin. (An <img> in the sandboxed view still loads it.)
     let disposition = if part.file_name.is_empty() {
         "attachment".to_owned()
     } else {
@@ -369,6 +462,7 @@ async fn part(
         [
             (header::CONTENT_TYPE, part.content_type),
             (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
         part.bytes,
     )
@@ -385,7 +479,13 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "DatabaseSize": stats.bytes,
         "Messages": stats.messages,
         "Unread": stats.unread,
-        "Tags": {},
+        "Tags": state
+            .shared
+            .mail
+            .tags()
+            .into_iter()
+            .map(|(tag, count)| (tag, json!(count)))
+            .collect::<serde_json::Map<_, _>>(),
         "RuntimeStats": {
             "Uptime": stats.uptime.as_secs(),
             "Memory": resident_memory(),
@@ -395,6 +495,25 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
             "SMTPRejected": stats.rejected,
             "SMTPIgnored": 0,
         },
+    }))
+}
+
+/// `GET /api/v1/webui`: Mailpit's web UI settings; switchboard relays nothing and runs no
+/// spam checks, and its chaos triggers are always available.
+async fn webui() -> Json<serde_json::Value> {
+    Json(json!({
+        "Label": "switchboard",
+        "MessageRelay": {
+            "Enabled": false,
+            "SMTPServer": "",
+            "ReturnPath": "",
+            "AllowedRecipients": "",
+            "BlockedRecipients": "",
+            "OverrideFrom": "",
+        },
+        "SpamAssassin": false,
+        "ChaosEnabled": true,
+        "DuplicatesIgnored": false,
     }))
 }
 

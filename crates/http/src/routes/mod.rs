@@ -5,8 +5,11 @@ mod httpbin;
 mod info;
 mod live;
 mod mail;
+mod mailpit_events;
 mod page;
+mod send;
 mod site;
+mod view;
 
 use std::sync::Arc;
 
@@ -76,6 +79,8 @@ pub(crate) fn router(state: AppState) -> Router {
         // request an allocation or two: measurable on /healthz, see bench/).
         .route("/", get(page::index))
         .route("/healthz", get(info::healthz))
+        .route("/livez", get(info::healthz))
+        .route("/readyz", get(info::readyz))
         .route("/whoami", get(info::whoami))
         .route("/ca.pem", get(info::ca_pem))
         .route("/ca.crl", get(info::ca_crl))

@@ -124,24 +124,32 @@ fn check(
             ));
         }
     }
-    if matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    ) {
+    // A WebSocket is a GET, but a page on any site may open one and read every message on
+    // it (browsers apply no CORS to WebSockets): it is checked like a change.
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !websocket
+        && matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        )
+    {
         return Ok(());
     }
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && matches!(site, "cross-site" | "same-site")
     {
         return Err(format!(
-            "a request from another site (Sec-Fetch-Site: {site}) may not change switchboard"
+            "a request from another site (Sec-Fetch-Site: {site}) may not use this route"
         ));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("(not text)");
         if !same_origin(origin, host, tls) {
             return Err(format!(
-                "a request from another site (Origin: {origin}) may not change switchboard"
+                "a request from another site (Origin: {origin}) may not use this route"
             ));
         }
     }
@@ -213,6 +221,28 @@ mod tests {
         assert!(checked(Method::PATCH, &sibling).is_err());
         let null = [("host", "localhost"), ("origin", "null")];
         assert!(checked(Method::DELETE, &null).is_err());
+    }
+
+    #[test]
+    fn a_websocket_from_another_site_is_refused_though_it_is_a_get() {
+        let hijack = [
+            ("host", "127.0.0.1"),
+            ("upgrade", "websocket"),
+            ("origin", "http://evil.example"),
+        ];
+        assert!(
+            checked(Method::GET, &hijack)
+                .unwrap_err()
+                .contains("Origin")
+        );
+        let own = [
+            ("host", "127.0.0.1"),
+            ("upgrade", "websocket"),
+            ("origin", "http://127.0.0.1"),
+        ];
+        assert_eq!(checked(Method::GET, &own), Ok(()));
+        let client_library = [("host", "127.0.0.1"), ("upgrade", "websocket")];
+        assert_eq!(checked(Method::GET, &client_library), Ok(()));
     }
 
     #[test]

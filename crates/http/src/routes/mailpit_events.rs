@@ -1,0 +1,184 @@
+//! Mailpit's mailbox events on a WebSocket at `/api/events`: what Mailpit's clients listen
+//! to for new mail. Each message is `{"Type": …, "Data": …}`:
+//!
+//! | Type | Data |
+//! | --- | --- |
+//! | `new` | the message's summary, as `/api/v1/messages` lists it |
+//! | `update` | `{"ID", "Read"}` or `{"ID", "Tags"}` |
+//! | `delete` | `{"ID"}` |
+//! | `truncate` | `null`: every message was deleted |
+//! | `prune` | `null`: the oldest were deleted to make room |
+//! | `stats` | `{"Total", "Unread", "Version"}`, after each of the above |
+//!
+//! The session runs in the connection's own task (see `Connection::after_upgrade`), ends
+//! when the client closes, and says goodbye (close frame 1001) at shutdown.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use switchboard_core::Shutdown;
+use switchboard_mail::{MailChange, MailStore};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::AppState;
+use super::mail::MessageSummary;
+use crate::serve::Connection;
+
+/// Whether the request asks to become a WebSocket.
+pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Answer the handshake (`101`) and run the session on the connection afterwards.
+pub(super) fn upgrade(state: &AppState, conn: &Connection, mut request: Request) -> Response {
+    let headers = request.headers();
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs Sec-WebSocket-Key\n",
+        )
+            .into_response();
+    };
+    if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "only WebSocket version 13 is spoken here\n",
+        )
+            .into_response();
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let mail = state.shared.mail.clone();
+    let shutdown = conn.shutdown.clone();
+    conn.after_upgrade(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        session(socket, mail, shutdown).await;
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, "websocket".to_owned()),
+            (header::CONNECTION, "Upgrade".to_owned()),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// Forward the mailbox's changes until the client leaves or switchboard stops.
+async fn session<S>(socket: WebSocketStream<S>, mail: MailStore, shutdown: Shutdown)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut sink, mut incoming) = socket.split();
+    let mut changes = mail.changes();
+    loop {
+        let change = tokio::select! {
+            biased;
+            () = shutdown.requested() => {
+                let goodbye = CloseFrame { code: CloseCode::Away, reason: "switchboard is shutting down".into() };
+                let _ = sink.send(Message::Close(Some(goodbye))).await;
+                return;
+            }
+            frame = incoming.next() => match frame {
+                // Pings are answered by the protocol layer; anything else from the client
+                // is ignored, as Mailpit does.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
+            change = changes.recv() => change,
+        };
+        let messages = match change {
+            Ok(change) => vec![notification(&change), stats(&mail)],
+            // Fell behind: the counts are still right.
+            Err(RecvError::Lagged(_)) => vec![stats(&mail)],
+            Err(RecvError::Closed) => return,
+        };
+        for message in messages {
+            if sink.send(Message::text(message.to_string())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A change in Mailpit's words.
+fn notification(change: &MailChange) -> Value {
+    let (kind, data) = match change {
+        MailChange::New(message) => (
+            "new",
+            serde_json::to_value(MessageSummary::from(message.as_ref())).unwrap_or(Value::Null),
+        ),
+        MailChange::Read { id, read } => ("update", json!({ "ID": id, "Read": read })),
+        MailChange::Tags { id, tags } => ("update", json!({ "ID": id, "Tags": tags })),
+        MailChange::Deleted(id) => ("delete", json!({ "ID": id })),
+        MailChange::Truncated => ("truncate", Value::Null),
+        MailChange::Pruned => ("prune", Value::Null),
+    };
+    json!({ "Type": kind, "Data": data })
+}
+
+fn stats(mail: &MailStore) -> Value {
+    let stats = mail.stats();
+    json!({
+        "Type": "stats",
+        "Data": {
+            "Total": stats.messages,
+            "Unread": stats.unread,
+            "Version": env!("CARGO_PKG_VERSION"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_named_as_mailpit_names_them() {
+        let types: Vec<Value> = [
+            MailChange::Read {
+                id: "a".into(),
+                read: true,
+            },
+            MailChange::Tags {
+                id: "a".into(),
+                tags: vec!["t".into()],
+            },
+            MailChange::Deleted("a".into()),
+            MailChange::Truncated,
+            MailChange::Pruned,
+        ]
+        .iter()
+        .map(notification)
+        .collect();
+        assert_eq!(
+            types[0],
+            json!({"Type": "update", "Data": {"ID": "a", "Read": true}})
+        );
+        assert_eq!(
+            types[1],
+            json!({"Type": "update", "Data": {"ID": "a", "Tags": ["t"]}})
+        );
+        assert_eq!(types[2], json!({"Type": "delete", "Data": {"ID": "a"}}));
+        assert_eq!(types[3], json!({"Type": "truncate", "Data": null}));
+        assert_eq!(types[4], json!({"Type": "prune", "Data": null}));
+    }
+}
