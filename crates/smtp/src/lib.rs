@@ -24,9 +24,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use switchboard_core::{
-    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Refusal, Service, Shutdown,
-};
+use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Refusal, Service, Shutdown};
 use switchboard_mail::{Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -365,17 +363,12 @@ impl SmtpService {
                 let to = envelope.rcpt_to.clone();
                 match self.store.insert(envelope, bytes.into()).await {
                     Ok(message) => {
-                        self.events.emit(Event::new(
-                            info.port(),
-                            info.service,
-                            EventKind::MessageCaptured {
-                                id: info.id,
-                                peer: info.peer,
-                                message_id: message.id.clone(),
-                                from,
-                                to,
-                                size: message.size(),
-                            },
+                        self.events.emit(Event::message_captured(
+                            info,
+                            message.id.clone(),
+                            from,
+                            to,
+                            message.size(),
                         ));
                         Reply::owned(250, "2.0.0", format!("OK: queued as {}", message.id))
                     }

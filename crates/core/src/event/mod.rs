@@ -99,6 +99,28 @@ impl Event {
             kind,
         }
     }
+
+    /// A message stored from the connection `info` (over SMTP, or the HTTP send API).
+    pub fn message_captured(
+        info: &crate::ConnInfo,
+        message_id: String,
+        from: String,
+        to: Vec<String>,
+        size: usize,
+    ) -> Self {
+        Self::new(
+            info.port(),
+            info.service,
+            EventKind::MessageCaptured {
+                id: info.id,
+                peer: info.peer,
+                message_id,
+                from,
+                to,
+                size,
+            },
+        )
+    }
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

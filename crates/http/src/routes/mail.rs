@@ -233,15 +233,14 @@ fn summary_page(
         count: messages.len(),
         messages_count: matching.len(),
         start,
-        tags: state
-            .shared
-            .mail
-            .tags()
-            .into_iter()
-            .map(|(tag, _)| tag)
-            .collect(),
+        tags: tag_names(state),
         messages,
     }
+}
+
+fn tag_names(state: &AppState) -> Vec<String> {
+    let tags = state.shared.mail.tags();
+    tags.into_iter().map(|(tag, _)| tag).collect()
 }
 
 /// `GET /api/v1/messages?start=&limit=`: newest first.
@@ -322,15 +321,7 @@ async fn set_read(State(state): State<AppState>, body: Bytes) -> Result<Response
 
 /// `GET /api/v1/tags`: every tag in use, sorted.
 async fn list_tags(State(state): State<AppState>) -> Json<Vec<String>> {
-    Json(
-        state
-            .shared
-            .mail
-            .tags()
-            .into_iter()
-            .map(|(tag, _)| tag)
-            .collect(),
-    )
+    Json(tag_names(&state))
 }
 
 #[derive(Deserialize, Default)]

@@ -12,7 +12,7 @@ use mail_builder::headers::address::Address as MimeAddress;
 use mail_builder::headers::text::Text;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::{Event, EventKind};
+use switchboard_core::Event;
 use switchboard_mail::Envelope;
 
 use super::AppState;
@@ -205,17 +205,12 @@ pub(super) async fn send(
         .insert(envelope, raw.into())
         .await
         .map_err(|e| ApiError(axum::http::StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-    state.shared.events.emit(Event::new(
-        info.port(),
-        info.service,
-        EventKind::MessageCaptured {
-            id: info.id,
-            peer: info.peer,
-            message_id: message.id.clone(),
-            from: mail_from,
-            to: rcpt_to,
-            size: message.size(),
-        },
+    state.shared.events.emit(Event::message_captured(
+        info,
+        message.id.clone(),
+        mail_from,
+        rcpt_to,
+        message.size(),
     ));
     Ok(Json(json!({ "ID": message.id })))
 }
