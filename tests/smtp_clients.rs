@@ -114,6 +114,15 @@ async fn starttls_with_auth_plain_and_login() {
         assert_eq!(message["Subject"], format!("via {user}"));
         assert_eq!(message["Envelope"]["TLS"], true);
         assert_eq!(message["Envelope"]["AuthUser"], user);
+        // Where it came in, and how: the port, the service, the TLS session.
+        let envelope = &message["Envelope"];
+        assert_eq!(envelope["Port"], stack.addr("smtp").port());
+        assert_eq!(envelope["Service"], "smtp");
+        let session = envelope["TLSSession"].as_str().unwrap();
+        assert!(
+            session.starts_with("TLSv1.") && session.ends_with("(STARTTLS)"),
+            "{session}"
+        );
         assert!(
             !message.to_string().contains("s3cret"),
             "the password is never stored"

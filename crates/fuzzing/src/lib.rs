@@ -115,6 +115,7 @@ fn envelope() -> Envelope {
         peer: ([127, 0, 0, 1], 40000).into(),
         tls: false,
         auth_user: None,
+        arrival: Default::default(),
     }
 }
 

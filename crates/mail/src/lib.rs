@@ -20,7 +20,8 @@ mod store;
 
 pub use chaos::{Chaos, Trigger, Triggers};
 pub use message::{
-    Address, Checksums, Details, Envelope, PartData, PartInfo, StoredMessage, Summary, clean_tags,
+    Address, Arrival, Checksums, Details, Envelope, PartData, PartInfo, StoredMessage, Summary,
+    clean_tags,
 };
 pub use search::{Query, QueryError};
 pub use store::{MailChange, MailError, MailSettings, MailStore, StoreStats};

@@ -25,6 +25,21 @@ pub struct Envelope {
     pub tls: bool,
     /// The user name of a successful AUTH; the password is never kept.
     pub auth_user: Option<String>,
+    /// Where the message came in: the port, the service, the TLS session.
+    #[serde(default)]
+    pub arrival: Arrival,
+}
+
+/// Where and how a message came in: what the mailbox shows beside the envelope, to teach
+/// which port and which conversation it came through. Older mail directories lack it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Arrival {
+    /// The address and port the client connected to.
+    pub local: Option<SocketAddr>,
+    /// The service of that port (`smtp`, `smtps`, or `http` for the send API).
+    pub service: String,
+    /// What the TLS handshake settled on (`TLSv1.3 TLS13_AES_256_GCM_SHA384 …`), if any.
+    pub tls: Option<String>,
 }
 
 /// A mail address with its display name, as Mailpit's API shows it.
@@ -568,6 +583,7 @@ mod tests {
             peer: "127.0.0.1:40000".parse().unwrap(),
             tls: false,
             auth_user: None,
+            arrival: Default::default(),
         }
     }
 

@@ -161,6 +161,7 @@ mod tests {
                 peer: "127.0.0.1:1".parse().unwrap(),
                 tls: false,
                 auth_user: None,
+                arrival: Default::default(),
             },
             Bytes::copy_from_slice(raw.as_bytes()),
         )

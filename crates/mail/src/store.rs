@@ -633,6 +633,7 @@ mod tests {
             peer: "127.0.0.1:2525".parse().unwrap(),
             tls: false,
             auth_user: None,
+            arrival: Default::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Refusal, Service, Shutdown};
-use switchboard_mail::{Chaos, MailStore};
+use switchboard_mail::{Arrival, Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -102,6 +102,20 @@ impl SmtpService {
             implicit_tls: true,
             events,
         }
+    }
+}
+
+/// Where a message came in: the port, the service, and the TLS session and how it began.
+fn arrival(info: &ConnInfo, implicit_tls: bool) -> Arrival {
+    let begun = if implicit_tls {
+        "implicit TLS"
+    } else {
+        "STARTTLS"
+    };
+    Arrival {
+        local: Some(info.local),
+        service: info.service.to_owned(),
+        tls: info.tls.as_ref().map(|tls| format!("{tls} ({begun})")),
     }
 }
 
@@ -348,7 +362,10 @@ impl SmtpService {
         info: &ConnInfo,
         out: &mut Vec<u8>,
     ) {
-        let envelope = session.finish_transaction(info.peer);
+        let envelope = session.finish_transaction(info.peer).map(|mut envelope| {
+            envelope.arrival = arrival(info, self.implicit_tls);
+            envelope
+        });
         let chaos = match &data {
             Data::Message(_) => chaos::fire(&self.chaos, ChaosPoint::Data),
             _ => None,

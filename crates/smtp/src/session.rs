@@ -357,6 +357,8 @@ impl Session {
             peer,
             tls: self.secure,
             auth_user: self.auth_user.clone(),
+            // The driver knows the connection; it fills this in.
+            arrival: Default::default(),
         })
     }
 

@@ -192,6 +192,16 @@ struct EnvelopeJson {
     tls: bool,
     #[serde(rename = "AuthUser")]
     auth_user: Option<String>,
+    /// The port the message came in on (the local end of the connection).
+    #[serde(rename = "Port")]
+    port: Option<u16>,
+    #[serde(rename = "Local")]
+    local: Option<String>,
+    #[serde(rename = "Service")]
+    service: String,
+    /// The TLS session and how it began, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384 (STARTTLS)`.
+    #[serde(rename = "TLSSession")]
+    tls_session: Option<String>,
 }
 
 /// `start` and `limit` of a listing, as Mailpit reads them (defaults 0 and 50).
@@ -408,6 +418,10 @@ async fn message(
             peer: m.envelope.peer.to_string(),
             tls: m.envelope.tls,
             auth_user: m.envelope.auth_user.clone(),
+            port: m.envelope.arrival.local.map(|a| a.port()),
+            local: m.envelope.arrival.local.map(|a| a.to_string()),
+            service: m.envelope.arrival.service.clone(),
+            tls_session: m.envelope.arrival.tls.clone(),
         },
     }))
 }

@@ -13,7 +13,7 @@ use mail_builder::headers::text::Text;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::Event;
-use switchboard_mail::Envelope;
+use switchboard_mail::{Arrival, Envelope};
 
 use super::AppState;
 use super::mail::{ApiError, bad_request};
@@ -198,6 +198,11 @@ pub(super) async fn send(
         peer: info.peer,
         tls: info.tls.is_some(),
         auth_user: None,
+        arrival: Arrival {
+            local: Some(info.local),
+            service: info.service.to_owned(),
+            tls: info.tls.as_ref().map(|tls| format!("{tls} (HTTPS)")),
+        },
     };
     let message = state
         .shared
