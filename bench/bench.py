@@ -464,6 +464,32 @@ def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     return rows
 
 
+def mailbox_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    """The mailbox's list (the first page of 50, newest first, as /mail asks for it) with a
+    full store against a nearly empty one: what a long-running rig's mail costs the list."""
+    full_count = 10_000 if settings.rounds > 1 else 1_000
+    small = start_switchboard(work, certs, max_messages=full_count)
+    full = start_switchboard(work, certs, max_messages=full_count)
+    try:
+        for server, count in [(small, 100), (full, full_count)]:
+            smtp_source(server.ports["smtp"], count, reuse=True)
+            if api_total(server.ports["http"]) != count:
+                raise SystemExit(f"bench: loaded {count} messages, the API shows otherwise")
+
+        def listing(server):
+            url = f"http://127.0.0.1:{server.ports['http']}/api/v1/messages?start=0&limit=50"
+            return lambda s: wrk(url, s.seconds, 16)
+
+        got = interleave(settings, {"switchboard": Contender(full.pids, listing(full)),
+                                    "100 messages": Contender(small.pids, listing(small))})
+        return [compare(f"Mailbox list, first page of 50 (wrk, 16 connections): "
+                        f"{full_count} messages stored against 100", "req/s", got,
+                        "100 messages")]
+    finally:
+        small.stop()
+        full.stop()
+
+
 def instruction_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     """Instructions per request, counted by callgrind (bench/instructions). Rates on a shared
     machine move by ±15% between runs a few seconds apart, which hides a difference of a few
@@ -716,9 +742,9 @@ def main() -> None:
                              "update; the numbers mean nothing")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
     parser.add_argument("--seconds", type=float, help="seconds per measured run (default 5)")
-    parser.add_argument("--only", default="http,instructions,smtp,memory,startup",
+    parser.add_argument("--only", default="http,instructions,smtp,mailbox,memory,startup",
                         help="comma-separated workload groups: http, instructions, smtp, "
-                             "memory, startup")
+                             "mailbox, memory, startup")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the table and raw numbers go (default: bench/results, "
                              "or target/bench for --smoke)")
@@ -754,7 +780,8 @@ def main() -> None:
                        check=True, capture_output=True)
         os.chmod(work, 0o755)  # nginx's worker (nobody) reads nothing here, but may stat it
         steps = {"http": http_workloads, "instructions": instruction_workloads,
-                 "smtp": smtp_workloads, "startup": startup_workload}
+                 "smtp": smtp_workloads, "mailbox": mailbox_workloads,
+                 "startup": startup_workload}
         for group in groups:
             print(f"bench: {group} …", file=sys.stderr, flush=True)
             if group == "memory":
@@ -764,7 +791,7 @@ def main() -> None:
                 rows += steps[group](settings, work, certs)
             else:
                 raise SystemExit(f"bench: unknown workload group {group!r}; "
-                                 "choose from http, instructions, smtp, memory, startup")
+                                 "choose from http, instructions, smtp, mailbox, memory, startup")
 
     facts = machine()
     table = report(rows, facts, settings, when)
@@ -775,7 +802,8 @@ def main() -> None:
                     for row in rows]}
     (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(table)
-    if not args.smoke and groups == ["http", "instructions", "smtp", "memory", "startup"]:
+    if not args.smoke and groups == ["http", "instructions", "smtp", "mailbox", "memory",
+                                     "startup"]:
         replace_between_markers(ROOT / "bench" / "README.md", table)
         replace_between_markers(ROOT / "README.md", headline(rows, when))
         print("bench: bench/README.md and README.md updated", file=sys.stderr)

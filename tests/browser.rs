@@ -39,21 +39,27 @@ async fn chromedriver() -> (tokio::process::Child, u16) {
     (driver, port)
 }
 
+/// Headless Chromium of this size, driven through the chromedriver on `port`.
+async fn browser_at(port: u16, width: u32, height: u32) -> fantoccini::Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            format!("--window-size={width},{height}")]}),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn the_page_renders_and_its_feed_shows_live_connections() {
     let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let (_driver, port) = chromedriver().await;
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,1600"]}),
-    );
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    let browser = browser_at(port, 1000, 1600).await;
 
     browser.goto(&stack.url("http", "/")).await.unwrap();
     // The directory: our two ports and the two well-known ports nobody serves.
@@ -142,16 +148,7 @@ async fn the_pages_own_requests_pass_and_another_sites_do_not() {
     let (ours, other) = (stack.addrs("http")[0], stack.addrs("http")[1]);
     let echo = stack.addr("echo").port();
     let (_driver, port) = chromedriver().await;
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu"]}),
-    );
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    let browser = browser_at(port, 1000, 800).await;
     let post = |url: String, mode: &'static str| {
         let browser = browser.clone();
         async move {
@@ -193,5 +190,284 @@ async fn the_pages_own_requests_pass_and_another_sites_do_not() {
     tokio::net::TcpStream::connect(stack.addr("echo"))
         .await
         .expect("the echo port was closed by another site's page");
+    browser.close().await.unwrap();
+}
+
+/// A tiny web server that counts the requests it gets: what a tracking pixel's owner sees.
+async fn pixel_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (addr, hits)
+}
+
+fn red_png(side: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        side,
+        side,
+        image::Rgb([255, 0, 0]),
+    ))
+    .write_to(&mut out, image::ImageFormat::Png)
+    .unwrap();
+    out.into_inner()
+}
+
+/// How many clearly red pixels a PNG screenshot has.
+fn red_pixels(png: &[u8]) -> usize {
+    image::load_from_memory(png)
+        .unwrap()
+        .to_rgb8()
+        .pixels()
+        .filter(|p| p[0] > 200 && p[1] < 60 && p[2] < 60)
+        .count()
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn the_mailbox_shows_mail_live_safely_and_answers_the_keyboard() {
+    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    let (pixel, hits) = pixel_server().await;
+    let (_driver, port) = chromedriver().await;
+    let browser = browser_at(port, 1200, 900).await;
+    browser.goto(&stack.url("http", "/mail")).await.unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//*[@id='list-status'][starts-with(., 'No mail yet')]",
+        ))
+        .await
+        .expect("the empty mailbox did not say so");
+    let title = browser.title().await.unwrap();
+
+    // An app's mail: text and HTML, an inline image, a PDF, and what an attacker would try.
+    let pdf = b"%PDF-1.4\n% switchboard test\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let html = format!(
+        "<h1>Hello from the app</h1><p><img alt=logo src=\"cid:logo\" width=\"120\" height=\"120\"></p>\
+         <img alt=pixel src=\"http://{pixel}/pixel.png\">\
+         <script>top.document.title = 'pwned by script';</script>\
+         <img src=\"nowhere\" onerror=\"top.document.title = 'pwned by onerror'\">"
+    );
+    let email =
+        Message::builder()
+            .from("The App <app@example.test>".parse().unwrap())
+            .to("Alice <alice@example.test>".parse().unwrap())
+            .subject("Your invoice")
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(
+                        MultiPart::alternative()
+                            .singlepart(SinglePart::plain("Your invoice is attached.".to_owned()))
+                            .multipart(
+                                MultiPart::related()
+                                    .singlepart(SinglePart::html(html))
+                                    .singlepart(Attachment::new_inline("logo".to_owned()).body(
+                                        red_png(120),
+                                        ContentType::parse("image/png").unwrap(),
+                                    )),
+                            ),
+                    )
+                    .singlepart(
+                        Attachment::new("invoice.pdf".to_owned())
+                            .body(pdf.clone(), ContentType::parse("application/pdf").unwrap()),
+                    ),
+            )
+            .unwrap();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(stack.addr("smtp").port())
+        .build();
+    mailer.send(email).await.unwrap();
+
+    // It appears without a reload.
+    let row = browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#list .row.unread"))
+        .await
+        .expect("the new message did not appear live");
+    assert!(row.text().await.unwrap().contains("Your invoice"));
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(
+        shots.join("mailbox-list.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    row.click().await.unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//*[@id='message-subject'][. = 'Your invoice']",
+        ))
+        .await
+        .unwrap();
+    let envelope = browser
+        .find(Locator::Id("envelope-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let smtp = stack.addr("smtp").port();
+    assert!(
+        envelope.contains(&format!("arrived on port {smtp} (smtp)")),
+        "{envelope}"
+    );
+    assert!(
+        envelope.contains("MAIL FROM <app@example.test>"),
+        "{envelope}"
+    );
+
+    // The HTML shows, with its inline image from the message itself.
+    let frame = browser.find(Locator::Id("html-frame")).await.unwrap();
+    let rendered = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let red = red_pixels(&frame.screenshot().await.unwrap());
+            if red > 1000 {
+                return red;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the inline image was not shown");
+    assert!(rendered > 1000);
+    // Nothing in the message ran, and the remote image was not fetched.
+    let now = browser.title().await.unwrap();
+    assert!(!now.contains("pwned"), "{now}");
+    assert!(title.contains("Mailbox"), "{title}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a remote image was fetched"
+    );
+    std::fs::write(
+        shots.join("mailbox-message.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    println!("screenshots: {}", shots.display());
+
+    // Until the reader asks for remote images.
+    browser
+        .find(Locator::Id("load-remote"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the remote image was not loaded when asked");
+    assert!(!browser.title().await.unwrap().contains("pwned"));
+
+    // The attachment downloads byte for byte.
+    browser
+        .find(Locator::Id("tab-attachments"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let link = browser
+        .find(Locator::LinkText("invoice.pdf"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let downloaded = crate::http_client()
+        .get(stack.url("http", &link))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.as_ref(), pdf.as_slice());
+
+    // The keyboard: a second message, then j/k and Enter.
+    crate::send_mail(
+        stack.addr("smtp"),
+        "b@example.test",
+        &["alice@example.test"],
+        "Subject: Second\r\n\r\nx\r\n",
+    )
+    .await;
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//ul[@id='list']/li[2]"))
+        .await
+        .expect("the second message did not appear");
+    let body = browser.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("j").await.unwrap();
+    body.send_keys("j").await.unwrap();
+    body.send_keys("k").await.unwrap();
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}") // WebDriver's Enter key
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//*[@id='message-subject'][. = 'Second']"))
+        .await
+        .expect("j, j, k and Enter did not open the newest message");
+
+    // Deleting removes it from the list, live; deleting through the API does too.
+    browser
+        .find(Locator::Id("delete-one"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//ul[@id='list'][count(li) = 1]"))
+        .await
+        .expect("the deleted message stayed in the list");
+    // A phone's width: the list alone, then the message alone.
+    browser.set_window_size(360, 740).await.unwrap();
+    std::fs::write(
+        shots.join("mailbox-narrow.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    stack.mail().delete_all().await;
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//ul[@id='list'][count(li) = 0]"))
+        .await
+        .expect("a deletion through the API did not reach the list");
     browser.close().await.unwrap();
 }

@@ -432,3 +432,45 @@ async fn mailpit_events_arrive_on_a_websocket_and_server_sent_events_stay() {
         .unwrap();
     assert_eq!(stopped.connections_cut, 0);
 }
+
+#[tokio::test]
+async fn the_mailbox_page_is_served_with_a_strict_policy() {
+    let stack = stack().await;
+    let page = http_client()
+        .get(api(&stack, "/mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<script src=\"/assets/mail.js\" defer></script>"));
+    for asset in ["/assets/mail.js", "/assets/mail.css"] {
+        let response = http_client().get(api(&stack, asset)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    // The building directory links to it.
+    let directory = http_client().get(api(&stack, "/")).send().await.unwrap();
+    assert!(directory.text().await.unwrap().contains("href=\"/mail\""));
+    // And it answers only to switchboard's own names, like the API it uses.
+    let rebound = http_client()
+        .get(api(&stack, "/mail"))
+        .header("Host", "rebind.evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+}

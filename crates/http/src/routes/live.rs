@@ -25,11 +25,47 @@ pub(super) fn state_routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// The page's script and style.
+/// The pages' scripts and styles.
 pub(super) fn asset_routes() -> Router<AppState> {
     Router::new()
         .route("/assets/page.js", get(script))
         .route("/assets/page.css", get(style))
+        .route("/assets/mail.js", get(mail_script))
+        .route("/assets/mail.css", get(mail_style))
+}
+
+/// What the mailbox page may load: its own script and style, its own API and events, and
+/// message views from switchboard itself; nothing from anywhere else.
+const MAILBOX_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; frame-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// `GET /mail`: the mailbox (`assets/mail.html`, `mail.js`, `mail.css`).
+pub(super) async fn mailbox() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, MAILBOX_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        include_str!("../../assets/mail.html"),
+    )
+        .into_response()
+}
+
+async fn mail_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/mail.js"),
+    )
+}
+
+async fn mail_style() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/mail.css"),
+    )
 }
 
 /// `GET /api/events`: every event as it happens, one JSON object each, named by its kind
@@ -126,6 +162,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )

@@ -66,6 +66,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(control::routes(state.clone()))
         .merge(live::state_routes())
         .route("/api/ports", get(info::ports))
+        .route("/mail", get(live::mailbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
     Router::new()
         .merge(httpbin::routes())

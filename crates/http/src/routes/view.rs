@@ -9,7 +9,7 @@
 
 use std::io::Cursor;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use image::imageops::FilterType;
@@ -22,11 +22,24 @@ use super::mail::{ApiError, find};
 const SANDBOX: &str = "sandbox; default-src 'none'; img-src 'self' data:; \
                        style-src 'unsafe-inline'; font-src data:; form-action 'none'";
 
+/// The same, with remote images allowed (`?remote=1`: the reader asked for them).
+const SANDBOX_REMOTE_IMAGES: &str = "sandbox; default-src 'none'; img-src * data:; \
+                       style-src 'unsafe-inline'; font-src data:; form-action 'none'";
+
+/// `?remote=1` on the HTML view.
+#[derive(serde::Deserialize)]
+pub(super) struct ViewOptions {
+    #[serde(default)]
+    remote: Option<String>,
+}
+
 /// `GET /view/{ID}.html` and `GET /view/{ID}.txt` (`ID` may be `latest`): the message's HTML
-/// or text part alone, for tests that look at what a user would see.
+/// or text part alone, for tests that look at what a user would see. `?remote=1` lets the
+/// HTML load remote images (the mailbox's "load remote images").
 pub(super) async fn view(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    Query(options): Query<ViewOptions>,
 ) -> Result<Response, ApiError> {
     let (id, html) = match (file.strip_suffix(".html"), file.strip_suffix(".txt")) {
         (Some(id), _) => (id, true),
@@ -65,7 +78,13 @@ pub(super) async fn view(
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, SANDBOX),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                match options.remote.as_deref() {
+                    Some("1" | "true") => SANDBOX_REMOTE_IMAGES,
+                    _ => SANDBOX,
+                },
+            ),
             (header::REFERRER_POLICY, "no-referrer"),
             nosniff,
         ],
