@@ -123,6 +123,12 @@ struct Messages {
     /// Oldest first.
     order: VecDeque<Arc<StoredMessage>>,
     by_id: HashMap<String, Arc<StoredMessage>>,
+    /// Kept as messages come, go and are read, so that a list's counts do not walk every
+    /// message: the mailbox asks for them with each page.
+    unread: usize,
+    bytes: u64,
+    /// Every tag with how many messages carry it; `None` when a change made it stale.
+    tags: Option<Vec<(String, usize)>>,
 }
 
 /// 22 random letters and digits, like Mailpit's IDs: eleven from each of two random 64-bit
@@ -165,10 +171,15 @@ impl MailStore {
         );
         let store = Self::build(settings, Some(disk), loaded);
         // Read flags and tags as they were last written; others keep what they arrived with.
-        for message in store.lock().order.iter() {
-            if let Some(flags) = flags.get(&message.id) {
-                message.set_read(flags.read);
-                message.set_tags(flags.tags.clone());
+        {
+            let mut messages = store.lock();
+            let all = messages.clear();
+            for message in all {
+                if let Some(flags) = flags.get(&message.id) {
+                    message.set_read(flags.read);
+                    message.set_tags(flags.tags.clone());
+                }
+                messages.push(message);
             }
         }
         // More on disk than the limit allows (the limit was lowered): keep the newest.
@@ -327,6 +338,21 @@ impl MailStore {
         self.lock().order.iter().rev().cloned().collect()
     }
 
+    /// `limit` messages from the `start`th newest on, and how many there are in all: a page
+    /// of the list without copying the rest of it.
+    pub fn page(&self, start: usize, limit: usize) -> (Vec<Arc<StoredMessage>>, usize) {
+        let messages = self.lock();
+        let page = messages
+            .order
+            .iter()
+            .rev()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect();
+        (page, messages.order.len())
+    }
+
     /// The messages matching `query`, newest first.
     pub fn search(&self, query: &Query) -> Vec<Arc<StoredMessage>> {
         self.lock()
@@ -361,11 +387,7 @@ impl MailStore {
 
     /// Delete every message.
     pub async fn delete_all(&self) -> usize {
-        let removed: Vec<Arc<StoredMessage>> = {
-            let mut messages = self.lock();
-            messages.by_id.clear();
-            messages.order.drain(..).collect()
-        };
+        let removed = self.lock().clear();
         self.announce(MailChange::Truncated);
         self.finish_delete(removed).await
     }
@@ -415,8 +437,8 @@ impl MailStore {
     /// flags are on disk when this returns.
     pub async fn set_read(&self, ids: Option<&[String]>, read: bool) {
         let changed: Vec<String> = {
-            let messages = self.lock();
-            match ids {
+            let mut messages = self.lock();
+            let changed: Vec<String> = match ids {
                 None => messages
                     .order
                     .iter()
@@ -429,7 +451,12 @@ impl MailStore {
                     .filter(|m| m.set_read(read))
                     .map(|m| m.id.clone())
                     .collect(),
+            };
+            match read {
+                true => messages.unread -= changed.len(),
+                false => messages.unread += changed.len(),
             }
+            changed
         };
         // Marking every message is one change of the whole mailbox, as in Mailpit.
         if ids.is_some() {
@@ -460,8 +487,12 @@ impl MailStore {
 
     /// Every tag in use, sorted, with how many messages carry it.
     pub fn tags(&self) -> Vec<(String, usize)> {
+        let mut messages = self.lock();
+        if let Some(tags) = &messages.tags {
+            return tags.clone();
+        }
         let mut counts: Vec<(String, usize)> = Vec::new();
-        for message in self.lock().order.iter() {
+        for message in messages.order.iter() {
             for tag in message.tags() {
                 match counts
                     .iter_mut()
@@ -473,6 +504,7 @@ impl MailStore {
             }
         }
         counts.sort_by_key(|(t, _)| t.to_lowercase());
+        messages.tags = Some(counts.clone());
         counts
     }
 
@@ -503,6 +535,9 @@ impl MailStore {
     }
 
     async fn tags_changed(&self, changed: Vec<Arc<StoredMessage>>) {
+        if !changed.is_empty() {
+            self.lock().tags = None;
+        }
         for message in &changed {
             self.announce(MailChange::Tags {
                 id: message.id.clone(),
@@ -574,8 +609,8 @@ impl MailStore {
         let messages = self.lock();
         StoreStats {
             messages: messages.order.len(),
-            unread: messages.order.iter().filter(|m| !m.is_read()).count(),
-            bytes: messages.order.iter().map(|m| m.size() as u64).sum(),
+            unread: messages.unread,
+            bytes: messages.bytes,
             accepted: self.shared.accepted.load(Ordering::Relaxed),
             accepted_bytes: self.shared.accepted_bytes.load(Ordering::Relaxed),
             rejected: self.shared.rejected.load(Ordering::Relaxed),
@@ -598,6 +633,7 @@ impl MailStore {
 
 impl Messages {
     fn push(&mut self, message: Arc<StoredMessage>) {
+        self.counted(&message, true);
         self.by_id.insert(message.id.clone(), message.clone());
         self.order.push_back(message);
     }
@@ -605,6 +641,7 @@ impl Messages {
     fn remove(&mut self, id: &str) -> Option<Arc<StoredMessage>> {
         let message = self.by_id.remove(id)?;
         self.order.retain(|m| m.id != id);
+        self.counted(&message, false);
         Some(message)
     }
 
@@ -614,10 +651,36 @@ impl Messages {
         while self.order.len() > max {
             if let Some(oldest) = self.order.pop_front() {
                 self.by_id.remove(&oldest.id);
+                self.counted(&oldest, false);
                 evicted.push(oldest);
             }
         }
         evicted
+    }
+
+    /// Every message, and the counts back to zero.
+    fn clear(&mut self) -> Vec<Arc<StoredMessage>> {
+        self.by_id.clear();
+        self.unread = 0;
+        self.bytes = 0;
+        self.tags = None;
+        self.order.drain(..).collect()
+    }
+
+    /// Count a message in (`added`) or out.
+    fn counted(&mut self, message: &StoredMessage, added: bool) {
+        let unread = usize::from(!message.is_read());
+        let bytes = message.size() as u64;
+        if added {
+            self.unread += unread;
+            self.bytes += bytes;
+        } else {
+            self.unread -= unread;
+            self.bytes -= bytes;
+        }
+        if !message.tags().is_empty() {
+            self.tags = None;
+        }
     }
 }
 
@@ -910,5 +973,67 @@ mod tests {
             eml,
             "the message's own file is never rewritten"
         );
+    }
+
+    /// The counts a full walk gives, to check the kept ones against.
+    fn recount(store: &MailStore) -> (usize, usize, u64) {
+        let all = store.list();
+        let unread = all.iter().filter(|m| !m.is_read()).count();
+        let bytes = all.iter().map(|m| m.size() as u64).sum();
+        (all.len(), unread, bytes)
+    }
+
+    fn kept(store: &MailStore) -> (usize, usize, u64) {
+        let stats = store.stats();
+        (stats.messages, stats.unread, stats.bytes)
+    }
+
+    #[tokio::test]
+    async fn kept_counts_and_tags_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = MailSettings {
+            dir: Some(dir.path().to_owned()),
+            max_messages: 3,
+            ..MailSettings::default()
+        };
+        let store = MailStore::open(&settings).unwrap();
+        let mut ids = Vec::new();
+        for subject in ["one", "two", "three", "four"] {
+            ids.push(
+                store
+                    .insert(envelope(), tagged(subject))
+                    .await
+                    .unwrap()
+                    .id
+                    .clone(),
+            );
+            assert_eq!(kept(&store), recount(&store), "after inserting {subject}");
+        }
+        assert_eq!(store.tags().len(), 3, "the evicted message's tag is gone");
+        store.set_read(Some(&ids[2..3]), true).await;
+        store.set_read(Some(&ids[2..3]), true).await;
+        assert_eq!(kept(&store), recount(&store));
+        store.set_read(None, true).await;
+        store.set_read(Some(&ids[3..4]), false).await;
+        assert_eq!(kept(&store), recount(&store));
+        store.set_tags(&ids[3..4], &["x".into()]).await;
+        assert_eq!(
+            store.tags(),
+            [("three".into(), 1), ("two".into(), 1), ("x".into(), 1)]
+        );
+        store.delete(&ids[1..2]).await;
+        assert_eq!(kept(&store), recount(&store));
+        assert_eq!(store.tags(), [("three".into(), 1), ("x".into(), 1)]);
+        let (page, total) = store.page(1, 5);
+        assert_eq!((page.len(), total), (1, 2));
+        assert_eq!(page[0].id, ids[2]);
+        drop(store);
+
+        let reopened = MailStore::open(&settings).unwrap();
+        assert_eq!(kept(&reopened), recount(&reopened));
+        assert_eq!(kept(&reopened).1, 1, "one unread after the restart");
+        reopened.delete_all().await;
+        assert_eq!(kept(&reopened), (0, 0, 0));
+        assert!(reopened.tags().is_empty());
     }
 }

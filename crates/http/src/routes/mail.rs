@@ -224,24 +224,23 @@ fn paging(query: Result<Query<Paging>, QueryRejection>) -> Result<Paging, ApiErr
         .map_err(|rejection| bad_request(rejection.body_text()))
 }
 
+/// A page of a listing: `page` (already cut to it) out of `matching` messages.
 fn summary_page(
     state: &AppState,
-    matching: Vec<Arc<StoredMessage>>,
+    page: &[Arc<StoredMessage>],
+    matching: usize,
     start: usize,
-    limit: usize,
 ) -> MessagesSummary {
     let stats = state.shared.mail.stats();
-    let messages: Vec<MessageSummary> = matching
+    let messages: Vec<MessageSummary> = page
         .iter()
-        .skip(start)
-        .take(limit)
         .map(|m| MessageSummary::from(m.as_ref()))
         .collect();
     MessagesSummary {
         total: stats.messages,
         unread: stats.unread,
         count: messages.len(),
-        messages_count: matching.len(),
+        messages_count: matching,
         start,
         tags: tag_names(state),
         messages,
@@ -259,8 +258,8 @@ async fn list_messages(
     page: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MessagesSummary>, ApiError> {
     let Paging { start, limit } = paging(page)?;
-    let all = state.shared.mail.list();
-    Ok(Json(summary_page(&state, all, start, limit)))
+    let (page, total) = state.shared.mail.page(start, limit);
+    Ok(Json(summary_page(&state, &page, total, start)))
 }
 
 fn search_query(params: &HashMap<String, String>) -> Result<Search, ApiError> {
@@ -279,7 +278,8 @@ async fn search(
     let query = search_query(&params)?;
     let Paging { start, limit } = paging(page)?;
     let matching = state.shared.mail.search(&query);
-    Ok(Json(summary_page(&state, matching, start, limit)))
+    let page: Vec<_> = matching.iter().skip(start).take(limit).cloned().collect();
+    Ok(Json(summary_page(&state, &page, matching.len(), start)))
 }
 
 /// `DELETE /api/v1/search?query=`
