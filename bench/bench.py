@@ -330,7 +330,10 @@ class Row:
     def efficiency_ratio(self) -> float | None:
         """The ratio of work done per CPU-second of the server: what the throughput ratio
         would be if the load generator could saturate both servers."""
-        if not self.ours_busy or not self.theirs_busy:
+        # A run too short for the kernel's CPU clock to tick for a server shows 0 s busy
+        # (smoke runs of a second, on a busy machine): no ratio then, rather than a division
+        # by zero.
+        if not self.ours_busy or not self.theirs_busy or min(self.ours_busy + self.theirs_busy) <= 0:
             return None
         ours = statistics.median(v / b for v, b in zip(self.ours, self.ours_busy))
         theirs = statistics.median(v / b for v, b in zip(self.theirs, self.theirs_busy))
