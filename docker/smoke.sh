@@ -89,7 +89,7 @@ dc config --quiet || fail "docker/compose.yaml is not valid"
 
 say "starting the server"
 volumes_before=$(docker volume ls --quiet | sort)
-export SWITCHBOARD_HTTP_PORT=0 SWITCHBOARD_HTTPS_PORT=0 SWITCHBOARD_SMTP_PORT=0
+export PUBLISH_HTTP_PORT=0 PUBLISH_HTTPS_PORT=0 PUBLISH_SMTP_PORT=0
 # Without the profile: `up` starts only the server.
 "${compose[@]}" --project-name "$project" --file docker/compose.yaml up --detach --no-build
 server=$(container_of switchboard)
@@ -164,6 +164,28 @@ denied=$(client_output denied-client)
 expect "denied-client" "$denied" '^8081 .* open .*closed the connection without a word'
 expect "the server's log" "$(dc logs --no-color switchboard 2>&1)" \
     'connection denied: 172\.29\.80\.30:[0-9]+ → port 8081'
+
+say "the image configured by variables alone: Mailpit's ports, a smaller store, no CA files"
+# A test rig's service container: no file mounted, everything from -e.
+preset=$(docker run --detach --label "com.docker.compose.project=$project" \
+    -e SWITCHBOARD_PRESET=mailpit -e SWITCHBOARD_MAIL_MAX_MESSAGES=1 \
+    -e SWITCHBOARD_CONFIG_TOML=$'[http]\nhosts = ["mailpit.test"]\n' \
+    -p 127.0.0.1::1025 -p 127.0.0.1::8025 "$image")
+mailpit_smtp=$(docker port "$preset" 1025/tcp | head -n 1)
+mailpit_http=$(docker port "$preset" 8025/tcp | head -n 1)
+for _ in $(seq 100); do
+    fetch "http://$mailpit_http/readyz" >/dev/null 2>&1 && break
+    sleep 0.2 # polling the server's own readiness route
+done
+expect "GET /readyz on 8025" "$(fetch "http://$mailpit_http/readyz")" '^ready$'
+for n in 1 2; do
+    fetch "smtp://$mailpit_smtp" --mail-from app@example.test --mail-rcpt user@example.test \
+        --upload-file "$scratch/message.eml" || fail "SMTP on 1025 did not accept message $n"
+done
+expect "SWITCHBOARD_MAIL_MAX_MESSAGES=1" "$(fetch "http://$mailpit_http/api/v1/messages")" '"total":1,'
+expect "the inline config's [http] hosts" \
+    "$(fetch -H 'Host: mailpit.test' "http://$mailpit_http/api/v1/info")" '"Messages":1'
+docker rm --force --volumes "$preset" >/dev/null
 
 say "removing the containers, network and volumes"
 dc down --volumes --remove-orphans >/dev/null 2>&1

@@ -333,3 +333,143 @@ async fn read_flags_and_tags_survive_a_restart_with_a_mail_dir() {
     assert_eq!(message["Tags"], serde_json::json!(["kept"]));
     second.assert_no_panic();
 }
+
+/// `switchboard serve ARGS` with these variables set; its exit code and standard error, once
+/// it has exited by itself.
+async fn exit_with_env(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let mut command = crate::switchboard().command();
+    command.arg("serve").args(args).envs(env.iter().copied());
+    let output = tokio::time::timeout(PATIENCE, command.output())
+        .await
+        .expect("switchboard did not exit")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn variables_configure_serve_and_a_flag_wins_over_its_variable() {
+    let table = switchboard_testkit::binary::port_table(&["http", "smtp"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = crate::switchboard().command();
+    command
+        .args(["serve", "--smtp-auth", "optional"])
+        .env("SWITCHBOARD_CONFIG_TOML", &table)
+        .env("SWITCHBOARD_LOG_FORMAT", "json")
+        .env("SWITCHBOARD_CERTS", dir.path().join("certs"))
+        .env("SWITCHBOARD_SMTP_AUTH", "required") // the flag above wins
+        .env("SWITCHBOARD_MAIL_MAX_MESSAGES", "1")
+        .env("SWITCHBOARD_CONTROL_ALLOW", "127.0.0.2");
+    let mut child = switchboard_testkit::binary::spawn(&mut command);
+    let mut logs = Logs::of(&mut child);
+    let ports = logs.ready().await;
+    assert!(
+        dir.path().join("certs/ca.pem").exists(),
+        "SWITCHBOARD_CERTS was not used"
+    );
+    // --smtp-auth optional beat SWITCHBOARD_SMTP_AUTH=required: mail without AUTH is taken.
+    for n in 0..2 {
+        crate::send_mail(
+            ports["smtp"],
+            "a@example.test",
+            &["b@example.test"],
+            &format!("Subject: {n}\r\n\r\nx\r\n"),
+        )
+        .await;
+    }
+    let client = crate::http_client();
+    let list =
+        crate::json_of(client.get(format!("http://{}/api/v1/messages", ports["http"]))).await;
+    assert_eq!(
+        list["total"], 1,
+        "SWITCHBOARD_MAIL_MAX_MESSAGES=1 keeps one"
+    );
+    let reset = client
+        .post(format!("http://{}/api/reset", ports["http"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reset.status(),
+        403,
+        "SWITCHBOARD_CONTROL_ALLOW left out 127.0.0.1"
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn inline_config_errors_name_the_variable_and_two_sources_are_refused() {
+    let (code, stderr) = exit_with_env(
+        &[(
+            "SWITCHBOARD_CONFIG_TOML",
+            "[[port]]\nport = 0\nservice = \"htp\"\n",
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: SWITCHBOARD_CONFIG_TOML, line 3: unknown service \"htp\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 | service = \"htp\""), "{stderr}");
+
+    let (code, stderr) = exit_with_env(&[("SWITCHBOARD_CONFIG_TOML", "[[port]\n")], &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SWITCHBOARD_CONFIG_TOML, line 1"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), "");
+    let (code, stderr) = exit_with_env(
+        &[
+            ("SWITCHBOARD_CONFIG", file.to_str().unwrap()),
+            ("SWITCHBOARD_CONFIG_TOML", ""),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("both a config file (--config or SWITCHBOARD_CONFIG) and inline config"),
+        "{stderr}"
+    );
+    // A bad value in a variable is named like a bad flag.
+    let (code, stderr) = exit_with_env(&[("SWITCHBOARD_PORT_OFFSET", "many")], &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--port-offset"), "{stderr}");
+}
+
+#[tokio::test]
+async fn help_shows_every_variable() {
+    let output = crate::switchboard()
+        .command()
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "SWITCHBOARD_CONFIG",
+        "SWITCHBOARD_CONFIG_TOML",
+        "SWITCHBOARD_BIND",
+        "SWITCHBOARD_PORT_OFFSET",
+        "SWITCHBOARD_PRESET",
+        "SWITCHBOARD_CERTS",
+        "SWITCHBOARD_NAME",
+        "SWITCHBOARD_MAIL_DIR",
+        "SWITCHBOARD_LOG_FORMAT",
+        "SWITCHBOARD_SMTP_AUTH",
+        "SWITCHBOARD_MAIL_MAX_MESSAGES",
+        "SWITCHBOARD_CONTROL_ALLOW",
+    ] {
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "{variable} in\n{help}"
+        );
+    }
+}

@@ -52,6 +52,16 @@ use crate::services;
 /// The port table switchboard serves when no config file names one: one line per service.
 pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https"), (25, "smtp")];
 
+/// Ports below this need privileges; `--port-offset` moves only them.
+pub(crate) const PRIVILEGED_BELOW: u16 = 1024;
+
+/// A ready-made table for a tool switchboard stands in for (`--preset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// Mailpit's ports: SMTP 1025, HTTP 8025.
+    Mailpit,
+}
+
 /// Everything switchboard needs to start: the port table and every service's settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -114,6 +124,11 @@ pub enum ConfigError {
     },
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
+    #[error(
+        "both a config file (--config or SWITCHBOARD_CONFIG) and inline config (--config-toml or \
+         SWITCHBOARD_CONFIG_TOML) are given; use one of them"
+    )]
+    TwoSources,
     #[error(
         "--port-offset {offset} moves port {port} to {moved}, above 65535, the highest TCP port; \
          choose an offset of at most {max}"
@@ -268,12 +283,23 @@ impl Config {
             control: raw.control,
             log: raw.log,
         };
-        if config.ports.is_empty() {
-            let defaults = Config::default();
-            config.ports = defaults.ports;
-            for spec in &mut config.ports {
+        if config.ports.is_empty() || raw.builtin_ports {
+            let mut table = Config::default().ports;
+            for spec in &mut table {
                 spec.max_connections = config.supervisor.max_connections;
             }
+            // The file's rows come after the built-in ones; a row for a built-in port
+            // replaces it there.
+            for row in config.ports.drain(..) {
+                match table
+                    .iter_mut()
+                    .find(|p| p.port == row.port && row.port != 0)
+                {
+                    Some(builtin) => *builtin = row,
+                    None => table.push(row),
+                }
+            }
+            config.ports = table;
         }
         Ok(config)
     }
@@ -295,10 +321,17 @@ impl Config {
         })
     }
 
-    /// Add `offset` to every port (80 → 8080 with 8000), for users without privileged ports.
-    /// Port 0 stays 0: it already means "any free port".
-    pub fn apply_port_offset(&mut self, offset: u16) -> Result<(), ConfigError> {
-        if let Some(highest) = self.ports.iter().map(|p| p.port).max()
+    /// Add `offset` to every row below 1024 (80 → 8080 with 8000): the offset is for users
+    /// without privileged ports, so unprivileged ones keep the numbers their clients expect
+    /// (and port 0 stays "any free port"). Returns each move, `(from, to)`, for the log.
+    pub fn apply_port_offset(&mut self, offset: u16) -> Result<Vec<(u16, u16)>, ConfigError> {
+        let shifted = |port: u16| port != 0 && port < PRIVILEGED_BELOW;
+        if let Some(highest) = self
+            .ports
+            .iter()
+            .map(|p| p.port)
+            .filter(|&p| shifted(p))
+            .max()
             && u32::from(highest) + u32::from(offset) > u32::from(u16::MAX)
         {
             return Err(ConfigError::PortOffset {
@@ -308,12 +341,36 @@ impl Config {
                 max: u16::MAX - highest,
             });
         }
+        let mut moves = Vec::new();
+        if offset == 0 {
+            return Ok(moves);
+        }
         for spec in &mut self.ports {
-            if spec.port != 0 {
+            if shifted(spec.port) {
+                moves.push((spec.port, spec.port + offset));
                 spec.port += offset;
             }
         }
-        Ok(())
+        Ok(moves)
+    }
+
+    /// Mailpit's ports, for rigs that used to run Mailpit: SMTP on 1025 and HTTP (the page,
+    /// the mailbox, the APIs) on 8025, in front of the rows already in the table; a row for
+    /// either port is replaced. Called after [`apply_port_offset`](Self::apply_port_offset),
+    /// so that a row the offset moved onto 1025 or 8025 gives way too.
+    pub fn apply_preset(&mut self, preset: Preset) {
+        match preset {
+            Preset::Mailpit => {
+                let max = self.supervisor.max_connections;
+                let preset = [
+                    PortSpec::new(1025, "smtp", max),
+                    PortSpec::new(8025, "http", max),
+                ];
+                self.ports
+                    .retain(|p| preset.iter().all(|q| q.port != p.port));
+                self.ports.splice(0..0, preset);
+            }
+        }
     }
 
     /// Keep certificates in `dir` instead of the configured (or default) directory.
@@ -342,6 +399,9 @@ impl Config {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// Keep the built-in rows and add (or replace, port by port) the file's.
+    #[serde(default)]
+    builtin_ports: bool,
     #[serde(default)]
     port: Vec<RawPort>,
     #[serde(default)]
@@ -400,9 +460,20 @@ impl Source<'_> {
             Some(span) => {
                 let line = self.line(span.start);
                 let content = self.text.lines().nth(line - 1).unwrap_or("").trim_end();
+                // The column, as a caret under the offending line.
+                let line_start = self.text[..span.start.min(self.text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let column = self.text[line_start..span.start.min(self.text.len())]
+                    .chars()
+                    .count();
+                let gutter = " ".repeat(line.to_string().len());
                 return ConfigError::Invalid {
                     location: format!("{}, line {line}", self.origin),
-                    message: format!("{message}\n    {line} | {content}"),
+                    message: format!(
+                        "{message}\n    {line} | {content}\n    {gutter} | {}^",
+                        " ".repeat(column)
+                    ),
                 };
             }
             None => self.origin.to_owned(),
@@ -694,6 +765,90 @@ mod tests {
         assert!(
             err.contains("[tls] crl_url must be an http:// address"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn builtin_ports_keeps_the_table_and_adds_or_replaces_rows() {
+        let config = parse(
+            "builtin_ports = true\n\n[[port]]\nport = 7\nservice = \"echo\"\n\n\
+             [[port]]\nport = 25\nservice = \"smtp\"\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let table: Vec<_> = config.ports.iter().map(|p| (p.port, p.service)).collect();
+        assert_eq!(
+            table,
+            [(80, "http"), (443, "https"), (25, "smtp"), (7, "echo")]
+        );
+        assert_eq!(
+            config.ports[2].max_connections, 3,
+            "the file's row replaced 25"
+        );
+        // Without it, the file's rows are the table.
+        let alone = parse("[[port]]\nport = 7\nservice = \"echo\"\n").unwrap();
+        assert_eq!(alone.ports.len(), 1);
+    }
+
+    #[test]
+    fn the_offset_moves_privileged_ports_only() {
+        let mut config = parse(
+            "[[port]]\nport = 25\nservice = \"smtp\"\n[[port]]\nport = 80\nservice = \"http\"\n\
+             [[port]]\nport = 443\nservice = \"https\"\n[[port]]\nport = 6000\nservice = \"echo\"\n",
+        )
+        .unwrap();
+        let moved = config.apply_port_offset(8000).unwrap();
+        assert_eq!(moved, [(25, 8025), (80, 8080), (443, 8443)]);
+        let ports: Vec<_> = config.ports.iter().map(|p| p.port).collect();
+        assert_eq!(ports, [8025, 8080, 8443, 6000]);
+        // 6000 + 60000 would not fit, but 6000 is not moved: only 443 + 60000 counts.
+        assert!(Config::default().apply_port_offset(65000).is_ok());
+        assert!(Config::default().apply_port_offset(65100).is_err());
+    }
+
+    #[test]
+    fn the_mailpit_preset_puts_mailpits_ports_first_and_keeps_the_rest() {
+        let mut config = Config::default();
+        config.apply_preset(Preset::Mailpit);
+        let table: Vec<_> = config.ports.iter().map(|p| (p.port, p.service)).collect();
+        assert_eq!(
+            table,
+            [
+                (1025, "smtp"),
+                (8025, "http"),
+                (80, "http"),
+                (443, "https"),
+                (25, "smtp")
+            ]
+        );
+        // With the offset, 25 would land on 8025: the preset's HTTP row wins there.
+        let mut config = Config::default();
+        config.apply_port_offset(8000).unwrap();
+        config.apply_preset(Preset::Mailpit);
+        let table: Vec<_> = config.ports.iter().map(|p| (p.port, p.service)).collect();
+        assert_eq!(
+            table,
+            [
+                (1025, "smtp"),
+                (8025, "http"),
+                (8080, "http"),
+                (8443, "https")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_located_error_points_at_the_column() {
+        let err = parse("[http]\nmax_delay = \"soon\"\n").unwrap_err();
+        assert!(
+            err.contains("    2 | max_delay = \"soon\"\n      |             ^"),
+            "{err}"
+        );
+        let inline = Config::from_toml("[[port]\n", "SWITCHBOARD_CONFIG_TOML")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            inline.starts_with("SWITCHBOARD_CONFIG_TOML, line 1:"),
+            "{inline}"
         );
     }
 }

@@ -27,7 +27,7 @@ use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{Chaos, MailError, MailStore};
 use switchboard_supervisor::{BindError, PortTable, Supervisor};
 
-pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings};
+pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, Preset};
 pub use services::names as service_names;
 pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings};
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use switchboard_app::{App, Config, ConfigError, LogSettings};
+use switchboard_app::{App, AuthPolicy, Config, ConfigError, LogSettings, Preset};
+use switchboard_core::Cidr;
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -64,32 +65,85 @@ struct CertsArgs {
     names: Vec<String>,
 }
 
+/// `switchboard serve`'s flags. Each also reads a variable, `SWITCHBOARD_<FLAG>` (shown in
+/// `--help`), for test rigs that configure by environment; a flag wins over its variable,
+/// and both over the config file.
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
-    /// A TOML file with [[port]] tables and settings; its ports replace the built-in table.
-    #[arg(long, value_name = "FILE")]
+    /// A TOML file with [[port]] tables and settings. Its ports replace the built-in table,
+    /// unless it says `builtin_ports = true` (then they are added to it).
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_CONFIG")]
     config: Option<PathBuf>,
+    /// A whole config file's text, for where no file can be mounted (CI service containers).
+    #[arg(
+        long,
+        value_name = "TOML",
+        env = "SWITCHBOARD_CONFIG_TOML",
+        hide_env_values = true
+    )]
+    config_toml: Option<String>,
     /// Listen only on these addresses (repeat the flag or separate with commas),
     /// e.g. --bind 127.0.0.1 --bind ::1. Default: every address.
-    #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        value_delimiter = ',',
+        env = "SWITCHBOARD_BIND"
+    )]
     bind: Vec<IpAddr>,
-    /// Add N to every port: --port-offset 8000 serves 80 on 8080.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Add N to every port below 1024, for running without privileges: --port-offset 8000
+    /// serves 80 on 8080 and 25 on 8025. Ports of 1024 and above keep their numbers.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "SWITCHBOARD_PORT_OFFSET"
+    )]
     port_offset: u16,
+    /// A ready-made table: `mailpit` adds SMTP on 1025 and HTTP on 8025, Mailpit's ports.
+    #[arg(long, value_enum, env = "SWITCHBOARD_PRESET")]
+    preset: Option<PresetArg>,
     /// Where the local CA and server certificate are kept [default: ./certs].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_CERTS")]
     certs: Option<PathBuf>,
     /// A name the server certificate must carry, e.g. the name clients use to reach this
-    /// machine (repeat for more).
-    #[arg(long = "name", value_name = "HOST")]
+    /// machine (repeat for more, or separate with commas).
+    #[arg(
+        long = "name",
+        value_name = "HOST",
+        value_delimiter = ',',
+        env = "SWITCHBOARD_NAME"
+    )]
     names: Vec<String>,
     /// Keep captured mail in this directory, and load what it holds at start-up: a message
     /// acknowledged with 250 survives a restart or a crash.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_MAIL_DIR")]
     mail_dir: Option<PathBuf>,
     /// Log lines for people (text) or for machines (json, one object per line).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SWITCHBOARD_LOG_FORMAT")]
     log_format: LogFormat,
+    /// `[smtp] auth`: whether SMTP clients may (optional), must (required) or cannot (off)
+    /// authenticate.
+    #[arg(long, value_name = "MODE", value_parser = ["optional", "required", "off"], env = "SWITCHBOARD_SMTP_AUTH")]
+    smtp_auth: Option<String>,
+    /// `[mail] max_messages`: most messages kept; the oldest goes when a new one arrives.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), env = "SWITCHBOARD_MAIL_MAX_MESSAGES")]
+    mail_max_messages: Option<u64>,
+    /// `[control] allow`: the addresses and ranges that may use the control API (separate
+    /// with commas), e.g. 127.0.0.0/8,172.16.0.0/12.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        value_delimiter = ',',
+        env = "SWITCHBOARD_CONTROL_ALLOW"
+    )]
+    control_allow: Vec<Cidr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PresetArg {
+    /// SMTP on 1025 and HTTP on 8025, as Mailpit: a compose file can swap the image.
+    Mailpit,
 }
 
 #[derive(clap::Args, Debug)]
@@ -132,11 +186,21 @@ fn serve(args: ServeArgs) -> ExitCode {
     let config = load_config(&args);
     let queue_lines = config.as_ref().map_or_else(
         |_| LogSettings::default().queue_lines,
-        |c| c.log.queue_lines,
+        |(c, _)| c.log.queue_lines,
     );
     let _flush_logs_on_exit = init_logging(args.log_format, queue_lines);
     let config = match config {
-        Ok(config) => config,
+        Ok((config, moved)) => {
+            for (from, to) in moved {
+                tracing::info!(
+                    from,
+                    to,
+                    "port {from} → {to} (--port-offset {})",
+                    args.port_offset
+                );
+            }
+            config
+        }
         Err(error) => return fatal(args.log_format, &error),
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -162,12 +226,19 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-fn load_config(args: &ServeArgs) -> Result<Config, ConfigError> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
+/// The configuration: the file (or inline text), then the flags and variables over it.
+/// Also returns the ports `--port-offset` moved, for the log.
+fn load_config(args: &ServeArgs) -> Result<(Config, Vec<(u16, u16)>), ConfigError> {
+    let mut config = match (&args.config, &args.config_toml) {
+        (Some(_), Some(_)) => return Err(ConfigError::TwoSources),
+        (Some(path), None) => Config::from_file(path)?,
+        (None, Some(text)) => Config::from_toml(text, "SWITCHBOARD_CONFIG_TOML")?,
+        (None, None) => Config::default(),
     };
-    config.apply_port_offset(args.port_offset)?;
+    let moved = config.apply_port_offset(args.port_offset)?;
+    if let Some(PresetArg::Mailpit) = args.preset {
+        config.apply_preset(Preset::Mailpit);
+    }
     if !args.bind.is_empty() {
         config.apply_bind(&args.bind);
     }
@@ -178,7 +249,20 @@ fn load_config(args: &ServeArgs) -> Result<Config, ConfigError> {
     if let Some(dir) = &args.mail_dir {
         config.apply_mail_dir(dir);
     }
-    Ok(config)
+    if let Some(mode) = &args.smtp_auth {
+        config.smtp.auth = match mode.as_str() {
+            "required" => AuthPolicy::Required,
+            "off" => AuthPolicy::Off,
+            _ => AuthPolicy::Optional,
+        };
+    }
+    if let Some(max) = args.mail_max_messages {
+        config.mail.max_messages = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+    if !args.control_allow.is_empty() {
+        config.control.allow = args.control_allow.clone();
+    }
+    Ok((config, moved))
 }
 
 fn probe(args: ProbeArgs) -> ExitCode {
@@ -440,8 +524,9 @@ mod tests {
         assert_eq!(args.bind.len(), 2);
         assert_eq!(args.port_offset, 8000);
         assert_eq!(args.log_format, LogFormat::Json);
-        let config = load_config(&args).unwrap();
+        let (config, moved) = load_config(&args).unwrap();
         assert_eq!(config.ports[0].port, 8080);
+        assert_eq!(moved, [(80, 8080), (443, 8443), (25, 8025)]);
     }
 
     #[test]
