@@ -7,10 +7,18 @@
 //! # Layout
 //!
 //! - `settings.rs`: [`HttpSettings`], the `[http]` limits and timeouts.
-//! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown.
-//! - `routes/`: the router (`mod.rs`) and its handlers: the page, `/healthz`, `/whoami`,
-//!   `/api/ports`, the httpbin-style endpoints, the Mailpit-shaped mail API (`mail.rs`),
-//!   and the live parts: `/api/events`, `/metrics`, the page's assets (`live.rs`).
+//! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown,
+//!   and a protocol the connection switched to (a WebSocket) run in its own task.
+//! - `routes/`: the router (`mod.rs`: which routes read or change state, behind the guard)
+//!   and its handlers:
+//!   - `site.rs`: the guard against cross-site requests and DNS rebinding;
+//!   - `info.rs`, `page.rs`: health, `/whoami`, `/api/ports`, the building directory;
+//!   - `httpbin.rs`: the httpbin-style endpoints;
+//!   - `control.rs`: closing and opening ports, toxics, reset, chaos;
+//!   - `mail.rs`, `send.rs`, `view.rs`: the Mailpit-shaped mail API, its send API, the
+//!     `/view/` pages and thumbnails;
+//!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
+//!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
 
 mod routes;
 mod serve;
