@@ -256,6 +256,12 @@ async function showTab(name) {
 
 // Live: Mailpit's events.
 
+// Many events in a burst (a test sending a hundred messages) make one refresh, not a hundred.
+let refreshing = null;
+function refreshSoon() {
+  if (refreshing === null) refreshing = setTimeout(() => { refreshing = null; refresh(); }, 150);
+}
+
 function follow() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/api/events`);
@@ -263,9 +269,9 @@ function follow() {
     const { Type, Data } = JSON.parse(event.data);
     if (Type === "stats") title(Data.Unread);
     else if (Type === "update" && "Read" in Data) markRowRead(Data.ID, Data.Read);
-    else if (Type === "delete" && state.open && state.open.ID === Data.ID) { closeMessage(); refresh(); }
-    else if (Type === "truncate") { closeMessage(); refresh(); }
-    else refresh();
+    else if (Type === "delete" && state.open && state.open.ID === Data.ID) { closeMessage(); refreshSoon(); }
+    else if (Type === "truncate") { closeMessage(); refreshSoon(); }
+    else refreshSoon();
   });
   // Back after a restart of switchboard, or a dropped connection.
   socket.addEventListener("close", () => setTimeout(follow, 2000));

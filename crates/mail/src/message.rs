@@ -176,6 +176,14 @@ impl StoredMessage {
         self.tags.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    pub(crate) fn has_tags(&self) -> bool {
+        !self
+            .tags
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags
             .read()

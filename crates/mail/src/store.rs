@@ -678,7 +678,7 @@ impl Messages {
             self.unread -= unread;
             self.bytes -= bytes;
         }
-        if !message.tags().is_empty() {
+        if message.has_tags() {
             self.tags = None;
         }
     }
