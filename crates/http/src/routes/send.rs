@@ -274,6 +274,24 @@ mod tests {
     }
 
     #[test]
+    fn line_breaks_in_names_subjects_and_headers_cannot_add_headers() {
+        let (raw, _, _) = build(&request(json!({
+            "From": {"Email": "a@x.test", "Name": "A\r\nX-Evil: 1"},
+            "To": [{"Email": "b@x.test"}],
+            "Subject": "hi\r\nX-Injected: yes",
+            "Headers": {"X-Custom": "v\r\nX-Also: 1"}
+        })))
+        .unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        for injected in ["\nX-Evil:", "\nX-Injected:", "\nX-Also:"] {
+            assert!(
+                !text.contains(injected),
+                "{injected:?} became a header in\n{text}"
+            );
+        }
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let error = |json: Value| build(&request(json)).err().unwrap().1;
         assert_eq!(
