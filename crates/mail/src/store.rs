@@ -207,17 +207,16 @@ impl MailStore {
             }),
         };
         for message in loaded {
-            message.set_tags(store.arrival_tags(&message, Vec::new()));
+            message.set_tags(store.arrival_tags(&message));
             store.lock().push(Arc::new(message));
         }
         store
     }
 
-    /// The tags a message gets when it arrives: its `X-Tags` header, `extra`, and, when
-    /// asked for, its plus-addresses and its AUTH user name.
-    fn arrival_tags(&self, message: &StoredMessage, extra: Vec<String>) -> Vec<String> {
+    /// The tags a message gets when it arrives: its `X-Tags` header and, when asked for,
+    /// its plus-addresses and its AUTH user name.
+    fn arrival_tags(&self, message: &StoredMessage) -> Vec<String> {
         let mut tags = crate::message::x_tags(&message.raw);
-        tags.extend(extra);
         if self.shared.tags_from_plus_addresses {
             for rcpt in &message.envelope.rcpt_to {
                 let local = rcpt.split('@').next().unwrap_or_default();
@@ -250,19 +249,9 @@ impl MailStore {
         envelope: Envelope,
         raw: Bytes,
     ) -> Result<Arc<StoredMessage>, MailError> {
-        self.insert_tagged(envelope, raw, Vec::new()).await
-    }
-
-    /// [`insert`](Self::insert), with tags besides those the message asks for itself.
-    pub async fn insert_tagged(
-        &self,
-        envelope: Envelope,
-        raw: Bytes,
-        tags: Vec<String>,
-    ) -> Result<Arc<StoredMessage>, MailError> {
         let id = self.new_id();
         let message = StoredMessage::new(id, OffsetDateTime::now_utc(), envelope, raw);
-        message.set_tags(self.arrival_tags(&message, tags));
+        message.set_tags(self.arrival_tags(&message));
         let message = Arc::new(message);
         if let Some(disk) = &self.shared.disk {
             // File writes and fsync block; keep them off the async workers.
