@@ -12,6 +12,7 @@ mod chaos;
 mod dispatch;
 mod docs;
 mod http;
+mod httpbin;
 mod https;
 mod limits;
 mod mail_api;
@@ -290,10 +291,19 @@ pub(crate) fn blank_parameters(path: &str) -> String {
 /// Every path the router serves, read from the routes' source (`.route("/path", …)`).
 pub(crate) fn router_paths() -> BTreeSet<String> {
     let mut paths = BTreeSet::new();
-    for entry in
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src/routes")).unwrap()
-    {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src/routes")];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true => dirs.push(path),
+                false => files.push(path),
+            }
+        }
+    }
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
         for call in source.split(".route(").skip(1) {
             let literal = call.trim_start();
             if let Some(rest) = literal.strip_prefix('"') {

@@ -48,6 +48,15 @@ def clients(sb):
     body, version = r.stdout.rsplit("\n", 1)
     check("curl HTTP/1.1", r.returncode == 0 and version == "1.1" and json.loads(body)["args"] == {"x": "1"}, r)
 
+    r = curl("-F", "name=sb", "-F", f"upload=@{__file__};filename=clients.py", f"http://{http_addr}/post")
+    posted = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("curl -F multipart: fields in form, files in files",
+          posted.get("form") == {"name": "sb"} and "def clients" in posted.get("files", {}).get("upload", ""), r)
+
+    r = curl("--user", "alice:s3cret", "--write-out", "\n%{http_code}", f"http://{http_addr}/basic-auth/alice/s3cret")
+    body, code = r.stdout.rsplit("\n", 1)
+    check("curl --user basic auth", code == "200" and json.loads(body) == {"authenticated": True, "user": "alice"}, r)
+
     r = curl("--http2-prior-knowledge", f"http://{http_addr}/whoami?format=json")
     check("curl h2c (prior knowledge)", r.returncode == 0 and json.loads(r.stdout)["protocol"] == "HTTP/2.0", r)
 

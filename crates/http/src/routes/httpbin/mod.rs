@@ -1,5 +1,9 @@
-//! httpbin-style endpoints: they echo the request back as JSON, or answer with a chosen
+//! httpbin's endpoints: they echo the request back as JSON, or answer with a chosen
 //! status, delay or number of bytes, so a client can be tested against known answers.
+//! Answers take httpbin.org's shape (a single value as a string, repeated values as a list).
+
+mod auth;
+mod methods;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,12 +11,10 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get, patch, post, put};
 use axum::{Json, Router};
-use base64::Engine;
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -26,9 +28,19 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/headers", get(headers))
         .route("/ip", get(ip))
         .route("/user-agent", get(user_agent))
-        .route("/anything", any(anything))
-        .route("/anything/{*rest}", any(anything))
-        .route("/status/{code}", any(status))
+        .route("/post", post(methods::body_echo))
+        .route("/put", put(methods::body_echo))
+        .route("/patch", patch(methods::body_echo))
+        .route("/delete", delete(methods::body_echo))
+        .route("/anything", any(methods::anything))
+        .route("/anything/{*rest}", any(methods::anything))
+        .route("/status/{codes}", any(auth::status))
+        .route("/basic-auth/{user}/{password}", get(auth::basic_auth))
+        .route(
+            "/hidden-basic-auth/{user}/{password}",
+            get(auth::hidden_basic_auth),
+        )
+        .route("/bearer", get(auth::bearer))
         .route("/delay/{seconds}", any(delay))
         .route("/bytes/{n}", get(bytes))
 }
@@ -76,15 +88,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
 }
 
 /// Query or form pairs as httpbin shows them: one value as a string, repeated keys as a list.
-fn pairs_to_map<'a>(
-    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-) -> Map<String, Value> {
+fn pairs_to_map<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Map<String, Value>
+where
+    K: AsRef<str> + Into<String>,
+    V: Into<String>,
+{
     let mut map = Map::new();
     for (key, value) in pairs {
-        let value = Value::String(value.into_owned());
+        let value = Value::String(value.into());
         match map.get_mut(key.as_ref()) {
             None => {
-                map.insert(key.into_owned(), value);
+                map.insert(key.into(), value);
             }
             Some(Value::Array(list)) => list.push(value),
             Some(existing) => *existing = Value::Array(vec![existing.take(), value]),
@@ -145,50 +159,6 @@ async fn user_agent(headers: HeaderMap) -> Json<Value> {
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     Json(json!({ "user-agent": agent }))
-}
-
-/// `/anything`: any method, any body; everything about the request comes back.
-async fn anything(method: Method, headers: HeaderMap, echo: Echo, body: Bytes) -> Json<Value> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let form = if is_form {
-        pairs_to_map(form_urlencoded::parse(&body))
-    } else {
-        Map::new()
-    };
-    let json_body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-    let data = match std::str::from_utf8(&body) {
-        Ok(text) => text.to_owned(),
-        Err(_) => format!(
-            "data:application/octet-stream;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&body)
-        ),
-    };
-    Json(json!({
-        "args": echo.args,
-        "data": data,
-        "files": {},
-        "form": form,
-        "headers": echo.headers,
-        "json": json_body,
-        "method": method.as_str(),
-        "origin": echo.origin,
-        "url": echo.url,
-    }))
-}
-
-/// `/status/{code}`: answer with that status code and an empty body.
-async fn status(Path(code): Path<u16>) -> Response {
-    match StatusCode::from_u16(code) {
-        Ok(status) if (200..=599).contains(&code) => status.into_response(),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            format!("status code {code} cannot end a response: use 200 to 599\n"),
-        )
-            .into_response(),
-    }
 }
 
 /// `/delay/{seconds}`: wait, then echo like `/get`. Capped at `max_delay`.

@@ -1,0 +1,311 @@
+//! httpbin's endpoints, answered as httpbin.org answers them: one table of requests checked
+//! over HTTP/1.1 on the http port and HTTP/2 over TLS on the https port, then the endpoints
+//! whose answer depends on what the client sends.
+
+use reqwest::{Client, Method, StatusCode, Version, header};
+use serde_json::{Value, json};
+use switchboard_testkit::Stack;
+
+use crate::tls_client_config;
+
+/// One row: a request, and what httpbin documents for its answer.
+struct Row {
+    method: Method,
+    path: &'static str,
+    /// Extra request headers.
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+    status: u16,
+    /// The start of the Content-Type; empty for a response without a body.
+    media: &'static str,
+    /// The JSON keys the answer has, exactly (for JSON answers).
+    keys: &'static [&'static str],
+}
+
+const ECHO: &[&str] = &["args", "headers", "origin", "url"];
+const BODY_ECHO: &[&str] = &[
+    "args", "data", "files", "form", "headers", "json", "origin", "url",
+];
+const ANYTHING: &[&str] = &[
+    "args", "data", "files", "form", "headers", "json", "method", "origin", "url",
+];
+/// Basic credentials for user `u`, password `p`.
+const BASIC_U_P: (&str, &str) = ("authorization", "Basic dTpw");
+
+fn table() -> Vec<Row> {
+    let row = |method: Method, path, status, media, keys| Row {
+        method,
+        path,
+        headers: &[],
+        body: "",
+        status,
+        media,
+        keys,
+    };
+    let json = "application/json";
+    vec![
+        row(Method::GET, "/get?a=1", 200, json, ECHO),
+        row(Method::GET, "/headers", 200, json, &["headers"]),
+        row(Method::GET, "/ip", 200, json, &["origin"]),
+        row(Method::GET, "/user-agent", 200, json, &["user-agent"]),
+        row(Method::POST, "/post", 200, json, BODY_ECHO),
+        row(Method::PUT, "/put", 200, json, BODY_ECHO),
+        row(Method::PATCH, "/patch", 200, json, BODY_ECHO),
+        row(Method::DELETE, "/delete", 200, json, BODY_ECHO),
+        row(Method::GET, "/post", 405, "", &[]),
+        row(Method::OPTIONS, "/anything/x", 200, json, ANYTHING),
+        row(Method::GET, "/status/204", 204, "", &[]),
+        row(Method::GET, "/status/418", 418, "", &[]),
+        row(Method::GET, "/status/500:0,503:1", 503, "", &[]),
+        row(Method::GET, "/status/abc", 400, "text/plain", &[]),
+        row(Method::GET, "/delay/0", 200, json, ECHO),
+        row(
+            Method::GET,
+            "/bytes/16",
+            200,
+            "application/octet-stream",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/basic-auth/u/p",
+            401,
+            json,
+            &["authenticated"],
+        ),
+        Row {
+            headers: &[BASIC_U_P],
+            ..row(
+                Method::GET,
+                "/basic-auth/u/p",
+                200,
+                json,
+                &["authenticated", "user"],
+            )
+        },
+        row(Method::GET, "/hidden-basic-auth/u/p", 404, "", &[]),
+        Row {
+            headers: &[BASIC_U_P],
+            ..row(
+                Method::GET,
+                "/hidden-basic-auth/u/p",
+                200,
+                json,
+                &["authenticated", "user"],
+            )
+        },
+        row(Method::GET, "/bearer", 401, "", &[]),
+        Row {
+            headers: &[("authorization", "Bearer t0k3n")],
+            ..row(
+                Method::GET,
+                "/bearer",
+                200,
+                json,
+                &["authenticated", "token"],
+            )
+        },
+        Row {
+            headers: &[("content-type", "application/json")],
+            body: r#"{"k":[1,2]}"#,
+            ..row(Method::POST, "/post", 200, json, BODY_ECHO)
+        },
+    ]
+}
+
+async fn check_table(client: &Client, base: &str, version: Version) {
+    for row in table() {
+        let what = format!("{} {} over {version:?}", row.method, row.path);
+        let mut request = client
+            .request(row.method.clone(), format!("{base}{}", row.path))
+            .body(row.body);
+        for (name, value) in row.headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.version(), version, "{what}");
+        assert_eq!(response.status().as_u16(), row.status, "{what}");
+        let media = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            media.starts_with(row.media),
+            "{what}: Content-Type {media:?}"
+        );
+        let body = response.bytes().await.unwrap();
+        if row.media.is_empty() {
+            assert!(body.is_empty(), "{what}: a body of {} bytes", body.len());
+        }
+        if !row.keys.is_empty() {
+            let value: Value = serde_json::from_slice(&body).unwrap();
+            let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            assert_eq!(keys, row.keys, "{what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_with_httpbins_status_media_type_and_keys() {
+    let stack = Stack::start(&["http", "https"]).await.unwrap();
+    check_table(
+        &crate::http_client(),
+        &stack.url("http", ""),
+        Version::HTTP_11,
+    )
+    .await;
+
+    let tls = tls_client_config(Some(stack.ca_pem()), &[b"h2"]);
+    let h2 = crate::client_builder()
+        .tls_backend_preconfigured(tls)
+        .resolve("localhost", stack.addr("https"))
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{}", stack.addr("https").port());
+    check_table(&h2, &base, Version::HTTP_2).await;
+}
+
+#[tokio::test]
+async fn bodies_are_reported_as_httpbin_reports_them() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let client = crate::http_client();
+
+    let form = client
+        .put(stack.url("http", "/put"))
+        .form(&[("a", "1"), ("a", "2"), ("b", "x y")])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(form["form"], json!({"a": ["1", "2"], "b": "x y"}));
+    assert_eq!(form["data"], "");
+    assert_eq!(form["json"], Value::Null);
+
+    let multipart = reqwest::multipart::Form::new()
+        .text("name", "switchboard")
+        .part(
+            "upload",
+            reqwest::multipart::Part::bytes(b"hello file".to_vec()).file_name("hello.txt"),
+        )
+        .part(
+            "binary",
+            reqwest::multipart::Part::bytes(vec![0xff, 0x00, 0xfe]).file_name("b.bin"),
+        );
+    let parts = client
+        .post(stack.url("http", "/post"))
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(parts["form"], json!({"name": "switchboard"}));
+    assert_eq!(
+        parts["files"],
+        json!({
+            "upload": "hello file",
+            "binary": "data:application/octet-stream;base64,/wD+",
+        })
+    );
+    assert_eq!(parts["data"], "");
+
+    let broken = client
+        .post(stack.url("http", "/post"))
+        .header("content-type", "multipart/form-data; boundary=xyz")
+        .body("--xyz\r\nnot a part")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert!(broken.text().await.unwrap().contains("multipart"));
+}
+
+#[tokio::test]
+async fn auth_endpoints_take_what_real_clients_send() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let client = crate::http_client();
+
+    // alice's password is s3cret; each request sends `password`.
+    let as_alice = |path: &str, password: &str| {
+        client
+            .get(stack.url("http", path))
+            .basic_auth("alice", Some(password))
+            .send()
+    };
+
+    let ok = as_alice("/basic-auth/alice/s3cret", "s3cret")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.json::<Value>().await.unwrap(),
+        json!({"authenticated": true, "user": "alice"})
+    );
+
+    let wrong = as_alice("/basic-auth/alice/s3cret", "guess").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.headers()[header::WWW_AUTHENTICATE],
+        r#"Basic realm="Fake Realm""#
+    );
+
+    let hidden = as_alice("/hidden-basic-auth/alice/s3cret", "guess")
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    assert!(!hidden.headers().contains_key(header::WWW_AUTHENTICATE));
+
+    let bearer = client
+        .get(stack.url("http", "/bearer"))
+        .bearer_auth("abc.def")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(bearer, json!({"authenticated": true, "token": "abc.def"}));
+}
+
+#[tokio::test]
+async fn status_sends_what_the_code_needs_and_weighted_choices_pick_only_weighted_codes() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    // Redirects are followed by default; this test looks at the first answer.
+    let client = crate::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let moved = client
+        .get(stack.url("http", "/status/302"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::FOUND);
+    assert_eq!(moved.headers()[header::LOCATION], "/redirect/1");
+
+    let challenge = client
+        .get(stack.url("http", "/status/401"))
+        .send()
+        .await
+        .unwrap();
+    assert!(challenge.headers().contains_key(header::WWW_AUTHENTICATE));
+
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let status = client
+            .get(stack.url("http", "/status/200:1,201:1,500:0"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        seen.insert(status.as_u16());
+    }
+    // 40 even draws between two codes: both come up unless the odds (2 in 2^40) say no.
+    assert_eq!(seen, [200, 201].into());
+}
