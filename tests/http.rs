@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::{PATIENCE, json_of, read_to_close, read_until, status_of};
 
-async fn http_stack(configure: impl FnOnce(&mut Config)) -> Stack {
+pub(crate) async fn http_stack(configure: impl FnOnce(&mut Config)) -> Stack {
     Stack::builder()
         .service("http")
         .configure(configure)
@@ -190,10 +190,7 @@ async fn anything_reflects_method_body_json_and_form() {
 async fn status_codes_on_demand() {
     let stack = http_stack(|_| {}).await;
     // A 3xx names a Location; this test looks at the first answer, not where it leads.
-    let client = crate::client_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = crate::first_hop_client();
     for code in [200u16, 201, 204, 301, 404, 418, 500, 503, 599] {
         let status = status_of(client.get(stack.url("http", &format!("/status/{code}")))).await;
         assert_eq!(status.as_u16(), code);

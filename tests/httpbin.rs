@@ -6,6 +6,7 @@ use reqwest::{Client, Method, StatusCode, Version, header};
 use serde_json::{Value, json};
 use switchboard_testkit::Stack;
 
+use crate::http::http_stack;
 use crate::tls_client_config;
 
 /// One row: a request, and what httpbin documents for its answer.
@@ -105,6 +106,30 @@ fn table() -> Vec<Row> {
                 &["authenticated", "token"],
             )
         },
+        row(Method::GET, "/redirect/3", 200, json, ECHO),
+        row(Method::GET, "/redirect/2?absolute=true", 200, json, ECHO),
+        row(Method::GET, "/relative-redirect/2", 200, json, ECHO),
+        row(Method::GET, "/absolute-redirect/2", 200, json, ECHO),
+        row(Method::GET, "/redirect/0", 400, "text/plain", &[]),
+        row(Method::GET, "/redirect-to?url=/get", 200, json, ECHO),
+        row(
+            Method::GET,
+            "/redirect-to?url=http://elsewhere.test/",
+            403,
+            "text/plain",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/redirect-to?url=/get&status_code=200",
+            400,
+            "text/plain",
+            &[],
+        ),
+        row(Method::GET, "/cookies", 200, json, &["cookies"]),
+        row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
+        row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
+        row(Method::GET, "/cookies/delete?a", 200, json, &["cookies"]),
         Row {
             headers: &[("content-type", "application/json")],
             body: r#"{"k":[1,2]}"#,
@@ -276,10 +301,7 @@ async fn auth_endpoints_take_what_real_clients_send() {
 async fn status_sends_what_the_code_needs_and_weighted_choices_pick_only_weighted_codes() {
     let stack = Stack::start(&["http"]).await.unwrap();
     // Redirects are followed by default; this test looks at the first answer.
-    let client = crate::client_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = crate::first_hop_client();
 
     let moved = client
         .get(stack.url("http", "/status/302"))
@@ -308,4 +330,102 @@ async fn status_sends_what_the_code_needs_and_weighted_choices_pick_only_weighte
     }
     // 40 even draws between two codes: both come up unless the odds (2 in 2^40) say no.
     assert_eq!(seen, [200, 201].into());
+}
+
+#[tokio::test]
+async fn a_cookie_jar_keeps_what_cookies_set_sets_and_loses_what_delete_deletes() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let client = crate::client_builder().cookie_store(true).build().unwrap();
+    let cookies = |path: &str| {
+        let request = client.get(stack.url("http", path));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let set = cookies("/cookies/set?flavour=oat%20meal&size=2").await;
+    assert_eq!(
+        set,
+        json!({"cookies": {"flavour": "oat meal", "size": "2"}})
+    );
+    let one = cookies("/cookies/set/colour/blue").await;
+    assert_eq!(one["cookies"]["colour"], "blue");
+    let deleted = cookies("/cookies/delete?flavour&size").await;
+    assert_eq!(deleted, json!({"cookies": {"colour": "blue"}}));
+}
+
+#[tokio::test]
+async fn redirects_lead_where_httpbin_leads_and_no_further_than_the_cap() {
+    let stack = http_stack(|c| c.http.max_redirects = 5).await;
+    let base = stack.url("http", "");
+    let follow = crate::http_client();
+    let first_hop = crate::first_hop_client();
+    let location = |path: &str| {
+        let request = first_hop.get(format!("{base}{path}"));
+        let path = path.to_owned();
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FOUND, "{path}");
+            response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    assert_eq!(location("/redirect/3").await, "/relative-redirect/2");
+    assert_eq!(location("/relative-redirect/1").await, "/get");
+    assert_eq!(
+        location("/absolute-redirect/2").await,
+        format!("{base}/absolute-redirect/1")
+    );
+    assert_eq!(location("/redirect-to?url=%2Fheaders").await, "/headers");
+
+    let followed = follow
+        .get(format!("{base}/redirect/5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(followed.url().as_str(), format!("{base}/get"));
+    let too_many = follow
+        .get(format!("{base}/redirect/6"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_many.status(), StatusCode::BAD_REQUEST);
+    assert!(too_many.text().await.unwrap().contains("max_redirects"));
+
+    // 307 keeps the method and body: the POST arrives at /post.
+    let kept = follow
+        .post(format!("{base}/redirect-to?url=/post&status_code=307"))
+        .body("still here")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(kept["data"], "still here");
+
+    let outside = first_hop
+        .get(format!("{base}/redirect-to?url=https://elsewhere.test/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::FORBIDDEN);
+    assert!(outside.text().await.unwrap().contains("redirect_hosts"));
+}
+
+#[tokio::test]
+async fn redirect_hosts_lets_redirect_to_send_clients_to_a_listed_host() {
+    let stack = http_stack(|c| c.http.redirect_hosts = vec!["app.example.test".into()]).await;
+    let first_hop = crate::first_hop_client();
+    let response = first_hop
+        .get(stack.url("http", "/redirect-to?url=https://app.example.test/done"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "https://app.example.test/done"
+    );
 }

@@ -119,6 +119,14 @@ fn http_client() -> reqwest::Client {
     client_builder().build().unwrap()
 }
 
+/// A plain HTTP client that does not follow redirects, to look at the first answer.
+fn first_hop_client() -> reqwest::Client {
+    client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// A raw SMTP conversation: send lines, read whole replies (multi-line ones joined by `\n`).
 struct Chat<S> {
     stream: tokio::io::BufReader<S>,

@@ -57,6 +57,16 @@ def clients(sb):
     body, code = r.stdout.rsplit("\n", 1)
     check("curl --user basic auth", code == "200" and json.loads(body) == {"authenticated": True, "user": "alice"}, r)
 
+    r = curl("--location", "--write-out", "\n%{url_effective} %{num_redirects}", f"http://{http_addr}/redirect/3")
+    body, effective = r.stdout.rsplit("\n", 1)
+    check("curl --location follows /redirect/3 to /get in 3 hops", effective == f"http://{http_addr}/get 3", r)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jar = os.path.join(tmp, "jar")
+        curl("--location", "--cookie-jar", jar, "--cookie", jar, f"http://{http_addr}/cookies/set?a=1&b=2")
+        r = curl("--location", "--cookie-jar", jar, "--cookie", jar, f"http://{http_addr}/cookies/delete?a")
+        check("curl's cookie jar: set two, delete one", r.returncode == 0 and json.loads(r.stdout) == {"cookies": {"b": "2"}}, r)
+
     r = curl("--http2-prior-knowledge", f"http://{http_addr}/whoami?format=json")
     check("curl h2c (prior knowledge)", r.returncode == 0 and json.loads(r.stdout)["protocol"] == "HTTP/2.0", r)
 

@@ -28,6 +28,11 @@ pub struct HttpSettings {
     pub max_delay: Duration,
     /// Most bytes `/bytes/{n}` will send; larger requests are cut to it.
     pub max_bytes: usize,
+    /// Longest chain `/redirect/{n}` and its relatives will make; longer ones get 400.
+    pub max_redirects: u32,
+    /// Hosts besides switchboard itself that `/redirect-to` may send a client to; a URL on
+    /// any other host gets 403, so that the endpoint is not an open redirect.
+    pub redirect_hosts: Vec<String>,
     /// Longest `/api/v1/wait` will wait for a message; longer requests are cut to it.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
@@ -52,6 +57,8 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             max_delay: Duration::from_secs(10),
             max_bytes: 100 * 1024,
+            max_redirects: 100,
+            redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),
             show_unbound: vec![21, 22],
             hosts: Vec::new(),

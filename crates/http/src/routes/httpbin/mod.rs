@@ -3,7 +3,9 @@
 //! Answers take httpbin.org's shape (a single value as a string, repeated values as a list).
 
 mod auth;
+mod cookies;
 mod methods;
+mod redirect;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +43,14 @@ pub(super) fn routes() -> Router<AppState> {
             get(auth::hidden_basic_auth),
         )
         .route("/bearer", get(auth::bearer))
+        .route("/redirect/{n}", get(redirect::redirect))
+        .route("/relative-redirect/{n}", get(redirect::relative))
+        .route("/absolute-redirect/{n}", get(redirect::absolute))
+        .route("/redirect-to", any(redirect::redirect_to))
+        .route("/cookies", get(cookies::list))
+        .route("/cookies/set", get(cookies::set))
+        .route("/cookies/set/{name}/{value}", get(cookies::set_one))
+        .route("/cookies/delete", get(cookies::delete))
         .route("/delay/{seconds}", any(delay))
         .route("/bytes/{n}", get(bytes))
 }
@@ -50,6 +60,8 @@ pub(super) struct Echo {
     args: Map<String, Value>,
     headers: Map<String, Value>,
     origin: String,
+    /// `scheme://host` as the client reached switchboard.
+    base: String,
     url: String,
 }
 
@@ -83,6 +95,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
             headers: headers_to_map(&parts.headers),
             origin,
             url: format!("{scheme}://{host}{path}"),
+            base: format!("{scheme}://{host}"),
         })
     }
 }

@@ -1,0 +1,151 @@
+//! Redirects: chains of n hops (`/redirect/{n}` and its relative and absolute forms) and
+//! `/redirect-to`, which sends the client where it asks, but only back to switchboard or to
+//! a host in `[http] redirect_hosts`, so that it cannot be used as an open redirect.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::Echo;
+use crate::routes::AppState;
+
+fn bad_request(why: String) -> Response {
+    (StatusCode::BAD_REQUEST, why).into_response()
+}
+
+/// A redirect with that status to `location`; 400 if it cannot be a header value.
+fn redirect_with(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (status, [(header::LOCATION, value)]).into_response(),
+        Err(_) => bad_request(format!("{location:?} cannot be a Location header\n")),
+    }
+}
+
+/// The hop count, checked against `[http] max_redirects`; the error says why not.
+fn hops(state: &AppState, n: u32) -> Result<u32, String> {
+    let max = state.settings.max_redirects;
+    match n {
+        1.. if n <= max => Ok(n),
+        _ => Err(format!(
+            "{n} redirects: ask for 1 to {max} (the cap is [http] max_redirects)\n"
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RedirectQuery {
+    absolute: Option<bool>,
+}
+
+/// `/redirect/{n}`: 302 n times, then `/get`. `?absolute=true` gives absolute URLs.
+pub(super) async fn redirect(
+    state: State<AppState>,
+    n: Path<u32>,
+    Query(query): Query<RedirectQuery>,
+    echo: Echo,
+) -> Response {
+    match query.absolute {
+        Some(true) => absolute(state, n, echo).await,
+        _ => relative(state, n).await,
+    }
+}
+
+/// `/relative-redirect/{n}`: 302 to `/relative-redirect/{n-1}`, the last one to `/get`.
+pub(super) async fn relative(State(state): State<AppState>, Path(n): Path<u32>) -> Response {
+    match hops(&state, n) {
+        Ok(1) => redirect_with(StatusCode::FOUND, "/get"),
+        Ok(n) => redirect_with(StatusCode::FOUND, &format!("/relative-redirect/{}", n - 1)),
+        Err(why) => bad_request(why),
+    }
+}
+
+/// `/absolute-redirect/{n}`: the same with absolute URLs, on the host the client named.
+pub(super) async fn absolute(
+    State(state): State<AppState>,
+    Path(n): Path<u32>,
+    echo: Echo,
+) -> Response {
+    let base = echo.base;
+    match hops(&state, n) {
+        Ok(1) => redirect_with(StatusCode::FOUND, &format!("{base}/get")),
+        Ok(n) => redirect_with(
+            StatusCode::FOUND,
+            &format!("{base}/absolute-redirect/{}", n - 1),
+        ),
+        Err(why) => bad_request(why),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RedirectTo {
+    url: Option<String>,
+    status_code: Option<u16>,
+}
+
+/// `/redirect-to?url=…&status_code=…`: any method; 302 unless another 3xx is asked for.
+pub(super) async fn redirect_to(
+    State(state): State<AppState>,
+    Query(query): Query<RedirectTo>,
+    echo: Echo,
+) -> Response {
+    let Some(url) = query.url else {
+        return bad_request("redirect-to needs ?url=\n".into());
+    };
+    let status = match query.status_code.unwrap_or(302) {
+        code @ 300..=399 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),
+        code => return bad_request(format!("status_code={code}: use a redirect, 300 to 399\n")),
+    };
+    if !allowed(&url, &echo.base, &state.settings.redirect_hosts) {
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "{url:?} leaves switchboard: a redirect goes to a path here, or to a host \
+                 listed in [http] redirect_hosts\n"
+            ),
+        )
+            .into_response();
+    }
+    redirect_with(status, &url)
+}
+
+/// A path on this server, a URL on the host the client named, or one on an allowed host.
+fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
+    if url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\") {
+        return true;
+    }
+    let Ok(target) = url::Url::parse(url) else {
+        return false;
+    };
+    let Ok(here) = url::Url::parse(base) else {
+        return false;
+    };
+    let same_site = target.host_str() == here.host_str()
+        && target.port_or_known_default() == here.port_or_known_default();
+    let listed = target.host_str().is_some_and(|host| {
+        hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host))
+    });
+    matches!(target.scheme(), "http" | "https") && (same_site || listed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn only_paths_here_the_same_host_or_listed_hosts_are_allowed() {
+        let hosts = vec!["api.example.test".to_owned()];
+        let base = "http://localhost:8080";
+        assert!(allowed("/get", base, &hosts));
+        assert!(allowed("http://localhost:8080/x", base, &hosts));
+        assert!(allowed("https://api.example.test/x", base, &hosts));
+        assert!(!allowed("//evil.example/x", base, &hosts));
+        assert!(!allowed("/\\evil.example/x", base, &hosts));
+        assert!(!allowed("http://localhost:9999/x", base, &hosts));
+        assert!(!allowed("https://evil.example/", base, &hosts));
+        assert!(!allowed("javascript:alert(1)", base, &hosts));
+        assert!(!allowed("get", base, &hosts));
+    }
+}
