@@ -126,6 +126,33 @@ fn table() -> Vec<Row> {
             "text/plain",
             &[],
         ),
+        row(Method::GET, "/json", 200, json, &["slideshow"]),
+        row(Method::GET, "/html", 200, "text/html", &[]),
+        row(Method::GET, "/xml", 200, "application/xml", &[]),
+        row(
+            Method::GET,
+            "/encoding/utf8",
+            200,
+            "text/html; charset=utf-8",
+            &[],
+        ),
+        row(Method::GET, "/forms/post", 200, "text/html", &[]),
+        row(Method::GET, "/robots.txt", 200, "text/plain", &[]),
+        row(Method::GET, "/deny", 200, "text/plain", &[]),
+        row(Method::GET, "/uuid", 200, json, &["uuid"]),
+        row(Method::GET, "/base64/aGVsbG8", 200, "text/plain", &[]),
+        row(
+            Method::GET,
+            "/base64/decode/aGVsbG8=",
+            200,
+            "text/plain",
+            &[],
+        ),
+        row(Method::GET, "/base64/encode/hello", 200, "text/plain", &[]),
+        row(Method::GET, "/base64/%25%25", 400, "text/plain", &[]),
+        row(Method::GET, "/links/3", 200, "text/html", &[]),
+        row(Method::GET, "/links/3/1", 200, "text/html", &[]),
+        row(Method::GET, "/links/100000/0", 400, "text/plain", &[]),
         row(Method::GET, "/cookies", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
@@ -428,4 +455,48 @@ async fn redirect_hosts_lets_redirect_to_send_clients_to_a_listed_host() {
         response.headers()[header::LOCATION],
         "https://app.example.test/done"
     );
+}
+
+#[tokio::test]
+async fn documents_parse_as_their_media_type_says() {
+    let stack = http_stack(|c| c.http.max_links = 4).await;
+    let client = crate::http_client();
+    let text = |path: &str| {
+        let request = client.get(stack.url("http", path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+
+    let json: Value = serde_json::from_str(&text("/json").await).unwrap();
+    assert!(json["slideshow"]["slides"].as_array().unwrap().len() > 1);
+    let xml = text("/xml").await;
+    assert!(xml.starts_with("<?xml") && xml.trim_end().ends_with("</slideshow>"));
+    let utf8 = text("/encoding/utf8").await;
+    assert!(
+        utf8.chars().any(|c| c.len_utf8() == 4),
+        "no four-byte character"
+    );
+    let form = text("/forms/post").await;
+    assert!(form.contains(r#"action="/post""#));
+    assert!(text("/robots.txt").await.contains("Disallow: /deny"));
+
+    let uuid: Value = serde_json::from_str(&text("/uuid").await).unwrap();
+    let uuid = uuid["uuid"].as_str().unwrap().to_owned();
+    assert_eq!((uuid.len(), &uuid[14..15]), (36, "4"), "{uuid}");
+
+    assert_eq!(text("/base64/aGVsbG8gd29ybGQ").await, "hello world");
+    assert_eq!(text("/base64/decode/Pz8_").await, "???");
+    assert_eq!(text("/base64/encode/%3F%3F%3F").await, "Pz8_");
+
+    let links = text("/links/4/2").await;
+    for i in [0, 1, 3] {
+        assert!(links.contains(&format!("href='/links/4/{i}'")), "{links}");
+    }
+    assert!(!links.contains("href='/links/4/2'"), "{links}");
+    let over = client
+        .get(stack.url("http", "/links/5/0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), StatusCode::BAD_REQUEST);
+    assert!(over.text().await.unwrap().contains("max_links"));
 }

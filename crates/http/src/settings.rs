@@ -28,6 +28,8 @@ pub struct HttpSettings {
     pub max_delay: Duration,
     /// Most bytes `/bytes/{n}` will send; larger requests are cut to it.
     pub max_bytes: usize,
+    /// Most links `/links/{n}/{offset}` will put on a page; more get 400.
+    pub max_links: u32,
     /// Longest chain `/redirect/{n}` and its relatives will make; longer ones get 400.
     pub max_redirects: u32,
     /// Hosts besides switchboard itself that `/redirect-to` may send a client to; a URL on
@@ -57,6 +59,7 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             max_delay: Duration::from_secs(10),
             max_bytes: 100 * 1024,
+            max_links: 256,
             max_redirects: 100,
             redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),

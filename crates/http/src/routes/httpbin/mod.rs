@@ -3,6 +3,7 @@
 //! Answers take httpbin.org's shape (a single value as a string, repeated values as a list).
 
 mod auth;
+mod content;
 mod cookies;
 mod methods;
 mod redirect;
@@ -47,6 +48,19 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/relative-redirect/{n}", get(redirect::relative))
         .route("/absolute-redirect/{n}", get(redirect::absolute))
         .route("/redirect-to", any(redirect::redirect_to))
+        .route("/json", get(content::json))
+        .route("/html", get(content::html))
+        .route("/xml", get(content::xml))
+        .route("/encoding/utf8", get(content::utf8))
+        .route("/forms/post", get(content::forms_post))
+        .route("/robots.txt", get(content::robots_txt))
+        .route("/deny", get(content::deny))
+        .route("/uuid", get(content::uuid))
+        .route("/base64/{value}", get(content::base64_decode))
+        .route("/base64/decode/{value}", get(content::base64_decode))
+        .route("/base64/encode/{value}", get(content::base64_encode))
+        .route("/links/{n}", get(content::links_start))
+        .route("/links/{n}/{offset}", get(content::links))
         .route("/cookies", get(cookies::list))
         .route("/cookies/set", get(cookies::set))
         .route("/cookies/set/{name}/{value}", get(cookies::set_one))
