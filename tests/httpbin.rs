@@ -153,6 +153,20 @@ fn table() -> Vec<Row> {
         row(Method::GET, "/links/3", 200, "text/html", &[]),
         row(Method::GET, "/links/3/1", 200, "text/html", &[]),
         row(Method::GET, "/links/100000/0", 400, "text/plain", &[]),
+        row(Method::GET, "/image", 200, "image/png", &[]),
+        Row {
+            headers: &[("accept", "image/webp,*/*;q=0.8")],
+            ..row(Method::GET, "/image", 200, "image/webp", &[])
+        },
+        Row {
+            headers: &[("accept", "text/html")],
+            ..row(Method::GET, "/image", 406, json, &["accept", "message"])
+        },
+        row(Method::GET, "/image/png", 200, "image/png", &[]),
+        row(Method::GET, "/image/jpeg", 200, "image/jpeg", &[]),
+        row(Method::GET, "/image/webp", 200, "image/webp", &[]),
+        row(Method::GET, "/image/svg", 200, "image/svg+xml", &[]),
+        row(Method::GET, "/image/gif", 404, "text/plain", &[]),
         row(Method::GET, "/cookies", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
@@ -499,4 +513,34 @@ async fn documents_parse_as_their_media_type_says() {
         .unwrap();
     assert_eq!(over.status(), StatusCode::BAD_REQUEST);
     assert!(over.text().await.unwrap().contains("max_links"));
+}
+
+#[tokio::test]
+async fn image_follows_accept_as_browsers_send_it() {
+    let stack = http_stack(|_| {}).await;
+    let client = crate::http_client();
+    for (accept, media) in [
+        // Chromium's Accept for an <img>.
+        (
+            "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+            "image/webp",
+        ),
+        ("image/svg+xml", "image/svg+xml"),
+        ("image/jpeg, image/png", "image/jpeg"),
+        ("image/*", "image/png"),
+    ] {
+        let response = client
+            .get(stack.url("http", "/image"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], media, "{accept}");
+        let body = response.bytes().await.unwrap();
+        if media != "image/svg+xml" {
+            let format = image::ImageFormat::from_mime_type(media).unwrap();
+            let picture = image::load_from_memory_with_format(&body, format).unwrap();
+            assert_eq!((picture.width(), picture.height()), (100, 100), "{media}");
+        }
+    }
 }

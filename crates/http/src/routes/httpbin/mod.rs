@@ -5,6 +5,7 @@
 mod auth;
 mod content;
 mod cookies;
+mod image;
 mod methods;
 mod redirect;
 
@@ -61,6 +62,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/base64/encode/{value}", get(content::base64_encode))
         .route("/links/{n}", get(content::links_start))
         .route("/links/{n}/{offset}", get(content::links))
+        .route("/image", get(image::by_accept))
+        .route("/image/{format}", get(image::by_name))
         .route("/cookies", get(cookies::list))
         .route("/cookies/set", get(cookies::set))
         .route("/cookies/set/{name}/{value}", get(cookies::set_one))
