@@ -537,10 +537,38 @@ async fn image_follows_accept_as_browsers_send_it() {
             .unwrap();
         assert_eq!(response.headers()["content-type"], media, "{accept}");
         let body = response.bytes().await.unwrap();
-        if media != "image/svg+xml" {
-            let format = image::ImageFormat::from_mime_type(media).unwrap();
-            let picture = image::load_from_memory_with_format(&body, format).unwrap();
-            assert_eq!((picture.width(), picture.height()), (100, 100), "{media}");
+        match media {
+            "image/svg+xml" => assert!(body.starts_with(b"<svg"), "{media}"),
+            _ => check_picture(&body, media),
         }
+    }
+}
+
+/// The raster images show the SVG's picture: 100×100, a light face, dark slots in it.
+fn check_picture(bytes: &[u8], media: &str) {
+    let format = image::ImageFormat::from_mime_type(media).unwrap();
+    let picture = image::load_from_memory_with_format(bytes, format)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(picture.dimensions(), (100, 100), "{media}");
+    // JPEG is lossy, so light and dark are ranges.
+    let face = picture.get_pixel(50, 35);
+    assert!(face.0.iter().all(|&c| c > 0xd0), "{media}: face {face:?}");
+    let slot = picture.get_pixel(38, 50);
+    assert!(slot.0.iter().all(|&c| c < 0x70), "{media}: slot {slot:?}");
+}
+
+#[tokio::test]
+async fn every_raster_image_decodes_to_the_same_picture() {
+    let stack = http_stack(|_| {}).await;
+    let client = crate::http_client();
+    for (name, media) in [
+        ("png", "image/png"),
+        ("jpeg", "image/jpeg"),
+        ("webp", "image/webp"),
+    ] {
+        let path = format!("/image/{name}");
+        let body = client.get(stack.url("http", &path)).send().await.unwrap();
+        check_picture(&body.bytes().await.unwrap(), media);
     }
 }

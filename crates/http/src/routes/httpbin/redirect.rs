@@ -3,7 +3,7 @@
 //! a host in `[http] redirect_hosts`, so that it cannot be used as an open redirect.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -110,24 +110,33 @@ pub(super) async fn redirect_to(
 }
 
 /// A path on this server, a URL on the host the client named, or one on an allowed host.
+///
+/// `http::Uri` is enough to read a URL's scheme, host and port, and keeps a second URL
+/// parser (with its Unicode tables) out of the binary.
 fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
     if url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\") {
         return true;
     }
-    let Ok(target) = url::Url::parse(url) else {
+    let (Ok(target), Ok(here)) = (url.parse::<Uri>(), base.parse::<Uri>()) else {
         return false;
     };
-    let Ok(here) = url::Url::parse(base) else {
+    let Some(host) = target.host() else {
         return false;
     };
-    let same_site = target.host_str() == here.host_str()
-        && target.port_or_known_default() == here.port_or_known_default();
-    let listed = target.host_str().is_some_and(|host| {
-        hosts
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(host))
-    });
-    matches!(target.scheme(), "http" | "https") && (same_site || listed)
+    let same_site = Some(host) == here.host() && port(&target) == port(&here);
+    let listed = hosts
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(host));
+    matches!(target.scheme_str(), Some("http" | "https")) && (same_site || listed)
+}
+
+/// The URL's port, or its scheme's.
+fn port(uri: &Uri) -> Option<u16> {
+    uri.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -147,5 +156,11 @@ mod tests {
         assert!(!allowed("https://evil.example/", base, &hosts));
         assert!(!allowed("javascript:alert(1)", base, &hosts));
         assert!(!allowed("get", base, &hosts));
+        assert!(!allowed(
+            "http://evil.example@localhost:9999/",
+            base,
+            &hosts
+        ));
+        assert!(allowed("http://localhost:80/", "http://localhost", &hosts));
     }
 }
