@@ -167,6 +167,45 @@ fn table() -> Vec<Row> {
         row(Method::GET, "/image/webp", 200, "image/webp", &[]),
         row(Method::GET, "/image/svg", 200, "image/svg+xml", &[]),
         row(Method::GET, "/image/gif", 404, "text/plain", &[]),
+        row(Method::GET, "/cache", 200, json, ECHO),
+        Row {
+            headers: &[("if-none-match", "\"x\"")],
+            ..row(Method::GET, "/cache", 304, "", &[])
+        },
+        row(Method::GET, "/cache/60", 200, json, ECHO),
+        row(Method::GET, "/etag/abc", 200, json, ECHO),
+        Row {
+            headers: &[("if-none-match", "\"abc\"")],
+            ..row(Method::GET, "/etag/abc", 304, "", &[])
+        },
+        Row {
+            headers: &[("if-match", "\"other\"")],
+            ..row(Method::GET, "/etag/abc", 412, "", &[])
+        },
+        row(
+            Method::GET,
+            "/response-headers?x-a=1",
+            200,
+            json,
+            &["Content-Type", "x-a"],
+        ),
+        row(
+            Method::POST,
+            "/response-headers?x-a=1",
+            200,
+            json,
+            &["Content-Type", "x-a"],
+        ),
+        row(Method::GET, "/unstable?failure_rate=0", 200, "", &[]),
+        row(Method::GET, "/unstable?failure_rate=1", 500, "", &[]),
+        row(
+            Method::GET,
+            "/unstable?failure_rate=2",
+            400,
+            "text/plain",
+            &[],
+        ),
+        row(Method::GET, "/hostname", 200, json, &["hostname"]),
         row(Method::GET, "/cookies", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
@@ -570,5 +609,97 @@ async fn every_raster_image_decodes_to_the_same_picture() {
         let path = format!("/image/{name}");
         let body = client.get(stack.url("http", &path)).send().await.unwrap();
         check_picture(&body.bytes().await.unwrap(), media);
+    }
+}
+
+#[tokio::test]
+async fn caching_headers_are_what_conditional_requests_need() {
+    let stack = http_stack(|_| {}).await;
+    let client = crate::http_client();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = client.get(stack.url("http", path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    // What /cache hands out is what a client sends back to get 304.
+    let first = get("/cache", &[]).await;
+    let last_modified = first.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(first.headers().contains_key("etag"));
+    let again = get("/cache", &[("if-modified-since", &last_modified)]).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let max_age = get("/cache/30", &[]).await;
+    assert_eq!(max_age.headers()["cache-control"], "public, max-age=30");
+
+    let tagged = get("/etag/v1", &[]).await;
+    assert_eq!(tagged.headers()["etag"], "\"v1\"");
+    for (list, status) in [
+        ("\"v0\", W/\"v1\"", StatusCode::NOT_MODIFIED),
+        ("*", StatusCode::NOT_MODIFIED),
+        ("\"v0\"", StatusCode::OK),
+    ] {
+        let response = get("/etag/v1", &[("if-none-match", list)]).await;
+        assert_eq!(response.status(), status, "If-None-Match: {list}");
+    }
+    assert_eq!(
+        get("/etag/v1", &[("if-match", "\"v1\"")]).await.status(),
+        StatusCode::OK
+    );
+
+    let headers = get(
+        "/response-headers?x-one=1&x-two=a&x-two=b&content-type=text/csv",
+        &[],
+    )
+    .await;
+    assert_eq!(headers.headers()["x-one"], "1");
+    let twos: Vec<_> = headers.headers().get_all("x-two").iter().collect();
+    assert_eq!(twos, ["a", "b"]);
+    assert_eq!(headers.headers()["content-type"], "text/csv");
+    let policies: Vec<_> = headers
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(policies, ["sandbox"]);
+    let lifted = get(
+        "/response-headers?content-security-policy=default-src%20*",
+        &[],
+    )
+    .await;
+    let policies: Vec<_> = lifted
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(policies, ["default-src *", "sandbox"]);
+    let body: Value = serde_json::from_slice(&headers.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["x-two"], json!(["a", "b"]));
+    let bad = get("/response-headers?bad%20name=1", &[]).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unstable_fails_at_its_rate_and_a_seed_repeats_the_answer() {
+    let stack = http_stack(|_| {}).await;
+    let client = crate::http_client();
+    let status = |path: &str| {
+        let request = client.get(stack.url("http", path));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        seen.insert(status("/unstable").await);
+    }
+    // 40 draws at one in two: both come up unless the odds (2 in 2^40) say no.
+    assert_eq!(seen, [200, 500].into());
+    for seed in 0..8 {
+        let path = format!("/unstable?seed={seed}&failure_rate=0.5");
+        assert_eq!(status(&path).await, status(&path).await, "{path}");
     }
 }

@@ -2,7 +2,7 @@
 //! `/basic-auth`, `/hidden-basic-auth` and `/bearer`.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -77,6 +77,29 @@ fn choose(choices: &[(StatusCode, f64)], roll: f64) -> StatusCode {
         .rev()
         .find(|(_, w)| *w > 0.0)
         .map_or(StatusCode::OK, |(code, _)| *code)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct Unstable {
+    failure_rate: Option<f64>,
+    seed: Option<u64>,
+}
+
+/// `/unstable?failure_rate=0.5&seed=N`: 500 at that rate (default one in two), else 200;
+/// with a seed, the same answer every time for the same seed and rate.
+pub(super) async fn unstable(Query(query): Query<Unstable>) -> Response {
+    let rate = query.failure_rate.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&rate) {
+        return bad_request(format!("failure_rate={rate}: use 0 to 1\n"));
+    }
+    let roll = match query.seed {
+        Some(seed) => fastrand::Rng::with_seed(seed).f64(),
+        None => fastrand::f64(),
+    };
+    match roll < rate {
+        true => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        false => StatusCode::OK.into_response(),
+    }
 }
 
 /// The user and password of a Basic `Authorization` header.

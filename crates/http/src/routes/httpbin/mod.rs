@@ -3,6 +3,7 @@
 //! Answers take httpbin.org's shape (a single value as a string, repeated values as a list).
 
 mod auth;
+mod caching;
 mod content;
 mod cookies;
 mod image;
@@ -64,6 +65,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/links/{n}/{offset}", get(content::links))
         .route("/image", get(image::by_accept))
         .route("/image/{format}", get(image::by_name))
+        .route("/cache", get(caching::cache))
+        .route("/cache/{seconds}", get(caching::cache_for))
+        .route("/etag/{etag}", get(caching::etag))
+        .route(
+            "/response-headers",
+            get(caching::response_headers).post(caching::response_headers),
+        )
+        .route("/unstable", any(auth::unstable))
+        .route("/hostname", get(hostname))
         .route("/cookies", get(cookies::list))
         .route("/cookies/set", get(cookies::set))
         .route("/cookies/set/{name}/{value}", get(cookies::set_one))
@@ -167,13 +177,19 @@ fn title_case(name: &str) -> String {
         .join("-")
 }
 
-async fn get_echo(echo: Echo) -> Json<Value> {
+pub(super) async fn get_echo(echo: Echo) -> Json<Value> {
     Json(json!({
         "args": echo.args,
         "headers": echo.headers,
         "origin": echo.origin,
         "url": echo.url,
     }))
+}
+
+/// `/hostname`: the name of the machine (or container) switchboard runs on.
+async fn hostname() -> Json<Value> {
+    let name = gethostname::gethostname();
+    Json(json!({ "hostname": name.to_string_lossy() }))
 }
 
 async fn headers(echo: Echo) -> Json<Value> {
