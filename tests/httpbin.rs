@@ -206,6 +206,23 @@ fn table() -> Vec<Row> {
             &[],
         ),
         row(Method::GET, "/hostname", 200, json, &["hostname"]),
+        row(Method::GET, "/stream/0", 200, json, &[]),
+        row(Method::GET, "/stream/1000", 400, "text/plain", &[]),
+        row(
+            Method::GET,
+            "/stream-bytes/100?chunk_size=7",
+            200,
+            "application/octet-stream",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/stream-bytes/10?chunk_size=0",
+            400,
+            "text/plain",
+            &[],
+        ),
+        row(Method::POST, "/dump/request", 200, "text/plain", &[]),
         row(Method::GET, "/cookies", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
@@ -702,4 +719,71 @@ async fn unstable_fails_at_its_rate_and_a_seed_repeats_the_answer() {
         let path = format!("/unstable?seed={seed}&failure_rate=0.5");
         assert_eq!(status(&path).await, status(&path).await, "{path}");
     }
+}
+
+#[tokio::test]
+async fn streams_arrive_whole_in_their_shape_and_within_their_caps() {
+    let stack = http_stack(|c| {
+        c.http.max_stream_lines = 5;
+        c.http.max_bytes = 1000;
+    })
+    .await;
+    let client = crate::http_client();
+    let get = |path: &str| {
+        let request = client.get(stack.url("http", path));
+        async move { request.send().await.unwrap() }
+    };
+
+    let lines = get("/stream/5?x=1").await.text().await.unwrap();
+    let ids: Vec<u64> = lines
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["args"], json!({"x": "1"}));
+            value["id"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    let over = get("/stream/6").await;
+    assert_eq!(over.status(), StatusCode::BAD_REQUEST);
+    assert!(over.text().await.unwrap().contains("max_stream_lines"));
+
+    let one = get("/stream-bytes/1000?seed=7&chunk_size=64")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let two = get("/stream-bytes/1000?seed=7&chunk_size=999")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1000);
+    assert_eq!(
+        one, two,
+        "the same seed gives the same bytes, whatever the chunks"
+    );
+    // And the same as /bytes of that seed.
+    let plain = get("/bytes/1000?seed=7").await.bytes().await.unwrap();
+    assert_eq!(one, plain);
+    let over = get("/stream-bytes/1001").await;
+    assert_eq!(over.status(), StatusCode::BAD_REQUEST);
+    assert!(over.text().await.unwrap().contains("max_bytes"));
+
+    let dump = client
+        .post(stack.url("http", "/dump/request?q=1"))
+        .header("x-probe", "here")
+        .body("the body")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dump.starts_with("POST /dump/request?q=1 HTTP/1.1\r\n"),
+        "{dump}"
+    );
+    assert!(dump.contains("\r\nx-probe: here\r\n"), "{dump}");
+    assert!(dump.ends_with("\r\n\r\nthe body"), "{dump}");
 }

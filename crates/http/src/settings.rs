@@ -26,8 +26,11 @@ pub struct HttpSettings {
     /// Longest wait `/delay/{seconds}` will do; larger requests are cut to it.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// Most bytes `/bytes/{n}` will send; larger requests are cut to it.
+    /// Most bytes `/bytes/{n}` will send (larger requests are cut to it) and
+    /// `/stream-bytes/{n}` will stream (larger requests get 400).
     pub max_bytes: usize,
+    /// Most lines `/stream/{n}` will send; more get 400.
+    pub max_stream_lines: u32,
     /// Most links `/links/{n}/{offset}` will put on a page; more get 400.
     pub max_links: u32,
     /// Longest chain `/redirect/{n}` and its relatives will make; longer ones get 400.
@@ -60,6 +63,7 @@ impl Default for HttpSettings {
             max_delay: Duration::from_secs(10),
             max_bytes: 100 * 1024,
             max_links: 256,
+            max_stream_lines: 100,
             max_redirects: 100,
             redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),

@@ -9,6 +9,7 @@ mod cookies;
 mod image;
 mod methods;
 mod redirect;
+mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/unstable", any(auth::unstable))
         .route("/hostname", get(hostname))
+        .route("/stream/{n}", get(stream::lines))
+        .route("/stream-bytes/{n}", get(stream::bytes))
+        .route("/dump/request", any(stream::dump))
         .route("/cookies", get(cookies::list))
         .route("/cookies/set", get(cookies::set))
         .route("/cookies/set/{name}/{value}", get(cookies::set_one))

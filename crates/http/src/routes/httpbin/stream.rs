@@ -1,0 +1,114 @@
+//! Streamed answers: `/stream/{n}` sends n JSON lines, `/stream-bytes/{n}` n bytes in
+//! chunks, each part leaving as it is made; `/dump/request` shows the request as parsed.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Echo;
+use crate::routes::AppState;
+
+fn bad_request(why: String) -> Response {
+    (StatusCode::BAD_REQUEST, why).into_response()
+}
+
+/// `/stream/{n}`: n lines of newline-delimited JSON, `/get`'s answer plus an `id` each.
+pub(super) async fn lines(
+    State(state): State<AppState>,
+    Path(n): Path<u32>,
+    echo: Echo,
+) -> Response {
+    let max = state.settings.max_stream_lines;
+    if n > max {
+        return bad_request(format!(
+            "{n} lines: ask for at most {max} (the cap is [http] max_stream_lines)\n"
+        ));
+    }
+    let line = json!({
+        "args": echo.args,
+        "headers": echo.headers,
+        "origin": echo.origin,
+        "url": echo.url,
+    });
+    let chunks = (0..n).map(move |id| {
+        let mut line = line.clone();
+        line["id"] = id.into();
+        let mut text = line.to_string();
+        text.push('\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(text))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct StreamBytes {
+    chunk_size: Option<usize>,
+    seed: Option<u64>,
+}
+
+/// `/stream-bytes/{n}?chunk_size=10240&seed=N`: n random bytes (the same for the same seed)
+/// in chunks of that size; n at most `[http] max_bytes`.
+pub(super) async fn bytes(
+    State(state): State<AppState>,
+    Path(n): Path<usize>,
+    Query(query): Query<StreamBytes>,
+) -> Response {
+    let max = state.settings.max_bytes;
+    if n > max {
+        return bad_request(format!(
+            "{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"
+        ));
+    }
+    let chunk_size = query.chunk_size.unwrap_or(10 * 1024);
+    if chunk_size == 0 {
+        return bad_request("chunk_size=0: use 1 or more\n".into());
+    }
+    // Drawn at once (n is capped) and sent in slices, so the chunk size cannot change the
+    // bytes: the same seed gives what `/bytes/{n}` gives.
+    let mut rng = match query.seed {
+        Some(seed) => fastrand::Rng::with_seed(seed),
+        None => fastrand::Rng::new(),
+    };
+    let mut all = vec![0u8; n];
+    rng.fill(&mut all);
+    let all = Bytes::from(all);
+    let chunks = (0..n).step_by(chunk_size).map(move |start| {
+        Ok::<_, std::convert::Infallible>(all.slice(start..n.min(start + chunk_size)))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
+/// `/dump/request`: the request line, headers and body as switchboard's parser read them
+/// (names in lower case, headers of one name together; HTTP/2's pseudo-headers as a request
+/// line).
+pub(super) async fn dump(
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut text = format!("{method} {target} {version:?}\r\n").into_bytes();
+    for (name, value) in &headers {
+        text.extend_from_slice(name.as_str().as_bytes());
+        text.extend_from_slice(b": ");
+        text.extend_from_slice(value.as_bytes());
+        text.extend_from_slice(b"\r\n");
+    }
+    text.extend_from_slice(b"\r\n");
+    text.extend_from_slice(&body);
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
