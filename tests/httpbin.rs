@@ -223,6 +223,33 @@ fn table() -> Vec<Row> {
             &[],
         ),
         row(Method::POST, "/dump/request", 200, "text/plain", &[]),
+        row(
+            Method::GET,
+            "/range/26",
+            200,
+            "application/octet-stream",
+            &[],
+        ),
+        Row {
+            headers: &[("range", "bytes=0-9")],
+            ..row(
+                Method::GET,
+                "/range/26",
+                206,
+                "application/octet-stream",
+                &[],
+            )
+        },
+        Row {
+            headers: &[("range", "bytes=30-40")],
+            ..row(
+                Method::GET,
+                "/range/26",
+                416,
+                "application/octet-stream",
+                &[],
+            )
+        },
         row(Method::GET, "/cookies", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set?a=1", 200, json, &["cookies"]),
         row(Method::GET, "/cookies/set/a/1", 200, json, &["cookies"]),
@@ -786,4 +813,50 @@ async fn streams_arrive_whole_in_their_shape_and_within_their_caps() {
     );
     assert!(dump.contains("\r\nx-probe: here\r\n"), "{dump}");
     assert!(dump.ends_with("\r\n\r\nthe body"), "{dump}");
+}
+
+#[tokio::test]
+async fn range_answers_byte_ranges_as_rfc_9110_says() {
+    let stack = http_stack(|c| c.http.max_bytes = 1000).await;
+    let client = crate::http_client();
+    let get = |path: &str, range: Option<&str>| {
+        let mut request = client.get(stack.url("http", path));
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    let whole = get("/range/30", None).await;
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(
+        whole.text().await.unwrap(),
+        "abcdefghijklmnopqrstuvwxyzabcd"
+    );
+    for (range, part, content_range) in [
+        ("bytes=2-4", "cde", "bytes 2-4/30"),
+        ("bytes=27-", "bcd", "bytes 27-29/30"),
+        ("bytes=-2", "cd", "bytes 28-29/30"),
+        ("bytes=25-100", "zabcd", "bytes 25-29/30"),
+    ] {
+        let response = get("/range/30", Some(range)).await;
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            response.headers()["content-range"],
+            content_range,
+            "{range}"
+        );
+        assert_eq!(response.text().await.unwrap(), part, "{range}");
+    }
+    let unmet = get("/range/30", Some("bytes=30-")).await;
+    assert_eq!(unmet.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(unmet.headers()["content-range"], "bytes */30");
+    let other_unit = get("/range/30", Some("items=0-1")).await;
+    assert_eq!(other_unit.status(), StatusCode::OK);
+    let several = get("/range/30", Some("bytes=0-1,5-6")).await;
+    assert_eq!(several.status(), StatusCode::OK);
+    assert_eq!(
+        get("/range/1001", None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }

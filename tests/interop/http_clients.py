@@ -67,6 +67,9 @@ def clients(sb):
         r = curl("--location", "--cookie-jar", jar, "--cookie", jar, f"http://{http_addr}/cookies/delete?a")
         check("curl's cookie jar: set two, delete one", r.returncode == 0 and json.loads(r.stdout) == {"cookies": {"b": "2"}}, r)
 
+    r = curl("--range", "2-4", "--write-out", "\n%{http_code}", f"http://{http_addr}/range/30")
+    check("curl --range gets 206 and the span", r.stdout == "cde\n206", r)
+
     r = curl("--http2-prior-knowledge", f"http://{http_addr}/whoami?format=json")
     check("curl h2c (prior knowledge)", r.returncode == 0 and json.loads(r.stdout)["protocol"] == "HTTP/2.0", r)
 

@@ -78,6 +78,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/stream/{n}", get(stream::lines))
         .route("/stream-bytes/{n}", get(stream::bytes))
         .route("/dump/request", any(stream::dump))
+        .route("/range/{n}", get(stream::range))
         .route("/cookies", get(cookies::list))
         .route("/cookies/set", get(cookies::set))
         .route("/cookies/set/{name}/{value}", get(cookies::set_one))

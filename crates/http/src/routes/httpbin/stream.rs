@@ -112,3 +112,55 @@ pub(super) async fn dump(
     text.extend_from_slice(&body);
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
+
+/// `/range/{n}`: n bytes of the alphabet, over and over; a `Range` of one span gets 206 and
+/// that span, one that cannot be met 416. Several spans get the whole body (200), which
+/// RFC 9110 allows. n at most `[http] max_bytes`.
+pub(super) async fn range(
+    State(state): State<AppState>,
+    Path(n): Path<usize>,
+    headers: HeaderMap,
+) -> Response {
+    let max = state.settings.max_bytes;
+    if n > max {
+        return bad_request(format!(
+            "{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"
+        ));
+    }
+    let body: Bytes = (b'a'..=b'z').cycle().take(n).collect::<Vec<u8>>().into();
+    let fixed = [
+        (header::ACCEPT_RANGES, "bytes".to_owned()),
+        (header::ETAG, format!("\"range{n}\"")),
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+    ];
+    // Only byte ranges are understood; any other unit is ignored, as RFC 9110 says.
+    let Some(asked) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("bytes="))
+    else {
+        return (fixed, body).into_response();
+    };
+    let spans =
+        http_range_header::parse_range_header(asked).and_then(|ranges| ranges.validate(n as u64));
+    match spans.as_deref() {
+        Ok([span]) => {
+            let (start, end) = (*span.start(), *span.end());
+            let content_range = format!("bytes {start}-{end}/{n}");
+            (
+                StatusCode::PARTIAL_CONTENT,
+                fixed,
+                [(header::CONTENT_RANGE, content_range)],
+                body.slice(start as usize..=end as usize),
+            )
+                .into_response()
+        }
+        Ok(_) => (fixed, body).into_response(),
+        Err(_) => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            fixed,
+            [(header::CONTENT_RANGE, format!("bytes */{n}"))],
+        )
+            .into_response(),
+    }
+}
