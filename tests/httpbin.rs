@@ -54,7 +54,15 @@ fn table() -> Vec<Row> {
         row(Method::PATCH, "/patch", 200, json, BODY_ECHO),
         row(Method::DELETE, "/delete", 200, json, BODY_ECHO),
         row(Method::GET, "/post", 405, "", &[]),
-        row(Method::OPTIONS, "/anything/x", 200, json, ANYTHING),
+        // OPTIONS is a CORS preflight's method: answered empty, as httpbin does.
+        row(Method::OPTIONS, "/anything/x", 200, "", &[]),
+        row(
+            Method::from_bytes(b"PROPFIND").unwrap(),
+            "/anything/x",
+            200,
+            json,
+            ANYTHING,
+        ),
         row(Method::GET, "/status/204", 204, "", &[]),
         row(Method::GET, "/status/418", 418, "", &[]),
         row(Method::GET, "/status/500:0,503:1", 503, "", &[]),

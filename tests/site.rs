@@ -9,10 +9,26 @@ use switchboard_testkit::Stack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::{json_of, read_to_close, router_paths, send_mail};
+use crate::{json_of, read_to_close, read_until, router_paths, send_mail};
 
 /// A raw HTTP/1.1 request with exactly these headers; the whole response.
 async fn raw(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut stream = send_raw(addr, method, path, headers).await;
+    read_to_close(&mut stream).await
+}
+
+/// Only the response's head: enough for routes whose body streams or waits.
+async fn raw_head(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut stream = send_raw(addr, method, path, headers).await;
+    read_until(&mut stream, "\r\n\r\n").await
+}
+
+async fn send_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> TcpStream {
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(name, _)| *name == "Host") {
         request.push_str(&format!("Host: {addr}\r\n"));
@@ -23,7 +39,7 @@ async fn raw(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)
     request.push_str("Content-Length: 0\r\n\r\n");
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
-    read_to_close(&mut stream).await
+    stream
 }
 
 const EVIL: (&str, &str) = ("Origin", "http://evil.example");
@@ -131,7 +147,7 @@ async fn another_sites_page_cannot_open_mailpits_websocket() {
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
-    let answer = crate::read_until(&mut stream, "\r\n\r\n").await;
+    let answer = read_until(&mut stream, "\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
 }
 
@@ -162,18 +178,56 @@ async fn a_name_added_in_the_config_passes() {
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
 }
 
+/// httpbin's routes answer any site, as httpbin does; no state route answers one, not even
+/// to a preflight. Every state route of the router is asked, so a new one cannot leak.
 #[tokio::test]
-async fn the_state_routes_send_no_cors_headers() {
+async fn cors_headers_go_to_httpbins_routes_and_never_to_the_state_routes() {
     let stack = Stack::start(&["http"]).await.unwrap();
     let http = stack.addr("http");
-    for path in ["/api/v1/messages", "/api/ports", "/api/v1/chaos"] {
-        let response = raw(http, "GET", path, &[EVIL]).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
-        assert!(
-            !response.to_ascii_lowercase().contains("access-control-"),
-            "{path}: {response}"
-        );
+    let preflight = [EVIL, ("Access-Control-Request-Method", "DELETE")];
+
+    let echo = raw(http, "GET", "/get", &[EVIL]).await.to_ascii_lowercase();
+    assert!(
+        echo.contains("access-control-allow-origin: http://evil.example"),
+        "{echo}"
+    );
+    assert!(
+        echo.contains("access-control-allow-credentials: true"),
+        "{echo}"
+    );
+    let allowed = raw(http, "OPTIONS", "/delete", &preflight).await;
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(
+        allowed
+            .to_ascii_lowercase()
+            .contains("access-control-allow-methods: delete"),
+        "{allowed}"
+    );
+
+    let mut asked = 0;
+    for path in router_paths() {
+        if !(path.starts_with("/api/")
+            || path.starts_with("/view/")
+            || path == "/metrics"
+            || path == "/mail")
+        {
+            continue;
+        }
+        // /api/v1/wait would wait for mail: a short timeout keeps the walk quick.
+        let path = path.replace("{}", "1") + "?timeout=1ms";
+        for (method, headers) in [("GET", &[EVIL][..]), ("OPTIONS", &preflight[..])] {
+            let response = raw_head(http, method, &path, headers).await;
+            assert!(
+                !response.to_ascii_lowercase().contains("access-control-"),
+                "{method} {path}: {response}"
+            );
+            asked += 1;
+        }
     }
+    assert!(
+        asked > 40,
+        "only {asked} requests: did the walk find the routes?"
+    );
 }
 
 /// Every route of the router under `/api/` (and `/metrics`) refuses a cross-site request
@@ -188,7 +242,8 @@ async fn every_state_route_is_guarded_against_cross_site_requests() {
         if !(path.starts_with("/api/") || path.starts_with("/view/") || path == "/metrics") {
             continue;
         }
-        let path = path.replace("{}", "1");
+        // /api/v1/wait would wait for mail: a short timeout keeps the walk quick.
+        let path = path.replace("{}", "1") + "?timeout=1ms";
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             let response = raw(http, method, &path, &[EVIL]).await;
             let status = &response[..12];

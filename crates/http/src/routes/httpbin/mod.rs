@@ -24,6 +24,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use tower_http::cors::CorsLayer;
+
 use crate::serve::Connection;
 
 use super::AppState;
@@ -85,6 +87,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/cookies/delete", get(cookies::delete))
         .route("/delay/{seconds}", any(delay))
         .route("/bytes/{n}", get(bytes))
+        // Browsers may call these from any page, with credentials, as httpbin allows: the
+        // request's Origin, method and headers are mirrored, and preflights answered. Only
+        // here: the state routes never answer another site (site.rs).
+        .layer(CorsLayer::very_permissive())
 }
 
 /// The parts of a request that every echo endpoint reports, in httpbin's shape.
