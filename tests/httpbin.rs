@@ -295,6 +295,16 @@ async fn check_table(client: &Client, base: &str, version: Version) {
         if row.media.is_empty() {
             assert!(body.is_empty(), "{what}: a body of {} bytes", body.len());
         }
+        if row.method == Method::GET {
+            // HEAD on every GET route: the same status and head, no body.
+            let mut head = client.head(format!("{base}{}", row.path));
+            for (name, value) in row.headers {
+                head = head.header(*name, *value);
+            }
+            let head = head.send().await.unwrap();
+            assert_eq!(head.status().as_u16(), row.status, "HEAD: {what}");
+            assert!(head.bytes().await.unwrap().is_empty(), "HEAD: {what}");
+        }
         if !row.keys.is_empty() {
             let value: Value = serde_json::from_slice(&body).unwrap();
             let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
