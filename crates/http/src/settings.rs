@@ -23,11 +23,10 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
-    /// Longest wait `/delay/{seconds}` will do; larger requests are cut to it.
+    /// Longest wait `/delay/{seconds}` will do; longer ones get 400.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// Most bytes `/bytes/{n}` will send (larger requests are cut to it) and
-    /// `/stream-bytes/{n}` will stream (larger requests get 400).
+    /// Most bytes `/bytes/{n}`, `/stream-bytes/{n}` and `/range/{n}` will send; more get 400.
     pub max_bytes: usize,
     /// Most lines `/stream/{n}` will send; more get 400.
     pub max_stream_lines: u32,

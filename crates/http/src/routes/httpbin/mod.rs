@@ -218,8 +218,9 @@ async fn user_agent(headers: HeaderMap) -> Json<Value> {
     Json(json!({ "user-agent": agent }))
 }
 
-/// `/delay/{seconds}`: wait, then echo like `/get`. Capped at `max_delay`.
+/// `/delay/{seconds}`: wait, then echo like `/get`. At most `[http] max_delay`, else 400.
 async fn delay(State(state): State<AppState>, Path(seconds): Path<f64>, echo: Echo) -> Response {
+    let max = state.settings.max_delay;
     if !seconds.is_finite() || seconds < 0.0 {
         return (
             StatusCode::BAD_REQUEST,
@@ -227,8 +228,17 @@ async fn delay(State(state): State<AppState>, Path(seconds): Path<f64>, echo: Ec
         )
             .into_response();
     }
-    let wait = Duration::from_secs_f64(seconds.min(state.settings.max_delay.as_secs_f64()));
-    tokio::time::sleep(wait).await;
+    if seconds > max.as_secs_f64() {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a delay of {seconds}s: ask for at most {}s (the cap is [http] max_delay)\n",
+                max.as_secs_f64()
+            ),
+        )
+            .into_response();
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     get_echo(echo).await.into_response()
 }
 
@@ -237,13 +247,21 @@ pub(super) struct BytesQuery {
     seed: Option<u64>,
 }
 
-/// `/bytes/{n}`: n random bytes (the same ones for the same `?seed=`). Capped at `max_bytes`.
+/// `/bytes/{n}`: n random bytes (the same ones for the same `?seed=`). At most
+/// `[http] max_bytes`, else 400.
 async fn bytes(
     State(state): State<AppState>,
     Path(n): Path<usize>,
     Query(query): Query<BytesQuery>,
 ) -> Response {
-    let n = n.min(state.settings.max_bytes);
+    let max = state.settings.max_bytes;
+    if n > max {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"),
+        )
+            .into_response();
+    }
     let mut rng = match query.seed {
         Some(seed) => fastrand::Rng::with_seed(seed),
         None => fastrand::Rng::new(),
