@@ -13,7 +13,10 @@
 //!   and its handlers:
 //!   - `site.rs`: the guard against cross-site requests and DNS rebinding;
 //!   - `info.rs`, `page.rs`: health, `/whoami`, `/api/ports`, the building directory;
-//!   - `httpbin.rs`: the httpbin-style endpoints;
+//!   - `httpbin/`: httpbin's endpoints, answered as httpbin.org answers (CORS on these
+//!     alone): `mod.rs` the echoes and the router, then one file per group (`methods.rs`,
+//!     `auth.rs`, `redirect.rs`, `cookies.rs`, `content.rs`, `image.rs`, `caching.rs`,
+//!     `stream.rs`);
 //!   - `control.rs`: closing and opening ports, toxics, reset, chaos;
 //!   - `mail.rs`, `send.rs`, `view.rs`: the Mailpit-shaped mail API, its send API, the
 //!     `/view/` pages and thumbnails;
