@@ -8,12 +8,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
 
+use super::bad_request;
+
 /// The realm httpbin's challenges name; clients under test sometimes assert on it.
 const REALM: &str = r#"Basic realm="Fake Realm""#;
-
-fn bad_request(why: String) -> Response {
-    (StatusCode::BAD_REQUEST, why).into_response()
-}
 
 /// `/status/{codes}`: `418`, or a weighted choice such as `200:0.7,500:0.3` (a code without a
 /// weight weighs 1). A redirect status carries a Location, 401 a challenge.
@@ -92,10 +90,7 @@ pub(super) async fn unstable(Query(query): Query<Unstable>) -> Response {
     if !(0.0..=1.0).contains(&rate) {
         return bad_request(format!("failure_rate={rate}: use 0 to 1\n"));
     }
-    let roll = match query.seed {
-        Some(seed) => fastrand::Rng::with_seed(seed).f64(),
-        None => fastrand::f64(),
-    };
+    let roll = super::seeded(query.seed).f64();
     match roll < rate {
         true => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         false => StatusCode::OK.into_response(),

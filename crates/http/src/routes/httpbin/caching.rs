@@ -2,7 +2,7 @@
 //! `/cache/{seconds}` sets Cache-Control, and `/response-headers` sets any header asked for.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -80,10 +80,7 @@ pub(super) async fn etag(Path(etag): Path<String>, headers: HeaderMap, echo: Ech
 
 /// `/response-headers?name=value&…` (GET and POST): each pair becomes a response header;
 /// the body lists them as JSON (repeated names as a list), with the Content-Type.
-pub(super) async fn response_headers(RawQuery(query): RawQuery) -> Response {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+pub(super) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     let mut headers = Vec::new();
     for (name, value) in &pairs {
         let (Ok(name), Ok(value)) = (

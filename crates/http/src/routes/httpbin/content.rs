@@ -3,11 +3,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use super::{bad_request, over_cap};
 use crate::routes::AppState;
 
 const HTML_UTF8: &str = "text/html; charset=utf-8";
@@ -66,10 +67,6 @@ pub(super) async fn uuid() -> Json<Value> {
     Json(json!({ "uuid": uuid::Uuid::new_v4().to_string() }))
 }
 
-fn bad_request(why: String) -> Response {
-    (StatusCode::BAD_REQUEST, why).into_response()
-}
-
 /// Decode standard or URL-safe base64, with or without padding.
 fn decode(value: &str) -> Result<Vec<u8>, base64::DecodeError> {
     use base64::engine::DecodePaddingMode;
@@ -109,11 +106,8 @@ pub(super) async fn links(
     State(state): State<AppState>,
     Path((n, offset)): Path<(u32, u32)>,
 ) -> Response {
-    let max = state.settings.max_links;
-    if n > max {
-        return bad_request(format!(
-            "{n} links: ask for at most {max} (the cap is [http] max_links)\n"
-        ));
+    if let Some(refusal) = over_cap(n, "links", state.settings.max_links, "max_links") {
+        return refusal;
     }
     let mut page = String::from("<html><head><title>Links</title></head><body>");
     for i in 0..n {

@@ -2,7 +2,7 @@
 //! them and redirect to `/cookies`, so a client with a cookie jar sees the result.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::Cookie;
@@ -35,16 +35,10 @@ fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
     response
 }
 
-fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
 /// `/cookies/set?name=value&…`: set each, path `/`.
-pub(super) async fn set(RawQuery(query): RawQuery) -> Response {
+pub(super) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     set_and_show(
-        query_pairs(query)
+        pairs
             .into_iter()
             .map(|(name, value)| Cookie::build((name, value)).path("/").build()),
     )
@@ -56,8 +50,8 @@ pub(super) async fn set_one(Path((name, value)): Path<(String, String)>) -> Resp
 }
 
 /// `/cookies/delete?name&…`: expire each (in the past, and `Max-Age=0`).
-pub(super) async fn delete(RawQuery(query): RawQuery) -> Response {
-    set_and_show(query_pairs(query).into_iter().map(|(name, _)| {
+pub(super) async fn delete(Query(pairs): Query<Vec<(String, String)>>) -> Response {
+    set_and_show(pairs.into_iter().map(|(name, _)| {
         Cookie::build((name, ""))
             .path("/")
             .max_age(cookie::time::Duration::ZERO)

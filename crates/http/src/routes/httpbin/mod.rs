@@ -188,13 +188,55 @@ fn title_case(name: &str) -> String {
         .join("-")
 }
 
+impl Echo {
+    /// `/get`'s answer: the request's arguments, headers, address and URL.
+    fn into_json(self) -> Value {
+        json!({
+            "args": self.args,
+            "headers": self.headers,
+            "origin": self.origin,
+            "url": self.url,
+        })
+    }
+}
+
 pub(super) async fn get_echo(echo: Echo) -> Json<Value> {
-    Json(json!({
-        "args": echo.args,
-        "headers": echo.headers,
-        "origin": echo.origin,
-        "url": echo.url,
-    }))
+    Json(echo.into_json())
+}
+
+/// 400 Bad Request, saying why.
+fn bad_request(why: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, why.into()).into_response()
+}
+
+/// 400 when a request asks for more than a cap allows, naming the cap's `[http]` key; none
+/// when it is within.
+fn over_cap<T: PartialOrd + std::fmt::Display>(
+    asked: T,
+    unit: &str,
+    max: T,
+    key: &str,
+) -> Option<Response> {
+    (asked > max).then(|| {
+        bad_request(format!(
+            "{asked} {unit}: ask for at most {max} (the cap is [http] {key})\n"
+        ))
+    })
+}
+
+/// n random bytes; with a seed, the same ones every time.
+fn random_bytes(n: usize, seed: Option<u64>) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    seeded(seed).fill(&mut bytes);
+    bytes
+}
+
+/// A generator that repeats its numbers for a seed, or a fresh one without.
+fn seeded(seed: Option<u64>) -> fastrand::Rng {
+    match seed {
+        Some(seed) => fastrand::Rng::with_seed(seed),
+        None => fastrand::Rng::new(),
+    }
 }
 
 /// `/hostname`: the name of the machine (or container) switchboard runs on.
@@ -222,21 +264,13 @@ async fn user_agent(headers: HeaderMap) -> Json<Value> {
 async fn delay(State(state): State<AppState>, Path(seconds): Path<f64>, echo: Echo) -> Response {
     let max = state.settings.max_delay;
     if !seconds.is_finite() || seconds < 0.0 {
-        return (
-            StatusCode::BAD_REQUEST,
-            "delay must be a number of seconds, 0 or more\n",
-        )
-            .into_response();
+        return bad_request("delay must be a number of seconds, 0 or more\n");
     }
     if seconds > max.as_secs_f64() {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "a delay of {seconds}s: ask for at most {}s (the cap is [http] max_delay)\n",
-                max.as_secs_f64()
-            ),
-        )
-            .into_response();
+        return bad_request(format!(
+            "a delay of {seconds}s: ask for at most {}s (the cap is [http] max_delay)\n",
+            max.as_secs_f64()
+        ));
     }
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     get_echo(echo).await.into_response()
@@ -254,20 +288,10 @@ async fn bytes(
     Path(n): Path<usize>,
     Query(query): Query<BytesQuery>,
 ) -> Response {
-    let max = state.settings.max_bytes;
-    if n > max {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"),
-        )
-            .into_response();
+    if let Some(refusal) = over_cap(n, "bytes", state.settings.max_bytes, "max_bytes") {
+        return refusal;
     }
-    let mut rng = match query.seed {
-        Some(seed) => fastrand::Rng::with_seed(seed),
-        None => fastrand::Rng::new(),
-    };
-    let mut body = vec![0u8; n];
-    rng.fill(&mut body);
+    let body = random_bytes(n, query.seed);
     ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
 }
 

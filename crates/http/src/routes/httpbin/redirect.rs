@@ -7,12 +7,8 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::Echo;
+use super::{Echo, bad_request};
 use crate::routes::AppState;
-
-fn bad_request(why: String) -> Response {
-    (StatusCode::BAD_REQUEST, why).into_response()
-}
 
 /// A redirect with that status to `location`; 400 if it cannot be a header value.
 fn redirect_with(status: StatusCode, location: &str) -> Response {
@@ -90,7 +86,7 @@ pub(super) async fn redirect_to(
     echo: Echo,
 ) -> Response {
     let Some(url) = query.url else {
-        return bad_request("redirect-to needs ?url=\n".into());
+        return bad_request("redirect-to needs ?url=\n");
     };
     let status = match query.status_code.unwrap_or(302) {
         code @ 300..=399 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),

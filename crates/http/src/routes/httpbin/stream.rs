@@ -7,14 +7,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::Echo;
+use super::{Echo, bad_request, over_cap, random_bytes};
 use crate::routes::AppState;
-
-fn bad_request(why: String) -> Response {
-    (StatusCode::BAD_REQUEST, why).into_response()
-}
 
 /// `/stream/{n}`: n lines of newline-delimited JSON, `/get`'s answer plus an `id` each.
 pub(super) async fn lines(
@@ -23,17 +18,10 @@ pub(super) async fn lines(
     echo: Echo,
 ) -> Response {
     let max = state.settings.max_stream_lines;
-    if n > max {
-        return bad_request(format!(
-            "{n} lines: ask for at most {max} (the cap is [http] max_stream_lines)\n"
-        ));
+    if let Some(refusal) = over_cap(n, "lines", max, "max_stream_lines") {
+        return refusal;
     }
-    let line = json!({
-        "args": echo.args,
-        "headers": echo.headers,
-        "origin": echo.origin,
-        "url": echo.url,
-    });
+    let line = echo.into_json();
     let chunks = (0..n).map(move |id| {
         let mut line = line.clone();
         line["id"] = id.into();
@@ -61,25 +49,16 @@ pub(super) async fn bytes(
     Path(n): Path<usize>,
     Query(query): Query<StreamBytes>,
 ) -> Response {
-    let max = state.settings.max_bytes;
-    if n > max {
-        return bad_request(format!(
-            "{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"
-        ));
+    if let Some(refusal) = over_cap(n, "bytes", state.settings.max_bytes, "max_bytes") {
+        return refusal;
     }
     let chunk_size = query.chunk_size.unwrap_or(10 * 1024);
     if chunk_size == 0 {
-        return bad_request("chunk_size=0: use 1 or more\n".into());
+        return bad_request("chunk_size=0: use 1 or more\n");
     }
     // Drawn at once (n is capped) and sent in slices, so the chunk size cannot change the
     // bytes: the same seed gives what `/bytes/{n}` gives.
-    let mut rng = match query.seed {
-        Some(seed) => fastrand::Rng::with_seed(seed),
-        None => fastrand::Rng::new(),
-    };
-    let mut all = vec![0u8; n];
-    rng.fill(&mut all);
-    let all = Bytes::from(all);
+    let all = Bytes::from(random_bytes(n, query.seed));
     let chunks = (0..n).step_by(chunk_size).map(move |start| {
         Ok::<_, std::convert::Infallible>(all.slice(start..n.min(start + chunk_size)))
     });
@@ -121,11 +100,8 @@ pub(super) async fn range(
     Path(n): Path<usize>,
     headers: HeaderMap,
 ) -> Response {
-    let max = state.settings.max_bytes;
-    if n > max {
-        return bad_request(format!(
-            "{n} bytes: ask for at most {max} (the cap is [http] max_bytes)\n"
-        ));
+    if let Some(refusal) = over_cap(n, "bytes", state.settings.max_bytes, "max_bytes") {
+        return refusal;
     }
     let body: Bytes = (b'a'..=b'z').cycle().take(n).collect::<Vec<u8>>().into();
     let fixed = [
