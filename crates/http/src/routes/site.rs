@@ -92,7 +92,7 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
 
 /// The server this request names: the `Host` header (HTTP/1.1), or the URI's authority
 /// (HTTP/2's `:authority`).
-fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+pub(super) fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -109,12 +109,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let conn = parts.extensions.get::<Arc<Connection>>().map(|c| &c.info);
         let origin = conn.map(|c| c.peer.ip().to_string()).unwrap_or_default();
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
+        let host = super::site::host_of(&parts.uri, &parts.headers)
             .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(ToString::to_string))
             .or_else(|| conn.map(|c| c.local.to_string()))
             .unwrap_or_default();
         let scheme = match conn.is_some_and(|c| c.tls.is_some()) {
