@@ -119,6 +119,14 @@ fn http_client() -> reqwest::Client {
     client_builder().build().unwrap()
 }
 
+/// Assert a response's status, and that its body says `words` (a refusal names its reason:
+/// the config key of a cap, the part of the request that was wrong).
+async fn assert_answer(response: reqwest::Response, status: StatusCode, words: &str) {
+    assert_eq!(response.status(), status);
+    let body = response.text().await.unwrap();
+    assert!(body.contains(words), "{body:?} does not say {words:?}");
+}
+
 /// A plain HTTP client that does not follow redirects, to look at the first answer.
 fn first_hop_client() -> reqwest::Client {
     client_builder()
