@@ -134,6 +134,14 @@ fn table() -> Vec<Row> {
             "text/plain",
             &[],
         ),
+        // A line break cannot go into a Location header.
+        row(
+            Method::GET,
+            "/redirect-to?url=/a%0Ab",
+            400,
+            "text/plain",
+            &[],
+        ),
         row(Method::GET, "/json", 200, json, &["slideshow"]),
         row(Method::GET, "/html", 200, "text/html", &[]),
         row(Method::GET, "/xml", 200, "application/xml", &[]),
