@@ -126,11 +126,7 @@ fn check(
     }
     // A WebSocket is a GET, but a page on any site may open one and read every message on
     // it (browsers apply no CORS to WebSockets): it is checked like a change.
-    let websocket = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !websocket
+    if !super::mailpit_events::is_websocket(headers)
         && matches!(
             *method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
