@@ -15,7 +15,7 @@ use switchboard_core::{Shutdown, Timed};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, mailpit_events};
+use super::{AppState, mailpit_events, websocket};
 use crate::serve::Connection;
 
 /// The event stream and the metrics: they show switchboard's state (behind the site guard).
@@ -79,7 +79,7 @@ async fn events(
     Extension(conn): Extension<Arc<Connection>>,
     request: Request,
 ) -> Response {
-    if mailpit_events::is_websocket(request.headers()) {
+    if websocket::is_websocket(request.headers()) {
         return mailpit_events::upgrade(&state, &conn, request);
     }
     server_sent_events(&state, &conn).into_response()

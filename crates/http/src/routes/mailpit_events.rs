@@ -10,76 +10,32 @@
 //! | `prune` | `null`: the oldest were deleted to make room |
 //! | `stats` | `{"Total", "Unread", "Version"}`, after each of the above |
 //!
-//! The session runs in the connection's own task (see `Connection::after_upgrade`), ends
-//! when the client closes, and says goodbye (close frame 1001) at shutdown.
+//! The session (its handshake is in `websocket.rs`) ends when the client closes, and says
+//! goodbye (close frame 1001) at shutdown.
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use switchboard_core::Shutdown;
 use switchboard_mail::{MailChange, MailStore};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::AppState;
 use super::mail::MessageSummary;
+use super::{AppState, websocket};
 use crate::serve::Connection;
 
-/// Whether the request asks to become a WebSocket.
-pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// Answer the handshake (`101`) and run the session on the connection afterwards.
-pub(super) fn upgrade(state: &AppState, conn: &Connection, mut request: Request) -> Response {
-    let headers = request.headers();
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "a WebSocket upgrade needs Sec-WebSocket-Key\n",
-        )
-            .into_response();
-    };
-    if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
-        return (
-            StatusCode::UPGRADE_REQUIRED,
-            [(header::SEC_WEBSOCKET_VERSION, "13")],
-            "only WebSocket version 13 is spoken here\n",
-        )
-            .into_response();
-    }
-    let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut request);
+/// Answer the handshake and forward the mailbox's changes on the socket afterwards.
+pub(super) fn upgrade(state: &AppState, conn: &Connection, request: Request) -> Response {
     let mail = state.shared.mail.clone();
     let shutdown = conn.shutdown.clone();
-    conn.after_upgrade(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        session(socket, mail, shutdown).await;
-    });
-    (
-        StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::UPGRADE, "websocket".to_owned()),
-            (header::CONNECTION, "Upgrade".to_owned()),
-            (header::SEC_WEBSOCKET_ACCEPT, accept),
-        ],
-    )
-        .into_response()
+    websocket::accept(conn, request, None, move |socket| {
+        session(socket, mail, shutdown)
+    })
 }
 
 /// Forward the mailbox's changes until the client leaves or switchboard stops.

@@ -10,6 +10,7 @@ mod page;
 mod send;
 mod site;
 mod view;
+mod websocket;
 
 use std::sync::Arc;
 

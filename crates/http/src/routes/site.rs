@@ -126,7 +126,7 @@ fn check(
     }
     // A WebSocket is a GET, but a page on any site may open one and read every message on
     // it (browsers apply no CORS to WebSockets): it is checked like a change.
-    if !super::mailpit_events::is_websocket(headers)
+    if !super::websocket::is_websocket(headers)
         && matches!(
             *method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
