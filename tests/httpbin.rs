@@ -275,6 +275,105 @@ fn table() -> Vec<Row> {
             body: r#"{"k":[1,2]}"#,
             ..row(Method::POST, "/post", 200, json, BODY_ECHO)
         },
+        row(
+            Method::GET,
+            "/digest-auth/auth/u/p",
+            401,
+            json,
+            &["authenticated"],
+        ),
+        row(
+            Method::GET,
+            "/digest-auth/auth-int/u/p/SHA-256",
+            401,
+            json,
+            &["authenticated"],
+        ),
+        row(Method::GET, "/digest-auth/x/u/p", 400, "text/plain", &[]),
+        row(
+            Method::GET,
+            "/digest-auth/auth/u/p/SHA-1",
+            400,
+            "text/plain",
+            &[],
+        ),
+        // The client decompresses (as reqwest does by default), so the JSON is read as sent.
+        row(
+            Method::GET,
+            "/gzip",
+            200,
+            json,
+            &["gzipped", "headers", "method", "origin"],
+        ),
+        row(
+            Method::GET,
+            "/deflate",
+            200,
+            json,
+            &["deflated", "headers", "method", "origin"],
+        ),
+        row(
+            Method::GET,
+            "/brotli",
+            200,
+            json,
+            &["brotli", "headers", "method", "origin"],
+        ),
+        row(
+            Method::GET,
+            "/zstd",
+            200,
+            json,
+            &["headers", "method", "origin", "zstd"],
+        ),
+        row(
+            Method::GET,
+            "/drip?numbytes=3&duration=0&delay=0",
+            200,
+            "application/octet-stream",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/drip?numbytes=1&duration=0&delay=0&code=503",
+            503,
+            "application/octet-stream",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/drip?delay=9&duration=2",
+            400,
+            "text/plain",
+            &[],
+        ),
+        row(
+            Method::GET,
+            "/drip?numbytes=1000000",
+            400,
+            "text/plain",
+            &[],
+        ),
+        row(Method::GET, "/drip?code=99", 400, "text/plain", &[]),
+        row(
+            Method::GET,
+            "/sse?count=2&duration=0",
+            200,
+            "text/event-stream",
+            &[],
+        ),
+        row(Method::GET, "/sse?count=1000", 400, "text/plain", &[]),
+        row(Method::GET, "/sse?duration=forever", 400, "text/plain", &[]),
+        row(Method::GET, "/trailers?x-t=1", 200, json, ECHO),
+        row(
+            Method::GET,
+            "/trailers?content-length=1",
+            400,
+            "text/plain",
+            &[],
+        ),
+        // A WebSocket route asked without an upgrade says what it needs.
+        row(Method::GET, "/websocket/echo", 426, "text/plain", &[]),
     ]
 }
 
@@ -879,4 +978,46 @@ async fn range_answers_byte_ranges_as_rfc_9110_says() {
         get("/range/1001", None).await.status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn the_pages_try_it_section_names_every_httpbin_endpoint() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let page = crate::http_client()
+        .get(stack.url("http", "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = &page[page.find(r#"id="httpbin""#).expect("no httpbin section")..];
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../http/src/routes/httpbin/mod.rs"
+    ))
+    .unwrap();
+    let mut endpoints: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|call| call.trim_start().strip_prefix('"'))
+        .map(|path| {
+            // The endpoint's name: its path up to the first parameter.
+            let path = &path[..path.find('"').unwrap()];
+            path.split("/{").next().unwrap()
+        })
+        .collect();
+    endpoints.dedup();
+    assert!(endpoints.len() > 50, "found only {endpoints:?}");
+    // Named as a whole: `/post` in a link or a list, not inside `/forms/post`.
+    let named = |name: &str| {
+        section.match_indices(name).any(|(at, _)| {
+            let before = section[..at].chars().next_back();
+            let after = section[at + name.len()..].chars().next();
+            matches!(before, Some('>' | '"' | ' '))
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+    };
+    let missing: Vec<_> = endpoints.iter().filter(|name| !named(name)).collect();
+    assert!(missing.is_empty(), "not on the page: {missing:?}");
 }

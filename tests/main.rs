@@ -13,6 +13,7 @@ mod dispatch;
 mod docs;
 mod http;
 mod httpbin;
+mod httpbin_wire;
 mod https;
 mod limits;
 mod mail_api;

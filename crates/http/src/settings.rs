@@ -23,13 +23,20 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
-    /// Longest wait `/delay/{seconds}` will do; longer ones get 400.
+    /// Longest wait `/delay/{seconds}` will do, and longest `delay` plus `duration` of
+    /// `/drip` and `/sse`; longer ones get 400.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// Most bytes `/bytes/{n}`, `/stream-bytes/{n}` and `/range/{n}` will send; more get 400.
+    /// Most bytes `/bytes/{n}`, `/stream-bytes/{n}`, `/range/{n}` and `/drip` will send;
+    /// more get 400.
     pub max_bytes: usize,
-    /// Most lines `/stream/{n}` will send; more get 400.
+    /// Most lines `/stream/{n}` and events `/sse` will send; more get 400.
     pub max_stream_lines: u32,
+    /// Largest message `/websocket/echo` takes; a larger one closes the socket (1009).
+    pub max_websocket_message_bytes: usize,
+    /// Longest a `/websocket/echo` session lasts; then the server closes it (1008).
+    #[serde(with = "humantime_serde")]
+    pub max_websocket_duration: Duration,
     /// Most links `/links/{n}/{offset}` will put on a page; more get 400.
     pub max_links: u32,
     /// Longest chain `/redirect/{n}` and its relatives will make; longer ones get 400.
@@ -63,6 +70,8 @@ impl Default for HttpSettings {
             max_bytes: 100 * 1024,
             max_links: 256,
             max_stream_lines: 100,
+            max_websocket_message_bytes: 64 * 1024,
+            max_websocket_duration: Duration::from_secs(60),
             max_redirects: 100,
             redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),
@@ -84,6 +93,7 @@ impl HttpSettings {
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),
+            ("max_websocket_duration", self.max_websocket_duration),
         ] {
             if value.is_zero() {
                 return Err(format!("{key} must be longer than zero"));
@@ -122,5 +132,34 @@ impl Default for ControlSettings {
                 .filter_map(|c| c.parse().ok())
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_timeout_is_refused_by_its_key() {
+        for (key, settings) in [
+            (
+                "keep_alive_timeout",
+                HttpSettings {
+                    keep_alive_timeout: Duration::ZERO,
+                    ..HttpSettings::default()
+                },
+            ),
+            (
+                "max_websocket_duration",
+                HttpSettings {
+                    max_websocket_duration: Duration::ZERO,
+                    ..HttpSettings::default()
+                },
+            ),
+        ] {
+            let error = settings.validate().unwrap_err();
+            assert!(error.starts_with(key), "{error}");
+        }
+        assert_eq!(HttpSettings::default().validate(), Ok(()));
     }
 }

@@ -20,6 +20,8 @@ use crate::serve::Connection;
 #[template(path = "index.html")]
 struct Page {
     host: String,
+    /// `scheme://host:port` as the visitor reached this page, for the httpbin examples.
+    here: String,
     ports: Vec<Row>,
     unbound: Vec<Unbound>,
     visitor: Visitor,
@@ -184,6 +186,11 @@ pub(super) async fn index(
             tls: conn.tls.as_ref().map(ToString::to_string),
         },
         messages: state.shared.mail.len(),
+        here: format!(
+            "{}://{host}:{}",
+            if conn.tls.is_some() { "https" } else { "http" },
+            conn.port()
+        ),
         host,
     };
     match page.render() {

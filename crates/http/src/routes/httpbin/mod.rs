@@ -4,12 +4,16 @@
 
 mod auth;
 mod caching;
+mod compress;
 mod content;
 mod cookies;
+mod digest;
 mod image;
 mod methods;
 mod redirect;
+mod socket_echo;
 mod stream;
+mod timed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +53,14 @@ pub(super) fn routes() -> Router<AppState> {
             get(auth::hidden_basic_auth),
         )
         .route("/bearer", get(auth::bearer))
+        .route(
+            "/digest-auth/{qop}/{user}/{password}",
+            get(digest::md5_default),
+        )
+        .route(
+            "/digest-auth/{qop}/{user}/{password}/{algorithm}",
+            get(digest::with_algorithm),
+        )
         .route("/redirect/{n}", get(redirect::redirect))
         .route("/relative-redirect/{n}", get(redirect::relative))
         .route("/absolute-redirect/{n}", get(redirect::absolute))
@@ -87,6 +99,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/cookies/delete", get(cookies::delete))
         .route("/delay/{seconds}", any(delay))
         .route("/bytes/{n}", get(bytes))
+        .route("/drip", get(timed::drip))
+        .route("/sse", get(timed::sse))
+        .route("/trailers", get(stream::trailers))
+        .route("/gzip", get(compress::gzip))
+        .route("/deflate", get(compress::deflate))
+        .route("/brotli", get(compress::brotli))
+        .route("/zstd", get(compress::zstd))
+        .route("/websocket/echo", get(socket_echo::echo))
         // Browsers may call these from any page, with credentials, as httpbin allows: the
         // request's Origin, method and headers are mirrored, and preflights answered. Only
         // here: the state routes never answer another site (site.rs).

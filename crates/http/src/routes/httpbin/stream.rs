@@ -1,11 +1,14 @@
 //! Streamed answers: `/stream/{n}` sends n JSON lines, `/stream-bytes/{n}` n bytes in
-//! chunks, each part leaving as it is made; `/dump/request` shows the request as parsed.
+//! chunks, each part leaving as it is made; `/trailers` sends fields after its body;
+//! `/dump/request` shows the request as parsed.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
 use serde::Deserialize;
 
 use super::{Echo, bad_request, over_cap, random_bytes};
@@ -139,4 +142,69 @@ pub(super) async fn range(
         )
             .into_response(),
     }
+}
+
+/// Fields that may not be sent as trailers (RFC 9110 section 6.5.1): a recipient needs them
+/// before the body, to frame it, route it, check it or decide what to do with it.
+const NOT_TRAILERS: &[HeaderName] = &[
+    header::AUTHORIZATION,
+    header::CACHE_CONTROL,
+    header::CONNECTION,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LENGTH,
+    header::CONTENT_RANGE,
+    header::CONTENT_TYPE,
+    header::EXPECT,
+    header::HOST,
+    header::LOCATION,
+    header::MAX_FORWARDS,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::RANGE,
+    header::RETRY_AFTER,
+    header::SET_COOKIE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::WWW_AUTHENTICATE,
+];
+
+/// `/trailers?name=value&…`: `/get`'s answer, then each pair as a trailer field after the
+/// body, all named in the `Trailer` header first. HTTP/2 always carries them; HTTP/1.1 only
+/// to a client that says it takes them (`TE: trailers`), which hyper requires.
+pub(super) async fn trailers(uri: Uri, echo: Echo) -> Response {
+    let mut fields = HeaderMap::new();
+    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            return bad_request(format!("{name:?} is not a field name\n"));
+        };
+        if NOT_TRAILERS.contains(&name) {
+            return bad_request(format!(
+                "{name} cannot be a trailer: a client needs it before the body\n"
+            ));
+        }
+        let Ok(value) = HeaderValue::from_str(&value) else {
+            return bad_request(format!("the value of {name} is not a field value\n"));
+        };
+        fields.append(name, value);
+    }
+    let declared: Vec<&str> = fields.keys().map(HeaderName::as_str).collect();
+    let declared = declared.join(", ");
+    let body = Bytes::from(echo.into_json().to_string());
+    let frames = futures_util::stream::iter([
+        Ok::<_, std::convert::Infallible>(Frame::data(body)),
+        Ok(Frame::trailers(fields)),
+    ]);
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(StreamBody::new(frames)),
+    )
+        .into_response();
+    if let Ok(declared) = HeaderValue::from_str(&declared)
+        && !declared.is_empty()
+    {
+        response.headers_mut().insert(header::TRAILER, declared);
+    }
+    response
 }
