@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Interop: real HTTP and TLS clients, and a port scanner, against switchboard.
 
-curl (HTTP/1.1, h2c with prior knowledge, h2 over TLS verifying the local CA), openssl
+curl (HTTP/1.1, h2c with prior knowledge, h2 over TLS verifying the local CA; httpbin's
+compression, Digest auth, ranges, cookies and trailers), PyPI's requests and websockets
+(Digest auth, server-sent events, the WebSocket echo), openssl
 s_client (TLS 1.2 and 1.3, ALPN, STARTTLS for SMTP; TLS 1.1 refused), Python's
 http.client (plain and HTTPS with the CA), and nmap: -sT sees the ports open and the unbound
 ones closed, -sV recognises the services. With root, nmap looks at switchboard on the real
@@ -40,6 +42,42 @@ def s_client(address, *args, stdin=""):
     )
 
 
+def python_libraries(http_addr):
+    """PyPI's requests (Digest auth, streaming) and websockets, when installed (.ci/run puts
+    them in its virtual environment)."""
+    try:
+        import asyncio
+
+        import requests
+        import websockets
+    except ImportError as missing:
+        check(f"Python libraries for the httpbin checks ({missing.name})", False, "pip install requests websockets")
+        return
+    base = f"http://{http_addr}"
+    for algorithm in ("MD5", "SHA-256", "SHA-512"):
+        response = requests.get(f"{base}/digest-auth/auth/alice/s3cret/{algorithm}",
+                                auth=requests.auth.HTTPDigestAuth("alice", "s3cret"), timeout=PATIENCE)
+        check(f"requests' HTTPDigestAuth with {algorithm}",
+              response.status_code == 200 and response.json()["user"] == "alice", response.text)
+    response = requests.get(f"{base}/digest-auth/auth/alice/s3cret",
+                            auth=requests.auth.HTTPDigestAuth("alice", "wrong"), timeout=PATIENCE)
+    check("requests' HTTPDigestAuth with a wrong password gets 401", response.status_code == 401, response.text)
+
+    with requests.get(f"{base}/sse?count=3&duration=0.3", stream=True, timeout=PATIENCE) as response:
+        data = [json.loads(line[5:]) for line in response.iter_lines(decode_unicode=True) if line.startswith("data:")]
+    check("requests streams /sse's three events", [d["id"] for d in data] == [0, 1, 2], data)
+
+    async def echo():
+        async with websockets.connect(f"ws://{http_addr}/websocket/echo") as socket:
+            await socket.send("hello")
+            text = await socket.recv()
+            await socket.send(b"\x00\xff")
+            return text, await socket.recv()
+
+    answers = asyncio.run(asyncio.wait_for(echo(), PATIENCE))
+    check("websockets' client gets its text and binary messages back", answers == ("hello", b"\x00\xff"), answers)
+
+
 def clients(sb):
     http_addr, https_port = sb.addrs["http"], sb.port("https")
     https_url = f"https://localhost:{https_port}"
@@ -69,6 +107,21 @@ def clients(sb):
 
     r = curl("--range", "2-4", "--write-out", "\n%{http_code}", f"http://{http_addr}/range/30")
     check("curl --range gets 206 and the span", r.stdout == "cde\n206", r)
+
+    for path, key in (("gzip", "gzipped"), ("deflate", "deflated"), ("brotli", "brotli"), ("zstd", "zstd")):
+        r = curl("--compressed", f"http://{http_addr}/{path}")
+        check(f"curl --compressed decodes /{path}", r.returncode == 0 and json.loads(r.stdout).get(key) is True, r)
+
+    for path in ("auth/alice/s3cret", "auth/alice/s3cret/SHA-256"):
+        r = curl("--digest", "--user", "alice:s3cret", f"http://{http_addr}/digest-auth/{path}")
+        ok = r.returncode == 0 and json.loads(r.stdout) == {"authenticated": True, "user": "alice"}
+        check(f"curl --digest answers /digest-auth/{path}", ok, r)
+
+    r = curl("--raw", "--header", "TE: trailers", "--dump-header", "-", f"http://{http_addr}/trailers?x-sum=42")
+    check("curl reads the trailer after the chunked body", "trailer: x-sum" in r.stdout.lower()
+          and r.stdout.rstrip().endswith("x-sum: 42"), r)
+
+    python_libraries(http_addr)
 
     r = curl("--http2-prior-knowledge", f"http://{http_addr}/whoami?format=json")
     check("curl h2c (prior knowledge)", r.returncode == 0 and json.loads(r.stdout)["protocol"] == "HTTP/2.0", r)
