@@ -19,11 +19,7 @@ async fn each_port_reaches_its_own_service() {
 
     // The same bytes sent to the echo port come back unchanged: no HTTP there.
     let mut echo = TcpStream::connect(stack.addr("echo")).await.unwrap();
-    let request = b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
-    echo.write_all(request).await.unwrap();
-    let mut answer = vec![0u8; request.len()];
-    echo.read_exact(&mut answer).await.unwrap();
-    assert_eq!(answer, request);
+    crate::assert_echoes(&mut echo, b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n").await;
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod limits;
 mod mail_api;
 mod mailpit;
 mod probe;
+mod runtime_ports;
 mod shutdown;
 mod site;
 mod smtp;
@@ -65,6 +66,15 @@ async fn assert_refused(addr: SocketAddr) {
     })
     .await;
     assert!(refused.is_ok(), "{addr} still accepts connections");
+}
+
+/// Send `bytes` to an echo service and assert that they come back unchanged.
+async fn assert_echoes(stream: &mut TcpStream, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(bytes).await.unwrap();
+    let mut back = vec![0u8; bytes.len()];
+    stream.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, bytes);
 }
 
 /// Send a request that must succeed and return its JSON body.

@@ -209,6 +209,14 @@ impl PortControl for NoPorts {
     async fn reset(&self) -> Result<(), ControlError> {
         Ok(())
     }
+    async fn add_port(&self, _: Value) -> Result<PortStatus, ControlError> {
+        Err(ControlError::Invalid(
+            "the baseline server has no supervisor to add ports to".into(),
+        ))
+    }
+    async fn remove_port(&self, port: u16) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
 }
 
 impl ToxicControl for NoPorts {

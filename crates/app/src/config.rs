@@ -160,16 +160,6 @@ impl Config {
 
         let mut ports = Vec::with_capacity(raw.port.len());
         for entry in &raw.port {
-            let name = entry.service.get_ref();
-            let Some(service) = services::names().find(|s| s == name) else {
-                return Err(source.error(
-                    Some(entry.service.span()),
-                    format!(
-                        "unknown service \"{name}\" in `service`; known services: {}",
-                        services::names().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            };
             let port = *entry.port.get_ref();
             // Port 0 means "any free port", so it may appear more than once.
             if port != 0
@@ -185,52 +175,14 @@ impl Config {
                     ),
                 ));
             }
-            for (key, zero) in [
-                ("max_connections", entry.max_connections == Some(0)),
-                ("max_per_source", entry.max_per_source == Some(0)),
-                ("max_rate", entry.max_rate == Some(0)),
-            ] {
-                if zero {
-                    return Err(source.error(
-                        Some(entry.port.span()),
-                        format!("`{key}` must be at least 1"),
-                    ));
-                }
-            }
-            let mut toxics: Vec<Toxic> = Vec::new();
-            for spec in &entry.toxics {
-                let toxic = Toxic::from_spec(spec.clone()).map_err(|e| {
-                    source.error(
-                        Some(entry.port.span()),
-                        format!("a toxic of port {port}: {e}"),
-                    )
+            let spec = entry
+                .row()
+                .to_spec(raw.supervisor.max_connections)
+                .map_err(|error| match error {
+                    RowError::Service(message) => source.error(Some(entry.service.span()), message),
+                    RowError::Other(message) => source.error(Some(entry.port.span()), message),
                 })?;
-                if toxics.iter().any(|t| t.name == toxic.name) {
-                    return Err(source.error(
-                        Some(entry.port.span()),
-                        format!(
-                            "port {port} has two toxics named \"{}\"; give each its own `name`",
-                            toxic.name
-                        ),
-                    ));
-                }
-                toxics.push(toxic);
-            }
-            ports.push(PortSpec {
-                port,
-                service,
-                bind: entry.bind.clone(),
-                max_connections: entry
-                    .max_connections
-                    .unwrap_or(raw.supervisor.max_connections),
-                rules: AccessRules {
-                    allow: entry.allow.clone(),
-                    deny: entry.deny.clone(),
-                },
-                max_per_source: entry.max_per_source,
-                max_rate: entry.max_rate,
-                toxics,
-            });
+            ports.push(spec);
         }
         if raw.supervisor.max_connections == 0 || raw.supervisor.max_refusals == 0 {
             return Err(source.error(
@@ -438,6 +390,105 @@ struct RawPort {
     max_rate: Option<u32>,
     #[serde(default)]
     toxics: Vec<ToxicSpec>,
+}
+
+impl RawPort {
+    /// The row without the places it was written at.
+    fn row(&self) -> PortRow {
+        PortRow {
+            port: *self.port.get_ref(),
+            service: self.service.get_ref().clone(),
+            bind: self.bind.clone(),
+            max_connections: self.max_connections,
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+            max_per_source: self.max_per_source,
+            max_rate: self.max_rate,
+            toxics: self.toxics.clone(),
+        }
+    }
+}
+
+/// One row of the port table with the keys of a `[[port]]` table: read from the config file,
+/// or as JSON from the control API (`POST /api/ports`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRow {
+    pub port: u16,
+    pub service: String,
+    #[serde(default)]
+    pub bind: Vec<IpAddr>,
+    pub max_connections: Option<usize>,
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+    #[serde(default)]
+    pub deny: Vec<Cidr>,
+    pub max_per_source: Option<u32>,
+    pub max_rate: Option<u32>,
+    #[serde(default)]
+    pub toxics: Vec<ToxicSpec>,
+}
+
+/// What is wrong with a row: its service, or another of its keys.
+#[derive(Debug)]
+pub(crate) enum RowError {
+    Service(String),
+    Other(String),
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::Service(message) | RowError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl PortRow {
+    /// The row as the supervisor takes it; `max_connections` is `default_max` unless given.
+    pub(crate) fn to_spec(&self, default_max: usize) -> Result<PortSpec, RowError> {
+        let (name, port) = (self.service.as_str(), self.port);
+        let Some(service) = services::names().find(|s| *s == name) else {
+            return Err(RowError::Service(format!(
+                "unknown service \"{name}\" in `service`; known services: {}",
+                services::names().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        for (key, zero) in [
+            ("max_connections", self.max_connections == Some(0)),
+            ("max_per_source", self.max_per_source == Some(0)),
+            ("max_rate", self.max_rate == Some(0)),
+        ] {
+            if zero {
+                return Err(RowError::Other(format!("`{key}` must be at least 1")));
+            }
+        }
+        let mut toxics: Vec<Toxic> = Vec::new();
+        for spec in &self.toxics {
+            let toxic = Toxic::from_spec(spec.clone())
+                .map_err(|e| RowError::Other(format!("a toxic of port {port}: {e}")))?;
+            if toxics.iter().any(|t| t.name == toxic.name) {
+                return Err(RowError::Other(format!(
+                    "port {port} has two toxics named \"{}\"; give each its own `name`",
+                    toxic.name
+                )));
+            }
+            toxics.push(toxic);
+        }
+        Ok(PortSpec {
+            port,
+            service,
+            bind: self.bind.clone(),
+            max_connections: self.max_connections.unwrap_or(default_max),
+            rules: AccessRules {
+                allow: self.allow.clone(),
+                deny: self.deny.clone(),
+            },
+            max_per_source: self.max_per_source,
+            max_rate: self.max_rate,
+            toxics,
+        })
+    }
 }
 
 /// The config text, for turning byte offsets into "file, line N" messages.

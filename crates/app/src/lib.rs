@@ -22,12 +22,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchboard_certs::{CertError, Source, TlsSettings};
-use switchboard_core::{ControlError, EventBus, PortControl};
+use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
 use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{Chaos, MailError, MailStore};
 use switchboard_supervisor::{BindError, PortTable, Supervisor};
 
-pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, Preset};
+pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, PortRow, Preset};
 pub use services::names as service_names;
 pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings};
 
@@ -40,8 +40,11 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Bind(#[from] BindError),
-    #[error("the port table names the service \"{0}\", which switchboard does not have")]
-    UnknownService(&'static str),
+    #[error(
+        "the port table names the service \"{0}\", which switchboard does not have (known: {known})",
+        known = services::names().collect::<Vec<_>>().join(", ")
+    )]
+    UnknownService(String),
     #[error(transparent)]
     Certs(#[from] CertError),
     #[error("the {0} service needs a certificate, but none was loaded")]
@@ -76,6 +79,7 @@ impl App {
         let control = Arc::new(Control {
             table: supervisor.control(),
             chaos: chaos.clone(),
+            max_connections: config.supervisor.max_connections,
         });
         let shared = Shared {
             ports: control.table.clone(),
@@ -91,15 +95,16 @@ impl App {
                 .collect(),
             local_ca,
         };
+        let http_app = HttpApp::new(shared, config.http.clone());
         let cx = ServiceContext {
-            config: &config,
+            config,
             events,
-            http_app: HttpApp::new(shared, config.http.clone()),
+            http_app,
             identity,
             mail: mail.clone(),
             chaos,
         };
-        let services = services::wire(&supervisor.listening(), &cx)?;
+        let services = services::wire(&supervisor.listening(), services::Factory::new(cx))?;
         Ok(Self {
             supervisor,
             services,
@@ -140,6 +145,8 @@ impl App {
 pub struct Control {
     table: Arc<PortTable>,
     chaos: Chaos,
+    /// `[supervisor] max_connections`: the default of a row added at run time.
+    max_connections: usize,
 }
 
 impl Control {
@@ -169,6 +176,19 @@ impl PortControl for Control {
         self.chaos.reset();
         tracing::info!("reset: chaos triggers as configured");
         Ok(())
+    }
+
+    async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError> {
+        let row: PortRow = serde_json::from_value(row)
+            .map_err(|e| ControlError::Invalid(format!("not a [[port]] row: {e}")))?;
+        let spec = row
+            .to_spec(self.max_connections)
+            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        self.table.add_port(spec).await
+    }
+
+    async fn remove_port(&self, port: u16) -> Result<(), ControlError> {
+        self.table.remove_port(port).await
     }
 }
 

@@ -14,13 +14,14 @@ use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
 use switchboard_mail::{Chaos, MailStore};
 use switchboard_smtp::SmtpService;
-use switchboard_supervisor::{Listening, Services};
+use switchboard_supervisor::{Listening, ServiceFactory, Services};
 
 use crate::{Config, Error};
 
-/// What a service may need when it is built.
-pub(crate) struct ServiceContext<'a> {
-    pub(crate) config: &'a Config,
+/// What a service may need when it is built: kept for as long as switchboard runs, since
+/// ports added at run time need their services built then.
+pub(crate) struct ServiceContext {
+    pub(crate) config: Config,
     pub(crate) events: EventBus,
     /// The HTTP application, shared by every service that answers HTTP.
     pub(crate) http_app: HttpApp,
@@ -32,13 +33,13 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) chaos: Chaos,
 }
 
-impl ServiceContext<'_> {
+impl ServiceContext {
     fn identity(&self, service: &'static str) -> Result<&Identity, Error> {
         self.identity.as_ref().ok_or(Error::NoCertificate(service))
     }
 }
 
-type Build = fn(&ServiceContext<'_>) -> Result<Arc<dyn Service>, Error>;
+type Build = fn(&ServiceContext) -> Result<Arc<dyn Service>, Error>;
 
 /// One service: its name, whether it needs a certificate, and how to build it.
 struct Entry {
@@ -57,11 +58,11 @@ const SERVICES: &[Entry] = &[
     Entry { name: "echo",  uses_tls: false, build: |_| Ok(Arc::new(EchoService)) },
 ];
 
-fn http(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+fn http(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
     Ok(Arc::new(HttpService::new(cx.http_app.clone())))
 }
 
-fn https(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+fn https(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
     let settings = cx.config.https.clone();
     Ok(Arc::new(HttpsService::new(
@@ -73,7 +74,7 @@ fn https(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
 }
 
 /// SMTP with STARTTLS (no ALPN: SMTP clients do not negotiate protocols).
-fn smtp(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+fn smtp(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtp")?, &[])?;
     let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
@@ -87,7 +88,7 @@ fn smtp(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
 }
 
 /// SMTP inside TLS from the first byte (submissions, usually port 465).
-fn smtps(cx: &ServiceContext<'_>) -> Result<Arc<dyn Service>, Error> {
+fn smtps(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtps")?, &[])?;
     let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
@@ -106,25 +107,50 @@ pub(crate) fn uses_tls(name: &str) -> bool {
     SERVICES.iter().any(|e| e.name == name && e.uses_tls)
 }
 
-/// Give every bound port its service: one instance per service, shared by every port that
-/// names it.
-pub(crate) fn wire(listening: &[Listening], cx: &ServiceContext<'_>) -> Result<Services, Error> {
-    let mut built: HashMap<&'static str, Arc<dyn Service>> = HashMap::new();
-    let mut services = Services::new();
+/// Builds services by name: one instance per service, shared by every port that names it,
+/// at start-up and for ports added later.
+pub(crate) struct Factory {
+    cx: ServiceContext,
+    built: HashMap<&'static str, Arc<dyn Service>>,
+}
+
+impl Factory {
+    pub(crate) fn new(cx: ServiceContext) -> Self {
+        Self {
+            cx,
+            built: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn build(&mut self, name: &str) -> Result<Arc<dyn Service>, Error> {
+        let entry = SERVICES
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
+        if let Some(service) = self.built.get(entry.name) {
+            return Ok(service.clone());
+        }
+        let service = (entry.build)(&self.cx)?;
+        self.built.insert(entry.name, service.clone());
+        Ok(service)
+    }
+}
+
+impl ServiceFactory for Factory {
+    fn service(&mut self, name: &str) -> Result<Arc<dyn Service>, String> {
+        self.build(name).map_err(|e| e.to_string())
+    }
+}
+
+/// Give every bound port its service; the factory stays with them, for ports added later.
+pub(crate) fn wire(listening: &[Listening], mut factory: Factory) -> Result<Services, Error> {
+    let mut built = Vec::with_capacity(listening.len());
     for socket in listening {
-        let service = match built.get(socket.service) {
-            Some(service) => service.clone(),
-            None => {
-                let entry = SERVICES
-                    .iter()
-                    .find(|e| e.name == socket.service)
-                    .ok_or(Error::UnknownService(socket.service))?;
-                let service = (entry.build)(cx)?;
-                built.insert(socket.service, service.clone());
-                service
-            }
-        };
-        services.insert(socket.port, service);
+        built.push((socket.port, factory.build(socket.service)?));
+    }
+    let mut services = Services::new(Box::new(factory));
+    for (port, service) in built {
+        services.insert(port, service);
     }
     Ok(services)
 }

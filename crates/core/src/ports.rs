@@ -53,8 +53,15 @@ pub trait PortControl: Send + Sync + 'static {
     /// Listen on the port again (on the same addresses).
     async fn open_port(&self, port: u16) -> Result<(), ControlError>;
     /// Remove every toxic, reopen every closed port, and restore what else was changed at
-    /// run time (the SMTP chaos triggers).
+    /// run time (the SMTP chaos triggers). Ports added at run time stay.
     async fn reset(&self) -> Result<(), ControlError>;
+    /// Add a port while switchboard runs. `row` has the keys of a `[[port]]` table of the
+    /// config file (its number used as given: never moved by `--port-offset`); the answer is
+    /// the new row as the port table shows it.
+    async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError>;
+    /// Remove a port: close its listeners at once (new connections are refused), and let its
+    /// open connections finish as at shutdown, within the same deadline.
+    async fn remove_port(&self, port: u16) -> Result<(), ControlError>;
 }
 
 /// Why a control action could not be done.
@@ -70,8 +77,11 @@ pub enum ControlError {
     ToxicExists { port: u16, name: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot listen on port {port} again: {reason}")]
+    /// The bind failed; `reason` says so in full, as start-up would.
+    #[error("{reason}")]
     Bind { port: u16, reason: String },
+    #[error("switchboard already serves port {0}; remove it first (DELETE /api/ports/{0})")]
+    PortExists(u16),
     #[error("switchboard is shutting down")]
     ShuttingDown,
 }

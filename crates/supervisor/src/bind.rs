@@ -36,7 +36,7 @@ pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> 
     ports.iter().map(bind_port).collect()
 }
 
-fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
+pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
     let explicit = !spec.bind.is_empty();
     // By default: one socket per address family, so `ss -ltn` shows both 0.0.0.0 and [::].
     let addrs = if explicit {

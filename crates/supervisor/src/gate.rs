@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_core::{
-    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Shutdown,
-    Signal,
+    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Signal,
 };
 use switchboard_faults::Faults;
 use tokio::net::TcpStream;
@@ -34,11 +33,8 @@ use crate::port::{Admission, Admitted, Port, Ticket};
 #[derive(Debug)]
 pub(crate) struct Gate {
     pub(crate) events: EventBus,
-    /// Handed to services: finish what is in flight.
-    pub(crate) shutdown: Shutdown,
-    /// Raised when the shutdown deadline passes: connections still open are dropped.
-    pub(crate) deadline_passed: Signal,
-    /// Every connection task, so that shutdown can wait for them.
+    /// Every connection task, so that shutdown can wait for them. (Each port also counts
+    /// its own, and holds the signals that end them: see [`Port`].)
     pub(crate) connections: TaskTracker,
     next_id: AtomicU64,
 }
@@ -56,8 +52,6 @@ impl Gate {
     pub(crate) fn new(events: EventBus) -> Self {
         Self {
             events,
-            shutdown: Shutdown::new(),
-            deadline_passed: Signal::new(),
             connections: TaskTracker::new(),
             next_id: AtomicU64::new(1),
         }
@@ -87,7 +81,7 @@ impl Gate {
                         limit: why.key(),
                     },
                 );
-                self.refuse(service, accepted, why, permit);
+                self.refuse(port, service, accepted, why, permit);
             }
             Admission::Drop(why) => {
                 self.emit(
@@ -155,58 +149,66 @@ impl Gate {
         );
         let service = service.clone();
         let events = self.events.clone();
-        let shutdown = self.shutdown.clone();
-        let deadline_passed = self.deadline_passed.clone();
+        let shutdown = port.shutdown.clone();
+        let deadline_passed = port.deadline_passed.clone();
 
+        // Counted twice: among every connection (shutdown waits for those) and among its
+        // port's (removing the port waits for those).
         self.connections.spawn(
-            async move {
-                let _admitted = admitted;
-                events.emit(Event::new(
-                    number,
-                    name,
-                    EventKind::ConnectionOpened { id, peer, local },
-                ));
-                let mut closing = Closing {
-                    events,
-                    id,
-                    port: number,
-                    service: name,
-                    peer,
-                    counts,
-                    started: Instant::now(),
-                    error: None,
-                };
-                closing.error = match until_raised(&deadline_passed, service.serve(conn, shutdown))
-                    .await
-                {
-                    Some(result) => result.err().map(|e| e.to_string()),
-                    None => Some("closed by switchboard: the shutdown deadline passed".to_owned()),
-                };
-            }
-            .instrument(span),
+            port.connections.track_future(
+                async move {
+                    let _admitted = admitted;
+                    events.emit(Event::new(
+                        number,
+                        name,
+                        EventKind::ConnectionOpened { id, peer, local },
+                    ));
+                    let mut closing = Closing {
+                        events,
+                        id,
+                        port: number,
+                        service: name,
+                        peer,
+                        counts,
+                        started: Instant::now(),
+                        error: None,
+                    };
+                    closing.error =
+                        match until_raised(&deadline_passed, service.serve(conn, shutdown)).await {
+                            Some(result) => result.err().map(|e| e.to_string()),
+                            None => Some(
+                                "closed by switchboard: the shutdown deadline passed".to_owned(),
+                            ),
+                        };
+                }
+                .instrument(span),
+            ),
         );
     }
 
     /// Let the service turn the connection away in its own terms, in a task of its own.
     fn refuse(
         &self,
+        port: &Port,
         service: &Arc<dyn Service>,
         accepted: Accepted,
         why: Refusal,
         permit: OwnedSemaphorePermit,
     ) {
-        let port = accepted.listening.port();
+        let number = accepted.listening.port();
         let (conn, _, id) = self.conn(service.name(), accepted);
-        let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port, service = service.name());
+        let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port = number, service = service.name());
         let service = service.clone();
-        let shutdown = self.shutdown.clone();
-        let deadline_passed = self.deadline_passed.clone();
+        let shutdown = port.shutdown.clone();
+        let deadline_passed = port.deadline_passed.clone();
         self.connections.spawn(
-            async move {
-                let _permit = permit;
-                until_raised(&deadline_passed, service.refuse(conn, why, shutdown)).await;
-            }
-            .instrument(span),
+            port.connections.track_future(
+                async move {
+                    let _permit = permit;
+                    until_raised(&deadline_passed, service.refuse(conn, why, shutdown)).await;
+                }
+                .instrument(span),
+            ),
         );
     }
 }
@@ -260,7 +262,7 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use switchboard_core::BoxError;
+    use switchboard_core::{BoxError, Shutdown};
     use tokio::net::TcpListener;
 
     use super::*;

@@ -24,10 +24,12 @@
 //!   connection its id, span and events, and runs the service in a task of its own.
 //! - `listener.rs`: one accept loop per port: room for the connection first (back-pressure),
 //!   then accept, with backoff when the system runs short.
-//! - `table.rs`: the [`PortTable`] that control sees (close, open, toxics, reset, status) and
-//!   the listeners the run loop owns, which carry out its requests.
+//! - `table.rs`: the [`PortTable`] that control sees (add, remove, close, open, toxics,
+//!   reset, status) and the listeners the run loop owns, which carry out its requests; ports
+//!   added while running get their services from the app's [`ServiceFactory`].
 //! - `lib.rs` (this file): [`Supervisor`]: bind, run, and draining at shutdown (stop
-//!   accepting, ask services to finish, wait up to a deadline, cut what is left).
+//!   accepting, ask services to finish, wait up to a deadline, cut what is left), which
+//!   removing one port does for that port alone.
 
 mod bind;
 mod gate;
@@ -43,10 +45,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_core::{Event, EventBus, EventKind};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 pub use bind::BindError;
 pub use port::PortSpec;
-pub use table::{PortTable, Services};
+pub use table::{PortTable, ServiceFactory, Services};
 
 use crate::gate::Gate;
 use crate::port::Port;
@@ -190,7 +193,8 @@ impl Supervisor {
             gate,
             settings,
         } = self;
-        let mut listeners = Listeners::start(gate.clone(), &table, sockets, services);
+        let mut listeners =
+            Listeners::start(gate.clone(), table.clone(), sockets, services, &settings);
         tokio::pin!(signal);
         loop {
             tokio::select! {
@@ -202,31 +206,40 @@ impl Supervisor {
         drop(requests);
         tracing::info!("closing every listener: from now on the kernel refuses new connections");
         listeners.close_all().await;
-        drain(&gate, settings.shutdown_timeout).await
+        let timeout = settings.shutdown_timeout;
+        let deadline = humantime::format_duration(timeout);
+        let open = gate.connections.len();
+        if open > 0 {
+            tracing::info!("waiting up to {deadline} for {open} open connection(s) to finish");
+        }
+        let connections_cut = drain(&table.ports(), &gate.connections, timeout).await;
+        if connections_cut > 0 {
+            tracing::warn!(
+                "shutdown deadline of {deadline} passed; closed {connections_cut} connection(s) still open"
+            );
+        }
+        tracing::info!("stopped");
+        Stopped { connections_cut }
     }
 }
 
-/// Ask every connection to finish, wait for them up to `timeout`, then close what is left.
-async fn drain(gate: &Gate, timeout: Duration) -> Stopped {
-    let deadline = humantime::format_duration(timeout);
-    let open = gate.connections.len();
-    if open > 0 {
-        tracing::info!("waiting up to {deadline} for {open} open connection(s) to finish");
+/// Ask the connections of `ports` to finish, wait for `tasks` up to `timeout`, then close
+/// what is left; how many were closed that way. Shutdown drains every port (and every
+/// connection task); removing a port drains that one.
+pub(crate) async fn drain(ports: &[Arc<Port>], tasks: &TaskTracker, timeout: Duration) -> usize {
+    for port in ports {
+        port.shutdown.request();
     }
-    gate.shutdown.request();
-    gate.connections.close();
-    let connections_cut = match tokio::time::timeout(timeout, gate.connections.wait()).await {
+    tasks.close();
+    match tokio::time::timeout(timeout, tasks.wait()).await {
         Ok(()) => 0,
         Err(_) => {
-            let cut = gate.connections.len();
-            tracing::warn!(
-                "shutdown deadline of {deadline} passed; closing {cut} connection(s) still open"
-            );
-            gate.deadline_passed.raise();
-            gate.connections.wait().await;
+            let cut = tasks.len();
+            for port in ports {
+                port.deadline_passed.raise();
+            }
+            tasks.wait().await;
             cut
         }
-    };
-    tracing::info!("stopped");
-    Stopped { connections_cut }
+    }
 }

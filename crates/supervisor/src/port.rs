@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use switchboard_core::{AccessRules, PortState, PortStatus, Refusal, Verdict};
+use switchboard_core::{AccessRules, PortState, PortStatus, Refusal, Shutdown, Signal, Verdict};
 use switchboard_faults::{Toxic, ToxicSet};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::task::TaskTracker;
 
 /// One row of the port table: which port, which service, which addresses, and the rules,
 /// limits and faults that apply to its connections.
@@ -77,6 +78,13 @@ pub(crate) struct Port {
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Whether the kernel has listening sockets for it now.
     listening: AtomicBool,
+    /// Its connections' tasks, and the signals that end them: raised for every port at
+    /// shutdown, or for this one when it is removed while switchboard runs.
+    pub(crate) connections: TaskTracker,
+    /// Handed to its services: finish what is in flight.
+    pub(crate) shutdown: Shutdown,
+    /// Raised when the drain's deadline passes: connections still open are dropped.
+    pub(crate) deadline_passed: Signal,
 }
 
 impl std::fmt::Debug for Port {
@@ -160,6 +168,9 @@ impl Port {
                 .and_then(NonZeroU32::new)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             listening: AtomicBool::new(false),
+            connections: TaskTracker::new(),
+            shutdown: Shutdown::new(),
+            deadline_passed: Signal::new(),
         }
     }
 

@@ -11,52 +11,70 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use std::sync::RwLock;
+use std::time::Duration;
+
 use switchboard_core::{
-    ControlError, Event, EventBus, EventKind, PortControl, PortDirectory, PortStatus, Service,
+    ControlError, Event, EventBus, EventKind, PortDirectory, PortStatus, Service,
 };
 use switchboard_faults::{Toxic, ToxicControl};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bind::listen;
+use crate::bind::{bind_port, listen};
 use crate::gate::Gate;
 use crate::listener::Listener;
-use crate::port::Port;
+use crate::port::{Port, PortSpec};
+
+/// Makes the service a port names: the app's, which knows how every service is built. The
+/// supervisor asks it when a port is added while it runs.
+pub trait ServiceFactory: Send + 'static {
+    /// The service called `name`, or why there is none (unknown, or it needs a certificate
+    /// that was not loaded), in words for the caller.
+    fn service(&mut self, name: &str) -> Result<Arc<dyn Service>, String>;
+}
 
 /// Which service answers each port, by port number: built by the app once the ports are
-/// bound (so that it knows the numbers the kernel chose), handed to the supervisor's `run`.
-#[derive(Default)]
-pub struct Services(HashMap<u16, Arc<dyn Service>>);
+/// bound (so that it knows the numbers the kernel chose), handed to the supervisor's `run`,
+/// with the factory that builds services for ports added later.
+pub struct Services {
+    by_port: HashMap<u16, Arc<dyn Service>>,
+    factory: Box<dyn ServiceFactory>,
+}
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
+        f.debug_set().entries(self.by_port.keys()).finish()
     }
 }
 
 impl Services {
-    pub fn new() -> Self {
-        Self::default()
+    /// No port's service yet; `factory` builds those of ports added while running.
+    pub fn new(factory: Box<dyn ServiceFactory>) -> Self {
+        Self {
+            by_port: HashMap::new(),
+            factory,
+        }
     }
 
     /// `service` answers `port`.
     pub fn insert(&mut self, port: u16, service: Arc<dyn Service>) {
-        self.0.insert(port, service);
+        self.by_port.insert(port, service);
     }
 }
 
 /// Every port of the table, and the way to its listeners.
 pub struct PortTable {
-    ports: Vec<Arc<Port>>,
+    /// Changed only by the run loop (ports added and removed), read by everyone.
+    ports: RwLock<Vec<Arc<Port>>>,
     events: EventBus,
     requests: mpsc::UnboundedSender<Request>,
 }
 
 impl std::fmt::Debug for PortTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(&self.ports).finish()
+        f.debug_list().entries(self.ports().iter()).finish()
     }
 }
 
@@ -67,6 +85,8 @@ pub(crate) enum Request {
     Open(u16, Reply),
     /// Open every closed port (reset).
     OpenAll(Reply),
+    Add(PortSpec, oneshot::Sender<Result<PortStatus, ControlError>>),
+    Remove(u16, Reply),
 }
 
 type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -80,7 +100,7 @@ impl PortTable {
         let (requests, receiver) = mpsc::unbounded_channel();
         (
             Self {
-                ports,
+                ports: RwLock::new(ports),
                 events,
                 requests,
             },
@@ -88,20 +108,41 @@ impl PortTable {
         )
     }
 
-    pub(crate) fn ports(&self) -> &[Arc<Port>] {
-        &self.ports
+    /// Every port now, in table order (ports added while running come last).
+    pub(crate) fn ports(&self) -> Vec<Arc<Port>> {
+        self.ports.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn find(&self, number: u16) -> Result<&Arc<Port>, ControlError> {
+    fn find(&self, number: u16) -> Result<Arc<Port>, ControlError> {
         self.ports
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|p| p.number == number)
+            .cloned()
             .ok_or(ControlError::NoSuchPort(number))
+    }
+
+    fn insert(&self, port: Arc<Port>) {
+        self.ports
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(port);
+    }
+
+    fn remove(&self, number: u16) {
+        self.ports
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p| p.number != number);
     }
 
     /// Ask the run loop, and wait for its answer. Once it has stopped (shutdown), every
     /// request is answered "shutting down".
-    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<(), ControlError> {
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, ControlError>>) -> Request,
+    ) -> Result<T, ControlError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(request(reply))
@@ -110,21 +151,24 @@ impl PortTable {
     }
 }
 
-#[async_trait]
-impl PortControl for PortTable {
-    async fn close_port(&self, number: u16) -> Result<(), ControlError> {
+/// What the app's control ([`PortControl`]) does to the table.
+impl PortTable {
+    /// Close a port's listeners: new connections are refused from now on; open ones go on.
+    pub async fn close_port(&self, number: u16) -> Result<(), ControlError> {
         self.find(number)?;
         self.ask(|reply| Request::Close(number, reply)).await
     }
 
-    async fn open_port(&self, number: u16) -> Result<(), ControlError> {
+    /// Listen on a closed port again, on the same addresses.
+    pub async fn open_port(&self, number: u16) -> Result<(), ControlError> {
         self.find(number)?;
         self.ask(|reply| Request::Open(number, reply)).await
     }
 
-    async fn reset(&self) -> Result<(), ControlError> {
+    /// No toxics, every port open (ports added while running stay).
+    pub async fn reset(&self) -> Result<(), ControlError> {
         self.ask(Request::OpenAll).await?;
-        for port in &self.ports {
+        for port in &self.ports() {
             port.toxics.send_if_modified(|set| {
                 let had = !set.is_empty();
                 *set = Arc::from(Vec::new());
@@ -133,6 +177,19 @@ impl PortControl for PortTable {
         }
         tracing::info!("reset: no toxics, every port open");
         Ok(())
+    }
+
+    /// Add a port: bind it (with the same errors as at start-up), give it its service and
+    /// serve it; the answer is its row.
+    pub async fn add_port(&self, spec: PortSpec) -> Result<PortStatus, ControlError> {
+        self.ask(|reply| Request::Add(spec, reply)).await
+    }
+
+    /// Remove a port: its listeners close at once, its connections drain in the background
+    /// as at shutdown.
+    pub async fn remove_port(&self, number: u16) -> Result<(), ControlError> {
+        self.find(number)?;
+        self.ask(|reply| Request::Remove(number, reply)).await
     }
 }
 
@@ -221,7 +278,7 @@ impl PortDirectory for PortTable {
     fn ports(&self) -> Vec<PortStatus> {
         let metrics = self.events.metrics();
         let mut ports: Vec<_> = self
-            .ports
+            .ports()
             .iter()
             .map(|p| p.status(metrics.port(p.number, p.service)))
             .collect();
@@ -234,7 +291,13 @@ impl PortDirectory for PortTable {
 /// requests with it.
 pub(crate) struct Listeners {
     gate: Arc<Gate>,
+    table: Arc<PortTable>,
     serving: Vec<Serving>,
+    /// Builds the services of ports added while running.
+    factory: Box<dyn ServiceFactory>,
+    max_refusals: usize,
+    /// How long a removed port's connections may take to finish.
+    drain_timeout: Duration,
 }
 
 /// One port, the service that answers it, and its accept loop while it listens.
@@ -249,13 +312,19 @@ impl Listeners {
     /// `table`'s ports). A port that `services` does not name is closed, with an error.
     pub(crate) fn start(
         gate: Arc<Gate>,
-        table: &PortTable,
+        table: Arc<PortTable>,
         sockets: Vec<Vec<std::net::TcpListener>>,
-        mut services: Services,
+        services: Services,
+        settings: &crate::SupervisorSettings,
     ) -> Self {
-        let mut serving = Vec::with_capacity(table.ports.len());
-        for (port, sockets) in table.ports.iter().zip(sockets) {
-            let Some(service) = services.0.remove(&port.number) else {
+        let Services {
+            mut by_port,
+            factory,
+        } = services;
+        let ports = table.ports();
+        let mut serving = Vec::with_capacity(ports.len());
+        for (port, sockets) in ports.iter().zip(sockets) {
+            let Some(service) = by_port.remove(&port.number) else {
                 tracing::error!(
                     port = port.number,
                     "no {} service was wired to port {}; closing it",
@@ -273,7 +342,14 @@ impl Listeners {
             entry.accept(&gate, sockets);
             serving.push(entry);
         }
-        Self { gate, serving }
+        Self {
+            gate,
+            table,
+            serving,
+            factory,
+            max_refusals: settings.max_refusals,
+            drain_timeout: settings.shutdown_timeout,
+        }
     }
 
     /// Do what the table asked.
@@ -285,6 +361,11 @@ impl Listeners {
                 let numbers: Vec<u16> = self.serving.iter().map(|s| s.port.number).collect();
                 let result = numbers.into_iter().try_for_each(|n| self.open(n));
                 (result, reply)
+            }
+            Request::Remove(number, reply) => (self.remove(number).await, reply),
+            Request::Add(spec, reply) => {
+                let _ = reply.send(self.add(&spec));
+                return;
             }
         };
         let _ = reply.send(result);
@@ -317,18 +398,86 @@ impl Listeners {
             .map(|&addr| {
                 listen(addr).map_err(|error| ControlError::Bind {
                     port: port.number,
-                    reason: format!("{addr}: {error}"),
+                    reason: format!(
+                        "cannot listen on port {} again: {addr}: {error}",
+                        port.number
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for &addr in &port.addrs {
-            gate.events.emit(Event::new(
-                port.number,
-                port.service,
-                EventKind::PortBound { addr },
-            ));
-        }
+        announce(&gate.events, port);
         serving.accept(&gate, sockets);
+        Ok(())
+    }
+
+    /// Bind a new port and serve it with the service it names.
+    fn add(&mut self, spec: &PortSpec) -> Result<PortStatus, ControlError> {
+        // The kernel would say "address in use" only for addresses that overlap; a port
+        // number means one service here, whatever the addresses.
+        if spec.port != 0 && self.serving.iter().any(|s| s.port.number == spec.port) {
+            return Err(ControlError::PortExists(spec.port));
+        }
+        let service = self
+            .factory
+            .service(spec.service)
+            .map_err(ControlError::Invalid)?;
+        let bound = bind_port(spec).map_err(|error| ControlError::Bind {
+            port: spec.port,
+            reason: error.to_string(),
+        })?;
+        let port = Arc::new(Port::new(
+            spec,
+            bound.port,
+            bound.addrs(),
+            self.max_refusals,
+        ));
+        announce(&self.gate.events, &port);
+        let mut entry = Serving {
+            port: port.clone(),
+            service,
+            accepting: None,
+        };
+        entry.accept(&self.gate, bound.listeners);
+        self.serving.push(entry);
+        self.table.insert(port.clone());
+        tracing::info!(
+            port = port.number,
+            service = port.service,
+            "port {} added: the {} service answers it",
+            port.number,
+            port.service
+        );
+        let metrics = self.gate.events.metrics();
+        Ok(port.status(metrics.port(port.number, port.service)))
+    }
+
+    /// Remove a port: close its sockets now; its connections finish in the background, as
+    /// at shutdown, within the same deadline.
+    async fn remove(&mut self, number: u16) -> Result<(), ControlError> {
+        let at = self
+            .serving
+            .iter()
+            .position(|s| s.port.number == number)
+            .ok_or(ControlError::NoSuchPort(number))?;
+        let mut serving = self.serving.remove(at);
+        serving.stop().await;
+        self.table.remove(number);
+        let port = serving.port;
+        let timeout = self.drain_timeout;
+        tokio::spawn(async move {
+            let open = port.connections.len();
+            tracing::info!(
+                port = number,
+                "port {number} removed; {open} connection(s) may finish"
+            );
+            let cut = crate::drain(std::slice::from_ref(&port), &port.connections, timeout).await;
+            if cut > 0 {
+                tracing::warn!(
+                    port = number,
+                    "port {number}: {cut} connection(s) cut at the deadline"
+                );
+            }
+        });
         Ok(())
     }
 
@@ -337,6 +486,17 @@ impl Listeners {
         for serving in &mut self.serving {
             serving.stop().await;
         }
+    }
+}
+
+/// Say that a port's sockets are bound (one event per address).
+fn announce(events: &EventBus, port: &Port) {
+    for &addr in &port.addrs {
+        events.emit(Event::new(
+            port.number,
+            port.service,
+            EventKind::PortBound { addr },
+        ));
     }
 }
 

@@ -1,6 +1,6 @@
-//! The control API: close and open ports, add and remove toxics (Toxiproxy's shape), reset,
-//! and the SMTP chaos triggers (Mailpit's shape). It answers only to sources in
-//! `[control] allow` (default: this machine); everyone else gets 403.
+//! The control API: add, remove, close and open ports, add and remove toxics (Toxiproxy's
+//! shape), reset, and the SMTP chaos triggers (Mailpit's shape). It answers only to sources
+//! in `[control] allow` (default: this machine); everyone else gets 403.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 use switchboard_core::ControlError;
 use switchboard_faults::{Toxic, ToxicSpec};
@@ -23,6 +23,8 @@ use super::AppState;
 
 pub(super) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/api/ports", post(add_port))
+        .route("/api/ports/{port}", delete(remove_port))
         .route("/api/ports/{port}/close", post(close))
         .route("/api/ports/{port}/open", post(open))
         .route("/api/ports/{port}/toxics", get(list_toxics).post(add_toxic))
@@ -71,7 +73,9 @@ fn error(status: StatusCode, message: String) -> Response {
 fn failed(e: ControlError) -> Response {
     let status = match e {
         ControlError::NoSuchPort(_) | ControlError::NoSuchToxic { .. } => StatusCode::NOT_FOUND,
-        ControlError::ToxicExists { .. } | ControlError::Bind { .. } => StatusCode::CONFLICT,
+        ControlError::ToxicExists { .. }
+        | ControlError::Bind { .. }
+        | ControlError::PortExists(_) => StatusCode::CONFLICT,
         ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
         ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -103,6 +107,27 @@ async fn close(State(state): State<AppState>, Path(port): Path<u16>) -> Response
 async fn open(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
     match state.shared.control.open_port(port).await {
         Ok(()) => port_status(&state, port),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /api/ports` with a `[[port]]` row as JSON: bind it and serve it; 201 and the row.
+async fn add_port(State(state): State<AppState>, body: Bytes) -> Response {
+    let row = match parse_json(&body) {
+        Ok(row) => row,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.shared.control.add_port(row).await {
+        Ok(status) => (StatusCode::CREATED, Json(status)).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `DELETE /api/ports/{port}`: close its listeners now; its connections finish as at
+/// shutdown.
+async fn remove_port(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
+    match state.shared.control.remove_port(port).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failed(e),
     }
 }
