@@ -19,6 +19,7 @@ mod limits;
 mod mail_api;
 mod mailpit;
 mod probe;
+mod proxy;
 mod runtime_ports;
 mod shutdown;
 mod site;

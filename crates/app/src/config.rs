@@ -42,9 +42,10 @@ use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
+use switchboard_proxy::ProxySettings;
 pub use switchboard_smtp::AuthPolicy;
 use switchboard_smtp::SmtpSettings;
-use switchboard_supervisor::{PortSpec, SupervisorSettings};
+use switchboard_supervisor::{PortSpec, SupervisorSettings, Upstream};
 use toml::Spanned;
 
 use crate::services;
@@ -73,6 +74,7 @@ pub struct Config {
     pub mail: MailSettings,
     pub tls: TlsSettings,
     pub control: ControlSettings,
+    pub proxy: ProxySettings,
     pub log: LogSettings,
 }
 
@@ -109,6 +111,7 @@ impl Default for Config {
             mail: MailSettings::default(),
             tls: TlsSettings::default(),
             control: ControlSettings::default(),
+            proxy: ProxySettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -210,6 +213,9 @@ impl Config {
         if raw.mail.max_messages == 0 {
             return Err(source.error(None, "[mail] max_messages must be at least 1".into()));
         }
+        raw.proxy
+            .validate()
+            .map_err(|message| source.error(None, format!("[proxy] {message}")))?;
         if raw.log.queue_lines == 0 {
             return Err(source.error(None, "[log] queue_lines must be at least 1".into()));
         }
@@ -233,6 +239,7 @@ impl Config {
             mail: raw.mail,
             tls: raw.tls,
             control: raw.control,
+            proxy: raw.proxy,
             log: raw.log,
         };
         if config.ports.is_empty() || raw.builtin_ports {
@@ -371,6 +378,8 @@ struct RawConfig {
     #[serde(default)]
     control: ControlSettings,
     #[serde(default)]
+    proxy: ProxySettings,
+    #[serde(default)]
     log: LogSettings,
 }
 
@@ -379,6 +388,7 @@ struct RawConfig {
 struct RawPort {
     port: Spanned<u16>,
     service: Spanned<String>,
+    upstream: Option<String>,
     #[serde(default)]
     bind: Vec<IpAddr>,
     max_connections: Option<usize>,
@@ -405,6 +415,7 @@ impl RawPort {
             max_per_source: self.max_per_source,
             max_rate: self.max_rate,
             toxics: self.toxics.clone(),
+            upstream: self.upstream.clone(),
         }
     }
 }
@@ -427,6 +438,8 @@ pub struct PortRow {
     pub max_rate: Option<u32>,
     #[serde(default)]
     pub toxics: Vec<ToxicSpec>,
+    /// For `service = "proxy"`: where it connects, `host:port`.
+    pub upstream: Option<String>,
 }
 
 /// What is wrong with a row: its service, or another of its keys.
@@ -475,7 +488,28 @@ impl PortRow {
             }
             toxics.push(toxic);
         }
+        let upstream = match (service, &self.upstream) {
+            ("proxy", Some(address)) => {
+                switchboard_proxy::parse_upstream(address).map_err(RowError::Other)?;
+                Some(Upstream {
+                    address: address.clone(),
+                    guarded: false,
+                })
+            }
+            ("proxy", None) => {
+                return Err(RowError::Other(
+                    "a proxy needs `upstream`: where to connect, as host:port".into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(RowError::Other(format!(
+                    "`upstream` is for proxies; the {service} service does not connect anywhere"
+                )));
+            }
+            (_, None) => None,
+        };
         Ok(PortSpec {
+            upstream,
             port,
             service,
             bind: self.bind.clone(),

@@ -25,11 +25,12 @@ use switchboard_certs::{CertError, Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
 use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{Chaos, MailError, MailStore};
+use switchboard_proxy::UpstreamGuard;
 use switchboard_supervisor::{BindError, PortTable, Supervisor};
 
 pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, PortRow, Preset};
 pub use services::names as service_names;
-pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings};
+pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings, Upstream};
 
 use crate::services::ServiceContext;
 
@@ -51,6 +52,10 @@ pub enum Error {
     NoCertificate(&'static str),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("port {0} is a proxy without an upstream: give it `upstream = \"host:port\"`")]
+    NoUpstream(u16),
+    #[error("[proxy] {0}")]
+    Proxy(String),
 }
 
 /// A switchboard with every port bound and every service built, ready to run.
@@ -74,12 +79,16 @@ impl App {
         let chaos = Chaos::new(config.smtp.chaos);
         let events = EventBus::new();
 
+        let upstream_guard =
+            Arc::new(UpstreamGuard::from_settings(&config.proxy).map_err(Error::Proxy)?);
+
         let supervisor =
             Supervisor::bind(&config.ports, config.supervisor.clone(), events.clone())?;
         let control = Arc::new(Control {
             table: supervisor.control(),
             chaos: chaos.clone(),
             max_connections: config.supervisor.max_connections,
+            upstream_guard: upstream_guard.clone(),
         });
         let shared = Shared {
             ports: control.table.clone(),
@@ -96,15 +105,18 @@ impl App {
             local_ca,
         };
         let http_app = HttpApp::new(shared, config.http.clone());
-        let cx = ServiceContext {
-            config,
+        let bound = supervisor.bound_ports();
+        let rows: Vec<(u16, &PortSpec)> = bound.into_iter().zip(&config.ports).collect();
+        let factory = services::Factory::new(ServiceContext {
+            config: config.clone(),
             events,
             http_app,
             identity,
             mail: mail.clone(),
             chaos,
-        };
-        let services = services::wire(&supervisor.listening(), services::Factory::new(cx))?;
+            upstream_guard,
+        });
+        let services = services::wire(&rows, factory)?;
         Ok(Self {
             supervisor,
             services,
@@ -147,6 +159,8 @@ pub struct Control {
     chaos: Chaos,
     /// `[supervisor] max_connections`: the default of a row added at run time.
     max_connections: usize,
+    /// Where proxies added at run time may connect.
+    upstream_guard: Arc<UpstreamGuard>,
 }
 
 impl Control {
@@ -181,9 +195,18 @@ impl PortControl for Control {
     async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError> {
         let row: PortRow = serde_json::from_value(row)
             .map_err(|e| ControlError::Invalid(format!("not a [[port]] row: {e}")))?;
-        let spec = row
+        let mut spec = row
             .to_spec(self.max_connections)
             .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
+        // checked now, and again at each connect (a name may resolve elsewhere later).
+        if let Some(upstream) = &mut spec.upstream {
+            self.upstream_guard
+                .check(&upstream.address)
+                .await
+                .map_err(ControlError::Forbidden)?;
+            upstream.guarded = true;
+        }
         self.table.add_port(spec).await
     }
 

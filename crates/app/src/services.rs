@@ -13,8 +13,9 @@ use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
 use switchboard_mail::{Chaos, MailStore};
+use switchboard_proxy::{ProxyService, UpstreamGuard};
 use switchboard_smtp::SmtpService;
-use switchboard_supervisor::{Listening, ServiceFactory, Services};
+use switchboard_supervisor::{PortSpec, ServiceFactory, Services};
 
 use crate::{Config, Error};
 
@@ -31,6 +32,8 @@ pub(crate) struct ServiceContext {
     pub(crate) mail: MailStore,
     /// The SMTP chaos triggers.
     pub(crate) chaos: Chaos,
+    /// Where proxies made through the API may connect.
+    pub(crate) upstream_guard: Arc<UpstreamGuard>,
 }
 
 impl ServiceContext {
@@ -39,30 +42,45 @@ impl ServiceContext {
     }
 }
 
-type Build = fn(&ServiceContext) -> Result<Arc<dyn Service>, Error>;
+type Build = fn(&ServiceContext, &PortSpec) -> Result<Arc<dyn Service>, Error>;
 
-/// One service: its name, whether it needs a certificate, and how to build it.
+/// One service: its name, whether it needs a certificate, whether each row gets its own
+/// instance (it has settings of its own in the row) or all rows share one, and how to build
+/// it.
 struct Entry {
     name: &'static str,
     uses_tls: bool,
+    per_row: bool,
     build: Build,
 }
 
 /// Every service, one line each.
 #[rustfmt::skip]
 const SERVICES: &[Entry] = &[
-    Entry { name: "http",  uses_tls: false, build: http },
-    Entry { name: "https", uses_tls: true,  build: https },
-    Entry { name: "smtp",  uses_tls: true,  build: smtp },
-    Entry { name: "smtps", uses_tls: true,  build: smtps },
-    Entry { name: "echo",  uses_tls: false, build: |_| Ok(Arc::new(EchoService)) },
+    Entry { name: "http",  uses_tls: false, per_row: false, build: http },
+    Entry { name: "https", uses_tls: true,  per_row: false, build: https },
+    Entry { name: "smtp",  uses_tls: true,  per_row: false, build: smtp },
+    Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps },
+    Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)) },
+    Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy },
 ];
 
-fn http(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
+/// A proxy to the row's upstream; rows made through the API are guarded at each connect.
+fn proxy(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
+    let upstream = row.upstream.as_ref().ok_or(Error::NoUpstream(row.port))?;
+    let guard = upstream.guarded.then(|| cx.upstream_guard.clone());
+    Ok(Arc::new(ProxyService::new(
+        upstream.address.clone(),
+        &cx.config.proxy,
+        guard,
+    )))
+}
+
+fn http(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     Ok(Arc::new(HttpService::new(cx.http_app.clone())))
 }
 
-fn https(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
+fn https(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
     let settings = cx.config.https.clone();
     Ok(Arc::new(HttpsService::new(
@@ -74,7 +92,7 @@ fn https(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
 }
 
 /// SMTP with STARTTLS (no ALPN: SMTP clients do not negotiate protocols).
-fn smtp(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
+fn smtp(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtp")?, &[])?;
     let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
@@ -88,7 +106,7 @@ fn smtp(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
 }
 
 /// SMTP inside TLS from the first byte (submissions, usually port 465).
-fn smtps(cx: &ServiceContext) -> Result<Arc<dyn Service>, Error> {
+fn smtps(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtps")?, &[])?;
     let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
@@ -122,31 +140,35 @@ impl Factory {
         }
     }
 
-    pub(crate) fn build(&mut self, name: &str) -> Result<Arc<dyn Service>, Error> {
+    pub(crate) fn build(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
         let entry = SERVICES
             .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
+            .find(|e| e.name == row.service)
+            .ok_or_else(|| Error::UnknownService(row.service.to_owned()))?;
+        if entry.per_row {
+            return (entry.build)(&self.cx, row);
+        }
         if let Some(service) = self.built.get(entry.name) {
             return Ok(service.clone());
         }
-        let service = (entry.build)(&self.cx)?;
+        let service = (entry.build)(&self.cx, row)?;
         self.built.insert(entry.name, service.clone());
         Ok(service)
     }
 }
 
 impl ServiceFactory for Factory {
-    fn service(&mut self, name: &str) -> Result<Arc<dyn Service>, String> {
-        self.build(name).map_err(|e| e.to_string())
+    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, String> {
+        self.build(row).map_err(|e| e.to_string())
     }
 }
 
-/// Give every bound port its service; the factory stays with them, for ports added later.
-pub(crate) fn wire(listening: &[Listening], mut factory: Factory) -> Result<Services, Error> {
-    let mut built = Vec::with_capacity(listening.len());
-    for socket in listening {
-        built.push((socket.port, factory.build(socket.service)?));
+/// Give every bound row (its port, and the row it was bound from) its service; the factory
+/// stays with them, for ports added later.
+pub(crate) fn wire(rows: &[(u16, &PortSpec)], mut factory: Factory) -> Result<Services, Error> {
+    let mut built = Vec::with_capacity(rows.len());
+    for &(port, row) in rows {
+        built.push((port, factory.build(row)?));
     }
     let mut services = Services::new(Box::new(factory));
     for (port, service) in built {

@@ -32,6 +32,9 @@ pub struct PortStatus {
     pub rules: Vec<String>,
     /// The names of the port's toxics.
     pub toxics: Vec<String>,
+    /// Where a proxy port connects (`host:port`); absent for other services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 /// Read access to the live port table, for services that show it (the HTTP page and API).
@@ -77,6 +80,9 @@ pub enum ControlError {
     ToxicExists { port: u16, name: String },
     #[error("{0}")]
     Invalid(String),
+    /// Not allowed by a setting, which the message names.
+    #[error("{0}")]
+    Forbidden(String),
     /// The bind failed; `reason` says so in full, as start-up would.
     #[error("{reason}")]
     Bind { port: u16, reason: String },

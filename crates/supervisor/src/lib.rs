@@ -48,7 +48,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 pub use bind::BindError;
-pub use port::PortSpec;
+pub use port::{PortSpec, Upstream};
 pub use table::{PortTable, ServiceFactory, Services};
 
 use crate::gate::Gate;
@@ -168,6 +168,12 @@ impl Supervisor {
                 })
             })
             .collect()
+    }
+
+    /// The port each row of the table was bound to, in table order (the kernel's choice for
+    /// a row with port 0).
+    pub fn bound_ports(&self) -> Vec<u16> {
+        self.table.ports().iter().map(|p| p.number).collect()
     }
 
     /// The event stream; subscribe before [`run`](Self::run) to see every connection.

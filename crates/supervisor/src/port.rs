@@ -38,6 +38,17 @@ pub struct PortSpec {
     pub max_rate: Option<u32>,
     /// Faults from the start.
     pub toxics: Vec<Toxic>,
+    /// Where a `proxy` row connects; none for other services.
+    pub upstream: Option<Upstream>,
+}
+
+/// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
+/// `[proxy] allow_upstreams` (rows added through the control API are; the config file's rows
+/// are the operator's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub address: String,
+    pub guarded: bool,
 }
 
 impl PortSpec {
@@ -52,6 +63,7 @@ impl PortSpec {
             max_per_source: None,
             max_rate: None,
             toxics: Vec::new(),
+            upstream: None,
         }
     }
 }
@@ -63,6 +75,8 @@ pub(crate) struct Port {
     pub(crate) service: &'static str,
     /// Where it listens (or listened, while closed).
     pub(crate) addrs: Vec<SocketAddr>,
+    /// Where a proxy port connects.
+    upstream: Option<String>,
     rules: AccessRules,
     max_connections: usize,
     max_per_source: Option<u32>,
@@ -155,6 +169,7 @@ impl Port {
             number,
             service: spec.service,
             addrs,
+            upstream: spec.upstream.as_ref().map(|u| u.address.clone()),
             rules: spec.rules.clone(),
             max_connections: spec.max_connections,
             max_per_source: spec.max_per_source,
@@ -288,6 +303,7 @@ impl Port {
                 .iter()
                 .map(|t| t.name.clone())
                 .collect(),
+            upstream: self.upstream.clone(),
         }
     }
 }

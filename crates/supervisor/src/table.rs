@@ -30,9 +30,9 @@ use crate::port::{Port, PortSpec};
 /// Makes the service a port names: the app's, which knows how every service is built. The
 /// supervisor asks it when a port is added while it runs.
 pub trait ServiceFactory: Send + 'static {
-    /// The service called `name`, or why there is none (unknown, or it needs a certificate
+    /// The service `row` names, or why there is none (unknown, or it needs a certificate
     /// that was not loaded), in words for the caller.
-    fn service(&mut self, name: &str) -> Result<Arc<dyn Service>, String>;
+    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, String>;
 }
 
 /// Which service answers each port, by port number: built by the app once the ports are
@@ -417,10 +417,7 @@ impl Listeners {
         if spec.port != 0 && self.serving.iter().any(|s| s.port.number == spec.port) {
             return Err(ControlError::PortExists(spec.port));
         }
-        let service = self
-            .factory
-            .service(spec.service)
-            .map_err(ControlError::Invalid)?;
+        let service = self.factory.service(spec).map_err(ControlError::Invalid)?;
         let bound = bind_port(spec).map_err(|error| ControlError::Bind {
             port: spec.port,
             reason: error.to_string(),

@@ -77,6 +77,7 @@ fn failed(e: ControlError) -> Response {
         | ControlError::Bind { .. }
         | ControlError::PortExists(_) => StatusCode::CONFLICT,
         ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ControlError::Forbidden(_) => StatusCode::FORBIDDEN,
         ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, e.to_string())

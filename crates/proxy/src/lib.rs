@@ -1,0 +1,370 @@
+//! The proxy service: each connection to its port is joined to a new connection of its own
+//! to the row's upstream (`upstream = "127.0.0.1:5432"`), and bytes are copied both ways. The
+//! port's toxics sit on the client's side of it, in Toxiproxy's sense: `upstream` toxics act
+//! on the bytes from the client on their way to the upstream, `downstream` ones on the bytes
+//! coming back. So an app under test can meet latency, resets or a trickle of bandwidth
+//! between itself and its real database.
+//!
+//! ```text
+//! client ──▶ port (toxics) ──▶ proxy ──▶ upstream
+//!        ◀──                ◀──       ◀──
+//! ```
+//!
+//! A half-close is passed on (when one side finishes sending, the other side's write half is
+//! shut), and the connection ends when both directions are done, or at once if either side
+//! resets. The upstream's name is resolved at each connect.
+//!
+//! Proxies connect out, so where they may connect is guarded: rows added through the control
+//! API may reach only `[proxy] allow_upstreams` (by default this machine's own addresses and
+//! networks); rows of the config file are the operator's and may name any upstream.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use switchboard_core::{BoxError, Cidr, Conn, Service, Shutdown};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The `[proxy]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySettings {
+    /// How long a proxy waits for its upstream to accept; then the client's connection is
+    /// closed.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Where proxies added through the control API may connect: address ranges
+    /// (`10.0.0.0/8`) and host names (`db.internal`). Empty: this machine's own addresses and
+    /// the networks its interfaces are on (a compose network included), and loopback.
+    pub allow_upstreams: Vec<String>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            allow_upstreams: Vec::new(),
+        }
+    }
+}
+
+impl ProxySettings {
+    /// Check what types cannot; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.connect_timeout.is_zero() {
+            return Err("connect_timeout must be longer than zero".into());
+        }
+        UpstreamGuard::from_settings(self).map(drop)
+    }
+}
+
+/// Where API-made proxies may connect.
+#[derive(Debug)]
+pub struct UpstreamGuard {
+    ranges: Vec<Cidr>,
+    names: Vec<String>,
+}
+
+impl UpstreamGuard {
+    /// The guard `[proxy] allow_upstreams` describes.
+    pub fn from_settings(settings: &ProxySettings) -> Result<Self, String> {
+        if settings.allow_upstreams.is_empty() {
+            return Ok(Self {
+                ranges: own_networks(),
+                names: Vec::new(),
+            });
+        }
+        let (mut ranges, mut names) = (Vec::new(), Vec::new());
+        for entry in &settings.allow_upstreams {
+            let looks_like_address = entry.contains('/') || entry.parse::<IpAddr>().is_ok();
+            match looks_like_address {
+                true => ranges.push(
+                    entry
+                        .parse::<Cidr>()
+                        .map_err(|e| format!("allow_upstreams: {e}"))?,
+                ),
+                false if is_host_name(entry) => names.push(entry.to_ascii_lowercase()),
+                false => {
+                    return Err(format!(
+                        "allow_upstreams: {entry:?} is neither an address range nor a host name"
+                    ));
+                }
+            }
+        }
+        Ok(Self { ranges, names })
+    }
+
+    /// Whether `address` (`host:port`) may be reached: a listed name, or every address the
+    /// name resolves to in an allowed range. The error names the setting.
+    pub async fn check(&self, address: &str) -> Result<Vec<SocketAddr>, String> {
+        let host = host_of(address);
+        let resolved = resolve(address).await?;
+        if self.names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
+            return Ok(resolved);
+        }
+        match resolved
+            .iter()
+            .find(|a| !self.ranges.iter().any(|r| r.contains(a.ip())))
+        {
+            Some(outside) => Err(format!(
+                "upstream {address} ({}) is not in [proxy] allow_upstreams, which limits where \
+                 proxies made through the API may connect",
+                outside.ip()
+            )),
+            None => Ok(resolved),
+        }
+    }
+}
+
+/// Loopback, and every network this machine's interfaces are on.
+fn own_networks() -> Vec<Cidr> {
+    let mut ranges: Vec<Cidr> = ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|r| r.parse().ok())
+        .collect();
+    for interface in if_addrs::get_if_addrs().unwrap_or_default() {
+        let (ip, prefix) = match &interface.addr {
+            if_addrs::IfAddr::V4(v4) => (IpAddr::V4(v4.ip), v4.prefixlen),
+            if_addrs::IfAddr::V6(v6) => (IpAddr::V6(v6.ip), v6.prefixlen),
+        };
+        if let Ok(range) = format!("{ip}/{prefix}").parse() {
+            ranges.push(range);
+        }
+    }
+    ranges
+}
+
+fn is_host_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+/// The host part of `host:port` (without brackets for `[::1]:5432`).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Check that `address` is `host:port`; the message says what is wrong.
+pub fn parse_upstream(address: &str) -> Result<(), String> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!(
+            "upstream {address:?} needs a port: write host:port"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!(
+            "upstream {address:?} is not host:port (e.g. \"127.0.0.1:5432\" or \"db:5432\")"
+        ));
+    }
+    Ok(())
+}
+
+async fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| format!("upstream {address} cannot be resolved: {e}"))?
+        .collect();
+    match found.is_empty() {
+        true => Err(format!("upstream {address} resolves to no address")),
+        false => Ok(found),
+    }
+}
+
+/// One `proxy` row's service.
+#[derive(Debug)]
+pub struct ProxyService {
+    upstream: String,
+    connect_timeout: Duration,
+    /// For rows made through the API: checked again at each connect, since a name may
+    /// resolve elsewhere later.
+    guard: Option<Arc<UpstreamGuard>>,
+}
+
+impl ProxyService {
+    pub fn new(
+        upstream: String,
+        settings: &ProxySettings,
+        guard: Option<Arc<UpstreamGuard>>,
+    ) -> Self {
+        Self {
+            upstream,
+            connect_timeout: settings.connect_timeout,
+            guard,
+        }
+    }
+
+    /// A connection to the upstream, or why there is none.
+    async fn connect(&self) -> Result<TcpStream, String> {
+        let addrs = match &self.guard {
+            Some(guard) => guard.check(&self.upstream).await?,
+            None => resolve(&self.upstream).await?,
+        };
+        let attempt = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addrs[..]));
+        match attempt.await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(format!("upstream {} refused the connection", self.upstream))
+            }
+            Ok(Err(error)) => Err(format!("upstream {}: {error}", self.upstream)),
+            Err(_) => Err(format!(
+                "upstream {} did not accept within {:?} ([proxy] connect_timeout)",
+                self.upstream, self.connect_timeout
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for ProxyService {
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+
+    /// Shutdown does not cut a proxied connection: it may finish until the deadline, as
+    /// the protocol inside is the client's and the upstream's to end.
+    async fn serve(&self, conn: Conn, _shutdown: Shutdown) -> Result<(), BoxError> {
+        let upstream = self.connect().await?;
+        let peer = conn.info.peer;
+        let report = splice(conn.stream, upstream).await?;
+        tracing::info!(
+            %peer, upstream = %self.upstream, up = report.up, down = report.down,
+            "proxied {peer} to {}: {} bytes up, {} down; the {} finished sending first",
+            self.upstream, report.up, report.down, report.first
+        );
+        Ok(())
+    }
+}
+
+/// What a spliced connection carried, and which side stopped sending first.
+#[derive(Debug, PartialEq, Eq)]
+struct Report {
+    /// Bytes from the client to the upstream.
+    up: u64,
+    /// Bytes from the upstream to the client.
+    down: u64,
+    first: &'static str,
+}
+
+/// Copy both ways until both directions are done. A side that stops sending has the other
+/// side's write half shut (the half-close passes on); an error either way ends both.
+async fn splice<C, U>(client: C, upstream: U) -> std::io::Result<Report>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream);
+    let to_upstream = async {
+        let n = tokio::io::copy(&mut client_read, &mut upstream_write).await?;
+        upstream_write.shutdown().await?;
+        Ok::<_, std::io::Error>(n)
+    };
+    let to_client = async {
+        let n = tokio::io::copy(&mut upstream_read, &mut client_write).await?;
+        client_write.shutdown().await?;
+        Ok::<_, std::io::Error>(n)
+    };
+    tokio::pin!(to_upstream, to_client);
+    tokio::select! {
+        up = &mut to_upstream => {
+            let up = up?;
+            Ok(Report { up, down: to_client.await?, first: "client" })
+        }
+        down = &mut to_client => {
+            let down = down?;
+            Ok(Report { up: to_upstream.await?, down, first: "upstream" })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, duplex};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bytes_cross_both_ways_and_a_half_close_passes_on() {
+        let (client, mut client_far) = duplex(64);
+        let (upstream, mut upstream_far) = duplex(64);
+        let spliced = tokio::spawn(splice(client, upstream));
+
+        client_far.write_all(b"SELECT 1;").await.unwrap();
+        client_far.shutdown().await.unwrap(); // the client is done sending
+        let mut got = Vec::new();
+        upstream_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            got, b"SELECT 1;",
+            "the upstream sees the bytes, then the end"
+        );
+
+        upstream_far.write_all(b"1 row").await.unwrap();
+        upstream_far.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        client_far.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"1 row");
+
+        let report = spliced.await.unwrap().unwrap();
+        assert_eq!(
+            report,
+            Report {
+                up: 9,
+                down: 5,
+                first: "client"
+            }
+        );
+    }
+
+    #[test]
+    fn upstreams_are_host_and_port() {
+        assert!(parse_upstream("127.0.0.1:5432").is_ok());
+        assert!(parse_upstream("[::1]:6379").is_ok());
+        assert!(parse_upstream("db.internal:5432").is_ok());
+        assert!(
+            parse_upstream("db.internal")
+                .unwrap_err()
+                .contains("needs a port")
+        );
+        assert!(parse_upstream(":80").is_err());
+        assert!(parse_upstream("db:0").is_err());
+        assert_eq!(host_of("[::1]:6379"), "::1");
+    }
+
+    #[tokio::test]
+    async fn the_guard_allows_listed_ranges_and_names_and_names_its_setting() {
+        let settings = ProxySettings {
+            allow_upstreams: vec!["127.0.0.2/32".into(), "localhost".into()],
+            ..ProxySettings::default()
+        };
+        let guard = UpstreamGuard::from_settings(&settings).unwrap();
+        assert!(guard.check("127.0.0.2:80").await.is_ok());
+        assert!(guard.check("localhost:80").await.is_ok());
+        let refused = guard.check("127.0.0.3:80").await.unwrap_err();
+        assert!(refused.contains("[proxy] allow_upstreams"), "{refused}");
+
+        let default = UpstreamGuard::from_settings(&ProxySettings::default()).unwrap();
+        assert!(default.check("127.0.0.1:5432").await.is_ok());
+        // A documentation address on none of this machine's networks (which differ by machine).
+        let own = own_networks();
+        let outside = ["198.51.100.1", "203.0.113.1", "192.0.2.1"]
+            .into_iter()
+            .find(|ip| !own.iter().any(|r| r.contains(ip.parse().unwrap())))
+            .expect("this machine is on all three documentation networks");
+        assert!(default.check(&format!("{outside}:5432")).await.is_err());
+
+        let bad = ProxySettings {
+            allow_upstreams: vec!["not a host!".into()],
+            ..ProxySettings::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("not a host!"));
+    }
+}
