@@ -57,7 +57,9 @@ fn sum(bytes: &[u8]) -> u64 {
 
 #[tokio::test]
 async fn bytes_cross_exactly_and_a_half_close_reaches_the_upstream() {
-    let stack = proxy_to(counting_upstream().await).await;
+    let upstream = counting_upstream().await;
+    let stack = proxy_to(upstream).await;
+    let mut seen = Seen::new(&stack);
     let mut client = TcpStream::connect(stack.addr("proxy")).await.unwrap();
     let sent: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     client.write_all(&sent).await.unwrap();
@@ -67,6 +69,43 @@ async fn bytes_cross_exactly_and_a_half_close_reaches_the_upstream() {
     assert_eq!(
         answer,
         format!("got {} bytes, sum {}", sent.len(), sum(&sent))
+    );
+
+    // Both legs are accounted for: the client's, and the proxy's own to the upstream.
+    let leg = seen
+        .find(|e| matches!(e.kind, EventKind::UpstreamClosed { .. }))
+        .await;
+    let EventKind::UpstreamClosed {
+        upstream: named,
+        bytes_up,
+        bytes_down,
+        closed_first,
+        ..
+    } = leg.kind
+    else {
+        unreachable!("found by its kind")
+    };
+    assert_eq!(named, upstream.to_string());
+    assert_eq!(
+        (bytes_up, bytes_down),
+        (sent.len() as u64, answer.len() as u64)
+    );
+    assert_eq!(closed_first, "client");
+    let metrics = crate::http_client()
+        .get(stack.url("http", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let port = stack.addr("proxy").port();
+    assert!(
+        metrics.contains(&format!(
+            "switchboard_upstream_sent_bytes_total{{port=\"{port}\",service=\"proxy\"}} {}",
+            sent.len()
+        )),
+        "{metrics}"
     );
 }
 

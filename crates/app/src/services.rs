@@ -73,6 +73,7 @@ fn proxy(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error>
         upstream.address.clone(),
         &cx.config.proxy,
         guard,
+        cx.events.clone(),
     )))
 }
 

@@ -45,6 +45,10 @@
       Math.round(d.duration_ms) + " ms, " + d.bytes_in + " bytes in, " + d.bytes_out + " out" +
       (d.error ? " — " + d.error : ""));
   });
+  on("upstream_closed", function (d) {
+    say("closed", d.at, "port " + d.port + " (" + d.service + ") → " + d.upstream + ": upstream leg closed, " +
+      d.bytes_up + " bytes up, " + d.bytes_down + " down; the " + d.closed_first + " finished first");
+  });
   on("tls_established", function (d) {
     say("tls", d.at, d.peer + " → port " + d.port + ": TLS " + d.tls.version + (d.tls.alpn ? ", " + d.tls.alpn : ""));
   });

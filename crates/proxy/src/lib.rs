@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use switchboard_core::{BoxError, Cidr, Conn, Service, Shutdown};
+use switchboard_core::{BoxError, Cidr, Conn, Event, EventBus, EventKind, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -181,6 +181,8 @@ async fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
 pub struct ProxyService {
     upstream: String,
     connect_timeout: Duration,
+    /// Where the upstream leg's end is told (`upstream_closed`).
+    events: EventBus,
     /// For rows made through the API: checked again at each connect, since a name may
     /// resolve elsewhere later.
     guard: Option<Arc<UpstreamGuard>>,
@@ -191,10 +193,12 @@ impl ProxyService {
         upstream: String,
         settings: &ProxySettings,
         guard: Option<Arc<UpstreamGuard>>,
+        events: EventBus,
     ) -> Self {
         Self {
             upstream,
             connect_timeout: settings.connect_timeout,
+            events,
             guard,
         }
     }
@@ -233,13 +237,19 @@ impl Service for ProxyService {
     /// the protocol inside is the client's and the upstream's to end.
     async fn serve(&self, conn: Conn, _shutdown: Shutdown) -> Result<(), BoxError> {
         let upstream = self.connect().await?;
-        let peer = conn.info.peer;
+        let info = conn.info.clone();
         let report = splice(conn.stream, upstream).await?;
-        tracing::info!(
-            %peer, upstream = %self.upstream, up = report.up, down = report.down,
-            "proxied {peer} to {}: {} bytes up, {} down; the {} finished sending first",
-            self.upstream, report.up, report.down, report.first
-        );
+        self.events.emit(Event::new(
+            info.port(),
+            info.service,
+            EventKind::UpstreamClosed {
+                id: info.id,
+                upstream: self.upstream.clone(),
+                bytes_up: report.up,
+                bytes_down: report.down,
+                closed_first: report.first,
+            },
+        ));
         Ok(())
     }
 }

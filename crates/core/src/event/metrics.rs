@@ -33,6 +33,8 @@ pub struct Metrics {
     tls_handshakes: PerPort<Counter>,
     tls_failures: PerPort<Counter>,
     messages: PerPort<Counter>,
+    upstream_sent: PerPort<Counter>,
+    upstream_received: PerPort<Counter>,
 }
 
 impl Default for Metrics {
@@ -56,6 +58,8 @@ impl Metrics {
             tls_handshakes: PerPort::default(),
             tls_failures: PerPort::default(),
             messages: PerPort::default(),
+            upstream_sent: PerPort::default(),
+            upstream_received: PerPort::default(),
         };
         registry.register(
             "connections_accepted",
@@ -106,6 +110,16 @@ impl Metrics {
             "messages_captured",
             "Mail messages accepted and stored",
             metrics.messages.clone(),
+        );
+        registry.register(
+            "upstream_sent_bytes",
+            "Bytes a proxy sent on to its upstream, counted when the upstream leg closes",
+            metrics.upstream_sent.clone(),
+        );
+        registry.register(
+            "upstream_received_bytes",
+            "Bytes a proxy received from its upstream, counted when the upstream leg closes",
+            metrics.upstream_received.clone(),
         );
         metrics.registry = registry;
         metrics
@@ -191,6 +205,16 @@ impl Metrics {
                 // Make the port's series exist (at zero) from the start.
                 let _ = self.accepted.get_or_create(&labels);
                 let _ = self.active.get_or_create(&labels);
+            }
+            EventKind::UpstreamClosed {
+                bytes_up,
+                bytes_down,
+                ..
+            } => {
+                self.upstream_sent.get_or_create(&labels).inc_by(*bytes_up);
+                self.upstream_received
+                    .get_or_create(&labels)
+                    .inc_by(*bytes_down);
             }
             EventKind::PortClosed { .. } => {}
         }

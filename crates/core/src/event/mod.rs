@@ -78,6 +78,18 @@ pub enum EventKind {
         to: Vec<String>,
         size: usize,
     },
+    /// A proxy's own connection to its upstream ended: the other leg of connection `id`.
+    UpstreamClosed {
+        id: u64,
+        /// The upstream as the row names it (`host:port`).
+        upstream: String,
+        /// Bytes from the client on to the upstream.
+        bytes_up: u64,
+        /// Bytes from the upstream back to the client.
+        bytes_down: u64,
+        /// Which side finished sending first: `client` or `upstream`.
+        closed_first: &'static str,
+    },
     /// A connection ended, for whatever reason; `error` says why if it was not a clean end.
     ConnectionClosed {
         id: u64,
@@ -183,6 +195,17 @@ impl Event {
                 "message captured: {message_id} from <{from}> to <{}>, {size} bytes",
                 to.join(">, <")
             ),
+            EventKind::UpstreamClosed {
+                upstream,
+                bytes_up,
+                bytes_down,
+                closed_first,
+                ..
+            } => tracing::info!(
+                %upstream, bytes_up, bytes_down, closed_first,
+                "upstream leg closed: port {port} ({service}) → {upstream}, {bytes_up} bytes up, \
+                 {bytes_down} bytes down; the {closed_first} finished sending first"
+            ),
             EventKind::ConnectionClosed {
                 peer,
                 bytes_in,
@@ -223,6 +246,7 @@ impl EventKind {
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",
             EventKind::MessageCaptured { .. } => "message_captured",
+            EventKind::UpstreamClosed { .. } => "upstream_closed",
             EventKind::ConnectionClosed { .. } => "connection_closed",
         }
     }
