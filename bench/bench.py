@@ -108,13 +108,17 @@ def rss_kib(pids: list[int]) -> int:
     return total
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user and system, every thread) these processes have used so far."""
+def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
+    """CPU time (user and system, every thread) these processes have used so far; with
+    `children`, also that of the child processes they have reaped (socat forks one per
+    connection)."""
     ticks = 0
     for pid in pids:
         # The command name may hold spaces; the fields after its closing parenthesis do not.
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        if children:
+            ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -132,12 +136,13 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def version_of(cmd: list[str]) -> str:
+def version_of(cmd: list[str], line_with: str = "") -> str:
+    """The first line of the command's output (that holds `line_with`)."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "not found"
-    text = (done.stdout + done.stderr).strip().splitlines()
+    text = [line for line in (done.stdout + done.stderr).strip().splitlines() if line_with in line]
     return text[0] if text else "unknown"
 
 
@@ -294,6 +299,17 @@ def h2load(url: str, seconds: float, *, connections: int = 16, streams: int = 16
     return float(rate.group(1))
 
 
+def wrk_transfer(url: str, seconds: float) -> float:
+    """MB/s that one keep-alive connection carries, fetching `url` over and over."""
+    out = run(["wrk", "-t1", "-c1", f"-d{max(1, round(seconds))}s", url]).stdout
+    rate = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    if not rate or re.search(r"Non-2xx or 3xx responses", out):
+        raise SystemExit(f"bench: wrk on {url} did not get clean answers:\n{out}")
+    # wrk's units are binary (1 KB = 1024 bytes); the answer is in its MB.
+    scale = {"B": 1 / 1024 ** 2, "KB": 1 / 1024, "MB": 1, "GB": 1024}
+    return float(rate.group(1)) * scale[rate.group(2)]
+
+
 def smtp_source(port: int, messages: int, *, reuse: bool) -> float:
     """Messages per second for smtp-source sending `messages` of 1 KB over 20 sessions."""
     cmd = ["smtp-source", "-s", "20", "-m", str(messages), "-l", "1024",
@@ -344,6 +360,7 @@ class Row:
 class Contender:
     pids: list[int]  # whose CPU time counts
     measure: callable  # Settings -> a rate, higher is better
+    children: bool = False  # count the CPU time of reaped child processes too
 
 
 def interleave(settings: Settings, contenders: dict[str, Contender]) -> dict[str, tuple]:
@@ -357,9 +374,11 @@ def interleave(settings: Settings, contenders: dict[str, Contender]) -> dict[str
     results = {name: ([], []) for name in contenders}
     for _ in range(settings.rounds):
         for name, contender in contenders.items():
-            cpu, wall = cpu_seconds(contender.pids), time.perf_counter()
+            cpu = cpu_seconds(contender.pids, children=contender.children)
+            wall = time.perf_counter()
             rate = contender.measure(settings)
-            busy = (cpu_seconds(contender.pids) - cpu) / (time.perf_counter() - wall)
+            busy = ((cpu_seconds(contender.pids, children=contender.children) - cpu)
+                    / (time.perf_counter() - wall))
             results[name][0].append(rate)
             results[name][1].append(busy)
     return results
@@ -465,6 +484,101 @@ def smtp_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
         ours.stop()
         sink.stop()
     return rows
+
+
+UPSTREAM_CONF = """\
+worker_processes 1;
+daemon off;
+pid {work}/upstream.pid;
+error_log {work}/upstream-error.log warn;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {work}/upstream;
+    }}
+}}
+"""
+
+HAPROXY_CONF = """\
+global
+    maxconn 5000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend proxy
+    bind 127.0.0.1:{port}
+    default_backend upstream
+backend upstream
+    server nginx 127.0.0.1:{upstream}
+"""
+
+
+def proxy_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    """A TCP proxy in front of nginx serving static files: MB/s through one keep-alive
+    connection (an 8 MB file over and over) and new connections per second (a 2-byte file,
+    one request each). The upstream nginx shares the load CPU with wrk; each proxy has the
+    server CPU. socat forks a process per connection, whose CPU time counts once reaped."""
+    root = work / "upstream"
+    root.mkdir(exist_ok=True)
+    (root / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+    (root / "small.txt").write_text("ok")
+    upstream_port = free_port()
+    conf = work / "upstream.conf"
+    conf.write_text(UPSTREAM_CONF.format(work=work, port=upstream_port))
+    upstream = subprocess.Popen(["taskset", "-c", LOAD_CPU, "nginx", "-c", str(conf), "-p", str(work)],
+                                stdout=open(work / "upstream.log", "w"), stderr=subprocess.STDOUT)
+    wait_for_port(upstream_port)
+
+    ours_port, haproxy_port, socat_port = free_port(), free_port(), free_port()
+    config = work / "proxy.toml"
+    config.write_text(f'[[port]]\nport = {ours_port}\nservice = "proxy"\n'
+                      f'upstream = "127.0.0.1:{upstream_port}"\n\n'
+                      "[supervisor]\nmax_connections = 30000\n")
+    ours = subprocess.Popen(pinned([str(RELEASE / "switchboard"), "serve", "--config", str(config),
+                                    "--bind", "127.0.0.1", "--certs", str(certs)]),
+                            stdout=open(work / "proxy-switchboard.log", "w"), stderr=subprocess.STDOUT)
+    (work / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=haproxy_port, upstream=upstream_port))
+    haproxy = subprocess.Popen(pinned(["haproxy", "-db", "-f", str(work / "haproxy.cfg")]),
+                               stdout=open(work / "haproxy.log", "w"), stderr=subprocess.STDOUT)
+    socat = subprocess.Popen(pinned(["socat", f"TCP-LISTEN:{socat_port},bind=127.0.0.1,fork,reuseaddr,backlog=1024",
+                                     f"TCP:127.0.0.1:{upstream_port}"]))
+    servers = [ours, haproxy, socat]
+    try:
+        for port in (ours_port, haproxy_port, socat_port):
+            wait_for_port(port)
+        ports = {"switchboard": ours_port, "HAProxy": haproxy_port, "socat": socat_port}
+        pids = {"switchboard": [ours.pid], "HAProxy": [haproxy.pid], "socat": [socat.pid]}
+
+        def contender(name, measure):
+            def run_and_settle(s):
+                rate = measure(s)
+                if name == "socat":
+                    time.sleep(0.3)  # let socat reap its children, so their CPU time counts
+                return rate
+            return Contender(pids[name], run_and_settle, children=name == "socat")
+
+        rows = []
+        got = interleave(settings, {name: contender(name, lambda s, p=port: wrk_transfer(
+            f"http://127.0.0.1:{p}/big.bin", s.seconds)) for name, port in ports.items()})
+        for peer in ("HAProxy", "socat"):
+            rows.append(compare("TCP proxy: MB/s through one keep-alive connection "
+                                "(wrk, an 8 MB file from nginx)", "MB/s", got, peer))
+        got = interleave(settings, {name: contender(name, lambda s, p=port: wrk(
+            f"http://127.0.0.1:{p}/small.txt", s.seconds, 16, close=True))
+            for name, port in ports.items()})
+        for peer in ("HAProxy", "socat"):
+            rows.append(compare("TCP proxy: new connections, one request each (wrk, 16 connections)",
+                                "conn/s", got, peer))
+        return rows
+    finally:
+        for process in [*servers, upstream]:
+            Server("", process, {}).stop()
 
 
 def mailbox_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
@@ -645,6 +759,8 @@ def machine() -> dict[str, str]:
         "wrk": version_of(["wrk", "-v"]),
         "h2load": version_of(["h2load", "--version"]),
         "postfix (smtp-source, smtp-sink)": version_of(["postconf", "-d", "mail_version"]),
+        "haproxy": version_of(["haproxy", "-v"]),
+        "socat": version_of(["socat", "-V"], line_with="socat version"),
     }
 
 
@@ -745,9 +861,9 @@ def main() -> None:
                              "update; the numbers mean nothing")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
     parser.add_argument("--seconds", type=float, help="seconds per measured run (default 5)")
-    parser.add_argument("--only", default="http,instructions,smtp,mailbox,memory,startup",
+    parser.add_argument("--only", default="http,instructions,smtp,mailbox,memory,startup,proxy",
                         help="comma-separated workload groups: http, instructions, smtp, "
-                             "mailbox, memory, startup")
+                             "mailbox, memory, startup, proxy")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the table and raw numbers go (default: bench/results, "
                              "or target/bench for --smoke)")
@@ -767,7 +883,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if os.cpu_count() < 2:
         raise SystemExit("bench: needs two CPUs (one for the server, one for the load)")
-    for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset", "valgrind"]:
+    for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset", "valgrind",
+                 "haproxy", "socat"]:
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found; bench/run installs it")
     raise_fd_limit()
@@ -784,7 +901,7 @@ def main() -> None:
         os.chmod(work, 0o755)  # nginx's worker (nobody) reads nothing here, but may stat it
         steps = {"http": http_workloads, "instructions": instruction_workloads,
                  "smtp": smtp_workloads, "mailbox": mailbox_workloads,
-                 "startup": startup_workload}
+                 "startup": startup_workload, "proxy": proxy_workloads}
         for group in groups:
             print(f"bench: {group} …", file=sys.stderr, flush=True)
             if group == "memory":
@@ -794,7 +911,8 @@ def main() -> None:
                 rows += steps[group](settings, work, certs)
             else:
                 raise SystemExit(f"bench: unknown workload group {group!r}; "
-                                 "choose from http, instructions, smtp, mailbox, memory, startup")
+                                 "choose from http, instructions, smtp, mailbox, memory, startup, "
+                                 "proxy")
 
     facts = machine()
     table = report(rows, facts, settings, when)
@@ -806,7 +924,7 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(table)
     if not args.smoke and groups == ["http", "instructions", "smtp", "mailbox", "memory",
-                                     "startup"]:
+                                     "startup", "proxy"]:
         replace_between_markers(ROOT / "bench" / "README.md", table)
         replace_between_markers(ROOT / "README.md", headline(rows, when))
         print("bench: bench/README.md and README.md updated", file=sys.stderr)

@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchboard_core::{BoxError, Cidr, Conn, Event, EventBus, EventKind, Service, Shutdown};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The `[proxy]` table.
@@ -254,6 +254,39 @@ impl Service for ProxyService {
     }
 }
 
+/// A direction's buffer starts at this size…
+const FIRST_BUFFER: usize = 8 * 1024;
+/// …and doubles up to this while reads fill it.
+const MAX_BUFFER: usize = 64 * 1024;
+
+/// Copy until `reader` ends, then shut `writer`'s sending side (the half-close passes on).
+///
+/// Almost all of a proxy's time is the kernel's, per system call and per wake-up
+/// (bench/README.md), so a stream wants big reads; but most connections carry little, and a
+/// big buffer each way is memory (and zeroing) per connection. So the buffer starts small
+/// and doubles while reads fill it.
+async fn pipe<R, W>(reader: &mut R, writer: &mut W) -> std::io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buffer = vec![0u8; FIRST_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buffer).await?;
+        if n == 0 {
+            writer.shutdown().await?;
+            return Ok(total);
+        }
+        writer.write_all(&buffer[..n]).await?;
+        writer.flush().await?;
+        total += n as u64;
+        if n == buffer.len() && buffer.len() < MAX_BUFFER {
+            buffer.resize(buffer.len() * 2, 0);
+        }
+    }
+}
+
 /// What a spliced connection carried, and which side stopped sending first.
 #[derive(Debug, PartialEq, Eq)]
 struct Report {
@@ -273,16 +306,8 @@ where
 {
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream);
-    let to_upstream = async {
-        let n = tokio::io::copy(&mut client_read, &mut upstream_write).await?;
-        upstream_write.shutdown().await?;
-        Ok::<_, std::io::Error>(n)
-    };
-    let to_client = async {
-        let n = tokio::io::copy(&mut upstream_read, &mut client_write).await?;
-        client_write.shutdown().await?;
-        Ok::<_, std::io::Error>(n)
-    };
+    let to_upstream = pipe(&mut client_read, &mut upstream_write);
+    let to_client = pipe(&mut upstream_read, &mut client_write);
     tokio::pin!(to_upstream, to_client);
     tokio::select! {
         up = &mut to_upstream => {
