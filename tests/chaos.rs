@@ -104,3 +104,38 @@ async fn triggers_from_the_config_and_reset_restores_them() {
     stack.reset().await.unwrap();
     assert!(chat.cmd("RCPT TO:<c@x.test>").await.starts_with("550"));
 }
+
+#[tokio::test]
+async fn first_fails_exactly_that_many_recipients_then_every_one_passes() {
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    let url = stack.url("http", "/api/v1/chaos");
+    let client = http_client();
+    // Greylisting: the first two RCPTs are deferred, as a real server defers a new sender.
+    let set = json_of(
+        client
+            .put(&url)
+            .json(&json!({"Recipient": {"ErrorCode": 451, "First": 2}})),
+    )
+    .await;
+    assert_eq!(set["Recipient"]["First"], 2);
+
+    let (mut chat, _) = Chat::connect(stack.addr("smtp")).await;
+    chat.cmd("EHLO c").await;
+    assert!(chat.cmd("MAIL FROM:<a@x.test>").await.starts_with("250"));
+    for _ in 0..2 {
+        assert!(
+            chat.cmd("RCPT TO:<b@x.test>")
+                .await
+                .starts_with("451 4.0.0"),
+            "deferred"
+        );
+    }
+    assert_eq!(
+        json_of(client.get(&url)).await["Recipient"],
+        json!({"ErrorCode": 451, "Probability": 0}),
+        "used up: Mailpit's shape again"
+    );
+    for _ in 0..5 {
+        assert!(chat.cmd("RCPT TO:<b@x.test>").await.starts_with("250"));
+    }
+}

@@ -1,7 +1,8 @@
 //! Mailpit's chaos triggers: make the SMTP service refuse MAIL (`Sender`), RCPT
 //! (`Recipient`), AUTH (`Authentication`) or the message after DATA (`Data`, beyond
-//! Mailpit) with a given code, at a given probability. Set at start-up (`[smtp.chaos]`) and
-//! at run time (`PUT /api/v1/chaos`).
+//! Mailpit) with a given code, at a given probability — or, beyond Mailpit, exactly the
+//! next `First` times and then never (greylisting, as real servers do it). Set at start-up
+//! (`[smtp.chaos]`) and at run time (`PUT /api/v1/chaos`).
 //!
 //! The triggers live here, below both services, because the HTTP API sets them and the
 //! SMTP service fires them (it does the firing, in its own crate).
@@ -23,6 +24,15 @@ pub struct Trigger {
     /// 0 (never, the default) to 100 (always).
     #[serde(rename = "Probability", alias = "probability")]
     pub probability: u8,
+    /// Beyond Mailpit: fail exactly the next this many commands, then none (the count goes
+    /// down as they fail; `Probability` is not rolled meanwhile). Shown only while above 0,
+    /// so that Mailpit's clients see Mailpit's shape.
+    #[serde(rename = "First", alias = "first", skip_serializing_if = "is_zero")]
+    pub first: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Every trigger; the JSON shape of Mailpit's `Triggers`, plus `Data`.
@@ -54,7 +64,7 @@ impl Triggers {
                     t.probability
                 ));
             }
-            if t.probability > 0 && !(400..=599).contains(&t.error_code) {
+            if (t.probability > 0 || t.first > 0) && !(400..=599).contains(&t.error_code) {
                 return Err(format!(
                     "{name}: error code {} is not an SMTP error (400 to 599)",
                     t.error_code
@@ -93,6 +103,21 @@ impl Chaos {
         Ok(())
     }
 
+    /// Count one use of a trigger that fails its `First` commands: the code to fail with
+    /// while any are left (and one fewer left), none once they are used up.
+    pub fn take_first(&self, trigger: impl Fn(&mut Triggers) -> &mut Trigger) -> Option<u16> {
+        // Most commands meet no counted trigger: a read lock tells.
+        if trigger(&mut self.get()).first == 0 {
+            return None;
+        }
+        let mut triggers = self.triggers.write().unwrap_or_else(|p| p.into_inner());
+        let counted = trigger(&mut triggers);
+        (counted.first > 0).then(|| {
+            counted.first -= 1;
+            counted.error_code
+        })
+    }
+
     /// Back to the triggers given at start-up.
     pub fn reset(&self) {
         *self.triggers.write().unwrap_or_else(|p| p.into_inner()) = self.initial;
@@ -111,7 +136,8 @@ mod tests {
             triggers.sender,
             Trigger {
                 error_code: 451,
-                probability: 100
+                probability: 100,
+                first: 0
             }
         );
         assert_eq!(
@@ -134,7 +160,8 @@ mod tests {
             triggers.sender,
             Trigger {
                 error_code: 451,
-                probability: 5
+                probability: 5,
+                first: 0
             }
         );
         assert!(toml::from_str::<Triggers>("sender = { code = 451 }\n").is_err());
@@ -146,6 +173,7 @@ mod tests {
             sender: Trigger {
                 error_code: 451,
                 probability: 50,
+                first: 0,
             },
             ..Triggers::default()
         };
@@ -157,12 +185,40 @@ mod tests {
     }
 
     #[test]
+    fn first_fails_exactly_that_many_then_none_and_shows_while_left() {
+        let chaos = Chaos::default();
+        let greylist: Triggers =
+            serde_json::from_str(r#"{"Recipient": {"ErrorCode": 451, "First": 2}}"#).unwrap();
+        chaos.set(greylist).unwrap();
+        assert_eq!(chaos.take_first(|t| &mut t.sender), None);
+        assert_eq!(chaos.take_first(|t| &mut t.recipient), Some(451));
+        assert_eq!(
+            serde_json::to_value(chaos.get()).unwrap()["Recipient"]["First"],
+            1
+        );
+        assert_eq!(chaos.take_first(|t| &mut t.recipient), Some(451));
+        assert_eq!(chaos.take_first(|t| &mut t.recipient), None);
+        let spent = serde_json::to_value(chaos.get()).unwrap();
+        assert_eq!(
+            spent["Recipient"],
+            serde_json::json!({"ErrorCode": 451, "Probability": 0})
+        );
+        assert!(
+            serde_json::from_str::<Triggers>(r#"{"Sender": {"ErrorCode": 250, "First": 1}}"#)
+                .unwrap()
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
     fn bad_triggers_are_refused() {
         let chaos = Chaos::default();
         let mut triggers = Triggers {
             data: Trigger {
                 error_code: 250,
                 probability: 10,
+                first: 0,
             },
             ..Triggers::default()
         };
@@ -175,6 +231,7 @@ mod tests {
         triggers.data = Trigger {
             error_code: 451,
             probability: 101,
+            first: 0,
         };
         assert!(chaos.set(triggers).is_err());
     }

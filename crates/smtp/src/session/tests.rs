@@ -444,6 +444,7 @@ fn chaos_triggers_reject_with_their_code() {
     let always = |code| Trigger {
         error_code: code,
         probability: 100,
+        first: 0,
     };
     chaos
         .set(Triggers {
