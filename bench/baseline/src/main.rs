@@ -206,6 +206,12 @@ impl PortControl for NoPorts {
     async fn open_port(&self, port: u16) -> Result<(), ControlError> {
         Err(ControlError::NoSuchPort(port))
     }
+    async fn close_port_for(&self, port: u16, _: std::time::Duration) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
+    async fn reset_next(&self, port: u16, _: u32) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
     async fn reset(&self) -> Result<(), ControlError> {
         Ok(())
     }

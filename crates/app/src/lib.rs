@@ -185,6 +185,18 @@ impl PortControl for Control {
         self.table.open_port(port).await
     }
 
+    async fn close_port_for(
+        &self,
+        port: u16,
+        reopen_after: std::time::Duration,
+    ) -> Result<(), ControlError> {
+        self.table.close_port_for(port, reopen_after).await
+    }
+
+    async fn reset_next(&self, port: u16, count: u32) -> Result<(), ControlError> {
+        self.table.reset_next(port, count)
+    }
+
     async fn reset(&self) -> Result<(), ControlError> {
         self.table.reset().await?;
         self.chaos.reset();

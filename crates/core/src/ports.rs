@@ -55,6 +55,16 @@ pub trait PortControl: Send + Sync + 'static {
     async fn close_port(&self, port: u16) -> Result<(), ControlError>;
     /// Listen on the port again (on the same addresses).
     async fn open_port(&self, port: u16) -> Result<(), ControlError>;
+    /// Close the port's listeners, and open them again after `reopen_after` (unless the port
+    /// was opened and closed again meanwhile).
+    async fn close_port_for(
+        &self,
+        port: u16,
+        reopen_after: std::time::Duration,
+    ) -> Result<(), ControlError>;
+    /// Accept the port's next `count` connections and reset each at once (the client sees
+    /// ECONNRESET); 0 stops it. (Refusals cannot be counted: the kernel answers those.)
+    async fn reset_next(&self, port: u16, count: u32) -> Result<(), ControlError>;
     /// Remove every toxic, reopen every closed port, and restore what else was changed at
     /// run time (the SMTP chaos triggers). Ports added at run time stay.
     async fn reset(&self) -> Result<(), ControlError>;

@@ -78,6 +78,9 @@
     bump(d.port, "turned_away", 1);
     say("limit", d.at, d.peer + " → port " + d.port + ": turned away (over " + d.limit + ")");
   });
+  on("connection_reset", function (d) {
+    say("failed", d.at, d.peer + " → port " + d.port + ": reset on purpose (" + d.left + " more to reset)");
+  });
   on("port_at_limit", function (d) {
     say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
   });

@@ -16,6 +16,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use switchboard_core::{
     ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Signal,
@@ -71,6 +72,12 @@ impl Gate {
         accepted: Accepted,
     ) {
         let peer = accepted.peer;
+        if let Some(left) = port.take_reset() {
+            // A zero linger makes the close a reset (RST), not a goodbye (FIN).
+            let _ = socket2::SockRef::from(&accepted.tcp).set_linger(Some(Duration::ZERO));
+            self.emit(port, EventKind::ConnectionReset { peer, left });
+            return;
+        }
         match port.admit(peer.ip().to_canonical(), ticket) {
             Admission::Serve(admitted) => self.serve(port, service, accepted, admitted),
             Admission::Refuse(why, permit) => {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -92,6 +92,10 @@ pub(crate) struct Port {
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Whether the kernel has listening sockets for it now.
     listening: AtomicBool,
+    /// Connections still to be reset at once on purpose (`reset?next=N`).
+    reset_next: AtomicU32,
+    /// How many times it was closed: a timed reopen only reopens the close it followed.
+    pub(crate) closes: AtomicU64,
     /// Its connections' tasks, and the signals that end them: raised for every port at
     /// shutdown, or for this one when it is removed while switchboard runs.
     pub(crate) connections: TaskTracker,
@@ -183,6 +187,8 @@ impl Port {
                 .and_then(NonZeroU32::new)
                 .map(|n| RateLimiter::keyed(Quota::per_second(n))),
             listening: AtomicBool::new(false),
+            reset_next: AtomicU32::new(0),
+            closes: AtomicU64::new(0),
             connections: TaskTracker::new(),
             shutdown: Shutdown::new(),
             deadline_passed: Signal::new(),
@@ -274,6 +280,19 @@ impl Port {
             port: self.clone(),
             ip,
         }))
+    }
+
+    /// Reset the next `count` connections at once.
+    pub(crate) fn reset_next(&self, count: u32) {
+        self.reset_next.store(count, Ordering::Relaxed);
+    }
+
+    /// Whether this connection is one to reset, and how many are left after it.
+    pub(crate) fn take_reset(&self) -> Option<u32> {
+        self.reset_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()
+            .map(|before| before - 1)
     }
 
     pub(crate) fn set_listening(&self, listening: bool) {

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use std::sync::RwLock;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchboard_core::{
@@ -157,6 +158,39 @@ impl PortTable {
     pub async fn close_port(&self, number: u16) -> Result<(), ControlError> {
         self.find(number)?;
         self.ask(|reply| Request::Close(number, reply)).await
+    }
+
+    /// Close a port now and open it again after `reopen_after`, unless it was opened and
+    /// closed again meanwhile (then that later close stands).
+    pub async fn close_port_for(
+        self: &Arc<Self>,
+        number: u16,
+        reopen_after: Duration,
+    ) -> Result<(), ControlError> {
+        self.close_port(number).await?;
+        let port = self.find(number)?;
+        let this_close = port.closes.load(Ordering::Relaxed);
+        let table = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(reopen_after).await;
+            if let Some(table) = table.upgrade()
+                && port.closes.load(Ordering::Relaxed) == this_close
+            {
+                match table.open_port(number).await {
+                    Ok(()) => tracing::info!(port = number, "port {number} open again, as asked"),
+                    Err(error) => {
+                        tracing::warn!(port = number, %error, "port {number} could not open again")
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Accept the port's next `count` connections and reset each at once.
+    pub fn reset_next(&self, number: u16, count: u32) -> Result<(), ControlError> {
+        self.find(number)?.reset_next(count);
+        Ok(())
     }
 
     /// Listen on a closed port again, on the same addresses.
@@ -380,7 +414,9 @@ impl Listeners {
 
     /// Close a port's sockets and wait until they are closed.
     async fn close(&mut self, number: u16) -> Result<(), ControlError> {
-        self.find(number)?.stop().await;
+        let serving = self.find(number)?;
+        serving.port.closes.fetch_add(1, Ordering::Relaxed);
+        serving.stop().await;
         Ok(())
     }
 

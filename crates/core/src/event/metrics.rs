@@ -216,7 +216,7 @@ impl Metrics {
                     .get_or_create(&labels)
                     .inc_by(*bytes_down);
             }
-            EventKind::PortClosed { .. } => {}
+            EventKind::PortClosed { .. } | EventKind::ConnectionReset { .. } => {}
         }
     }
 }

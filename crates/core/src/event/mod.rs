@@ -50,6 +50,9 @@ pub enum EventKind {
         /// The config key of the limit: `max_connections`, `max_per_source`, `max_rate`.
         limit: &'static str,
     },
+    /// A connection was accepted and reset at once, on purpose: the port was asked to reset
+    /// its next connections (`left` more to go).
+    ConnectionReset { peer: SocketAddr, left: u32 },
     /// The supervisor accepted a connection and handed it to the port's service.
     ConnectionOpened {
         id: u64,
@@ -170,6 +173,10 @@ impl Event {
                 limit,
                 "connection turned away: {peer} → port {port} ({service}) is over {limit}"
             ),
+            EventKind::ConnectionReset { peer, left } => tracing::info!(
+                left,
+                "connection reset on purpose: {peer} → port {port} ({service}); {left} more to reset"
+            ),
             EventKind::ConnectionOpened { peer, .. } => {
                 tracing::info!("connection opened: {peer} → port {port} ({service})")
             }
@@ -242,6 +249,7 @@ impl EventKind {
             EventKind::PortAtLimit { .. } => "port_at_limit",
             EventKind::ConnectionDenied { .. } => "connection_denied",
             EventKind::ConnectionLimited { .. } => "connection_limited",
+            EventKind::ConnectionReset { .. } => "connection_reset",
             EventKind::ConnectionOpened { .. } => "connection_opened",
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/api/ports/{port}", delete(remove_port))
         .route("/api/ports/{port}/close", post(close))
         .route("/api/ports/{port}/open", post(open))
+        .route("/api/ports/{port}/reset", post(reset_next))
         .route("/api/ports/{port}/toxics", get(list_toxics).post(add_toxic))
         .route(
             "/api/ports/{port}/toxics/{name}",
@@ -96,9 +97,63 @@ fn port_status(state: &AppState, port: u16) -> Response {
     }
 }
 
-/// `POST /api/ports/{port}/close`: new connections are refused at once; open ones go on.
-async fn close(State(state): State<AppState>, Path(port): Path<u16>) -> Response {
-    match state.shared.control.close_port(port).await {
+#[derive(serde::Deserialize)]
+struct CloseFor {
+    /// Open again after this long: `5s`, `500ms` (or a number of seconds).
+    #[serde(rename = "for")]
+    reopen_after: Option<String>,
+}
+
+/// `POST /api/ports/{port}/close[?for=5s]`: new connections are refused at once (for that
+/// long, then the port opens again); open ones go on.
+async fn close(
+    State(state): State<AppState>,
+    Path(port): Path<u16>,
+    Query(query): Query<CloseFor>,
+) -> Response {
+    let closed = match query.reopen_after.as_deref() {
+        None => state.shared.control.close_port(port).await,
+        Some(text) => {
+            let Some(after) = text
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(std::time::Duration::from_secs_f64)
+                .or_else(|| humantime::parse_duration(text).ok())
+            else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("for={text}: give a time such as 5s or 500ms"),
+                );
+            };
+            state.shared.control.close_port_for(port, after).await
+        }
+    };
+    match closed {
+        Ok(()) => port_status(&state, port),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ResetNext {
+    next: u32,
+}
+
+/// `POST /api/ports/{port}/reset?next=3`: the next three connections are accepted and reset
+/// at once (the client sees ECONNRESET), then service goes on; `next=0` stops it.
+async fn reset_next(
+    State(state): State<AppState>,
+    Path(port): Path<u16>,
+    query: Result<Query<ResetNext>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(ResetNext { next })) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "say how many connections to reset: ?next=3".into(),
+        );
+    };
+    match state.shared.control.reset_next(port, next).await {
         Ok(()) => port_status(&state, port),
         Err(e) => failed(e),
     }
