@@ -114,13 +114,7 @@ async fn close(
     let closed = match query.reopen_after.as_deref() {
         None => state.shared.control.close_port(port).await,
         Some(text) => {
-            let Some(after) = text
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(std::time::Duration::from_secs_f64)
-                .or_else(|| humantime::parse_duration(text).ok())
-            else {
+            let Some(after) = super::parse_duration(text).filter(|d| !d.is_zero()) else {
                 return error(
                     StatusCode::BAD_REQUEST,
                     format!("for={text}: give a time such as 5s or 500ms"),

@@ -91,6 +91,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A time as a query gives it: a number of seconds (`2`, `0.5`) or with a unit (`500ms`,
+/// `5s`); none for anything else, negative numbers included.
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Some(std::time::Duration::from_secs_f64(secs))
+        }
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
+}
+
 async fn not_found(uri: Uri) -> (StatusCode, String) {
     (
         StatusCode::NOT_FOUND,

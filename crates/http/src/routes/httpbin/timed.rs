@@ -25,12 +25,8 @@ fn seconds(name: &str, value: Option<&str>, default: Duration) -> Result<Duratio
     let Some(text) = value else {
         return Ok(default);
     };
-    let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Some(Duration::from_secs_f64(secs)),
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(text).ok(),
-    };
-    parsed.ok_or_else(|| format!("{name}={text}: use seconds, such as 2, 0.5 or 500ms\n"))
+    crate::routes::parse_duration(text)
+        .ok_or_else(|| format!("{name}={text}: use seconds, such as 2, 0.5 or 500ms\n"))
 }
 
 /// The start delay and the span of a timed answer, checked against `[http] max_delay`.
