@@ -983,14 +983,7 @@ async fn range_answers_byte_ranges_as_rfc_9110_says() {
 #[tokio::test]
 async fn the_pages_try_it_section_names_every_httpbin_endpoint() {
     let stack = Stack::start(&["http"]).await.unwrap();
-    let page = crate::http_client()
-        .get(stack.url("http", "/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::text_of(crate::http_client().get(stack.url("http", "/"))).await;
     let section = &page[page.find(r#"id="httpbin""#).expect("no httpbin section")..];
     let source = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

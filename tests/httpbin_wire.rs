@@ -45,15 +45,12 @@ async fn each_coding_is_sent_whatever_the_client_accepts_and_decodes_with_a_real
             "{path} went out uncompressed"
         );
 
-        let decoded: Value = decoding
-            .get(stack.url("http", path))
-            .header("x-marker", "m1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let decoded = crate::json_of(
+            decoding
+                .get(stack.url("http", path))
+                .header("x-marker", "m1"),
+        )
+        .await;
         assert_eq!(decoded[key], true, "{path}");
         assert_eq!(decoded["method"], "GET", "{path}");
         assert_eq!(decoded["headers"]["X-Marker"], "m1", "{path}");

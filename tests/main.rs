@@ -86,6 +86,13 @@ async fn json_of(request: RequestBuilder) -> Value {
     response.json().await.unwrap()
 }
 
+/// Send a request that must succeed and return its body as text.
+async fn text_of(request: RequestBuilder) -> String {
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.text().await.unwrap()
+}
+
 /// Send a request and return only its status.
 async fn status_of(request: RequestBuilder) -> StatusCode {
     request.send().await.unwrap().status()

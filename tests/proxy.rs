@@ -91,14 +91,7 @@ async fn bytes_cross_exactly_and_a_half_close_reaches_the_upstream() {
         (sent.len() as u64, answer.len() as u64)
     );
     assert_eq!(closed_first, "client");
-    let metrics = crate::http_client()
-        .get(stack.url("http", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::text_of(crate::http_client().get(stack.url("http", "/metrics"))).await;
     let port = stack.addr("proxy").port();
     assert!(
         metrics.contains(&format!(

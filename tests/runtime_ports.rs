@@ -38,14 +38,7 @@ async fn remove(stack: &Stack, port: u16) -> reqwest::Response {
 }
 
 async fn table(stack: &Stack) -> Vec<Value> {
-    let ports: Value = crate::http_client()
-        .get(stack.url("http", "/api/ports"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ports = crate::json_of(crate::http_client().get(stack.url("http", "/api/ports"))).await;
     ports["ports"].as_array().unwrap().clone()
 }
 

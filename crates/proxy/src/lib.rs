@@ -57,7 +57,8 @@ impl ProxySettings {
         if self.connect_timeout.is_zero() {
             return Err("connect_timeout must be longer than zero".into());
         }
-        UpstreamGuard::from_settings(self).map(drop)
+        // Only the listed entries: the default needs no checking (nor the interfaces read).
+        UpstreamGuard::listed(&self.allow_upstreams).map(drop)
     }
 }
 
@@ -69,7 +70,8 @@ pub struct UpstreamGuard {
 }
 
 impl UpstreamGuard {
-    /// The guard `[proxy] allow_upstreams` describes.
+    /// The guard `[proxy] allow_upstreams` describes; with none listed, this machine's own
+    /// networks (read from its interfaces here, once).
     pub fn from_settings(settings: &ProxySettings) -> Result<Self, String> {
         if settings.allow_upstreams.is_empty() {
             return Ok(Self {
@@ -77,8 +79,13 @@ impl UpstreamGuard {
                 names: Vec::new(),
             });
         }
+        Self::listed(&settings.allow_upstreams)
+    }
+
+    /// A guard of exactly these ranges and names; the message names a bad entry.
+    fn listed(entries: &[String]) -> Result<Self, String> {
         let (mut ranges, mut names) = (Vec::new(), Vec::new());
-        for entry in &settings.allow_upstreams {
+        for entry in entries {
             let looks_like_address = entry.contains('/') || entry.parse::<IpAddr>().is_ok();
             match looks_like_address {
                 true => ranges.push(
@@ -401,5 +408,10 @@ mod tests {
             ..ProxySettings::default()
         };
         assert!(bad.validate().unwrap_err().contains("not a host!"));
+        let zero = ProxySettings {
+            connect_timeout: Duration::ZERO,
+            ..ProxySettings::default()
+        };
+        assert!(zero.validate().unwrap_err().starts_with("connect_timeout"));
     }
 }

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_core::{Event, EventBus, EventKind};
+use switchboard_core::EventBus;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -134,13 +134,7 @@ impl Supervisor {
                 bound.addrs(),
                 settings.max_refusals,
             );
-            for &addr in &port.addrs {
-                events.emit(Event::new(
-                    port.number,
-                    port.service,
-                    EventKind::PortBound { addr },
-                ));
-            }
+            table::announce(&events, &port);
             port.set_listening(true);
             ports.push(Arc::new(port));
             sockets.push(bound.listeners);

@@ -178,6 +178,8 @@ impl PortTable {
             {
                 match table.open_port(number).await {
                     Ok(()) => tracing::info!(port = number, "port {number} open again, as asked"),
+                    // switchboard is stopping: staying closed is what is wanted then.
+                    Err(ControlError::ShuttingDown) => {}
                     Err(error) => {
                         tracing::warn!(port = number, %error, "port {number} could not open again")
                     }
@@ -523,7 +525,7 @@ impl Listeners {
 }
 
 /// Say that a port's sockets are bound (one event per address).
-fn announce(events: &EventBus, port: &Port) {
+pub(crate) fn announce(events: &EventBus, port: &Port) {
     for &addr in &port.addrs {
         events.emit(Event::new(
             port.number,
