@@ -105,3 +105,50 @@ async fn a_port_closed_for_a_while_is_refused_then_opens_by_itself() {
     .await;
     crate::assert_answer(bad, StatusCode::BAD_REQUEST, "for=soon").await;
 }
+
+#[tokio::test]
+async fn deterministic_faults_say_when_they_start_and_when_they_end() {
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    let echo = stack.addr("echo");
+    let mut seen = Seen::new(&stack);
+
+    control(&stack, &format!("/api/ports/{}/reset?next=1", echo.port())).await;
+    let detail = crate::fault_event(&mut seen, echo.port(), "reset", true).await;
+    assert!(detail.contains("next 1 connection"), "{detail}");
+    let _ = TcpStream::connect(echo).await.unwrap();
+    let reason = crate::fault_event(&mut seen, echo.port(), "reset", false).await;
+    assert!(reason.contains("was reset"), "{reason}");
+
+    control(
+        &stack,
+        &format!("/api/ports/{}/close?for=100ms", echo.port()),
+    )
+    .await;
+    let detail = crate::fault_event(&mut seen, echo.port(), "close", true).await;
+    assert!(detail.contains("refused for 100ms"), "{detail}");
+    let reason = crate::fault_event(&mut seen, echo.port(), "close", false).await;
+    assert!(reason.contains("open again after 100ms"), "{reason}");
+    let mut client = TcpStream::connect(echo).await.unwrap();
+    crate::assert_echoes(&mut client, b"open").await;
+}
+
+#[tokio::test]
+async fn a_timed_reopen_leaves_a_later_close_alone() {
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    let echo = stack.addr("echo");
+    let mut seen = Seen::new(&stack);
+    control(
+        &stack,
+        &format!("/api/ports/{}/close?for=200ms", echo.port()),
+    )
+    .await;
+    control(&stack, &format!("/api/ports/{}/open", echo.port())).await;
+    control(&stack, &format!("/api/ports/{}/close", echo.port())).await;
+    // The timer has decided (the event says so) and must have left the port closed.
+    let reason = crate::fault_event(&mut seen, echo.port(), "close", false).await;
+    assert!(
+        reason.contains("opened or closed again meanwhile"),
+        "{reason}"
+    );
+    assert_refused(echo).await;
+}

@@ -27,6 +27,7 @@ mod site;
 mod smtp;
 mod smtp_clients;
 mod toxics;
+mod toxiproxy;
 mod visibility;
 
 use std::collections::BTreeSet;
@@ -349,4 +350,27 @@ pub(crate) fn router_paths() -> BTreeSet<String> {
         }
     }
     paths
+}
+
+/// The `detail` or `reason` of the next start or end of `fault` on `port`.
+pub(crate) async fn fault_event(seen: &mut Seen, port: u16, fault: &str, started: bool) -> String {
+    let event = seen
+        .find(|e| {
+            e.port == port
+                && match &e.kind {
+                    switchboard_core::EventKind::FaultStarted { fault: f, .. } => {
+                        started && f == fault
+                    }
+                    switchboard_core::EventKind::FaultEnded { fault: f, .. } => {
+                        !started && f == fault
+                    }
+                    _ => false,
+                }
+        })
+        .await;
+    match event.kind {
+        switchboard_core::EventKind::FaultStarted { detail: words, .. }
+        | switchboard_core::EventKind::FaultEnded { reason: words, .. } => words,
+        _ => unreachable!(),
+    }
 }

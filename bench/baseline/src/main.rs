@@ -223,6 +223,9 @@ impl PortControl for NoPorts {
     async fn remove_port(&self, port: u16) -> Result<(), ControlError> {
         Err(ControlError::NoSuchPort(port))
     }
+    async fn disable_port(&self, port: u16) -> Result<(), ControlError> {
+        Err(ControlError::NoSuchPort(port))
+    }
 }
 
 impl ToxicControl for NoPorts {

@@ -51,7 +51,14 @@ use toml::Spanned;
 use crate::services;
 
 /// The port table switchboard serves when no config file names one: one line per service.
-pub const DEFAULT_PORTS: &[(u16, &str)] = &[(80, "http"), (443, "https"), (25, "smtp")];
+/// Toxiproxy's API sits on its own port, 8474, as its clients expect (it is above 1024, so
+/// `--port-offset` leaves it where they look).
+pub const DEFAULT_PORTS: &[(u16, &str)] = &[
+    (80, "http"),
+    (443, "https"),
+    (25, "smtp"),
+    (8474, "toxiproxy"),
+];
 
 /// Ports below this need privileges; `--port-offset` moves only them.
 pub(crate) const PRIVILEGED_BELOW: u16 = 1024;
@@ -400,6 +407,7 @@ struct RawPort {
     max_rate: Option<u32>,
     #[serde(default)]
     toxics: Vec<ToxicSpec>,
+    name: Option<String>,
 }
 
 impl RawPort {
@@ -416,6 +424,7 @@ impl RawPort {
             max_rate: self.max_rate,
             toxics: self.toxics.clone(),
             upstream: self.upstream.clone(),
+            name: self.name.clone(),
         }
     }
 }
@@ -440,6 +449,8 @@ pub struct PortRow {
     pub toxics: Vec<ToxicSpec>,
     /// For `service = "proxy"`: where it connects, `host:port`.
     pub upstream: Option<String>,
+    /// The row's name in the Toxiproxy API (default `<service>-<port>`).
+    pub name: Option<String>,
 }
 
 /// What is wrong with a row: its service, or another of its keys.
@@ -475,6 +486,16 @@ impl PortRow {
             if zero {
                 return Err(RowError::Other(format!("`{key}` must be at least 1")));
             }
+        }
+        if let Some(name) = &self.name
+            && (name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        {
+            return Err(RowError::Other(format!(
+                "`name` \"{name}\": use letters, digits, _ - and . (it is part of URLs)"
+            )));
         }
         let mut toxics: Vec<Toxic> = Vec::new();
         for spec in &self.toxics {
@@ -521,6 +542,7 @@ impl PortRow {
             max_per_source: self.max_per_source,
             max_rate: self.max_rate,
             toxics,
+            name: self.name.clone(),
         })
     }
 }
@@ -694,6 +716,13 @@ mod tests {
             err.contains("max_header_bytes = 100 is below the minimum"),
             "{err}"
         );
+        let err = parse("[http]\nmax_websocket_message_bytes = 0\n").unwrap_err();
+        assert!(
+            err.contains("max_websocket_message_bytes must be at least 1"),
+            "{err}"
+        );
+        let err = parse("[[port]]\nport = 7\nservice = \"echo\"\nname = \"a b\"\n").unwrap_err();
+        assert!(err.contains("`name` \"a b\""), "{err}");
         let err = parse("[supervisor]\nshutdown_timeout = \"soon\"\n").unwrap_err();
         assert!(err.starts_with("test.toml, line 2:"), "{err}");
         let err =
@@ -863,7 +892,13 @@ mod tests {
         let table: Vec<_> = config.ports.iter().map(|p| (p.port, p.service)).collect();
         assert_eq!(
             table,
-            [(80, "http"), (443, "https"), (25, "smtp"), (7, "echo")]
+            [
+                (80, "http"),
+                (443, "https"),
+                (25, "smtp"),
+                (8474, "toxiproxy"),
+                (7, "echo")
+            ]
         );
         assert_eq!(
             config.ports[2].max_connections, 3,
@@ -886,6 +921,11 @@ mod tests {
         let ports: Vec<_> = config.ports.iter().map(|p| p.port).collect();
         assert_eq!(ports, [8025, 8080, 8443, 6000]);
         // 6000 + 60000 would not fit, but 6000 is not moved: only 443 + 60000 counts.
+        // Toxiproxy's clients look for its API on 8474, whatever the offset.
+        let mut builtin = Config::default();
+        builtin.apply_port_offset(8000).unwrap();
+        let ports: Vec<_> = builtin.ports.iter().map(|p| p.port).collect();
+        assert_eq!(ports, [8080, 8443, 8025, 8474]);
         assert!(Config::default().apply_port_offset(65000).is_ok());
         assert!(Config::default().apply_port_offset(65100).is_err());
     }
@@ -902,7 +942,8 @@ mod tests {
                 (8025, "http"),
                 (80, "http"),
                 (443, "https"),
-                (25, "smtp")
+                (25, "smtp"),
+                (8474, "toxiproxy")
             ]
         );
         // With the offset, 25 would land on 8025: the preset's HTTP row wins there.
@@ -916,7 +957,8 @@ mod tests {
                 (1025, "smtp"),
                 (8025, "http"),
                 (8080, "http"),
-                (8443, "https")
+                (8443, "https"),
+                (8474, "toxiproxy")
             ]
         );
     }

@@ -225,6 +225,10 @@ impl PortControl for Control {
     async fn remove_port(&self, port: u16) -> Result<(), ControlError> {
         self.table.remove_port(port).await
     }
+
+    async fn disable_port(&self, port: u16) -> Result<(), ControlError> {
+        self.table.disable_port(port).await
+    }
 }
 
 /// The server certificate, when a port of the table uses TLS; and the local CA to publish,

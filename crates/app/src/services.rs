@@ -63,6 +63,7 @@ const SERVICES: &[Entry] = &[
     Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps },
     Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)) },
     Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy },
+    Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy },
 ];
 
 /// A proxy to the row's upstream; rows made through the API are guarded at each connect.
@@ -74,6 +75,14 @@ fn proxy(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error>
         &cx.config.proxy,
         guard,
         cx.events.clone(),
+    )))
+}
+
+/// Toxiproxy's API, for the clients people already have.
+fn toxiproxy(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
+    Ok(Arc::new(HttpService::named(
+        "toxiproxy",
+        cx.http_app.toxiproxy(),
     )))
 }
 

@@ -17,6 +17,10 @@ pub enum PortState {
 pub struct PortStatus {
     pub port: u16,
     pub service: &'static str,
+    /// The row's name (given, or `<service>-<port>`): a proxy's name in the Toxiproxy API.
+    pub name: String,
+    /// Added while switchboard runs (through an API), not from the table it started with.
+    pub runtime: bool,
     pub protocol: &'static str,
     pub addresses: Vec<SocketAddr>,
     pub state: PortState,
@@ -75,6 +79,9 @@ pub trait PortControl: Send + Sync + 'static {
     /// Remove a port: close its listeners at once (new connections are refused), and let its
     /// open connections finish as at shutdown, within the same deadline.
     async fn remove_port(&self, port: u16) -> Result<(), ControlError>;
+    /// Close the port's listeners and drop its open connections at once: how Toxiproxy
+    /// disables a proxy (`close_port` lets open connections finish).
+    async fn disable_port(&self, port: u16) -> Result<(), ControlError>;
 }
 
 /// Why a control action could not be done.
@@ -98,6 +105,8 @@ pub enum ControlError {
     Bind { port: u16, reason: String },
     #[error("switchboard already serves port {0}; remove it first (DELETE /api/ports/{0})")]
     PortExists(u16),
+    #[error("a port named \"{0}\" is already in the table; choose another name")]
+    NameExists(String),
     #[error("switchboard is shutting down")]
     ShuttingDown,
 }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tokio::time::{Instant, Sleep};
 
 use switchboard_core::FaultLayer;
 
+use crate::port::Claim;
 use crate::toxic::{Kind, Stream, Toxic};
 
 /// A port's current toxics, as every connection of the port sees them.
@@ -41,6 +43,8 @@ struct Active {
     applies: bool,
     /// When this connection first saw the toxic: the start of its timeouts.
     since: Instant,
+    /// For a counted toxic this connection claimed: raised when the toxic is removed.
+    withdrawn: Option<Arc<AtomicBool>>,
 }
 
 /// Per-direction pacing.
@@ -81,12 +85,29 @@ pub struct Faults {
 
 impl Faults {
     /// Follow a port's toxics.
-    pub fn new(mut toxics: watch::Receiver<ToxicSet>) -> Self {
+    pub fn new(toxics: watch::Receiver<ToxicSet>) -> Self {
+        Self::with_claims(toxics, Vec::new())
+    }
+
+    /// Follow a port's toxics, and apply the counted toxics this connection claimed (the
+    /// set's counted toxics apply only through a claim).
+    pub(crate) fn with_claims(mut toxics: watch::Receiver<ToxicSet>, claims: Vec<Claim>) -> Self {
         let now = Instant::now();
-        let active = toxics
-            .borrow_and_update()
-            .iter()
-            .map(|t| Active::new(t.clone(), now))
+        let active = claims
+            .into_iter()
+            .map(|claim| Active {
+                toxic: claim.toxic,
+                applies: true, // drawn when it was claimed
+                since: now,
+                withdrawn: Some(claim.withdrawn),
+            })
+            .chain(
+                toxics
+                    .borrow_and_update()
+                    .iter()
+                    .filter(|t| t.first.is_none())
+                    .map(|t| Active::new(t.clone(), now)),
+            )
             .collect();
         let mut faults = Self {
             toxics,
@@ -111,8 +132,23 @@ impl Faults {
             return;
         }
         let now = Instant::now();
-        let current: Vec<Toxic> = self.toxics.borrow_and_update().iter().cloned().collect();
+        let current: Vec<Toxic> = self
+            .toxics
+            .borrow_and_update()
+            .iter()
+            .filter(|t| t.first.is_none())
+            .cloned()
+            .collect();
         let mut previous = std::mem::take(&mut self.active);
+        // A claimed toxic stays with the connection until it is withdrawn.
+        self.active = previous
+            .extract_if(.., |a| {
+                a.withdrawn
+                    .as_ref()
+                    .is_some_and(|w| !w.load(Ordering::Acquire))
+            })
+            .collect();
+        previous.retain(|a| a.withdrawn.is_none());
         for toxic in current {
             match previous.iter().position(|a| a.toxic == toxic) {
                 Some(i) => self.active.push(previous.swap_remove(i)),
@@ -466,6 +502,7 @@ impl Active {
             toxic,
             applies,
             since: now,
+            withdrawn: None,
         }
     }
 }

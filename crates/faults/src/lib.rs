@@ -10,12 +10,17 @@
 //! - `toxic.rs`: [`Toxic`], the model, and its JSON and TOML shape (Toxiproxy's).
 //! - `engine.rs`: [`Faults`], one connection's fault state, applying toxics to its bytes
 //!   (it is the [`FaultLayer`](switchboard_core::FaultLayer) of the connection's stream).
+//! - `port.rs`: [`PortToxics`], one port's toxics: counted ones (`first`) handed to exactly
+//!   that many connections, timed ones (`duration`) removed on time, every start and end an
+//!   event.
 //! - `control.rs`: [`ToxicControl`], changing a port's toxics while it runs.
 
 mod control;
 mod engine;
+mod port;
 mod toxic;
 
 pub use control::ToxicControl;
 pub use engine::{Faults, ToxicSet};
+pub use port::PortToxics;
 pub use toxic::{Kind, Stream, TYPES, Toxic, ToxicSpec};

@@ -2,8 +2,12 @@
 //! (`upstream`: bytes from the client; `downstream`: bytes to the client), a `toxicity` (the
 //! chance, 0 to 1, that it applies to a connection) and type-specific `attributes`.
 //!
-//! This module is the model and its JSON/TOML shape; `faults.rs` applies toxics to a
-//! connection's bytes.
+//! Two optional fields go beyond Toxiproxy, and clients that do not send them never see
+//! them: `first` (apply to the next N connections only, then remove itself) and `duration`
+//! (remove itself after that long): faults that happen exactly when a test says.
+//!
+//! This module is the model and its JSON/TOML shape; `engine.rs` applies toxics to a
+//! connection's bytes, `port.rs` keeps a port's toxics and ends them on time.
 
 use std::time::Duration;
 
@@ -78,6 +82,13 @@ fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+fn optional_millis<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn micros<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
@@ -110,6 +121,16 @@ pub struct Toxic {
     pub toxicity: f64,
     #[serde(flatten)]
     pub kind: Kind,
+    /// Apply to this many more connections only (each keeps it while it lasts), then remove
+    /// itself; none: every connection, until removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<u32>,
+    /// Remove itself this long after it was added; none: until removed.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_millis"
+    )]
+    pub duration: Option<Duration>,
 }
 
 /// A toxic as written in JSON or TOML, before it is checked.
@@ -126,6 +147,30 @@ pub struct ToxicSpec {
     pub toxicity: Option<f64>,
     #[serde(default)]
     pub attributes: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub first: Option<u32>,
+    #[serde(default)]
+    pub duration: Option<TimeSpec>,
+}
+
+/// A time as a toxic's `duration` takes it: milliseconds, like every time of a toxic, or
+/// text with a unit (`"5s"`, `"1m 30s"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TimeSpec {
+    Millis(u64),
+    Text(String),
+}
+
+impl TimeSpec {
+    fn to_duration(&self) -> Result<Duration, String> {
+        match self {
+            TimeSpec::Millis(ms) => Ok(Duration::from_millis(*ms)),
+            TimeSpec::Text(text) => humantime::parse_duration(text).map_err(|e| {
+                format!("duration \"{text}\": {e}; give milliseconds, or a unit as in \"5s\"")
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -193,6 +238,8 @@ impl Toxic {
             stream: Stream::Downstream,
             toxicity: 1.0,
             kind,
+            first: None,
+            duration: None,
         }
         .named_by_default()
     }
@@ -264,12 +311,67 @@ impl Toxic {
         self
     }
 
+    /// Apply to the next `count` connections only, then remove itself.
+    pub fn first(mut self, count: u32) -> Self {
+        self.first = Some(count);
+        self
+    }
+
+    /// Remove itself `duration` after it is added.
+    pub fn lasting(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
     /// Add jitter to a latency toxic.
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
         if let Kind::Latency { jitter: j, .. } = &mut self.kind {
             *j = jitter;
         }
         self
+    }
+
+    /// What the toxic does, in words, for the log and the page.
+    pub fn describe(&self) -> String {
+        let ms = |d: &Duration| d.as_millis();
+        let what = match &self.kind {
+            Kind::Latency { latency, jitter } if jitter.is_zero() => {
+                format!("latency of {} ms", ms(latency))
+            }
+            Kind::Latency { latency, jitter } => {
+                format!("latency of {} ms ± {} ms", ms(latency), ms(jitter))
+            }
+            Kind::Bandwidth { rate_kb } => format!("at most {rate_kb} KB/s"),
+            Kind::SlowClose { delay } => format!("closing {} ms late", ms(delay)),
+            Kind::Timeout { timeout } if timeout.is_zero() => "no data, until removed".into(),
+            Kind::Timeout { timeout } => format!("no data, closed after {} ms", ms(timeout)),
+            Kind::ResetPeer { timeout } if timeout.is_zero() => "a reset at once".into(),
+            Kind::ResetPeer { timeout } => format!("a reset after {} ms", ms(timeout)),
+            Kind::Slicer {
+                average_size,
+                delay,
+                ..
+            } => format!(
+                "pieces of about {average_size} bytes, {} µs apart",
+                delay.as_micros()
+            ),
+            Kind::LimitData { bytes } => format!("closed after {bytes} bytes"),
+        };
+        let direction = match self.stream {
+            Stream::Upstream => "from the client",
+            Stream::Downstream => "to the client",
+        };
+        let mut text = format!("{what}, on bytes {direction}");
+        if self.toxicity < 1.0 {
+            text += &format!(", for {}% of connections", self.toxicity * 100.0);
+        }
+        if let Some(count) = self.first {
+            text += &format!(", the next {count} connection(s) only");
+        }
+        if let Some(duration) = self.duration {
+            text += &format!(", for {}", humantime::format_duration(duration));
+        }
+        text
     }
 
     /// Check a toxic written as JSON or TOML; the error says what is wrong in its terms.
@@ -324,11 +426,26 @@ impl Toxic {
         if !(0.0..=1.0).contains(&toxicity) {
             return Err(format!("toxicity {toxicity} is not between 0 and 1"));
         }
+        if spec.first == Some(0) {
+            return Err(
+                "`first` must be at least 1 (the number of connections to apply to)".into(),
+            );
+        }
+        let duration = spec
+            .duration
+            .as_ref()
+            .map(TimeSpec::to_duration)
+            .transpose()?;
+        if duration.is_some_and(|d| d.is_zero()) {
+            return Err("`duration` must be above 0 (how long the toxic lasts)".into());
+        }
         let mut toxic = Toxic {
             name: String::new(),
             stream: spec.stream.unwrap_or_default(),
             toxicity,
             kind,
+            first: spec.first,
+            duration,
         }
         .named_by_default();
         if let Some(name) = spec.name.filter(|n| !n.is_empty()) {
@@ -361,6 +478,12 @@ impl Toxic {
                 }
                 "name" | "type" => {}
                 "toxicity" | "stream" => current[key] = value.clone(),
+                "first" | "duration" if *value != current[key] => {
+                    return Err(format!(
+                        "a toxic's {key} cannot change once it counts; delete it and add another"
+                    ));
+                }
+                "first" | "duration" => {}
                 "attributes" => {
                     let Some(changes) = value.as_object() else {
                         return Err("attributes must be an object".into());

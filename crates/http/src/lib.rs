@@ -83,6 +83,7 @@ impl std::fmt::Debug for Shared {
 #[derive(Clone)]
 pub struct HttpApp {
     router: Router,
+    state: routes::AppState,
     settings: Arc<HttpSettings>,
     builder: Arc<auto::Builder<TokioExecutor>>,
 }
@@ -98,10 +99,20 @@ impl std::fmt::Debug for HttpApp {
 impl HttpApp {
     pub fn new(shared: Shared, settings: HttpSettings) -> Self {
         let settings = Arc::new(settings);
+        let state = routes::AppState::new(shared, settings.clone());
         Self {
-            router: routes::router(routes::AppState::new(shared, settings.clone())),
+            router: routes::router(state.clone()),
+            state,
             builder: Arc::new(serve::builder(&settings)),
             settings,
+        }
+    }
+
+    /// The same app answering with Toxiproxy's API instead (a `toxiproxy` row).
+    pub fn toxiproxy(&self) -> Self {
+        Self {
+            router: routes::toxiproxy_router(self.state.clone()),
+            ..self.clone()
         }
     }
 
@@ -145,22 +156,29 @@ impl HttpApp {
     }
 }
 
-/// Plain HTTP, by default on port 80.
+/// Plain HTTP, by default on port 80; also Toxiproxy's API on 8474 (the same service with
+/// [`HttpApp::toxiproxy`], named `toxiproxy`).
 #[derive(Debug)]
 pub struct HttpService {
+    name: &'static str,
     app: HttpApp,
 }
 
 impl HttpService {
     pub fn new(app: HttpApp) -> Self {
-        Self { app }
+        Self::named("http", app)
+    }
+
+    /// Plain HTTP with `app`, under the service name `name`.
+    pub fn named(name: &'static str, app: HttpApp) -> Self {
+        Self { name, app }
     }
 }
 
 #[async_trait]
 impl Service for HttpService {
     fn name(&self) -> &'static str {
-        "http"
+        self.name
     }
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {

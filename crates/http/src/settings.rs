@@ -90,6 +90,11 @@ impl HttpSettings {
                 self.max_header_bytes
             ));
         }
+        if self.max_websocket_message_bytes == 0 {
+            return Err(
+                "max_websocket_message_bytes must be at least 1 (64 KiB by default)".into(),
+            );
+        }
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),

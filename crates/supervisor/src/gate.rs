@@ -21,7 +21,6 @@ use std::time::Duration;
 use switchboard_core::{
     ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Signal,
 };
-use switchboard_faults::Faults;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -76,6 +75,15 @@ impl Gate {
             // A zero linger makes the close a reset (RST), not a goodbye (FIN).
             let _ = socket2::SockRef::from(&accepted.tcp).set_linger(Some(Duration::ZERO));
             self.emit(port, EventKind::ConnectionReset { peer, left });
+            if left == 0 {
+                self.emit(
+                    port,
+                    EventKind::FaultEnded {
+                        fault: "reset".into(),
+                        reason: "every connection it was asked for was reset".into(),
+                    },
+                );
+            }
             return;
         }
         match port.admit(peer.ip().to_canonical(), ticket) {
@@ -143,9 +151,7 @@ impl Gate {
         admitted: Admitted,
     ) {
         let (mut conn, counts, id) = self.conn(service.name(), accepted);
-        conn.stream = conn
-            .stream
-            .with_faults(Faults::new(port.toxics.subscribe()));
+        conn.stream = conn.stream.with_faults(port.toxics.faults());
         let (number, name) = (port.number, service.name());
         let (peer, local) = (conn.info.peer, conn.info.local);
         // `tls` is filled in by TLS services once the handshake is done, so that the
@@ -157,7 +163,7 @@ impl Gate {
         let service = service.clone();
         let events = self.events.clone();
         let shutdown = port.shutdown.clone();
-        let deadline_passed = port.deadline_passed.clone();
+        let cut = port.cut_signal();
 
         // Counted twice: among every connection (shutdown waits for those) and among its
         // port's (removing the port waits for those).
@@ -180,13 +186,14 @@ impl Gate {
                         started: Instant::now(),
                         error: None,
                     };
-                    closing.error =
-                        match until_raised(&deadline_passed, service.serve(conn, shutdown)).await {
-                            Some(result) => result.err().map(|e| e.to_string()),
-                            None => Some(
-                                "closed by switchboard: the shutdown deadline passed".to_owned(),
-                            ),
-                        };
+                    closing.error = match until_raised(&cut, service.serve(conn, shutdown)).await {
+                        Some(result) => result.err().map(|e| e.to_string()),
+                        None => Some(
+                            "closed by switchboard: the port was disabled, or the \
+                                 shutdown deadline passed"
+                                .to_owned(),
+                        ),
+                    };
                 }
                 .instrument(span),
             ),
@@ -207,12 +214,12 @@ impl Gate {
         let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port = number, service = service.name());
         let service = service.clone();
         let shutdown = port.shutdown.clone();
-        let deadline_passed = port.deadline_passed.clone();
+        let cut = port.cut_signal();
         self.connections.spawn(
             port.connections.track_future(
                 async move {
                     let _permit = permit;
-                    until_raised(&deadline_passed, service.refuse(conn, why, shutdown)).await;
+                    until_raised(&cut, service.refuse(conn, why, shutdown)).await;
                 }
                 .instrument(span),
             ),
@@ -299,7 +306,13 @@ mod tests {
         let gate = Gate::new(EventBus::new());
         let mut events = gate.events.subscribe();
         let spec = PortSpec::new(listening.port(), "panics", 1);
-        let port = Arc::new(Port::new(&spec, spec.port, vec![listening], 1));
+        let port = Arc::new(Port::new(
+            &spec,
+            (spec.port, vec![listening]),
+            crate::port::Origin::StartUp,
+            1,
+            &gate.events,
+        ));
         let service: Arc<dyn Service> = Arc::new(Panics);
         let ticket = port.try_ticket().unwrap();
         let accepted = Accepted {

@@ -130,9 +130,10 @@ impl Supervisor {
         for bound in bound {
             let port = Port::new(
                 &bound.spec,
-                bound.port,
-                bound.addrs(),
+                (bound.port, bound.addrs()),
+                port::Origin::StartUp,
                 settings.max_refusals,
+                &events,
             );
             table::announce(&events, &port);
             port.set_listening(true);
@@ -236,7 +237,7 @@ pub(crate) async fn drain(ports: &[Arc<Port>], tasks: &TaskTracker, timeout: Dur
         Err(_) => {
             let cut = tasks.len();
             for port in ports {
-                port.deadline_passed.raise();
+                port.cut_connections();
             }
             tasks.wait().await;
             cut

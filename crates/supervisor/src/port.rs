@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use switchboard_core::{AccessRules, PortState, PortStatus, Refusal, Shutdown, Signal, Verdict};
-use switchboard_faults::{Toxic, ToxicSet};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use switchboard_core::{
+    AccessRules, EventBus, PortState, PortStatus, Refusal, Shutdown, Signal, Verdict,
+};
+use switchboard_faults::{PortToxics, Toxic};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// One row of the port table: which port, which service, which addresses, and the rules,
@@ -40,6 +42,8 @@ pub struct PortSpec {
     pub toxics: Vec<Toxic>,
     /// Where a `proxy` row connects; none for other services.
     pub upstream: Option<Upstream>,
+    /// The row's name, as the Toxiproxy API lists it; none: `<service>-<port>`.
+    pub name: Option<String>,
 }
 
 /// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
@@ -64,8 +68,16 @@ impl PortSpec {
             max_rate: None,
             toxics: Vec::new(),
             upstream: None,
+            name: None,
         }
     }
+}
+
+/// Where a port comes from: the table switchboard started with, or the control API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    StartUp,
+    Runtime,
 }
 
 /// One port at run time.
@@ -73,6 +85,9 @@ pub(crate) struct Port {
     /// The port actually bound (the kernel's choice for a row with port 0).
     pub(crate) number: u16,
     pub(crate) service: &'static str,
+    /// Its name: given, or `<service>-<port>`.
+    name: String,
+    origin: Origin,
     /// Where it listens (or listened, while closed).
     pub(crate) addrs: Vec<SocketAddr>,
     /// Where a proxy port connects.
@@ -81,8 +96,8 @@ pub(crate) struct Port {
     max_connections: usize,
     max_per_source: Option<u32>,
     max_rate: Option<u32>,
-    /// The toxics every connection of the port follows.
-    pub(crate) toxics: watch::Sender<ToxicSet>,
+    /// The port's toxics.
+    pub(crate) toxics: Arc<PortToxics>,
     /// Connections being served: one permit each.
     slots: Arc<Semaphore>,
     /// Connections being turned away politely: one permit each.
@@ -101,8 +116,10 @@ pub(crate) struct Port {
     pub(crate) connections: TaskTracker,
     /// Handed to its services: finish what is in flight.
     pub(crate) shutdown: Shutdown,
-    /// Raised when the drain's deadline passes: connections still open are dropped.
-    pub(crate) deadline_passed: Signal,
+    /// Raised to drop every open connection at once: when the drain's deadline passes, or
+    /// when the port is disabled the Toxiproxy way. Connections take the current one when
+    /// they start; cutting raises it and puts a fresh one in its place.
+    cut: Mutex<Signal>,
 }
 
 impl std::fmt::Debug for Port {
@@ -165,20 +182,26 @@ impl Drop for SourceCount {
 impl Port {
     pub(crate) fn new(
         spec: &PortSpec,
-        number: u16,
-        addrs: Vec<SocketAddr>,
+        (number, addrs): (u16, Vec<SocketAddr>),
+        origin: Origin,
         max_refusals: usize,
+        events: &EventBus,
     ) -> Self {
         Self {
             number,
             service: spec.service,
+            name: spec
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}-{number}", spec.service)),
+            origin,
             addrs,
             upstream: spec.upstream.as_ref().map(|u| u.address.clone()),
             rules: spec.rules.clone(),
             max_connections: spec.max_connections,
             max_per_source: spec.max_per_source,
             max_rate: spec.max_rate,
-            toxics: watch::Sender::new(spec.toxics.clone().into()),
+            toxics: PortToxics::new(number, spec.service, events.clone(), spec.toxics.clone()),
             slots: Arc::new(Semaphore::new(spec.max_connections)),
             refusals: Arc::new(Semaphore::new(max_refusals)),
             sources: Mutex::new(HashMap::new()),
@@ -191,8 +214,24 @@ impl Port {
             closes: AtomicU64::new(0),
             connections: TaskTracker::new(),
             shutdown: Shutdown::new(),
-            deadline_passed: Signal::new(),
+            cut: Mutex::new(Signal::new()),
         }
+    }
+
+    /// The port's name: given, or `<service>-<port>`.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The signal that drops the connections starting now (see [`Port::cut_connections`]).
+    pub(crate) fn cut_signal(&self) -> Signal {
+        self.cut.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drop every open connection at once; connections that start later are not affected.
+    pub(crate) fn cut_connections(&self) {
+        let old = std::mem::take(&mut *self.cut.lock().unwrap_or_else(|p| p.into_inner()));
+        old.raise();
     }
 
     pub(crate) fn max_connections(&self) -> usize {
@@ -282,9 +321,9 @@ impl Port {
         }))
     }
 
-    /// Reset the next `count` connections at once.
-    pub(crate) fn reset_next(&self, count: u32) {
-        self.reset_next.store(count, Ordering::Relaxed);
+    /// Reset the next `count` connections at once; how many were still to reset before.
+    pub(crate) fn reset_next(&self, count: u32) -> u32 {
+        self.reset_next.swap(count, Ordering::Relaxed)
     }
 
     /// Whether this connection is one to reset, and how many are left after it.
@@ -304,6 +343,8 @@ impl Port {
         PortStatus {
             port: self.number,
             service: self.service,
+            name: self.name.clone(),
+            runtime: self.origin == Origin::Runtime,
             protocol: "tcp",
             addresses: self.addrs.clone(),
             state: if self.listening.load(Ordering::Relaxed) {
@@ -316,12 +357,7 @@ impl Port {
             denied: counts.denied,
             limited: counts.limited,
             rules: self.rules.describe(),
-            toxics: self
-                .toxics
-                .borrow()
-                .iter()
-                .map(|t| t.name.clone())
-                .collect(),
+            toxics: self.toxics.names(),
             upstream: self.upstream.clone(),
         }
     }
@@ -332,7 +368,13 @@ mod tests {
     use super::*;
 
     fn port(spec: PortSpec, max_refusals: usize) -> Arc<Port> {
-        Arc::new(Port::new(&spec, spec.port, Vec::new(), max_refusals))
+        Arc::new(Port::new(
+            &spec,
+            (spec.port, Vec::new()),
+            Origin::StartUp,
+            max_refusals,
+            &EventBus::new(),
+        ))
     }
 
     fn ip(text: &str) -> IpAddr {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bind::{bind_port, listen};
 use crate::gate::Gate;
 use crate::listener::Listener;
-use crate::port::{Port, PortSpec};
+use crate::port::{Origin, Port, PortSpec};
 
 /// Makes the service a port names: the app's, which knows how every service is built. The
 /// supervisor asks it when a port is added while it runs.
@@ -170,28 +170,58 @@ impl PortTable {
         self.close_port(number).await?;
         let port = self.find(number)?;
         let this_close = port.closes.load(Ordering::Relaxed);
+        let after = humantime::format_duration(reopen_after);
+        self.fault_started(
+            &port,
+            "close",
+            format!("new connections refused for {after}"),
+        );
         let table = Arc::downgrade(self);
+        let at = tokio::time::Instant::now() + reopen_after;
         tokio::spawn(async move {
-            tokio::time::sleep(reopen_after).await;
-            if let Some(table) = table.upgrade()
-                && port.closes.load(Ordering::Relaxed) == this_close
-            {
-                match table.open_port(number).await {
-                    Ok(()) => tracing::info!(port = number, "port {number} open again, as asked"),
-                    // switchboard is stopping: staying closed is what is wanted then.
-                    Err(ControlError::ShuttingDown) => {}
-                    Err(error) => {
-                        tracing::warn!(port = number, %error, "port {number} could not open again")
-                    }
+            tokio::time::sleep_until(at).await;
+            let Some(table) = table.upgrade() else {
+                return;
+            };
+            if port.closes.load(Ordering::Relaxed) != this_close {
+                table.fault_ended(
+                    &port,
+                    "close",
+                    "the port was opened or closed again meanwhile",
+                );
+                return;
+            }
+            match table.open_port(number).await {
+                Ok(()) => table.fault_ended(&port, "close", &format!("open again after {after}")),
+                // switchboard is stopping: staying closed is what is wanted then.
+                Err(ControlError::ShuttingDown) => {}
+                Err(error) => {
+                    tracing::warn!(port = number, %error, "port {number} could not open again");
+                    table.fault_ended(&port, "close", &format!("could not open again: {error}"));
                 }
             }
         });
         Ok(())
     }
 
-    /// Accept the port's next `count` connections and reset each at once.
+    /// Accept the port's next `count` connections and reset each at once (0: stop).
     pub fn reset_next(&self, number: u16, count: u32) -> Result<(), ControlError> {
-        self.find(number)?.reset_next(count);
+        let port = self.find(number)?;
+        let before = port.reset_next(count);
+        if before > 0 {
+            self.fault_ended(
+                &port,
+                "reset",
+                &format!("replaced with {count} connection(s) left"),
+            );
+        }
+        if count > 0 {
+            self.fault_started(
+                &port,
+                "reset",
+                format!("the next {count} connection(s) accepted and reset at once"),
+            );
+        }
         Ok(())
     }
 
@@ -201,18 +231,47 @@ impl PortTable {
         self.ask(|reply| Request::Open(number, reply)).await
     }
 
-    /// No toxics, every port open (ports added while running stay).
+    /// Close a port's listeners and drop its open connections at once (Toxiproxy's
+    /// disable).
+    pub async fn disable_port(&self, number: u16) -> Result<(), ControlError> {
+        self.close_port(number).await?;
+        self.find(number)?.cut_connections();
+        Ok(())
+    }
+
+    /// No toxics, no resets to come, every port open (ports added while running stay).
     pub async fn reset(&self) -> Result<(), ControlError> {
         self.ask(Request::OpenAll).await?;
         for port in &self.ports() {
-            port.toxics.send_if_modified(|set| {
-                let had = !set.is_empty();
-                *set = Arc::from(Vec::new());
-                had
-            });
+            port.toxics.clear();
+            if port.reset_next(0) > 0 {
+                self.fault_ended(port, "reset", "stopped by a reset");
+            }
         }
         tracing::info!("reset: no toxics, every port open");
         Ok(())
+    }
+
+    fn fault_started(&self, port: &Port, fault: &str, detail: String) {
+        self.events.emit(Event::new(
+            port.number,
+            port.service,
+            EventKind::FaultStarted {
+                fault: fault.to_owned(),
+                detail,
+            },
+        ));
+    }
+
+    fn fault_ended(&self, port: &Port, fault: &str, reason: &str) {
+        self.events.emit(Event::new(
+            port.number,
+            port.service,
+            EventKind::FaultEnded {
+                fault: fault.to_owned(),
+                reason: reason.to_owned(),
+            },
+        ));
     }
 
     /// Add a port: bind it (with the same errors as at start-up), give it its service and
@@ -231,27 +290,11 @@ impl PortTable {
 
 impl ToxicControl for PortTable {
     fn toxics(&self, number: u16) -> Result<Vec<Toxic>, ControlError> {
-        Ok(self.find(number)?.toxics.borrow().to_vec())
+        Ok(self.find(number)?.toxics.list())
     }
 
     fn add_toxic(&self, number: u16, toxic: Toxic) -> Result<Toxic, ControlError> {
-        let port = self.find(number)?;
-        let mut result = Ok(toxic.clone());
-        port.toxics.send_if_modified(|set| {
-            if set.iter().any(|t| t.name == toxic.name) {
-                result = Err(ControlError::ToxicExists {
-                    port: number,
-                    name: toxic.name.clone(),
-                });
-                return false;
-            }
-            *set = set.iter().cloned().chain([toxic.clone()]).collect();
-            true
-        });
-        if result.is_ok() {
-            tracing::info!(port = number, toxic = %toxic.name, "toxic added: {} on {}", toxic.kind.type_name(), toxic.stream.as_str());
-        }
-        result
+        self.find(number)?.toxics.add(toxic)
     }
 
     fn update_toxic(
@@ -260,53 +303,11 @@ impl ToxicControl for PortTable {
         name: &str,
         patch: &serde_json::Value,
     ) -> Result<Toxic, ControlError> {
-        let port = self.find(number)?;
-        let mut result = Err(ControlError::NoSuchToxic {
-            port: number,
-            name: name.to_owned(),
-        });
-        port.toxics.send_if_modified(|set| {
-            let Some(current) = set.iter().find(|t| t.name == name) else {
-                return false;
-            };
-            match current.patched(patch) {
-                Ok(updated) => {
-                    *set = set
-                        .iter()
-                        .map(|t| match t.name == name {
-                            true => updated.clone(),
-                            false => t.clone(),
-                        })
-                        .collect();
-                    result = Ok(updated);
-                    true
-                }
-                Err(message) => {
-                    result = Err(ControlError::Invalid(message));
-                    false
-                }
-            }
-        });
-        result
+        self.find(number)?.toxics.update(name, patch)
     }
 
     fn remove_toxic(&self, number: u16, name: &str) -> Result<(), ControlError> {
-        let port = self.find(number)?;
-        let removed = port.toxics.send_if_modified(|set| {
-            let before = set.len();
-            *set = set.iter().filter(|t| t.name != name).cloned().collect();
-            set.len() != before
-        });
-        match removed {
-            true => {
-                tracing::info!(port = number, toxic = name, "toxic removed");
-                Ok(())
-            }
-            false => Err(ControlError::NoSuchToxic {
-                port: number,
-                name: name.to_owned(),
-            }),
-        }
+        self.find(number)?.toxics.remove(name)
     }
 }
 
@@ -455,6 +456,11 @@ impl Listeners {
         if spec.port != 0 && self.serving.iter().any(|s| s.port.number == spec.port) {
             return Err(ControlError::PortExists(spec.port));
         }
+        if let Some(name) = &spec.name
+            && self.serving.iter().any(|s| s.port.name() == name)
+        {
+            return Err(ControlError::NameExists(name.clone()));
+        }
         let service = self.factory.service(spec).map_err(ControlError::Invalid)?;
         let bound = bind_port(spec).map_err(|error| ControlError::Bind {
             port: spec.port,
@@ -462,9 +468,10 @@ impl Listeners {
         })?;
         let port = Arc::new(Port::new(
             spec,
-            bound.port,
-            bound.addrs(),
+            (bound.port, bound.addrs()),
+            Origin::Runtime,
             self.max_refusals,
+            &self.gate.events,
         ));
         announce(&self.gate.events, &port);
         let mut entry = Serving {

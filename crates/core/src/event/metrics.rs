@@ -216,7 +216,10 @@ impl Metrics {
                     .get_or_create(&labels)
                     .inc_by(*bytes_down);
             }
-            EventKind::PortClosed { .. } | EventKind::ConnectionReset { .. } => {}
+            EventKind::PortClosed { .. }
+            | EventKind::ConnectionReset { .. }
+            | EventKind::FaultStarted { .. }
+            | EventKind::FaultEnded { .. } => {}
         }
     }
 }

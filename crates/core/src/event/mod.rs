@@ -53,6 +53,20 @@ pub enum EventKind {
     /// A connection was accepted and reset at once, on purpose: the port was asked to reset
     /// its next connections (`left` more to go).
     ConnectionReset { peer: SocketAddr, left: u32 },
+    /// A fault began on the port: a toxic was added, or the port was closed for a while or
+    /// told to reset its next connections.
+    FaultStarted {
+        /// Which fault: a toxic's name, `close` or `reset`.
+        fault: String,
+        /// What it does, in words.
+        detail: String,
+    },
+    /// A fault ended: it was removed, or it ran its course (its connections, its time).
+    FaultEnded {
+        fault: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// The supervisor accepted a connection and handed it to the port's service.
     ConnectionOpened {
         id: u64,
@@ -177,6 +191,14 @@ impl Event {
                 left,
                 "connection reset on purpose: {peer} → port {port} ({service}); {left} more to reset"
             ),
+            EventKind::FaultStarted { fault, detail } => tracing::info!(
+                %fault,
+                "fault started on port {port} ({service}): {fault}: {detail}"
+            ),
+            EventKind::FaultEnded { fault, reason } => tracing::info!(
+                %fault,
+                "fault ended on port {port} ({service}): {fault}: {reason}"
+            ),
             EventKind::ConnectionOpened { peer, .. } => {
                 tracing::info!("connection opened: {peer} → port {port} ({service})")
             }
@@ -250,6 +272,8 @@ impl EventKind {
             EventKind::ConnectionDenied { .. } => "connection_denied",
             EventKind::ConnectionLimited { .. } => "connection_limited",
             EventKind::ConnectionReset { .. } => "connection_reset",
+            EventKind::FaultStarted { .. } => "fault_started",
+            EventKind::FaultEnded { .. } => "fault_ended",
             EventKind::ConnectionOpened { .. } => "connection_opened",
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",

@@ -39,7 +39,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
 }
 
 /// Only sources in `[control] allow` may change anything.
-async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<Arc<Connection>>()
@@ -63,7 +63,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
 }
 
 /// Errors in Toxiproxy's shape: `{"error": "…", "status": 404}`.
-fn error(status: StatusCode, message: String) -> Response {
+pub(super) fn error(status: StatusCode, message: String) -> Response {
     (
         status,
         Json(json!({"error": message, "status": status.as_u16()})),
@@ -72,16 +72,21 @@ fn error(status: StatusCode, message: String) -> Response {
 }
 
 fn failed(e: ControlError) -> Response {
-    let status = match e {
+    error(failed_status(&e), e.to_string())
+}
+
+/// The status code of a control error.
+pub(super) fn failed_status(e: &ControlError) -> StatusCode {
+    match e {
         ControlError::NoSuchPort(_) | ControlError::NoSuchToxic { .. } => StatusCode::NOT_FOUND,
         ControlError::ToxicExists { .. }
         | ControlError::Bind { .. }
-        | ControlError::PortExists(_) => StatusCode::CONFLICT,
+        | ControlError::PortExists(_)
+        | ControlError::NameExists(_) => StatusCode::CONFLICT,
         ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
         ControlError::Forbidden(_) => StatusCode::FORBIDDEN,
         ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    error(status, e.to_string())
+    }
 }
 
 fn port_status(state: &AppState, port: u16) -> Response {
@@ -193,16 +198,16 @@ fn parse_json(body: &Bytes) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
+/// A toxic in Toxiproxy's JSON (plus `first` and `duration`), checked.
+pub(super) fn parse_toxic(body: &Bytes) -> Result<Toxic, String> {
+    serde_json::from_value::<ToxicSpec>(parse_json(body)?)
+        .map_err(|e| format!("bad request body: {e}"))
+        .and_then(Toxic::from_spec)
+}
+
 /// `POST /api/ports/{port}/toxics` with a toxic: it applies from the next read or write.
 async fn add_toxic(State(state): State<AppState>, Path(port): Path<u16>, body: Bytes) -> Response {
-    let value = match parse_json(&body) {
-        Ok(value) => value,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    let toxic = serde_json::from_value::<ToxicSpec>(value)
-        .map_err(|e| e.to_string())
-        .and_then(Toxic::from_spec);
-    match toxic {
+    match parse_toxic(&body) {
         Ok(toxic) => match state.shared.toxics.add_toxic(port, toxic) {
             Ok(toxic) => Json(toxic).into_response(),
             Err(e) => failed(e),

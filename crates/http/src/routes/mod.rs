@@ -9,6 +9,7 @@ mod mailpit_events;
 mod page;
 mod send;
 mod site;
+mod toxiproxy;
 mod view;
 mod websocket;
 
@@ -89,6 +90,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(live::asset_routes())
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The router of a `toxiproxy` row: Toxiproxy's API.
+pub(crate) fn toxiproxy_router(state: AppState) -> Router {
+    toxiproxy::router(state)
 }
 
 /// A time as a query gives it: a number of seconds (`2`, `0.5`) or with a unit (`500ms`,

@@ -1,0 +1,413 @@
+//! Toxiproxy's HTTP API (its routes, bodies and status codes), so that the Toxiproxy
+//! clients people already have — Go, Ruby, Python, Java, Testcontainers — drive switchboard
+//! unchanged. It is served by the `toxiproxy` row (port 8474 in the built-in table), behind
+//! the same guards as the control API.
+//!
+//! A Toxiproxy *proxy* is a row of switchboard's port table, named: a proxy created here is
+//! a `proxy` row added at run time (with the same check of `[proxy] allow_upstreams` as
+//! `POST /api/ports`); switchboard's own rows are listed as `<service>-<port>` (`http-80`,
+//! `smtp-25`), with `upstream` naming their service, so toxics go on port 25 as on any
+//! proxy. What differs from Toxiproxy, and why, is in docs/api.md.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchboard_core::{ControlError, PortState, PortStatus};
+
+use super::AppState;
+use super::control::{error, failed_status, parse_toxic};
+
+/// The Toxiproxy API version whose routes and shapes this answers with.
+const TOXIPROXY_VERSION: &str = "2.6.0";
+
+/// An error answer, in Toxiproxy's shape (`{"error": "…", "status": 404}`).
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
+    }
+}
+
+/// A control error in Toxiproxy's words where a client may look for them.
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let status = failed_status(&e);
+        match e {
+            ControlError::NameExists(_) => Self::new(status, "proxy already exists"),
+            ControlError::NoSuchToxic { .. } => Self::new(status, "toxic not found"),
+            ControlError::ToxicExists { .. } => Self::new(status, "toxic already exists"),
+            other => Self::new(status, other.to_string()),
+        }
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/reset", post(reset))
+        .route("/proxies", get(list).post(create))
+        .route("/populate", post(populate))
+        .route(
+            "/proxies/{proxy}",
+            get(show).post(update).patch(update).delete(destroy),
+        )
+        .route("/proxies/{proxy}/toxics", get(toxics).post(add_toxic))
+        .route(
+            "/proxies/{proxy}/toxics/{toxic}",
+            get(show_toxic)
+                .post(update_toxic)
+                .patch(update_toxic)
+                .delete(remove_toxic),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::control::guard,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::site::guard,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            state.settings.max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({
+        "version": TOXIPROXY_VERSION,
+        "server": concat!("switchboard ", env!("CARGO_PKG_VERSION")),
+    }))
+}
+
+/// Every row of the port table but the API's own, as proxies.
+fn rows(state: &AppState) -> Vec<PortStatus> {
+    state
+        .shared
+        .ports
+        .ports()
+        .into_iter()
+        .filter(|p| p.service != "toxiproxy")
+        .collect()
+}
+
+fn find(state: &AppState, name: &str) -> Result<PortStatus, ApiError> {
+    rows(state)
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "proxy not found"))
+}
+
+/// A row as Toxiproxy shows a proxy, with its toxics.
+fn proxy(state: &AppState, row: &PortStatus) -> Value {
+    let toxics = state.shared.toxics.toxics(row.port).unwrap_or_default();
+    json!({
+        "name": row.name,
+        "listen": row.addresses.first().map(|a| a.to_string()).unwrap_or_default(),
+        "upstream": row.upstream.as_deref().unwrap_or(row.service),
+        "enabled": row.state == PortState::Listening,
+        "toxics": toxics,
+    })
+}
+
+/// `GET /proxies`: every proxy by name.
+async fn list(State(state): State<AppState>) -> Json<Map<String, Value>> {
+    Json(
+        rows(&state)
+            .iter()
+            .map(|row| (row.name.clone(), proxy(&state, row)))
+            .collect(),
+    )
+}
+
+async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+    let row = find(&state, &name)?;
+    Ok(Json(proxy(&state, &row)).into_response())
+}
+
+/// A proxy as a client sends it.
+#[derive(Debug, Default, Deserialize)]
+struct ProxyBody {
+    name: Option<String>,
+    listen: Option<String>,
+    upstream: Option<String>,
+    enabled: Option<bool>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("bad request body: {e}")))
+}
+
+/// The name and upstream a new proxy must have (`at`: which proxy of a list).
+fn required(body: &ProxyBody, at: &str) -> Result<(String, String), ApiError> {
+    let missing = |field: &str| ApiError::bad(format!("missing required field: {field}{at}"));
+    let name = body.name.clone().filter(|n| !n.is_empty());
+    let upstream = body.upstream.clone().filter(|u| !u.is_empty());
+    Ok((
+        name.ok_or_else(|| missing("name"))?,
+        upstream.ok_or_else(|| missing("upstream"))?,
+    ))
+}
+
+/// Where a proxy listens, as `listen` gives it: `host:port`, `:port` or nothing (every
+/// address, any free port). The host is an IP address or `localhost`.
+fn parse_listen(listen: Option<&str>) -> Result<(Option<std::net::IpAddr>, u16), String> {
+    let Some(listen) = listen.filter(|l| !l.is_empty()) else {
+        return Ok((None, 0));
+    };
+    let bad = || format!("listen \"{listen}\": give host:port, with an IP address or localhost");
+    let (host, port) = listen.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host {
+        "" => None,
+        "localhost" => Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ip => Some(ip.parse().map_err(|_| bad())?),
+    };
+    Ok((ip, port))
+}
+
+/// Whether `listen` names where `row` already listens (port 0 or no host: anywhere).
+fn listens_at(row: &PortStatus, listen: &str) -> bool {
+    match parse_listen(Some(listen)) {
+        Ok((ip, port)) => {
+            (port == 0 || port == row.port)
+                && ip.is_none_or(|ip| row.addresses.iter().any(|a| a.ip() == ip))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Add a proxy row named `name`; disabled at once if asked.
+async fn add(
+    state: &AppState,
+    name: &str,
+    listen: Option<&str>,
+    upstream: &str,
+    enabled: bool,
+) -> Result<PortStatus, ApiError> {
+    let (ip, port) = parse_listen(listen).map_err(ApiError::bad)?;
+    let mut row = json!({"port": port, "service": "proxy", "upstream": upstream, "name": name});
+    if let Some(ip) = ip {
+        row["bind"] = json!([ip]);
+    }
+    let status = state.shared.control.add_port(row).await?;
+    if !enabled {
+        state.shared.control.disable_port(status.port).await?;
+    }
+    find(state, name)
+}
+
+/// `POST /proxies`: 201 and the proxy (its real address when `listen` asked for port 0).
+async fn create(State(state): State<AppState>, body: Bytes) -> Answer {
+    let body: ProxyBody = parse(&body)?;
+    let (name, upstream) = required(&body, "")?;
+    if find(&state, &name).is_ok() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "proxy already exists"));
+    }
+    let enabled = body.enabled.unwrap_or(true);
+    let row = add(&state, &name, body.listen.as_deref(), &upstream, enabled).await?;
+    Ok((StatusCode::CREATED, Json(proxy(&state, &row))).into_response())
+}
+
+/// Bring `row` to what `body` asks: a new address or upstream makes a new row (with the
+/// same name and toxics; switchboard's own rows cannot move); `enabled` opens or disables.
+async fn apply(
+    state: &AppState,
+    row: PortStatus,
+    body: &ProxyBody,
+) -> Result<PortStatus, ApiError> {
+    let moves = body.listen.as_deref().is_some_and(|l| !listens_at(&row, l));
+    let current_upstream = row.upstream.as_deref().unwrap_or(row.service);
+    let retargets = body
+        .upstream
+        .as_deref()
+        .is_some_and(|u| u != current_upstream);
+    let enabled = body.enabled.unwrap_or(row.state == PortState::Listening);
+    let control = &state.shared.control;
+    if moves || retargets {
+        if !row.runtime {
+            return Err(ApiError::bad(format!(
+                "{} is one of switchboard's own rows: its address and upstream cannot change \
+                 (create a proxy instead)",
+                row.name
+            )));
+        }
+        let toxics = state.shared.toxics.toxics(row.port)?;
+        control.disable_port(row.port).await?;
+        control.remove_port(row.port).await?;
+        let listen = match &body.listen {
+            Some(listen) => listen.clone(),
+            None => row
+                .addresses
+                .first()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        };
+        let upstream = body.upstream.as_deref().unwrap_or(current_upstream);
+        let new = add(state, &row.name, Some(&listen), upstream, enabled).await?;
+        for toxic in toxics {
+            state.shared.toxics.add_toxic(new.port, toxic)?;
+        }
+        return find(state, &row.name);
+    }
+    match (row.state == PortState::Listening, enabled) {
+        (false, true) => control.open_port(row.port).await?,
+        (true, false) => control.disable_port(row.port).await?,
+        _ => {}
+    }
+    find(state, &row.name)
+}
+
+/// `POST` or `PATCH /proxies/{name}`: change `enabled` (or the address or upstream).
+async fn update(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Answer {
+    let body: ProxyBody = parse(&body)?;
+    let row = apply(&state, find(&state, &name)?, &body).await?;
+    Ok(Json(proxy(&state, &row)).into_response())
+}
+
+/// `DELETE /proxies/{name}`: a proxy made through an API is removed; switchboard's own rows
+/// are closed and stay listed, disabled (`POST /reset` opens them again). Either way, open
+/// connections are dropped, as Toxiproxy does.
+async fn destroy(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+    let row = find(&state, &name)?;
+    state.shared.control.disable_port(row.port).await?;
+    if row.runtime {
+        state.shared.control.remove_port(row.port).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /reset`: every row open again, every toxic and fault gone (proxies stay).
+async fn reset(State(state): State<AppState>) -> Answer {
+    state.shared.control.reset().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /populate`: create or replace each proxy of the list; 201 and every proxy. The
+/// list is checked whole before anything changes.
+async fn populate(State(state): State<AppState>, body: Bytes) -> Answer {
+    let bodies: Vec<ProxyBody> = parse(&body)?;
+    let mut names = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let (name, _) = required(body, &format!(" at proxy {}", i + 1))?;
+        if body.enabled != Some(false) {
+            parse_listen(body.listen.as_deref()).map_err(ApiError::bad)?;
+        }
+        if names.contains(&name) {
+            return Err(ApiError::bad(format!("duplicate proxy name \"{name}\"")));
+        }
+        names.push(name);
+    }
+    let mut proxies = Vec::new();
+    for (body, name) in bodies.iter().zip(&names) {
+        let row = match find(&state, name) {
+            Ok(row) => apply(&state, row, body).await?,
+            Err(_) => {
+                let upstream = body.upstream.as_deref().unwrap_or_default();
+                let enabled = body.enabled.unwrap_or(true);
+                add(&state, name, body.listen.as_deref(), upstream, enabled).await?
+            }
+        };
+        proxies.push(proxy(&state, &row));
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "proxies": proxies }))).into_response())
+}
+
+async fn toxics(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+    let port = find(&state, &name)?.port;
+    Ok(Json(state.shared.toxics.toxics(port)?).into_response())
+}
+
+/// `POST /proxies/{name}/toxics`: 200 and the toxic, as Toxiproxy answers.
+async fn add_toxic(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Answer {
+    let port = find(&state, &name)?.port;
+    let toxic = parse_toxic(&body).map_err(ApiError::bad)?;
+    Ok(Json(state.shared.toxics.add_toxic(port, toxic)?).into_response())
+}
+
+async fn show_toxic(
+    State(state): State<AppState>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> Answer {
+    let port = find(&state, &name)?.port;
+    let toxic = state
+        .shared
+        .toxics
+        .toxics(port)?
+        .into_iter()
+        .find(|t| t.name == toxic)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "toxic not found"))?;
+    Ok(Json(toxic).into_response())
+}
+
+/// `POST` or `PATCH /proxies/{name}/toxics/{toxic}`: change toxicity, stream, attributes.
+async fn update_toxic(
+    State(state): State<AppState>,
+    Path((name, toxic)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let port = find(&state, &name)?.port;
+    let patch: Value = parse(&body)?;
+    Ok(Json(state.shared.toxics.update_toxic(port, &toxic, &patch)?).into_response())
+}
+
+async fn remove_toxic(
+    State(state): State<AppState>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> Answer {
+    let port = find(&state, &name)?.port;
+    state.shared.toxics.remove_toxic(port, &toxic)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_toxiproxy_s_forms() {
+        let local = Some(std::net::Ipv4Addr::LOCALHOST.into());
+        assert_eq!(parse_listen(None), Ok((None, 0)));
+        assert_eq!(parse_listen(Some("")), Ok((None, 0)));
+        assert_eq!(parse_listen(Some("127.0.0.1:0")), Ok((local, 0)));
+        assert_eq!(parse_listen(Some("localhost:26379")), Ok((local, 26379)));
+        assert_eq!(parse_listen(Some(":8666")), Ok((None, 8666)));
+        assert_eq!(
+            parse_listen(Some("[::1]:7")),
+            Ok((Some(std::net::Ipv6Addr::LOCALHOST.into()), 7))
+        );
+        for bad in ["redis:6379", "127.0.0.1", "127.0.0.1:99999"] {
+            let err = parse_listen(Some(bad)).unwrap_err();
+            assert!(err.contains(bad) && err.contains("host:port"), "{err}");
+        }
+    }
+}
