@@ -89,7 +89,7 @@ dc config --quiet || fail "docker/compose.yaml is not valid"
 
 say "starting the server"
 volumes_before=$(docker volume ls --quiet | sort)
-export PUBLISH_HTTP_PORT=0 PUBLISH_HTTPS_PORT=0 PUBLISH_SMTP_PORT=0
+export PUBLISH_HTTP_PORT=0 PUBLISH_HTTPS_PORT=0 PUBLISH_SMTP_PORT=0 PUBLISH_TOXIPROXY_PORT=0
 # Without the profile: `up` starts only the server.
 "${compose[@]}" --project-name "$project" --file docker/compose.yaml up --detach --no-build
 server=$(container_of switchboard)
@@ -133,6 +133,18 @@ fetch "smtp://$smtp" --mail-from app@example.test --mail-rcpt user@example.test 
     --upload-file "$scratch/message.eml" || fail "the SMTP server did not accept the message"
 expect "the captured message" "$(fetch "http://$http/api/v1/search?query=subject:$token")" \
     "\"total\":1,.*\"Subject\":\"$token\""
+
+say "Toxiproxy's API from the host: a toxic on the SMTP row, then a reset"
+toxiproxy=$(published 8474)
+expect "GET /proxies" "$(fetch "http://$toxiproxy/proxies")" '"smtp-25":\{[^}]*"upstream":"smtp"'
+fetch -X POST -d '{"type":"reset_peer","attributes":{"timeout":0}}' \
+    "http://$toxiproxy/proxies/smtp-25/toxics" >/dev/null || fail "the toxic was not added"
+if fetch "smtp://$smtp" --mail-from app@example.test --mail-rcpt user@example.test \
+    --upload-file "$scratch/message.eml" 2>/dev/null; then
+    fail "SMTP worked through a reset_peer toxic"
+fi
+fetch -X POST "http://$toxiproxy/reset" || fail "POST /reset failed"
+expect "the toxics after a reset" "$(fetch "http://$toxiproxy/proxies/smtp-25/toxics")" '^\[\]$'
 
 say "restarting: the CA and the mail survive in their volumes"
 dc restart switchboard >/dev/null

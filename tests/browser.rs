@@ -131,6 +131,37 @@ async fn the_page_renders_and_its_feed_shows_live_connections() {
         .unwrap();
     assert_eq!(messages, "1");
 
+    // A fault shows on its port's row while it lasts, and the feed says when it starts
+    // and ends (this one ends by itself).
+    let toxic =
+        serde_json::json!({"type": "latency", "attributes": {"latency": 1}, "duration": "500ms"});
+    let added = crate::http_client()
+        .post(stack.url("http", &format!("/api/ports/{smtp}/toxics")))
+        .json(&toxic)
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success());
+    let mark = format!(r#"tr[data-port="{smtp}"] mark[data-fault="latency_downstream"]"#);
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&mark))
+        .await
+        .expect("the fault did not show on its row");
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//ol[@id='feed']/li[contains(., 'fault latency_downstream ended')]",
+        ))
+        .await
+        .expect("the fault's end did not appear in the feed");
+    assert!(
+        browser.find(Locator::Css(&mark)).await.is_err(),
+        "the ended fault is still shown on its row"
+    );
+
     let png = browser.screenshot().await.unwrap();
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page.png");
     std::fs::write(&path, &png).unwrap();

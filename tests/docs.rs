@@ -178,7 +178,7 @@ fn the_example_config_parses_and_shows_the_defaults() {
     assert_eq!(config.control, defaults.control);
     assert_eq!(config.log, defaults.log);
     let services: Vec<_> = config.ports.iter().map(|p| p.service).collect();
-    assert_eq!(services, ["http", "https", "smtp", "echo"]);
+    assert_eq!(services, ["http", "https", "smtp", "echo", "toxiproxy"]);
 }
 
 /// The `switchboard …` commands in a page's shell blocks, as argument lists.

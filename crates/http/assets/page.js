@@ -81,6 +81,24 @@
   on("connection_reset", function (d) {
     say("failed", d.at, d.peer + " → port " + d.port + ": reset on purpose (" + d.left + " more to reset)");
   });
+  // A fault shows on its port's row while it lasts (a toxic, a timed close, resets to come).
+  on("fault_started", function (d) {
+    const c = cell(d.port, "faults");
+    if (c && !c.querySelector('[data-fault="' + CSS.escape(d.fault) + '"]')) {
+      const mark = document.createElement("mark");
+      mark.dataset.fault = d.fault;
+      mark.title = d.detail;
+      mark.textContent = d.fault;
+      c.append(" ", mark);
+    }
+    say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " started: " + d.detail);
+  });
+  on("fault_ended", function (d) {
+    const c = cell(d.port, "faults");
+    const mark = c && c.querySelector('[data-fault="' + CSS.escape(d.fault) + '"]');
+    if (mark) mark.remove();
+    say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " ended: " + d.reason);
+  });
   on("port_at_limit", function (d) {
     say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
   });

@@ -35,9 +35,9 @@ struct Cli {
 enum Command {
     /// Listen on every port of the port table until Ctrl-C or SIGTERM.
     ///
-    /// Without flags: http on 80, https on 443 and smtp on 25, on every address (IPv4 and
-    /// IPv6). Ports below 1024 need root or CAP_NET_BIND_SERVICE; use --port-offset 8000
-    /// to run without either.
+    /// Without flags: http on 80, https on 443, smtp on 25 and Toxiproxy's API on 8474, on
+    /// every address (IPv4 and IPv6). Ports below 1024 need root or CAP_NET_BIND_SERVICE; use
+    /// --port-offset 8000 to run without either.
     Serve(ServeArgs),
     /// Connect to ports of HOST and say what answered, or why nothing did.
     ///
