@@ -79,7 +79,9 @@ $2"
 say "building the image from a binary compiled here (nothing pulled)"
 docker/build-offline.sh "$image"
 size=$(docker image inspect --format '{{.Size}}' "$image")
-[ "$size" -lt 10000000 ] || fail "the image is $size bytes; it must stay under 10 MB"
+# The budget catches accidents (debug info, a second TLS stack, a C library linked in),
+# not features: it was 10 MB until Toxiproxy's API took the binary past it.
+[ "$size" -lt 12000000 ] || fail "the image is $size bytes; it must stay under 12 MB"
 user=$(docker image inspect --format '{{.Config.User}}' "$image")
 [ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the numeric user 10001"
 say "image $image: $((size / 1024)) KiB, user $user"
