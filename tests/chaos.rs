@@ -108,6 +108,8 @@ async fn triggers_from_the_config_and_reset_restores_them() {
 #[tokio::test]
 async fn first_fails_exactly_that_many_recipients_then_every_one_passes() {
     let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    let smtp = stack.addr("smtp").port();
+    let mut seen = crate::Seen::new(&stack);
     let url = stack.url("http", "/api/v1/chaos");
     let client = http_client();
     // Greylisting: the first two RCPTs are deferred, as a real server defers a new sender.
@@ -118,6 +120,11 @@ async fn first_fails_exactly_that_many_recipients_then_every_one_passes() {
     )
     .await;
     assert_eq!(set["Recipient"]["First"], 2);
+    let detail = crate::fault_event(&mut seen, smtp, "chaos Recipient", true).await;
+    assert!(
+        detail.contains("next 2 Recipient command(s) fail with 451"),
+        "{detail}"
+    );
 
     let (mut chat, _) = Chat::connect(stack.addr("smtp")).await;
     chat.cmd("EHLO c").await;
@@ -135,6 +142,8 @@ async fn first_fails_exactly_that_many_recipients_then_every_one_passes() {
         json!({"ErrorCode": 451, "Probability": 0}),
         "used up: Mailpit's shape again"
     );
+    let reason = crate::fault_event(&mut seen, smtp, "chaos Recipient", false).await;
+    assert!(reason.contains("First commands have failed"), "{reason}");
     for _ in 0..5 {
         assert!(chat.cmd("RCPT TO:<b@x.test>").await.starts_with("250"));
     }

@@ -94,9 +94,10 @@
     say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " started: " + d.detail);
   });
   on("fault_ended", function (d) {
-    const c = cell(d.port, "faults");
-    const mark = c && c.querySelector('[data-fault="' + CSS.escape(d.fault) + '"]');
-    if (mark) mark.remove();
+    // The SMTP chaos triggers are shared by every SMTP port: their end clears every row.
+    const rows = d.fault.startsWith("chaos ") ? "" : 'tr[data-port="' + d.port + '"] ';
+    document.querySelectorAll(rows + '[data-field="faults"] [data-fault="' + CSS.escape(d.fault) + '"]')
+      .forEach(function (mark) { mark.remove(); });
     say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " ended: " + d.reason);
   });
   on("port_at_limit", function (d) {

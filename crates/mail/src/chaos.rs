@@ -50,6 +50,16 @@ pub struct Triggers {
 }
 
 impl Triggers {
+    /// Each trigger with its name, as Mailpit's API spells it.
+    pub fn named(&self) -> [(&'static str, Trigger); 4] {
+        [
+            ("Sender", self.sender),
+            ("Recipient", self.recipient),
+            ("Authentication", self.authentication),
+            ("Data", self.data),
+        ]
+    }
+
     /// Check codes and probabilities; the message names the trigger.
     pub fn validate(&self) -> Result<(), String> {
         for (name, t) in [
@@ -104,8 +114,11 @@ impl Chaos {
     }
 
     /// Count one use of a trigger that fails its `First` commands: the code to fail with
-    /// while any are left (and one fewer left), none once they are used up.
-    pub fn take_first(&self, trigger: impl Fn(&mut Triggers) -> &mut Trigger) -> Option<u16> {
+    /// while any are left, and how many are left after this one; none once they are used up.
+    pub fn take_first(
+        &self,
+        trigger: impl Fn(&mut Triggers) -> &mut Trigger,
+    ) -> Option<(u16, u32)> {
         // Most commands meet no counted trigger: a read lock tells.
         if trigger(&mut self.get()).first == 0 {
             return None;
@@ -114,7 +127,7 @@ impl Chaos {
         let counted = trigger(&mut triggers);
         (counted.first > 0).then(|| {
             counted.first -= 1;
-            counted.error_code
+            (counted.error_code, counted.first)
         })
     }
 
@@ -191,12 +204,18 @@ mod tests {
             serde_json::from_str(r#"{"Recipient": {"ErrorCode": 451, "First": 2}}"#).unwrap();
         chaos.set(greylist).unwrap();
         assert_eq!(chaos.take_first(|t| &mut t.sender), None);
-        assert_eq!(chaos.take_first(|t| &mut t.recipient), Some(451));
+        assert_eq!(
+            chaos.take_first(|t| &mut t.recipient).map(|(code, _)| code),
+            Some(451)
+        );
         assert_eq!(
             serde_json::to_value(chaos.get()).unwrap()["Recipient"]["First"],
             1
         );
-        assert_eq!(chaos.take_first(|t| &mut t.recipient), Some(451));
+        assert_eq!(
+            chaos.take_first(|t| &mut t.recipient).map(|(code, _)| code),
+            Some(451)
+        );
         assert_eq!(chaos.take_first(|t| &mut t.recipient), None);
         let spent = serde_json::to_value(chaos.get()).unwrap();
         assert_eq!(

@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Refusal, Service, Shutdown};
+use switchboard_core::{
+    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Refusal, Service, Shutdown,
+};
 use switchboard_mail::{Arrival, Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -189,6 +191,20 @@ impl Service for SmtpService {
 }
 
 impl SmtpService {
+    /// Say which chaos triggers this session used up: those faults have ended.
+    fn report_spent(&self, session: &mut Session, info: &ConnInfo) {
+        for point in session.take_spent() {
+            self.events.emit(Event::new(
+                info.port(),
+                info.service,
+                EventKind::FaultEnded {
+                    fault: format!("chaos {}", point.name()),
+                    reason: "its First commands have failed; the trigger is off".into(),
+                },
+            ));
+        }
+    }
+
     fn session(&self, tls_offered: bool, secure: bool) -> Session {
         Session::new(
             self.settings.clone(),
@@ -248,6 +264,7 @@ impl SmtpService {
                     Line::TooLong => session.line_too_long(&mut out),
                     Line::Complete(line) => session.handle(&line, &mut out),
                 };
+                self.report_spent(session, info);
                 match next {
                     Next::Continue => {}
                     Next::Close => {
@@ -275,6 +292,7 @@ impl SmtpService {
                         match self.read_message(&mut stream, &mut input, shutdown).await? {
                             MessageEnd::Complete(data) => {
                                 self.store_message(session, data, info, &mut out).await;
+                                self.report_spent(session, info);
                             }
                             MessageEnd::Failed(reply) => {
                                 // Whatever was received of the message is dropped.
@@ -367,7 +385,7 @@ impl SmtpService {
             envelope
         });
         let chaos = match &data {
-            Data::Message(_) => chaos::fire(&self.chaos, ChaosPoint::Data),
+            Data::Message(_) => session.chaos(ChaosPoint::Data),
             _ => None,
         };
         let reply = match (data, envelope) {

@@ -64,6 +64,9 @@ pub(crate) struct Session {
     transaction: Option<Transaction>,
     /// Error replies in a row.
     errors: u32,
+    /// Chaos triggers whose last `First` failure this session used, for the driver to
+    /// report (a sans-I/O session emits no events itself).
+    spent: Vec<ChaosPoint>,
 }
 
 impl Session {
@@ -86,7 +89,22 @@ impl Session {
             auth_step: None,
             transaction: None,
             errors: 0,
+            spent: Vec::new(),
         }
+    }
+
+    /// Fire `point`'s chaos trigger: the reply if it fires.
+    pub(crate) fn chaos(&mut self, point: ChaosPoint) -> Option<u16> {
+        let fired = chaos::fire(&self.chaos, point)?;
+        if fired.spent {
+            self.spent.push(point);
+        }
+        Some(fired.code)
+    }
+
+    /// The chaos triggers used up since the last call.
+    pub(crate) fn take_spent(&mut self) -> Vec<ChaosPoint> {
+        std::mem::take(&mut self.spent)
     }
 
     pub(crate) fn greeting(&self, out: &mut Vec<u8>) {
@@ -293,7 +311,7 @@ impl Session {
                 "A non-ASCII address needs the SMTPUTF8 parameter",
             );
         }
-        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Sender) {
+        if let Some(code) = self.chaos(ChaosPoint::Sender) {
             return chaos_reply(code, "Sender");
         }
         self.transaction = Some(Transaction {
@@ -305,7 +323,7 @@ impl Session {
     }
 
     fn rcpt(&mut self, to: &RcptTo<std::borrow::Cow<'_, str>>, line: &[u8]) -> Reply {
-        let Some(transaction) = &mut self.transaction else {
+        let Some(transaction) = &self.transaction else {
             return Reply::new(503, "5.5.1", "Need MAIL before RCPT");
         };
         if transaction.rcpts.len() >= self.settings.max_recipients {
@@ -323,11 +341,13 @@ impl Session {
         if !transaction.smtputf8 && !address.is_ascii() {
             return Reply::new(553, "5.6.7", "A non-ASCII address needs SMTPUTF8 on MAIL");
         }
-        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Recipient) {
+        if let Some(code) = self.chaos(ChaosPoint::Recipient) {
             return chaos_reply(code, "Recipient");
         }
         let reply = Reply::owned(250, "2.1.5", format!("Recipient <{address}> OK"));
-        transaction.rcpts.push(address);
+        if let Some(transaction) = &mut self.transaction {
+            transaction.rcpts.push(address);
+        }
         reply
     }
 
@@ -457,7 +477,7 @@ impl Session {
     }
 
     fn authenticated(&mut self, user: String, out: &mut Vec<u8>) -> Next {
-        if let Some(code) = chaos::fire(&self.chaos, ChaosPoint::Authentication) {
+        if let Some(code) = self.chaos(ChaosPoint::Authentication) {
             return self.reply(chaos_reply(code, "Authentication"), out);
         }
         tracing::info!(user, "authenticated as {user}");

@@ -258,9 +258,60 @@ async fn remove_toxic(
 /// `POST /api/reset`: every toxic removed, every closed port open again, chaos as
 /// configured at start-up.
 async fn reset(State(state): State<AppState>) -> Response {
-    match state.shared.control.reset().await {
+    match reset_all(&state).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failed(e),
+    }
+}
+
+/// Put everything back as it started (both APIs' reset), saying which chaos faults ended.
+pub(super) async fn reset_all(state: &AppState) -> Result<(), ControlError> {
+    let before = state.shared.chaos.get();
+    state.shared.control.reset().await?;
+    chaos_changed(
+        state,
+        before,
+        state.shared.chaos.get(),
+        "removed by a reset",
+    );
+    Ok(())
+}
+
+/// Say which counted chaos triggers (`First`) ended and which started, on every SMTP port
+/// (the triggers are shared by all of them).
+fn chaos_changed(state: &AppState, before: Triggers, after: Triggers, why: &str) {
+    let smtp_ports: Vec<_> = state
+        .shared
+        .ports
+        .ports()
+        .into_iter()
+        .filter(|p| matches!(p.service, "smtp" | "smtps"))
+        .collect();
+    let emit = |kind: switchboard_core::EventKind| {
+        for port in &smtp_ports {
+            let event = switchboard_core::Event::new(port.port, port.service, kind.clone());
+            state.shared.events.emit(event);
+        }
+    };
+    for ((name, old), (_, new)) in before.named().into_iter().zip(after.named()) {
+        if old == new {
+            continue;
+        }
+        if old.first > 0 {
+            emit(switchboard_core::EventKind::FaultEnded {
+                fault: format!("chaos {name}"),
+                reason: why.to_owned(),
+            });
+        }
+        if new.first > 0 {
+            emit(switchboard_core::EventKind::FaultStarted {
+                fault: format!("chaos {name}"),
+                detail: format!(
+                    "the next {} {name} command(s) fail with {}",
+                    new.first, new.error_code
+                ),
+            });
+        }
     }
 }
 
@@ -276,8 +327,12 @@ async fn set_chaos(State(state): State<AppState>, body: Bytes) -> Response {
     } else {
         serde_json::from_slice::<Triggers>(&body).map_err(|e| format!("invalid triggers: {e}"))
     };
+    let before = state.shared.chaos.get();
     match triggers.and_then(|t| state.shared.chaos.set(t).map(|()| t)) {
-        Ok(triggers) => Json(triggers).into_response(),
+        Ok(triggers) => {
+            chaos_changed(&state, before, triggers, "replaced");
+            Json(triggers).into_response()
+        }
         Err(message) => {
             (StatusCode::BAD_REQUEST, Json(json!({ "Error": message }))).into_response()
         }
