@@ -236,16 +236,35 @@ async fn cors_headers_go_to_httpbins_routes_and_never_to_the_state_routes() {
 #[tokio::test]
 async fn every_state_route_is_guarded_against_cross_site_requests() {
     let stack = Stack::start(&["http"]).await.unwrap();
-    let http = stack.addr("http");
+    let paths = router_paths().into_iter().filter(|path| {
+        path.starts_with("/api/") || path.starts_with("/view/") || path == "/metrics"
+    });
+    let guarded = assert_guarded(stack.addr("http"), paths).await;
+    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+}
+
+/// The same for every route of Toxiproxy's API, on its own row.
+#[tokio::test]
+async fn every_toxiproxy_route_is_guarded_against_cross_site_requests() {
+    let stack = Stack::start(&["toxiproxy"]).await.unwrap();
+    let paths = router_paths().into_iter().filter(|path| {
+        ["/proxies", "/populate", "/reset", "/version"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+    });
+    let guarded = assert_guarded(stack.addr("toxiproxy"), paths).await;
+    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+}
+
+/// Send every changing method to each of `paths` from another site: each is refused (403)
+/// or not a method of the route (405). How many were refused.
+async fn assert_guarded(addr: SocketAddr, paths: impl Iterator<Item = String>) -> usize {
     let mut guarded = 0;
-    for path in router_paths() {
-        if !(path.starts_with("/api/") || path.starts_with("/view/") || path == "/metrics") {
-            continue;
-        }
+    for path in paths {
         // /api/v1/wait would wait for mail: a short timeout keeps the walk quick.
         let path = path.replace("{}", "1") + "?timeout=1ms";
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
-            let response = raw(http, method, &path, &[EVIL]).await;
+            let response = raw(addr, method, &path, &[EVIL]).await;
             let status = &response[..12];
             match status {
                 "HTTP/1.1 403" => {
@@ -262,5 +281,5 @@ async fn every_state_route_is_guarded_against_cross_site_requests() {
             }
         }
     }
-    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+    guarded
 }
