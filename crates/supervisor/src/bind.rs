@@ -158,8 +158,15 @@ fn explain(addr: SocketAddr, service: &str, error: &io::Error, threshold: Option
             "cannot listen on {addr} for the {service} service: address already in use — \
              another program is already listening on port {port}.\n\
              Find it with:   ss -ltnp 'sport = :{port}'\n\
-             Then stop that program, or move switchboard's ports with --port-offset N or a \
-             config file."
+             Then stop that program, or {}",
+            match service {
+                // Its clients look for it on its own port, so the offset leaves it there.
+                "toxiproxy" =>
+                    "give switchboard a config file that moves or leaves out the \
+                                toxiproxy row (--port-offset does not move it: Toxiproxy's \
+                                clients look for 8474).",
+                _ => "move switchboard's ports with --port-offset N or a config file.",
+            }
         ),
         io::ErrorKind::AddrNotAvailable => format!(
             "cannot listen on {addr} for the {service} service: no network interface of this \
@@ -218,6 +225,8 @@ mod tests {
         assert!(text.contains("127.0.0.1:8080"), "{text}");
         assert!(text.contains("address already in use"), "{text}");
         assert!(text.contains("ss -ltnp 'sport = :8080'"), "{text}");
+        let text = explain("[::]:8474".parse().unwrap(), "toxiproxy", &error, None);
+        assert!(text.contains("--port-offset does not move it"), "{text}");
     }
 
     #[test]
