@@ -1,0 +1,149 @@
+//! The request journal: every request to a stubs port, newest last, at most
+//! `[stubs] max_journal` of them (the oldest are forgotten first).
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::matcher::{Request, RequestPattern};
+
+/// One request as the journal shows it (WireMock's `LoggedRequest`).
+pub type Logged = Value;
+
+struct Entry {
+    id: String,
+    request: Request,
+    logged: Logged,
+    /// The stub that answered, if one did.
+    stub: Option<Value>,
+    status: u16,
+}
+
+pub(crate) struct Journal {
+    entries: VecDeque<Entry>,
+    max: usize,
+}
+
+impl Journal {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            max,
+        }
+    }
+
+    pub(crate) fn record(&mut self, request: Request, stub: Option<Value>, status: u16) {
+        if self.entries.len() >= self.max {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(Entry {
+            id: uuid::Uuid::new_v4().to_string(),
+            logged: logged(&request),
+            request,
+            stub,
+            status,
+        });
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn event_of(entry: &Entry) -> Value {
+        let mut event = json!({
+            "id": entry.id,
+            "request": entry.logged,
+            "responseDefinition": {"status": entry.status, "fromConfiguredStub": entry.stub.is_some()},
+            "wasMatched": entry.stub.is_some(),
+        });
+        if let Some(stub) = &entry.stub {
+            event["stubMapping"] = stub.clone();
+        }
+        event
+    }
+
+    /// Newest first, as WireMock lists them.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        self.entries.iter().rev().map(Self::event_of).collect()
+    }
+
+    pub(crate) fn event(&self, id: &str) -> Option<Value> {
+        self.entries.iter().find(|e| e.id == id).map(Self::event_of)
+    }
+
+    pub(crate) fn find(&self, pattern: &RequestPattern) -> Vec<Value> {
+        self.entries
+            .iter()
+            .filter(|e| pattern.mismatches(&e.request).is_empty())
+            .map(|e| e.logged.clone())
+            .collect()
+    }
+
+    pub(crate) fn unmatched(&self) -> Vec<Value> {
+        self.entries
+            .iter()
+            .filter(|e| e.stub.is_none())
+            .map(|e| e.logged.clone())
+            .collect()
+    }
+
+    pub(crate) fn unmatched_requests(&self) -> Vec<(Request, Logged)> {
+        self.entries
+            .iter()
+            .filter(|e| e.stub.is_none())
+            .map(|e| (e.request.clone(), e.logged.clone()))
+            .collect()
+    }
+}
+
+/// A request in WireMock's `LoggedRequest` shape.
+fn logged(request: &Request) -> Logged {
+    let mut headers = Map::new();
+    for (name, value) in &request.headers {
+        match headers.get_mut(name) {
+            Some(Value::String(first)) => {
+                let first = std::mem::take(first);
+                headers.insert(name.clone(), json!([first, value]));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value.clone())),
+            _ => {
+                headers.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    let cookies: Map<String, Value> = request
+        .cookies()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let mut query = Map::new();
+    for (name, value) in request.query() {
+        let entry = query
+            .entry(name.clone())
+            .or_insert_with(|| json!({"key": name, "values": []}));
+        if let Some(values) = entry["values"].as_array_mut() {
+            values.push(Value::String(value));
+        }
+    }
+    let now = SystemTime::now();
+    let millis = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    json!({
+        "url": request.url,
+        "absoluteUrl": request.absolute_url,
+        "method": request.method,
+        "clientIp": request.client_ip,
+        "headers": headers,
+        "cookies": cookies,
+        "queryParams": query,
+        "browserProxyRequest": false,
+        "loggedDate": millis,
+        "loggedDateString": switchboard_core::timestamp(now),
+        "body": String::from_utf8_lossy(&request.body),
+        "bodyAsBase64": base64::engine::general_purpose::STANDARD.encode(&request.body),
+    })
+}

@@ -1,0 +1,492 @@
+//! Stubs in WireMock's model: "answer `POST /v1/charges` with this JSON; 503 twice, then
+//! 200; then tell me how it was called". The `stubs` service (a row of the port table, served
+//! by the http crate) answers each request with the best stub that matches it, and records
+//! every request in a journal that tests query.
+//!
+//! A stub mapping is WireMock's JSON, unchanged: a `request` pattern ([`RequestPattern`]),
+//! a `response` ([`ResponseDef`]), an optional `priority` (1 first; 5 when not given; the
+//! newest first among equals), and a scenario (`scenarioName`, `requiredScenarioState`,
+//! `newScenarioState`): a small state machine per name, starting in `Started`.
+//!
+//! # Layout
+//!
+//! - `matcher.rs`: request patterns, and which fields a request missed.
+//! - `response.rs`: response definitions: bodies, delays, faults.
+//! - `journal.rs`: the bounded journal of requests and how they were answered.
+//! - `files.rs`: a WireMock directory (`mappings/*.json`, `__files/`), loaded and saved.
+//! - `lib.rs` (this file): [`Stubs`], the mappings and scenarios behind one lock.
+
+mod files;
+mod journal;
+mod matcher;
+mod response;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use journal::Logged;
+pub use matcher::{Mismatches, Request, RequestPattern, distance, json_equal};
+pub use response::{BodySource, Distribution, Fault, ResponseDef};
+
+use journal::Journal;
+
+/// The state every scenario starts in, as in WireMock.
+pub const STARTED: &str = "Started";
+
+/// The priority of a stub that gives none.
+const DEFAULT_PRIORITY: i64 = 5;
+
+/// The `[stubs]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StubsSettings {
+    /// A WireMock directory: `mappings/*.json` loaded at start-up, bodies in `__files/`,
+    /// and where `POST /__admin/mappings/save` writes.
+    pub dir: Option<PathBuf>,
+    /// A mapping file that cannot be read stops start-up (default: a warning, and the port
+    /// starts with the good ones).
+    pub strict: bool,
+    /// The most requests the journal keeps; older ones are forgotten first.
+    pub max_journal: usize,
+}
+
+impl Default for StubsSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            strict: false,
+            max_journal: 1000,
+        }
+    }
+}
+
+impl StubsSettings {
+    /// Check what types cannot; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_journal == 0 {
+            return Err("max_journal must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One stub: its JSON as given (with its `id`), and the same checked.
+#[derive(Clone, Debug)]
+struct Stub {
+    id: String,
+    json: Value,
+    pattern: RequestPattern,
+    response: Arc<ResponseDef>,
+    priority: i64,
+    /// When it was added: the newest wins among equal priorities.
+    serial: u64,
+    scenario: Option<Scenario>,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    name: String,
+    required: Option<String>,
+    next: Option<String>,
+}
+
+impl Stub {
+    /// Check a mapping; it keeps its `id` (or `uuid`), or gets a new one.
+    fn parse(mut json: Value, serial: u64) -> Result<Self, String> {
+        let Some(object) = json.as_object_mut() else {
+            return Err("a stub mapping is a JSON object with request and response".into());
+        };
+        let id = object
+            .get("id")
+            .or_else(|| object.get("uuid"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        object.insert("id".into(), Value::String(id.clone()));
+        object.insert("uuid".into(), Value::String(id.clone()));
+        let pattern = RequestPattern::parse(object.get("request").unwrap_or(&Value::Null))?;
+        let response = ResponseDef::parse(object.get("response").unwrap_or(&Value::Null))?;
+        let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+        let scenario = text("scenarioName").map(|name| Scenario {
+            name,
+            required: text("requiredScenarioState"),
+            next: text("newScenarioState"),
+        });
+        let priority = match object.get("priority") {
+            None | Some(Value::Null) => DEFAULT_PRIORITY,
+            Some(p) => p
+                .as_i64()
+                .ok_or("priority must be a whole number (1 is first)")?,
+        };
+        Ok(Self {
+            id,
+            pattern,
+            response: Arc::new(response),
+            priority,
+            serial,
+            scenario,
+            json,
+        })
+    }
+
+    fn name(&self) -> String {
+        match self.json.get("name").and_then(Value::as_str) {
+            Some(name) => format!("\"{name}\" ({})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// How a request was answered.
+#[derive(Debug)]
+pub enum Served {
+    /// By the stub `id`, with `response`.
+    Stub {
+        id: String,
+        response: Arc<ResponseDef>,
+    },
+    /// By no stub: `diff` says which was closest and what it missed, in words.
+    Unmatched {
+        diff: String,
+        /// The closest stub's name (or id) and the fields it missed, for the event.
+        closest: Option<(String, Mismatches)>,
+    },
+}
+
+struct State {
+    stubs: Vec<Stub>,
+    scenarios: HashMap<String, String>,
+    journal: Journal,
+    next_serial: u64,
+}
+
+/// The stubs, their scenarios and the request journal of every `stubs` row. Cloning is
+/// cheap; every clone sees the same stubs.
+#[derive(Clone)]
+pub struct Stubs {
+    state: Arc<Mutex<State>>,
+    settings: Arc<StubsSettings>,
+}
+
+impl std::fmt::Debug for Stubs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stubs")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stubs {
+    /// Stubs from `settings.dir`'s `mappings/` (none without a directory). A file that
+    /// cannot be read is an error with `strict`, else one of the returned warnings.
+    pub fn load(settings: StubsSettings) -> Result<(Self, Vec<String>), String> {
+        let stubs = Self {
+            state: Arc::new(Mutex::new(State {
+                stubs: Vec::new(),
+                scenarios: HashMap::new(),
+                journal: Journal::new(settings.max_journal),
+                next_serial: 0,
+            })),
+            settings: Arc::new(settings),
+        };
+        let warnings = stubs.load_files()?;
+        Ok((stubs, warnings))
+    }
+
+    /// (Re)load the directory's mappings in place of the current ones.
+    fn load_files(&self) -> Result<Vec<String>, String> {
+        let Some(dir) = &self.settings.dir else {
+            self.state().stubs.clear();
+            return Ok(Vec::new());
+        };
+        let (mappings, warnings) = files::read_mappings(dir);
+        if self.settings.strict
+            && let Some(first) = warnings.first()
+        {
+            return Err(format!("{first} ([stubs] strict = true)"));
+        }
+        let mut state = self.state();
+        state.stubs.clear();
+        let mut warnings = warnings;
+        for (path, json) in mappings {
+            let serial = state.next_serial;
+            state.next_serial += 1;
+            match Stub::parse(json, serial) {
+                Ok(stub) => state.stubs.push(stub),
+                Err(e) if self.settings.strict => {
+                    return Err(format!("{}: {e} ([stubs] strict = true)", path.display()));
+                }
+                Err(e) => warnings.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Ok(warnings)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stubs directory's body file `name` (`__files/name`).
+    pub fn body_file(&self, name: &str) -> Result<Vec<u8>, String> {
+        let Some(dir) = &self.settings.dir else {
+            return Err(format!(
+                "bodyFileName \"{name}\": no [stubs] dir is configured"
+            ));
+        };
+        let path = dir.join("__files").join(name);
+        std::fs::read(&path).map_err(|e| format!("bodyFileName: {}: {e}", path.display()))
+    }
+
+    /// Add a stub; the answer is its JSON, with its id.
+    pub fn add(&self, json: Value) -> Result<Value, String> {
+        let mut state = self.state();
+        let stub = Stub::parse(json, state.next_serial)?;
+        state.next_serial += 1;
+        state.stubs.retain(|s| s.id != stub.id);
+        let json = stub.json.clone();
+        state.stubs.push(stub);
+        Ok(json)
+    }
+
+    /// Every stub, highest priority first.
+    pub fn list(&self) -> Vec<Value> {
+        let mut stubs = self.state().stubs.clone();
+        sort(&mut stubs);
+        stubs.into_iter().map(|s| s.json).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.state()
+            .stubs
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.json.clone())
+    }
+
+    /// Replace the stub `id` (none: there is no such stub).
+    pub fn replace(&self, id: &str, mut json: Value) -> Result<Option<Value>, String> {
+        if let Some(object) = json.as_object_mut() {
+            object.insert("id".into(), Value::String(id.to_owned()));
+        }
+        let mut state = self.state();
+        let Some(at) = state.stubs.iter().position(|s| s.id == id) else {
+            return Ok(None);
+        };
+        let stub = Stub::parse(json, state.stubs[at].serial)?;
+        let json = stub.json.clone();
+        state.stubs[at] = stub;
+        Ok(Some(json))
+    }
+
+    /// Remove the stub `id`; whether there was one.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut state = self.state();
+        let before = state.stubs.len();
+        state.stubs.retain(|s| s.id != id);
+        state.stubs.len() != before
+    }
+
+    pub fn remove_all(&self) {
+        self.state().stubs.clear();
+    }
+
+    /// Back to the directory's mappings (none without one).
+    pub fn reset_mappings(&self) -> Result<Vec<String>, String> {
+        self.load_files()
+    }
+
+    /// Write every stub to the directory's `mappings/`, one file each; how many.
+    pub fn save(&self) -> Result<usize, String> {
+        let Some(dir) = &self.settings.dir else {
+            return Err("no [stubs] dir is configured to save the mappings in".into());
+        };
+        let stubs: Vec<(String, Value)> = self
+            .state()
+            .stubs
+            .iter()
+            .map(|s| (s.id.clone(), s.json.clone()))
+            .collect();
+        files::write_mappings(dir, &stubs)?;
+        Ok(stubs.len())
+    }
+
+    /// Everything back as it started: the directory's stubs, every scenario `Started`, an
+    /// empty journal.
+    pub fn reset(&self) -> Result<Vec<String>, String> {
+        let warnings = self.load_files()?;
+        let mut state = self.state();
+        state.scenarios.clear();
+        state.journal.clear();
+        Ok(warnings)
+    }
+
+    /// Answer `request`: the best stub that matches it (moving its scenario on), recorded in
+    /// the journal.
+    pub fn serve(&self, request: Request) -> Served {
+        let mut state = self.state();
+        let mut candidates: Vec<&Stub> = state.stubs.iter().collect();
+        candidates.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.serial)));
+        let mut closest: Option<(&Stub, Mismatches)> = None;
+        let mut matched = None;
+        for stub in candidates {
+            let mut missed = stub.pattern.mismatches(&request);
+            if let Some(scenario) = &stub.scenario {
+                let current = state
+                    .scenarios
+                    .get(&scenario.name)
+                    .map_or(STARTED, String::as_str);
+                if scenario.required.as_deref().is_some_and(|r| r != current) {
+                    missed.push(format!(
+                        "scenario state (\"{}\" is {current})",
+                        scenario.name
+                    ));
+                }
+            }
+            if missed.is_empty() {
+                matched = Some(stub.clone());
+                break;
+            }
+            if closest
+                .as_ref()
+                .is_none_or(|(_, m)| distance(&missed) < distance(m))
+            {
+                closest = Some((stub, missed));
+            }
+        }
+        let closest = closest.map(|(stub, missed)| (stub.name(), missed));
+        match matched {
+            Some(stub) => {
+                if let Some(Scenario {
+                    name,
+                    next: Some(next),
+                    ..
+                }) = &stub.scenario
+                {
+                    state.scenarios.insert(name.clone(), next.clone());
+                }
+                state
+                    .journal
+                    .record(request, Some(stub.json.clone()), stub.response.status);
+                Served::Stub {
+                    id: stub.id,
+                    response: stub.response,
+                }
+            }
+            None => {
+                let diff = diff(&request, closest.as_ref());
+                state.journal.record(request, None, 404);
+                Served::Unmatched { diff, closest }
+            }
+        }
+    }
+
+    /// The journal, newest first (`GET /__admin/requests`).
+    pub fn requests(&self) -> Vec<Value> {
+        self.state().journal.events()
+    }
+
+    pub fn request(&self, id: &str) -> Option<Value> {
+        self.state().journal.event(id)
+    }
+
+    pub fn clear_requests(&self) {
+        self.state().journal.clear();
+    }
+
+    /// The logged requests that match `pattern` (`POST /__admin/requests/find`, `count`).
+    pub fn find(&self, pattern: &RequestPattern) -> Vec<Value> {
+        self.state().journal.find(pattern)
+    }
+
+    /// The requests no stub answered.
+    pub fn unmatched(&self) -> Vec<Value> {
+        self.state().journal.unmatched()
+    }
+
+    /// For each unmatched request, the closest stub and how far it was.
+    pub fn near_misses(&self) -> Vec<Value> {
+        let state = self.state();
+        state
+            .journal
+            .unmatched_requests()
+            .into_iter()
+            .filter_map(|(request, logged)| {
+                state
+                    .stubs
+                    .iter()
+                    .map(|s| (s, s.pattern.mismatches(&request)))
+                    .min_by_key(|(_, m)| distance(m))
+                    .map(|(stub, missed)| {
+                        json!({
+                            "request": logged,
+                            "stubMapping": stub.json,
+                            "matchResult": {"distance": distance(&missed) as f64 / 10.0,
+                                            "mismatched": missed},
+                        })
+                    })
+            })
+            .collect()
+    }
+
+    /// Every scenario with its state and the states its stubs name.
+    pub fn scenarios(&self) -> Vec<Value> {
+        let state = self.state();
+        let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
+        for scenario in state.stubs.iter().filter_map(|s| s.scenario.as_ref()) {
+            let at = match by_name.iter().position(|(n, _)| *n == scenario.name) {
+                Some(at) => at,
+                None => {
+                    by_name.push((scenario.name.clone(), vec![STARTED.to_owned()]));
+                    by_name.len() - 1
+                }
+            };
+            for s in [&scenario.required, &scenario.next].into_iter().flatten() {
+                if !by_name[at].1.contains(s) {
+                    by_name[at].1.push(s.clone());
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, possible)| {
+                let current = state.scenarios.get(&name).map_or(STARTED, String::as_str);
+                json!({"id": name, "name": name, "state": current, "possibleStates": possible})
+            })
+            .collect()
+    }
+
+    /// Every scenario back to `Started`.
+    pub fn reset_scenarios(&self) {
+        self.state().scenarios.clear();
+    }
+}
+
+/// Highest priority (lowest number) first; the newest first among equals.
+fn sort(stubs: &mut [Stub]) {
+    stubs.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.serial)));
+}
+
+/// What a client gets for a request no stub answers: the closest stub and what it missed.
+fn diff(request: &Request, closest: Option<&(String, Mismatches)>) -> String {
+    let mut text = format!(
+        "Request was not matched\n=======================\n\n{} {}\n\n",
+        request.method, request.url
+    );
+    match closest {
+        None => text += "No stub is configured (POST /__admin/mappings adds one).\n",
+        Some((name, missed)) => {
+            text += &format!("Closest stub: {name}\n");
+            for field in missed {
+                text += &format!("  does not match: {field}\n");
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
