@@ -26,6 +26,7 @@ mod shutdown;
 mod site;
 mod smtp;
 mod smtp_clients;
+mod stubs;
 mod toxics;
 mod toxiproxy;
 mod visibility;

@@ -256,6 +256,17 @@ async fn every_toxiproxy_route_is_guarded_against_cross_site_requests() {
     assert!(guarded >= 10, "only {guarded} state-changing routes found");
 }
 
+/// And for WireMock's admin API, on a stubs row.
+#[tokio::test]
+async fn every_stubs_admin_route_is_guarded_against_cross_site_requests() {
+    let stack = Stack::start(&["stubs"]).await.unwrap();
+    let paths = router_paths()
+        .into_iter()
+        .filter(|path| path.starts_with("/__admin"));
+    let guarded = assert_guarded(stack.addr("stubs"), paths).await;
+    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+}
+
 /// Send every changing method to each of `paths` from another site: each is refused (403)
 /// or not a method of the route (405). How many were refused.
 async fn assert_guarded(addr: SocketAddr, paths: impl Iterator<Item = String>) -> usize {

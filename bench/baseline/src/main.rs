@@ -182,6 +182,7 @@ fn app() -> HttpApp {
         mail: MailStore::in_memory(1000),
         events: EventBus::new(),
         chaos: Chaos::new(Triggers::default()),
+        stubs: switchboard_stubs::Stubs::empty(),
         control_settings: ControlSettings::default(),
         server_names: Vec::new(),
         local_ca: None,

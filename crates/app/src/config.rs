@@ -45,6 +45,7 @@ use switchboard_mail::MailSettings;
 use switchboard_proxy::ProxySettings;
 pub use switchboard_smtp::AuthPolicy;
 use switchboard_smtp::SmtpSettings;
+use switchboard_stubs::StubsSettings;
 use switchboard_supervisor::{PortSpec, SupervisorSettings, Upstream};
 use toml::Spanned;
 
@@ -82,6 +83,7 @@ pub struct Config {
     pub tls: TlsSettings,
     pub control: ControlSettings,
     pub proxy: ProxySettings,
+    pub stubs: StubsSettings,
     pub log: LogSettings,
 }
 
@@ -119,6 +121,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             control: ControlSettings::default(),
             proxy: ProxySettings::default(),
+            stubs: StubsSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -223,6 +226,9 @@ impl Config {
         raw.proxy
             .validate()
             .map_err(|message| source.error(None, format!("[proxy] {message}")))?;
+        raw.stubs
+            .validate()
+            .map_err(|message| source.error(None, format!("[stubs] {message}")))?;
         if raw.log.queue_lines == 0 {
             return Err(source.error(None, "[log] queue_lines must be at least 1".into()));
         }
@@ -247,6 +253,7 @@ impl Config {
             tls: raw.tls,
             control: raw.control,
             proxy: raw.proxy,
+            stubs: raw.stubs,
             log: raw.log,
         };
         if config.ports.is_empty() || raw.builtin_ports {
@@ -387,6 +394,8 @@ struct RawConfig {
     #[serde(default)]
     proxy: ProxySettings,
     #[serde(default)]
+    stubs: StubsSettings,
+    #[serde(default)]
     log: LogSettings,
 }
 
@@ -408,6 +417,8 @@ struct RawPort {
     #[serde(default)]
     toxics: Vec<ToxicSpec>,
     name: Option<String>,
+    #[serde(default)]
+    tls: bool,
 }
 
 impl RawPort {
@@ -425,6 +436,7 @@ impl RawPort {
             toxics: self.toxics.clone(),
             upstream: self.upstream.clone(),
             name: self.name.clone(),
+            tls: self.tls,
         }
     }
 }
@@ -451,6 +463,9 @@ pub struct PortRow {
     pub upstream: Option<String>,
     /// The row's name in the Toxiproxy API (default `<service>-<port>`).
     pub name: Option<String>,
+    /// For `service = "stubs"`: serve inside TLS, with switchboard's certificate.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// What is wrong with a row: its service, or another of its keys.
@@ -509,6 +524,11 @@ impl PortRow {
             }
             toxics.push(toxic);
         }
+        if self.tls && service != "stubs" {
+            return Err(RowError::Other(format!(
+                "`tls` is for stubs rows; for HTTP inside TLS use the https service, not {service}"
+            )));
+        }
         let upstream = match (service, &self.upstream) {
             ("proxy", Some(address)) => {
                 switchboard_proxy::parse_upstream(address).map_err(RowError::Other)?;
@@ -543,6 +563,7 @@ impl PortRow {
             max_rate: self.max_rate,
             toxics,
             name: self.name.clone(),
+            tls: self.tls,
         })
     }
 }

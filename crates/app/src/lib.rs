@@ -26,6 +26,7 @@ use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
 use switchboard_http::{HttpApp, PublishedCa, Shared};
 use switchboard_mail::{Chaos, MailError, MailStore};
 use switchboard_proxy::UpstreamGuard;
+use switchboard_stubs::Stubs;
 use switchboard_supervisor::{BindError, PortTable, Supervisor};
 
 pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, PortRow, Preset};
@@ -56,6 +57,8 @@ pub enum Error {
     NoUpstream(u16),
     #[error("[proxy] {0}")]
     Proxy(String),
+    #[error("[stubs] {0}")]
+    Stubs(String),
 }
 
 /// A switchboard with every port bound and every service built, ready to run.
@@ -81,6 +84,10 @@ impl App {
 
         let upstream_guard =
             Arc::new(UpstreamGuard::from_settings(&config.proxy).map_err(Error::Proxy)?);
+        let (stubs, warnings) = Stubs::load(config.stubs.clone()).map_err(Error::Stubs)?;
+        for warning in warnings {
+            tracing::warn!("[stubs] skipped {warning}");
+        }
 
         let supervisor =
             Supervisor::bind(&config.ports, config.supervisor.clone(), events.clone())?;
@@ -97,6 +104,7 @@ impl App {
             mail: mail.clone(),
             events: events.clone(),
             chaos: chaos.clone(),
+            stubs,
             control_settings: config.control.clone(),
             server_names: switchboard_certs::default_names()
                 .into_iter()
@@ -242,7 +250,11 @@ fn load_certificate(
     ),
     Error,
 > {
-    if !config.ports.iter().any(|p| services::uses_tls(p.service)) {
+    if !config
+        .ports
+        .iter()
+        .any(|p| p.tls || services::uses_tls(p.service))
+    {
         return Ok((None, None));
     }
     let tls = TlsSettings {

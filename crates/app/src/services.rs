@@ -64,7 +64,23 @@ const SERVICES: &[Entry] = &[
     Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)) },
     Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy },
     Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy },
+    Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs },
 ];
+
+/// WireMock-style stubs; inside TLS on a row with `tls = true`.
+fn stubs(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
+    if !row.tls {
+        return Ok(Arc::new(HttpService::stubs(&cx.http_app)));
+    }
+    let tls = switchboard_certs::server_config(cx.identity("stubs")?, switchboard_https::ALPN)?;
+    let service = HttpsService::new(
+        tls,
+        cx.http_app.stubs(),
+        cx.config.https.clone(),
+        cx.events.clone(),
+    );
+    Ok(Arc::new(service.named("stubs")))
+}
 
 /// A proxy to the row's upstream; rows made through the API are guarded at each connect.
 fn proxy(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {

@@ -113,6 +113,19 @@ pub trait FaultLayer: Send + std::fmt::Debug {
     fn linger_after_drop(&mut self) -> Option<Duration>;
 }
 
+/// Makes a connection's close a reset (RST: the client sees "connection reset by peer")
+/// instead of a goodbye (FIN). It holds a second descriptor of the same socket, so setting
+/// the option reaches the socket the stream closes.
+#[derive(Clone, Debug)]
+pub struct ResetSwitch(Arc<std::os::fd::OwnedFd>);
+
+impl ResetSwitch {
+    /// From now on, closing the connection resets it.
+    pub fn arm(&self) {
+        let _ = socket2::SockRef::from(&*self.0).set_linger(Some(Duration::ZERO));
+    }
+}
+
 /// A TCP stream that counts the bytes passing through it, and applies the port's toxics
 /// (faults) to them when it has any.
 #[derive(Debug)]
@@ -130,6 +143,14 @@ impl ConnStream {
             counts,
             faults: None,
         }
+    }
+
+    /// A way to make this connection end with a reset, for code that no longer holds the
+    /// stream (inside TLS, inside hyper); none if the socket cannot be shared.
+    pub fn reset_switch(&self) -> Option<ResetSwitch> {
+        use std::os::fd::AsFd;
+        let fd = self.tcp.as_fd().try_clone_to_owned().ok()?;
+        Some(ResetSwitch(Arc::new(fd)))
     }
 
     /// Apply a port's toxics to this stream (they may change while it is open).

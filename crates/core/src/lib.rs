@@ -29,7 +29,7 @@ mod service;
 mod shutdown;
 
 pub use access::{AccessRules, Cidr, Verdict};
-pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, TlsInfo};
+pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
 pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus};
 pub use service::{BoxError, Refusal, Service};

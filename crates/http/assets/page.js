@@ -100,6 +100,10 @@
       .forEach(function (mark) { mark.remove(); });
     say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " ended: " + d.reason);
   });
+  on("request_unmatched", function (d) {
+    say("failed", d.at, "port " + d.port + " (" + d.service + "): no stub answers " + d.method + " " + d.url +
+      (d.closest ? "; the closest, " + d.closest + ", does not match its " + d.mismatched.join(", ") : ""));
+  });
   on("port_at_limit", function (d) {
     say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
   });

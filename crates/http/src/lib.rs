@@ -34,10 +34,12 @@ use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use switchboard_core::{
-    BoxError, Conn, ConnInfo, EventBus, PortControl, PortDirectory, Refusal, Service, Shutdown,
+    BoxError, Conn, ConnInfo, EventBus, PortControl, PortDirectory, Refusal, ResetSwitch, Service,
+    Shutdown,
 };
 use switchboard_faults::ToxicControl;
 use switchboard_mail::{Chaos, MailStore};
+use switchboard_stubs::Stubs;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
@@ -53,6 +55,8 @@ pub struct Shared {
     pub mail: MailStore,
     pub events: EventBus,
     pub chaos: Chaos,
+    /// The stubs of every `stubs` row, and their request journal.
+    pub stubs: Stubs,
     pub control_settings: ControlSettings,
     /// The names switchboard's certificate carries: its state routes answer to them (and to
     /// `[http] hosts`).
@@ -116,6 +120,15 @@ impl HttpApp {
         }
     }
 
+    /// The same app answering with stubs instead, their admin API under `/__admin` (a
+    /// `stubs` row).
+    pub fn stubs(&self) -> Self {
+        Self {
+            router: routes::stubs_router(self.state.clone()),
+            ..self.clone()
+        }
+    }
+
     /// Serve HTTP/1.1 or h2c on `stream`, an accepted connection described by `info`.
     pub async fn serve<S>(
         &self,
@@ -126,11 +139,26 @@ impl HttpApp {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_with_reset(stream, None, info, shutdown).await
+    }
+
+    /// [`serve`](Self::serve), with the way to reset the connection when a stub's fault
+    /// asks for a reset.
+    pub async fn serve_with_reset<S>(
+        &self,
+        stream: S,
+        reset: Option<ResetSwitch>,
+        info: ConnInfo,
+        shutdown: Shutdown,
+    ) -> Result<(), BoxError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         serve::serve_connection(
             &self.builder,
             &self.settings,
             self.router.clone(),
-            stream,
+            (stream, reset),
             info,
             shutdown,
         )
@@ -148,7 +176,7 @@ impl HttpApp {
             &self.builder,
             &self.settings,
             router,
-            stream,
+            (stream, None),
             info,
             shutdown,
         )
@@ -156,12 +184,14 @@ impl HttpApp {
     }
 }
 
-/// Plain HTTP, by default on port 80; also Toxiproxy's API on 8474 (the same service with
-/// [`HttpApp::toxiproxy`], named `toxiproxy`).
+/// Plain HTTP, by default on port 80; also Toxiproxy's API on 8474 and the stubs (the same
+/// service with [`HttpApp::toxiproxy`] or [`HttpApp::stubs`], named `toxiproxy`, `stubs`).
 #[derive(Debug)]
 pub struct HttpService {
     name: &'static str,
     app: HttpApp,
+    /// Its responses may reset their connection (a stub's fault).
+    resets: bool,
 }
 
 impl HttpService {
@@ -171,7 +201,20 @@ impl HttpService {
 
     /// Plain HTTP with `app`, under the service name `name`.
     pub fn named(name: &'static str, app: HttpApp) -> Self {
-        Self { name, app }
+        Self {
+            name,
+            app,
+            resets: false,
+        }
+    }
+
+    /// The stubs, over plain HTTP.
+    pub fn stubs(app: &HttpApp) -> Self {
+        Self {
+            name: "stubs",
+            app: app.stubs(),
+            resets: true,
+        }
     }
 }
 
@@ -182,7 +225,13 @@ impl Service for HttpService {
     }
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
-        self.app.serve(conn.stream, conn.info, shutdown).await
+        let reset = match self.resets {
+            true => conn.stream.reset_switch(),
+            false => None,
+        };
+        self.app
+            .serve_with_reset(conn.stream, reset, conn.info, shutdown)
+            .await
     }
 
     async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {

@@ -18,7 +18,7 @@ use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, ConnInfo, Shutdown};
+use switchboard_core::{BoxError, ConnInfo, ResetSwitch, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower::Service as _;
@@ -53,7 +53,7 @@ pub(crate) async fn serve_connection<S>(
     builder: &auto::Builder<TokioExecutor>,
     settings: &HttpSettings,
     router: Router,
-    stream: S,
+    (stream, reset): (S, Option<ResetSwitch>),
     info: ConnInfo,
     shutdown: Shutdown,
 ) -> Result<(), BoxError>
@@ -70,6 +70,7 @@ where
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
+        reset,
     });
 
     let requests = activity.clone();
@@ -84,6 +85,9 @@ where
         // HTTP/1.1 a little and saves HTTP/2 much more (bench/README.md has the figures).
         Box::pin(async move {
             let response = routed.await?;
+            if let Some(&sabotage) = response.extensions().get::<Sabotage>() {
+                in_flight.0.sabotage(sabotage);
+            }
             // A small body of known length leaves with the head in one write, so the request
             // is over now; wrapping it would cost every such response an allocation.
             if response
@@ -205,6 +209,8 @@ impl std::error::Error for Expired {}
 /// arriving) and by the request service (requests starting and finishing).
 struct Activity {
     start: Instant,
+    /// What the connection does instead of sending its next response (0: nothing).
+    sabotage: std::sync::atomic::AtomicU8,
     in_flight: AtomicUsize,
     /// When the connection last became idle, in nanoseconds since `start`.
     idle_since: AtomicU64,
@@ -217,9 +223,23 @@ impl Activity {
     fn new() -> Self {
         Self {
             start: Instant::now(),
+            sabotage: std::sync::atomic::AtomicU8::new(0),
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
+        }
+    }
+
+    fn sabotage(&self, sabotage: Sabotage) {
+        self.sabotage.store(sabotage as u8, Ordering::Release);
+    }
+
+    fn sabotaged(&self) -> Option<Sabotage> {
+        match self.sabotage.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Sabotage::Close),
+            2 => Some(Sabotage::Reset),
+            _ => Some(Sabotage::Garbage),
         }
     }
 
@@ -297,10 +317,55 @@ impl Drop for InFlight {
     }
 }
 
-/// The connection's stream, reporting arriving bytes to the watchdog.
+/// What a connection does instead of sending a response: a stub's `fault`. A handler puts
+/// one in its response's extensions; the connection's stream then sends none of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Sabotage {
+    /// Close without a byte (FIN).
+    Close = 1,
+    /// Reset the connection (RST).
+    Reset = 2,
+    /// Random bytes, then close.
+    Garbage = 3,
+}
+
+/// The connection's stream, reporting arriving bytes to the watchdog, and sabotaging its
+/// writes when a response asked for that.
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// Makes the close a reset, where the socket can be reached.
+    reset: Option<ResetSwitch>,
+}
+
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Write what `sabotage` asks instead of `hyper`'s bytes, and fail the write so that
+    /// hyper drops the connection.
+    fn sabotage(
+        &mut self,
+        cx: &mut Context<'_>,
+        sabotage: Sabotage,
+    ) -> Poll<std::io::Result<usize>> {
+        match sabotage {
+            Sabotage::Close => {}
+            Sabotage::Reset => match &self.reset {
+                Some(reset) => reset.arm(),
+                None => tracing::debug!("a reset was asked for where the socket is out of reach"),
+            },
+            Sabotage::Garbage => {
+                let mut noise = [0u8; 512];
+                noise.iter_mut().for_each(|b| *b = fastrand::u8(..));
+                // Best effort: what the socket takes now is what the client gets.
+                let _ = Pin::new(&mut self.inner).poll_write(cx, &noise);
+                let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            }
+        }
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "no response, on purpose (a stub's fault)",
+        )))
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -325,7 +390,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if let Some(sabotage) = this.activity.sabotaged() {
+            return this.sabotage(cx, sabotage);
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -333,7 +402,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        if let Some(sabotage) = this.activity.sabotaged() {
+            return this.sabotage(cx, sabotage);
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -42,6 +42,7 @@ impl Default for HttpsSettings {
 
 /// HTTP over TLS, by default on port 443.
 pub struct HttpsService {
+    name: &'static str,
     acceptor: TlsAcceptor,
     app: HttpApp,
     settings: HttpsSettings,
@@ -65,11 +66,18 @@ impl HttpsService {
         events: EventBus,
     ) -> Self {
         Self {
+            name: "https",
             acceptor: TlsAcceptor::from(tls),
             app,
             settings,
             events,
         }
+    }
+
+    /// The same, under the service name `name` (a `stubs` row with `tls = true`).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 }
 
@@ -95,7 +103,7 @@ impl HttpsService {
 #[async_trait]
 impl Service for HttpsService {
     fn name(&self) -> &'static str {
-        "https"
+        self.name
     }
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {

@@ -84,6 +84,8 @@ struct Stub {
     priority: i64,
     /// When it was added: the newest wins among equal priorities.
     serial: u64,
+    /// It is in the stubs directory already (loaded from it, or saved there).
+    persisted: bool,
     scenario: Option<Scenario>,
 }
 
@@ -128,6 +130,7 @@ impl Stub {
             response: Arc::new(response),
             priority,
             serial,
+            persisted: false,
             scenario,
             json,
         })
@@ -181,10 +184,13 @@ impl std::fmt::Debug for Stubs {
 }
 
 impl Stubs {
-    /// Stubs from `settings.dir`'s `mappings/` (none without a directory). A file that
-    /// cannot be read is an error with `strict`, else one of the returned warnings.
-    pub fn load(settings: StubsSettings) -> Result<(Self, Vec<String>), String> {
-        let stubs = Self {
+    /// No stubs and no directory, with the default settings.
+    pub fn empty() -> Self {
+        Self::new(StubsSettings::default())
+    }
+
+    fn new(settings: StubsSettings) -> Self {
+        Self {
             state: Arc::new(Mutex::new(State {
                 stubs: Vec::new(),
                 scenarios: HashMap::new(),
@@ -192,7 +198,13 @@ impl Stubs {
                 next_serial: 0,
             })),
             settings: Arc::new(settings),
-        };
+        }
+    }
+
+    /// Stubs from `settings.dir`'s `mappings/` (none without a directory). A file that
+    /// cannot be read is an error with `strict`, else one of the returned warnings.
+    pub fn load(settings: StubsSettings) -> Result<(Self, Vec<String>), String> {
+        let stubs = Self::new(settings);
         let warnings = stubs.load_files()?;
         Ok((stubs, warnings))
     }
@@ -216,7 +228,10 @@ impl Stubs {
             let serial = state.next_serial;
             state.next_serial += 1;
             match Stub::parse(json, serial) {
-                Ok(stub) => state.stubs.push(stub),
+                Ok(stub) => state.stubs.push(Stub {
+                    persisted: true,
+                    ..stub
+                }),
                 Err(e) if self.settings.strict => {
                     return Err(format!("{}: {e} ([stubs] strict = true)", path.display()));
                 }
@@ -299,19 +314,24 @@ impl Stubs {
         self.load_files()
     }
 
-    /// Write every stub to the directory's `mappings/`, one file each; how many.
+    /// Write every stub not in the directory yet to its `mappings/`, one file each (named
+    /// by id); how many.
     pub fn save(&self) -> Result<usize, String> {
         let Some(dir) = &self.settings.dir else {
             return Err("no [stubs] dir is configured to save the mappings in".into());
         };
-        let stubs: Vec<(String, Value)> = self
-            .state()
+        let mut state = self.state();
+        let unsaved: Vec<(String, Value)> = state
             .stubs
             .iter()
+            .filter(|s| !s.persisted)
             .map(|s| (s.id.clone(), s.json.clone()))
             .collect();
-        files::write_mappings(dir, &stubs)?;
-        Ok(stubs.len())
+        files::write_mappings(dir, &unsaved)?;
+        for stub in &mut state.stubs {
+            stub.persisted = true;
+        }
+        Ok(unsaved.len())
     }
 
     /// Everything back as it started: the directory's stubs, every scenario `Started`, an

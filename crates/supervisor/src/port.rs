@@ -44,6 +44,8 @@ pub struct PortSpec {
     pub upstream: Option<Upstream>,
     /// The row's name, as the Toxiproxy API lists it; none: `<service>-<port>`.
     pub name: Option<String>,
+    /// Served inside TLS with switchboard's certificate (a `stubs` row).
+    pub tls: bool,
 }
 
 /// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
@@ -69,6 +71,7 @@ impl PortSpec {
             toxics: Vec::new(),
             upstream: None,
             name: None,
+            tls: false,
         }
     }
 }

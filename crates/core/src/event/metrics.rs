@@ -218,6 +218,7 @@ impl Metrics {
             }
             EventKind::PortClosed { .. }
             | EventKind::ConnectionReset { .. }
+            | EventKind::RequestUnmatched { .. }
             | EventKind::FaultStarted { .. }
             | EventKind::FaultEnded { .. } => {}
         }

@@ -53,6 +53,15 @@ pub enum EventKind {
     /// A connection was accepted and reset at once, on purpose: the port was asked to reset
     /// its next connections (`left` more to go).
     ConnectionReset { peer: SocketAddr, left: u32 },
+    /// A request to a stubs port that no stub answers (it got 404 and the closest stub).
+    RequestUnmatched {
+        id: u64,
+        method: String,
+        url: String,
+        /// The closest stub's name or id, and the fields of it the request did not match.
+        closest: Option<String>,
+        mismatched: Vec<String>,
+    },
     /// A fault began on the port: a toxic was added, or the port was closed for a while or
     /// told to reset its next connections.
     FaultStarted {
@@ -191,6 +200,22 @@ impl Event {
                 left,
                 "connection reset on purpose: {peer} → port {port} ({service}); {left} more to reset"
             ),
+            EventKind::RequestUnmatched {
+                method,
+                url,
+                closest,
+                mismatched,
+                ..
+            } => match closest {
+                Some(closest) => tracing::info!(
+                    "no stub on port {port} answers {method} {url}; the closest, {closest}, \
+                     does not match its {}",
+                    mismatched.join(", ")
+                ),
+                None => {
+                    tracing::info!("no stub on port {port} answers {method} {url}: there are none")
+                }
+            },
             EventKind::FaultStarted { fault, detail } => tracing::info!(
                 %fault,
                 "fault started on port {port} ({service}): {fault}: {detail}"
@@ -272,6 +297,7 @@ impl EventKind {
             EventKind::ConnectionDenied { .. } => "connection_denied",
             EventKind::ConnectionLimited { .. } => "connection_limited",
             EventKind::ConnectionReset { .. } => "connection_reset",
+            EventKind::RequestUnmatched { .. } => "request_unmatched",
             EventKind::FaultStarted { .. } => "fault_started",
             EventKind::FaultEnded { .. } => "fault_ended",
             EventKind::ConnectionOpened { .. } => "connection_opened",

@@ -9,6 +9,7 @@ mod mailpit_events;
 mod page;
 mod send;
 mod site;
+mod stubs;
 mod toxiproxy;
 mod view;
 mod websocket;
@@ -92,9 +93,26 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Routes that change switchboard from another tool's API (Toxiproxy's, WireMock's admin):
+/// only for `[control] allow`, and behind the guard against cross-site requests and DNS
+/// rebinding, like the control API.
+fn control_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            control::guard,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), site::guard))
+}
+
 /// The router of a `toxiproxy` row: Toxiproxy's API.
 pub(crate) fn toxiproxy_router(state: AppState) -> Router {
     toxiproxy::router(state)
+}
+
+/// The router of a `stubs` row: the stubs, and WireMock's admin API under `/__admin`.
+pub(crate) fn stubs_router(state: AppState) -> Router {
+    stubs::router(state)
 }
 
 /// A time as a query gives it: a number of seconds (`2`, `0.5`) or with a unit (`500ms`,

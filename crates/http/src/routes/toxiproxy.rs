@@ -14,7 +14,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -69,7 +68,7 @@ impl From<ControlError> for ApiError {
 type Answer = Result<Response, ApiError>;
 
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/version", get(version))
         .route("/reset", post(reset))
         .route("/proxies", get(list).post(create))
@@ -85,16 +84,9 @@ pub(crate) fn router(state: AppState) -> Router {
                 .post(update_toxic)
                 .patch(update_toxic)
                 .delete(remove_toxic),
-        )
+        );
+    super::control_routes(routes, &state)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::control::guard,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::site::guard,
-        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             state.settings.max_body_bytes,
         ))
