@@ -441,14 +441,17 @@ async fn a_wiremock_directory_is_served_as_it_is() {
             .join("mappings/0b6b0fc6-7a4e-4c36-9f4c-8a4f4e1b3c11.json"),
     )
     .unwrap();
-    let reset = http_client()
-        .post(url(&stack, "/__admin/reset"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reset.status(), StatusCode::OK);
-    let all = json_of(http_client().get(url(&stack, "/__admin/mappings"))).await;
-    assert_eq!(all["meta"]["total"], 1);
+    stub(&stack, json!({"request": {"url": "/later"}})).await;
+    for reset in ["/__admin/mappings/reset", "/__admin/reset"] {
+        let done = http_client().post(url(&stack, reset)).send().await.unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        let all = json_of(http_client().get(url(&stack, "/__admin/mappings"))).await;
+        assert_eq!(
+            all["meta"]["total"], 1,
+            "{reset}: the directory's mapping alone"
+        );
+        stub(&stack, json!({"request": {"url": "/later"}})).await;
+    }
 
     // With strict, the broken file stops start-up, naming it.
     let strict = Stack::builder()
@@ -523,4 +526,51 @@ async fn the_admin_api_answers_only_control_clients() {
         .await
         .unwrap();
     assert_answer(cross_site, StatusCode::FORBIDDEN, "another site").await;
+}
+
+/// The example of docs/testing-clients.md ("Stubbing an HTTP API"), as it is written there.
+#[tokio::test]
+async fn the_documented_rust_example_works() {
+    use switchboard_testkit::RequestPattern;
+
+    let stack = Stack::start(&["stubs"]).await.unwrap();
+    // 503 twice, then 201: does the client retry?
+    for (state, next, status) in [
+        ("Started", Some("once"), 503),
+        ("once", Some("twice"), 503),
+        ("twice", None, 201),
+    ] {
+        stack
+            .stubs()
+            .add(json!({
+                "scenarioName": "charge", "requiredScenarioState": state,
+                "newScenarioState": next,
+                "request": {"method": "POST", "url": "/v1/charges"},
+                "response": {"status": status, "jsonBody": {"id": "ch_1"}}
+            }))
+            .unwrap();
+    }
+    let client = http_client();
+    let charges = stack.url("stubs", "/v1/charges");
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..3 {
+        status = client
+            .post(&charges)
+            .json(&json!({"amount": 1000}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status.is_success() {
+            break;
+        }
+    }
+    assert_eq!(status, StatusCode::CREATED);
+    // Was it called with this body, and how often?
+    let sent = RequestPattern::parse(&json!({
+        "method": "POST", "url": "/v1/charges",
+        "bodyPatterns": [{"equalToJson": {"amount": 1000}}]
+    }))
+    .unwrap();
+    assert_eq!(stack.stubs().find(&sent).len(), 3);
 }

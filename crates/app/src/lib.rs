@@ -68,6 +68,7 @@ pub struct App {
     services: switchboard_supervisor::Services,
     control: Arc<Control>,
     mail: MailStore,
+    stubs: Stubs,
 }
 
 impl App {
@@ -104,7 +105,7 @@ impl App {
             mail: mail.clone(),
             events: events.clone(),
             chaos: chaos.clone(),
-            stubs,
+            stubs: stubs.clone(),
             control_settings: config.control.clone(),
             server_names: switchboard_certs::default_names()
                 .into_iter()
@@ -130,6 +131,7 @@ impl App {
             services,
             control,
             mail,
+            stubs,
         })
     }
 
@@ -141,6 +143,11 @@ impl App {
     /// The captured mail.
     pub fn mail(&self) -> &MailStore {
         &self.mail
+    }
+
+    /// The stubs of the `stubs` rows, and their request journal.
+    pub fn stubs(&self) -> &Stubs {
+        &self.stubs
     }
 
     /// The event stream; subscribe before [`run`](Self::run) to see every connection.

@@ -392,6 +392,8 @@ impl RequestPattern {
                 .iter()
                 .map(BodyMatcher::parse)
                 .collect::<Result<_, _>>()?,
+            // One pattern on its own, as some clients send it (WireMock's Python client).
+            Some(one @ Value::Object(_)) => vec![BodyMatcher::parse(one)?],
             Some(other) => return Err(format!("bodyPatterns must be a list, not {other}")),
         };
         let basic_auth = match object.get("basicAuthCredentials") {

@@ -134,6 +134,7 @@ pub use switchboard_faults::Toxic;
 use switchboard_faults::ToxicControl;
 use switchboard_mail::Chaos;
 pub use switchboard_mail::{MailStore, Query, StoredMessage, Trigger, Triggers};
+pub use switchboard_stubs::{RequestPattern, Stubs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -219,6 +220,7 @@ impl StackBuilder {
         let listening = app.listening();
         let events = app.events().clone();
         let mail = app.mail().clone();
+        let stubs = app.stubs().clone();
         let control = app.control();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async {
@@ -229,6 +231,7 @@ impl StackBuilder {
             listening,
             events,
             mail,
+            stubs,
             control,
             ca_pem,
             _certs: certs,
@@ -243,6 +246,7 @@ pub struct Stack {
     listening: Vec<Listening>,
     events: EventBus,
     mail: MailStore,
+    stubs: Stubs,
     control: Arc<Control>,
     ca_pem: Option<String>,
     _certs: CertsDir,
@@ -318,6 +322,12 @@ impl Stack {
     /// [`MailStore::wait_for`].
     pub fn mail(&self) -> &MailStore {
         &self.mail
+    }
+
+    /// The stubs of the stack's `stubs` rows: add one with [`Stubs::add`] (WireMock's
+    /// JSON), check how the client called with [`Stubs::find`].
+    pub fn stubs(&self) -> &Stubs {
+        &self.stubs
     }
 
     /// Close the port of `service`: new connections are refused (by the kernel: there is no
