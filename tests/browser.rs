@@ -170,6 +170,41 @@ async fn the_page_renders_and_its_feed_shows_live_connections() {
     browser.close().await.unwrap();
 }
 
+/// A request no stub answers shows on the page's live feed, naming the closest stub.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn an_unmatched_stub_request_shows_on_the_feed() {
+    let stack = Stack::start(&["http", "stubs"]).await.unwrap();
+    let (_driver, port) = chromedriver().await;
+    let browser = browser_at(port, 1000, 1200).await;
+    browser.goto(&stack.url("http", "/")).await.unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
+        .await
+        .expect("the live feed did not connect");
+    stack
+        .stubs()
+        .add(serde_json::json!({"name": "charges", "request": {"method": "POST", "url": "/v1/charges"}}))
+        .unwrap();
+    let answer = crate::http_client()
+        .get(stack.url("stubs", "/v1/charges"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//ol[@id='feed']/li[contains(., 'no stub answers GET /v1/charges') and contains(., 'does not match its method')]",
+        ))
+        .await
+        .expect("the unmatched request did not appear in the feed");
+    browser.close().await.unwrap();
+}
+
 /// The page's own requests (same origin) pass the guard against cross-site requests; a
 /// page from another origin, in the same browser on the same machine, cannot close a port.
 #[tokio::test]
