@@ -1,5 +1,6 @@
 //! The request journal: every request to a stubs port, newest last, at most
-//! `[stubs] max_journal` of them (the oldest are forgotten first).
+//! `[stubs] max_journal` of them holding at most `[stubs] max_journal_bytes` of bodies (the
+//! oldest are forgotten first).
 
 use std::collections::VecDeque;
 use std::time::SystemTime;
@@ -24,20 +25,31 @@ struct Entry {
 pub(crate) struct Journal {
     entries: VecDeque<Entry>,
     max: usize,
+    max_bytes: usize,
+    /// The bodies' bytes held now.
+    bytes: usize,
 }
 
 impl Journal {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, max_bytes: usize) -> Self {
         Self {
             entries: VecDeque::new(),
             max,
+            max_bytes,
+            bytes: 0,
         }
     }
 
     pub(crate) fn record(&mut self, request: Request, stub: Option<Value>, status: u16) {
-        if self.entries.len() >= self.max {
-            self.entries.pop_front();
+        let size = request.body.len();
+        while !self.entries.is_empty()
+            && (self.entries.len() >= self.max || self.bytes + size > self.max_bytes)
+        {
+            if let Some(oldest) = self.entries.pop_front() {
+                self.bytes -= oldest.request.body.len();
+            }
         }
+        self.bytes += size;
         self.entries.push_back(Entry {
             id: uuid::Uuid::new_v4().to_string(),
             logged: logged(&request),
@@ -49,6 +61,7 @@ impl Journal {
 
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
     }
 
     fn event_of(entry: &Entry) -> Value {

@@ -52,6 +52,9 @@ pub struct StubsSettings {
     pub strict: bool,
     /// The most requests the journal keeps; older ones are forgotten first.
     pub max_journal: usize,
+    /// The most bytes of request bodies the journal keeps; older requests are forgotten
+    /// first (the newest is always kept).
+    pub max_journal_bytes: usize,
 }
 
 impl Default for StubsSettings {
@@ -60,6 +63,7 @@ impl Default for StubsSettings {
             dir: None,
             strict: false,
             max_journal: 1000,
+            max_journal_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -69,6 +73,9 @@ impl StubsSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_journal == 0 {
             return Err("max_journal must be at least 1".into());
+        }
+        if self.max_journal_bytes == 0 {
+            return Err("max_journal_bytes must be at least 1".into());
         }
         Ok(())
     }
@@ -194,7 +201,7 @@ impl Stubs {
             state: Arc::new(Mutex::new(State {
                 stubs: Vec::new(),
                 scenarios: HashMap::new(),
-                journal: Journal::new(settings.max_journal),
+                journal: Journal::new(settings.max_journal, settings.max_journal_bytes),
                 next_serial: 0,
             })),
             settings: Arc::new(settings),

@@ -150,6 +150,40 @@ fn the_journal_records_finds_counts_and_forgets_the_oldest() {
 }
 
 #[test]
+fn the_journal_keeps_at_most_its_bytes_of_bodies() {
+    let (stubs, _) = Stubs::load(StubsSettings {
+        max_journal_bytes: 10,
+        ..StubsSettings::default()
+    })
+    .unwrap();
+    let post = |body: &str| Request {
+        method: "POST".into(),
+        url: "/".into(),
+        body: body.as_bytes().to_vec(),
+        ..Request::default()
+    };
+    stubs.serve(post("12345"));
+    stubs.serve(post("67890"));
+    assert_eq!(stubs.requests().len(), 2, "10 bytes fit");
+    stubs.serve(post("abc"));
+    let bodies: Vec<_> = stubs
+        .requests()
+        .iter()
+        .map(|r| r["request"]["body"].clone())
+        .collect();
+    assert_eq!(bodies, [json!("abc"), json!("67890")], "the oldest went");
+    stubs.serve(post("a body above the budget"));
+    assert_eq!(stubs.requests().len(), 1, "the newest is always kept");
+    let err = StubsSettings {
+        max_journal_bytes: 0,
+        ..StubsSettings::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.contains("max_journal_bytes"), "{err}");
+}
+
+#[test]
 fn a_wiremock_directory_loads_saves_and_resets() {
     let dir = tempfile::tempdir().unwrap();
     let mappings = dir.path().join("mappings");
