@@ -5,7 +5,7 @@
 //! regular expression or JSONPath is a `400` then, never a surprise at request time.
 
 use base64::Engine;
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -623,6 +623,11 @@ mod tests {
         assert!(
             err.contains("urlPathPattern") && err.contains("not valid"),
             "{err}"
+        );
+        let err = RequestPattern::parse(&json!({"urlPathPattern": "/\\p{L}+"})).unwrap_err();
+        assert!(
+            err.contains("not valid"),
+            "Unicode classes are refused: {err}"
         );
         let err = RequestPattern::parse(&json!({"headers": {"X": {"sortOf": "x"}}})).unwrap_err();
         assert!(err.contains("headers.X: unknown matcher"), "{err}");
