@@ -234,6 +234,19 @@ async fn the_journal_says_how_the_client_called() {
     assert_eq!(reset.status(), StatusCode::OK);
     let all = json_of(http_client().get(url(&stack, "/__admin/requests"))).await;
     assert_eq!(all["meta"]["total"], 0);
+    http_client()
+        .get(url(&stack, "/again"))
+        .send()
+        .await
+        .unwrap();
+    let cleared = http_client()
+        .delete(url(&stack, "/__admin/requests"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let all = json_of(http_client().get(url(&stack, "/__admin/requests"))).await;
+    assert_eq!(all["meta"]["total"], 0, "DELETE clears it too");
 }
 
 #[tokio::test]
