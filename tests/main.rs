@@ -9,6 +9,7 @@ mod access;
 mod binary;
 mod browser;
 mod chaos;
+mod classic;
 mod deterministic;
 mod dispatch;
 mod docs;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_certs::Identity;
+use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
 use switchboard_core::{EventBus, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
@@ -62,6 +63,10 @@ const SERVICES: &[Entry] = &[
     Entry { name: "smtp",  uses_tls: true,  per_row: false, build: smtp },
     Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps },
     Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)) },
+    Entry { name: "discard", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DiscardService)) },
+    Entry { name: "daytime", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DaytimeService)) },
+    Entry { name: "chargen", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(ChargenService)) },
+    Entry { name: "time",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(TimeService)) },
     Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy },
     Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy },
     Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs },
