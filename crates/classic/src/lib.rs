@@ -23,15 +23,12 @@ impl Service for DiscardService {
 
     async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let mut stream = conn.stream;
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = tokio::select! {
-                read = stream.read(&mut buf) => read?,
-                () = shutdown.requested() => break,
-            };
-            if n == 0 {
-                break; // the client closed its side: so do we
-            }
+        // Copy everything into the sink (the `/dev/null` of async I/O) until the client
+        // closes its side; then close ours.
+        let mut sink = tokio::io::sink();
+        tokio::select! {
+            copied = tokio::io::copy(&mut stream, &mut sink) => { copied?; }
+            () = shutdown.requested() => {}
         }
         stream.shutdown().await?;
         Ok(())
