@@ -257,6 +257,9 @@ async fn ports_shows_the_kernel_table_and_marks_switchboard() {
         crate::switchboard().serve(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
     let mut logs = Logs::of(&mut child);
     let echo = logs.ready().await["echo"];
+    // A UDP socket of this test's own: listed too, as udp.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
     let output = crate::switchboard()
         .command()
         .arg("ports")
@@ -275,6 +278,12 @@ async fn ports_shows_the_kernel_table_and_marks_switchboard() {
         "{row}"
     );
     assert!(row.ends_with("← switchboard"), "{row}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("udp ") && l.contains(&format!(" {udp_port} "))),
+        "UDP port {udp_port} not listed:\n{table}"
+    );
     child.kill().await.unwrap();
 }
 

@@ -1,6 +1,6 @@
-//! The kernel's table of TCP sockets, as Linux shows it in `/proc/net/tcp` and
-//! `/proc/net/tcp6`: where ports live. `switchboard ports` prints it; the page uses it to
-//! tell "nobody listens here" from "another program listens here".
+//! The kernel's tables of TCP and UDP sockets, as Linux shows them in `/proc/net/tcp`,
+//! `tcp6`, `udp` and `udp6`: where ports live. `switchboard ports` prints them; the page
+//! uses the TCP one to tell "nobody listens here" from "another program listens here".
 
 use std::collections::HashMap;
 use std::io;
@@ -10,7 +10,7 @@ use std::path::Path;
 /// One socket of the kernel's table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Socket {
-    /// `tcp` (IPv4) or `tcp6`.
+    /// `tcp` (IPv4), `tcp6`, `udp` or `udp6`.
     pub protocol: &'static str,
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -51,18 +51,28 @@ pub struct Process {
 /// Parse the text of `/proc/net/tcp` (or `tcp6` with `ipv6`). Lines that do not parse are
 /// skipped: the first is a header, and a future kernel may add columns at the end.
 pub fn parse_table(text: &str, ipv6: bool) -> Vec<Socket> {
+    parse_rows(text, if ipv6 { "tcp6" } else { "tcp" })
+}
+
+/// Parse the text of `/proc/net/udp` (or `udp6` with `ipv6`): the same columns.
+pub fn parse_udp_table(text: &str, ipv6: bool) -> Vec<Socket> {
+    parse_rows(text, if ipv6 { "udp6" } else { "udp" })
+}
+
+fn parse_rows(text: &str, protocol: &'static str) -> Vec<Socket> {
     text.lines()
-        .filter_map(|line| parse_line(line, ipv6))
+        .filter_map(|line| parse_line(line, protocol))
         .collect()
 }
 
-fn parse_line(line: &str, ipv6: bool) -> Option<Socket> {
+fn parse_line(line: &str, protocol: &'static str) -> Option<Socket> {
+    let ipv6 = protocol.ends_with('6');
     let fields: Vec<&str> = line.split_whitespace().collect();
     if fields.len() < 10 || !fields[0].ends_with(':') {
         return None;
     }
     Some(Socket {
-        protocol: if ipv6 { "tcp6" } else { "tcp" },
+        protocol,
         local: parse_endpoint(fields[1], ipv6)?,
         remote: parse_endpoint(fields[2], ipv6)?,
         state: TcpState::from_code(u8::from_str_radix(fields[3], 16).ok()?),
@@ -129,6 +139,25 @@ pub fn listening() -> io::Result<Vec<Socket>> {
     Ok(sockets)
 }
 
+/// The UDP sockets waiting for datagrams from anyone (bound, not connected to one peer),
+/// IPv4 and IPv6; empty where the system has no `/proc/net/udp`.
+pub fn udp_bound() -> io::Result<Vec<Socket>> {
+    let mut sockets = Vec::new();
+    for (path, ipv6) in [("/proc/net/udp", false), ("/proc/net/udp6", true)] {
+        match std::fs::read_to_string(path) {
+            Ok(text) => sockets.extend(
+                parse_udp_table(&text, ipv6)
+                    .into_iter()
+                    .filter(|s| s.remote.port() == 0),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    sockets.sort_by_key(|s| (s.local.port(), s.protocol, s.local.ip()));
+    Ok(sockets)
+}
+
 /// Which process holds each socket inode, as far as `/proc` lets us see: other users'
 /// processes are visible only to root.
 pub fn owners() -> HashMap<u64, Process> {
@@ -190,6 +219,34 @@ mod tests {
    1: 00000000000000000000000001000000:0019 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41521 1 0000000000000000 100 0 0 10 0
    2: garbage line
 ";
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn udp_rows_parse_with_their_protocol() {
+        // A DNS resolver's socket on 127.0.0.53:53, unconnected (remote 0.0.0.0:0), state 07.
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  745: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 20374 2 0000000000000000 0
+";
+        let sockets = parse_udp_table(udp, false);
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets[0].protocol, "udp");
+        assert_eq!(sockets[0].local, "127.0.0.53:53".parse().unwrap());
+        assert_eq!(sockets[0].remote.port(), 0, "not connected: open to anyone");
+        assert_eq!(sockets[0].inode, 20374);
+    }
+
+    #[test]
+    fn a_bound_udp_socket_is_found() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let bound = udp_bound().unwrap();
+        assert!(
+            bound
+                .iter()
+                .any(|s| s.local.port() == port && s.protocol == "udp"),
+            "{port} not in {bound:?}"
+        );
+    }
 
     #[cfg(target_endian = "little")]
     #[test]

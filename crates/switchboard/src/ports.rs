@@ -20,12 +20,16 @@ pub(crate) fn print() -> ExitCode {
         }
     };
     let owners = sockets::owners();
+    // Where the UDP table cannot be read, the TCP one still tells most of the story.
+    let udp = sockets::udp_bound().unwrap_or_default();
     println!(
-        "The kernel holds these listening TCP sockets; a connection to any other port is refused.\n"
+        "The kernel holds these listening TCP sockets; a connection to any other port is refused.\n\
+         Below them, the UDP sockets waiting for datagrams: UDP has no connections, so a\n\
+         datagram to any other UDP port is answered by the kernel with \"port unreachable\".\n"
     );
     println!("{:<6} {:<28} {:<6} PROCESS", "PROTO", "ADDRESS", "PORT");
     let mut hidden = false;
-    for socket in &sockets {
+    for socket in sockets.iter().chain(&udp) {
         let (process, ours) = match owners.get(&socket.inode) {
             Some(p) => (
                 format!("{} (pid {})", p.name, p.pid),
