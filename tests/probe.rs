@@ -175,3 +175,39 @@ async fn json_output_and_wait_exit_codes() {
     let (code, _) = run_probe(&["no-such-host.invalid".into(), "80".into()]).await;
     assert_eq!(code, Some(2));
 }
+
+/// `probe --udp`, as a user runs it: a UDP echo that answers is open; a UDP port nobody
+/// binds is closed (the kernel's "port unreachable"); each says so in one line.
+#[tokio::test]
+async fn probe_udp_tells_open_from_closed() {
+    let echo = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let open = echo.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, out) = run_probe(&[
+        "127.0.0.1".into(),
+        open.to_string(),
+        closed.to_string(),
+        "--udp".into(),
+        "--json".into(),
+        "--timeout".into(),
+        "2000".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings[0]["protocol"], "udp");
+    assert_eq!(findings[0]["state"], "open");
+    assert_eq!(findings[1]["state"], "closed");
+    let (_, text) = run_probe(&["127.0.0.1".into(), closed.to_string(), "--udp".into()]).await;
+    assert!(text.contains("port unreachable"), "{text}");
+}

@@ -40,6 +40,12 @@ pub enum State {
     Unreachable,
     /// Something else went wrong; the detail says what.
     Error,
+    /// UDP: the kernel answered "port unreachable": nothing listens (the UDP form of
+    /// refused).
+    Closed,
+    /// UDP: silence. A listener that does not answer and a firewall that drops look the same.
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
 }
 
 impl State {
@@ -50,6 +56,8 @@ impl State {
             State::Timeout => "timeout",
             State::Unreachable => "unreachable",
             State::Error => "error",
+            State::Closed => "closed",
+            State::OpenFiltered => "open|filtered",
         }
     }
 
@@ -65,6 +73,12 @@ impl State {
             }
             State::Unreachable => "the network has no route to that address",
             State::Error => "the connection failed for another reason",
+            State::Closed => {
+                "the machine answered \"port unreachable\": nothing listens on that UDP port (the kernel said no)"
+            }
+            State::OpenFiltered => {
+                "silence: UDP cannot tell a program that does not answer from a firewall that drops"
+            }
         }
     }
 }
@@ -72,6 +86,8 @@ impl State {
 /// The probe of one address and port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
     pub port: u16,
     pub address: IpAddr,
     pub state: State,
@@ -81,6 +97,26 @@ pub struct Finding {
     pub usual: Option<&'static str>,
     /// What it said, or why nothing did.
     pub detail: String,
+}
+
+impl Finding {
+    fn new(
+        protocol: &'static str,
+        addr: SocketAddr,
+        state: State,
+        service: Option<String>,
+        detail: String,
+    ) -> Self {
+        Self {
+            protocol,
+            port: addr.port(),
+            address: addr.ip(),
+            state,
+            service,
+            usual: well_known(addr.port()),
+            detail,
+        }
+    }
 }
 
 /// Every address `host` resolves to (A and AAAA records, or the address itself).
@@ -113,14 +149,7 @@ pub async fn probe_all(
 
 /// Connect to `addr` and find out what is there.
 pub async fn probe(host: &str, addr: SocketAddr, timeout: Duration) -> Finding {
-    let finding = |state: State, service: Option<String>, detail: String| Finding {
-        port: addr.port(),
-        address: addr.ip(),
-        state,
-        service,
-        usual: well_known(addr.port()),
-        detail,
-    };
+    let finding = |state, service, detail| Finding::new("tcp", addr, state, service, detail);
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Err(_) => {
             return finding(
@@ -143,6 +172,61 @@ pub async fn probe(host: &str, addr: SocketAddr, timeout: Duration) -> Finding {
     };
     let (service, detail) = identify(host, addr, stream, timeout).await;
     finding(State::Open, service, detail)
+}
+
+/// Probe every UDP port at every address, all at once; results in port order.
+pub async fn probe_all_udp(addresses: &[IpAddr], ports: &[u16], timeout: Duration) -> Vec<Finding> {
+    let probes = ports.iter().flat_map(|&port| {
+        addresses
+            .iter()
+            .map(move |&ip| probe_udp(SocketAddr::new(ip, port), timeout))
+    });
+    futures_util::future::join_all(probes).await
+}
+
+/// Send one datagram to `addr` and listen: an answer means open; an ICMP "port
+/// unreachable" (which Linux reports on a connected UDP socket as "connection refused")
+/// means closed; silence means open|filtered, as nmap reports it.
+pub async fn probe_udp(addr: SocketAddr, timeout: Duration) -> Finding {
+    let finding = |state, service, detail| Finding::new("udp", addr, state, service, detail);
+    let local: SocketAddr = match addr {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = match tokio::net::UdpSocket::bind(local).await {
+        Ok(socket) => socket,
+        Err(error) => return finding(State::Error, None, format!("no UDP socket: {error}")),
+    };
+    if let Err(error) = socket.connect(addr).await {
+        return finding(State::Error, None, error.to_string());
+    }
+    if let Err(error) = socket.send(b"switchboard probe\r\n").await {
+        let state = match error.kind() {
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                State::Unreachable
+            }
+            _ => State::Error,
+        };
+        return finding(state, None, error.to_string());
+    }
+    let mut buf = vec![0u8; 2048];
+    match tokio::time::timeout(timeout, socket.recv(&mut buf)).await {
+        Err(_) => finding(
+            State::OpenFiltered,
+            None,
+            format!("no answer within {} ms", timeout.as_millis()),
+        ),
+        Ok(Ok(n)) => {
+            let said = printable(&String::from_utf8_lossy(&buf[..n]));
+            finding(State::Open, None, format!("it answered {n} bytes: {said}"))
+        }
+        Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionRefused => finding(
+            State::Closed,
+            None,
+            "port unreachable (ICMP): nothing listens there".to_owned(),
+        ),
+        Ok(Err(error)) => finding(State::Error, None, error.to_string()),
+    }
 }
 
 /// Find out who answered: a banner, else an HTTP response, else a TLS handshake.
@@ -255,6 +339,7 @@ mod tests {
     fn the_text_report_explains_the_states_it_shows() {
         let findings = vec![
             Finding {
+                protocol: "tcp",
                 port: 21,
                 address: "127.0.0.1".parse().unwrap(),
                 state: State::Refused,
@@ -263,6 +348,7 @@ mod tests {
                 detail: "Connection refused (os error 111)".into(),
             },
             Finding {
+                protocol: "tcp",
                 port: 25,
                 address: "127.0.0.1".parse().unwrap(),
                 state: State::Open,
@@ -294,9 +380,42 @@ mod tests {
         );
     }
 
+    /// A UDP port nobody binds answers with ICMP "port unreachable"; one whose program
+    /// answers is open; one whose program stays silent is open|filtered.
+    #[tokio::test]
+    async fn udp_tells_closed_from_open_from_silence() {
+        let timeout = Duration::from_millis(300);
+        let closed = {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.local_addr().unwrap()
+        }; // dropped: nothing is bound there now
+        assert_eq!(probe_udp(closed, timeout).await.state, State::Closed);
+
+        let answering = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let open = answering.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let (n, from) = answering.recv_from(&mut buf).await.unwrap();
+            answering.send_to(&buf[..n], from).await.unwrap();
+        });
+        let found = probe_udp(open, timeout).await;
+        assert_eq!((found.state, found.protocol), (State::Open, "udp"));
+        assert!(
+            found.detail.contains("switchboard probe"),
+            "{}",
+            found.detail
+        );
+
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let found = probe_udp(silent.local_addr().unwrap(), timeout).await;
+        assert_eq!(found.state, State::OpenFiltered);
+        assert_eq!(serde_json::to_value(found.state).unwrap(), "open|filtered");
+    }
+
     #[test]
     fn findings_serialize_with_the_documented_fields() {
         let finding = Finding {
+            protocol: "tcp",
             port: 80,
             address: "::1".parse().unwrap(),
             state: State::Timeout,
@@ -307,7 +426,7 @@ mod tests {
         let json = serde_json::to_value(&finding).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"port": 80, "address": "::1", "state": "timeout", "service": null, "usual": "http", "detail": "no answer within 1000 ms"})
+            serde_json::json!({"protocol": "tcp", "port": 80, "address": "::1", "state": "timeout", "service": null, "usual": "http", "detail": "no answer within 1000 ms"})
         );
     }
 

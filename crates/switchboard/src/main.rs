@@ -160,9 +160,14 @@ struct ProbeArgs {
     /// 1 if not (for health checks and scripts).
     #[arg(long, value_name = "SECS")]
     wait: Option<f64>,
-    /// Print a JSON array (port, address, state, service, usual, detail) instead of a table.
+    /// Print a JSON array (protocol, port, address, state, service, usual, detail) instead
+    /// of a table.
     #[arg(long)]
     json: bool,
+    /// Send a UDP datagram to each port instead of connecting: open (an answer came),
+    /// closed (the kernel answered "port unreachable") or open|filtered (silence).
+    #[arg(long)]
+    udp: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -286,8 +291,12 @@ fn probe(args: ProbeArgs) -> ExitCode {
             tokio::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0))
         });
         loop {
-            let findings =
-                switchboard_probe::probe_all(&args.host, &addresses, &args.ports, timeout).await;
+            let findings = match args.udp {
+                true => switchboard_probe::probe_all_udp(&addresses, &args.ports, timeout).await,
+                false => {
+                    switchboard_probe::probe_all(&args.host, &addresses, &args.ports, timeout).await
+                }
+            };
             let all_open = args.ports.iter().all(|port| {
                 findings
                     .iter()
