@@ -482,3 +482,81 @@ async fn help_shows_every_variable() {
         );
     }
 }
+
+/// Start `switchboard serve --config CONFIG` under systemd-socket-activate, which listens on
+/// `listen` and hands the socket over (as descriptor 3, `LISTEN_FDS=1`) at the first
+/// connection. Returns once it listens, with the lines it (and switchboard) print after.
+async fn socket_activated(
+    listen: &str,
+    config: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("systemd-socket-activate")
+        .args(["--listen", listen])
+        .arg(crate::switchboard().path())
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("systemd-socket-activate is not installed (Debian's systemd package)");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(crate::PATIENCE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("Listening on") {
+                return;
+            }
+        }
+        panic!("systemd-socket-activate exited before it listened");
+    })
+    .await
+    .expect("systemd-socket-activate did not listen");
+    let (sender, later) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = sender.send(line);
+        }
+    });
+    (child, later)
+}
+
+#[tokio::test]
+#[ignore = "needs systemd-socket-activate (Debian's systemd); .ci/run installs it and runs this"]
+async fn socket_activation_serves_the_socket_the_service_manager_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::free_port();
+    let config = write_config(
+        dir.path(),
+        &format!("[[port]]\nport = {port}\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n"),
+    );
+    let (mut child, _) = socket_activated(&format!("127.0.0.1:{port}"), &config).await;
+    // The first connection starts switchboard, which adopts the socket and answers it.
+    let answer = crate::http_client()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ok\n");
+    child.kill().await.unwrap();
+
+    // A passed socket that no row is for stops start-up, naming it.
+    let other = crate::free_port();
+    let (mut child, mut printed) = socket_activated(&format!("127.0.0.1:{other}"), &config).await;
+    let _ = tokio::net::TcpStream::connect(("127.0.0.1", other)).await;
+    let output = tokio::time::timeout(crate::PATIENCE, child.wait())
+        .await
+        .expect("switchboard did not exit")
+        .unwrap();
+    assert_eq!(output.code(), Some(2));
+    let mut said = String::new();
+    while let Some(line) = printed.recv().await {
+        said += &line;
+    }
+    assert!(
+        said.contains(&format!("no row of the port table is for port {other}")),
+        "{said}"
+    );
+}

@@ -376,3 +376,12 @@ pub(crate) async fn fault_event(seen: &mut Seen, port: u16, fault: &str, started
         _ => unreachable!(),
     }
 }
+
+/// A TCP port of 127.0.0.1 that was free a moment ago: nothing listens there.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -14,14 +14,7 @@ fn localhost() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
-/// A port that was free a moment ago: nothing listens there.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::free_port;
 
 #[tokio::test]
 async fn open_ports_say_what_answered() {

@@ -32,8 +32,80 @@ impl BoundPort {
 
 /// Open every listener of the table. If one fails, the ones already open are closed again
 /// (dropped) before the error is returned: either the whole table listens or nothing does.
+///
+/// Sockets passed by a service manager (systemd's socket activation, `LISTEN_FDS`) are
+/// used instead of binding, for the rows whose port (and address, where the row names
+/// addresses) they match; a passed socket that no row is for is an error naming it.
 pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> {
-    ports.iter().map(bind_port).collect()
+    let mut passed = passed_sockets()?;
+    let bound = ports
+        .iter()
+        .map(|spec| match adopt(spec, &mut passed) {
+            Some(adopted) => Ok(adopted),
+            None => bind_port(spec),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((addr, _)) = passed.first() {
+        return Err(BindError {
+            addr: *addr,
+            service: "",
+            error: io::Error::other("passed by the service manager, but no row is for it"),
+        });
+    }
+    Ok(bound)
+}
+
+/// The listening TCP sockets a service manager passed (`LISTEN_FDS`; `LISTEN_PID`, when
+/// set, must be this process), with their addresses.
+fn passed_sockets() -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let unusable = |index: usize, error: io::Error| BindError {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        service: "",
+        error: io::Error::other(format!(
+            "descriptor {} passed by the service manager (LISTEN_FDS) is not a listening TCP \
+             socket: {error}",
+            index + 3
+        )),
+    };
+    let mut sockets = Vec::new();
+    for index in 0..fds.len() {
+        let Some(listener) = fds
+            .take_tcp_listener(index)
+            .map_err(|e| unusable(index, e))?
+        else {
+            continue;
+        };
+        let addr = listener.local_addr().map_err(|e| unusable(index, e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| unusable(index, e))?;
+        tracing::info!(%addr, "adopting {addr}, passed by the service manager");
+        sockets.push((addr, listener));
+    }
+    Ok(sockets)
+}
+
+/// The passed sockets that are `spec`'s: those on its port, at its addresses if it names
+/// any. None when there are none (the row is bound as usual).
+fn adopt(
+    spec: &PortSpec,
+    passed: &mut Vec<(SocketAddr, std::net::TcpListener)>,
+) -> Option<BoundPort> {
+    if spec.port == 0 {
+        return None;
+    }
+    let mine: Vec<std::net::TcpListener> = passed
+        .extract_if(.., |(addr, _)| {
+            addr.port() == spec.port && (spec.bind.is_empty() || spec.bind.contains(&addr.ip()))
+        })
+        .map(|(_, listener)| listener)
+        .collect();
+    (!mine.is_empty()).then(|| BoundPort {
+        spec: spec.clone(),
+        port: spec.port,
+        listeners: mine,
+    })
 }
 
 pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
@@ -136,6 +208,18 @@ fn unprivileged_port_start() -> Option<u16> {
 /// `threshold` is the lowest unprivileged port, when known.
 fn explain(addr: SocketAddr, service: &str, error: &io::Error, threshold: Option<u16>) -> String {
     let port = addr.port();
+    if service.is_empty() {
+        // A socket passed by a service manager, not one of ours.
+        return match port {
+            0 => error.to_string(),
+            _ => format!(
+                "{addr} was passed by the service manager (socket activation: LISTEN_FDS), but \
+                 no row of the port table is for port {port}.\n\
+                 Add a [[port]] for {port} to the config file, or leave {addr} out of the \
+                 .socket unit."
+            ),
+        };
+    }
     match error.kind() {
         io::ErrorKind::PermissionDenied if port < threshold.unwrap_or(1024) => {
             let sysctl = match threshold {
