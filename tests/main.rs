@@ -385,3 +385,14 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A POST to `url` from another site's page is refused (403) by the cross-site guard.
+pub(crate) async fn assert_cross_site_refused(url: String) {
+    let answer = http_client()
+        .post(url)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_answer(answer, StatusCode::FORBIDDEN, "another site").await;
+}

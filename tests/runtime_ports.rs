@@ -95,6 +95,17 @@ async fn a_port_in_use_gets_409_with_the_bind_errors_text() {
     let row = json!({"port": own, "service": "echo"});
     let response = add(&stack, &row).await;
     crate::assert_answer(response, StatusCode::CONFLICT, "already serves").await;
+
+    // A name names one row.
+    let named = json!({"port": 0, "service": "echo", "bind": ["127.0.0.1"], "name": "twin"});
+    assert_eq!(add(&stack, &named).await.status(), StatusCode::CREATED);
+    let response = add(&stack, &named).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        "a port named \"twin\" is already in the table; choose another name"
+    );
 }
 
 #[tokio::test]

@@ -532,13 +532,7 @@ async fn the_admin_api_answers_only_control_clients() {
     assert_eq!(stubbed.status(), StatusCode::NOT_FOUND);
 
     let stack = self::stack().await;
-    let cross_site = http_client()
-        .post(url(&stack, "/__admin/reset"))
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_answer(cross_site, StatusCode::FORBIDDEN, "another site").await;
+    crate::assert_cross_site_refused(url(&stack, "/__admin/reset")).await;
 }
 
 /// The example of docs/testing-clients.md ("Stubbing an HTTP API"), as it is written there.

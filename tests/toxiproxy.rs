@@ -437,13 +437,7 @@ async fn the_api_answers_only_its_own_kind_of_client() {
     assert_answer(refused, StatusCode::FORBIDDEN, "[control] allow").await;
 
     let stack = self::stack().await;
-    let cross_site = http_client()
-        .post(url(&stack, "/reset"))
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_answer(cross_site, StatusCode::FORBIDDEN, "another site").await;
+    crate::assert_cross_site_refused(url(&stack, "/reset")).await;
 }
 
 #[tokio::test]

@@ -744,6 +744,8 @@ mod tests {
         );
         let err = parse("[[port]]\nport = 7\nservice = \"echo\"\nname = \"a b\"\n").unwrap_err();
         assert!(err.contains("`name` \"a b\""), "{err}");
+        let err = parse("[[port]]\nport = 7\nservice = \"echo\"\ntls = true\n").unwrap_err();
+        assert!(err.contains("`tls` is for stubs rows"), "{err}");
         let err = parse("[supervisor]\nshutdown_timeout = \"soon\"\n").unwrap_err();
         assert!(err.starts_with("test.toml, line 2:"), "{err}");
         let err =

@@ -175,10 +175,7 @@ impl PortToxics {
                 expire(&toxics, &name, serial, duration);
             });
         }
-        self.emit(EventKind::FaultStarted {
-            fault: toxic.name.clone(),
-            detail: toxic.describe(),
-        });
+        self.emit(EventKind::fault_started(&toxic.name, toxic.describe()));
         Ok(toxic)
     }
 
@@ -210,7 +207,7 @@ impl PortToxics {
     pub fn remove(&self, name: &str) -> Result<(), ControlError> {
         match self.take(name, |_| true, true) {
             true => {
-                self.ended(name, "removed".to_owned());
+                self.ended(name, "removed");
                 Ok(())
             }
             false => Err(self.no_such(name)),
@@ -221,7 +218,7 @@ impl PortToxics {
     pub fn clear(&self) {
         for name in self.names() {
             if self.take(&name, |_| true, true) {
-                self.ended(&name, "removed by a reset".to_owned());
+                self.ended(&name, "removed by a reset");
             }
         }
     }
@@ -257,11 +254,8 @@ impl PortToxics {
         }
     }
 
-    fn ended(&self, name: &str, reason: String) {
-        self.emit(EventKind::FaultEnded {
-            fault: name.to_owned(),
-            reason,
-        });
+    fn ended(&self, name: &str, reason: impl Into<String>) {
+        self.emit(EventKind::fault_ended(name, reason));
     }
 
     fn emit(&self, kind: EventKind) {

@@ -585,6 +585,54 @@ mod tests {
     }
 
     #[test]
+    fn first_and_duration_are_checked_shown_and_fixed() {
+        let toxic = parse(json!({"type": "latency", "first": 2, "duration": "5s"})).unwrap();
+        assert_eq!(
+            (toxic.first, toxic.duration),
+            (Some(2), Some(Duration::from_secs(5)))
+        );
+        let shown = serde_json::to_value(&toxic).unwrap();
+        assert_eq!(
+            (shown["first"].clone(), shown["duration"].clone()),
+            (json!(2), json!(5000))
+        );
+        let plain = serde_json::to_value(Toxic::latency(Duration::ZERO)).unwrap();
+        assert!(plain.get("first").is_none() && plain.get("duration").is_none());
+        assert_eq!(
+            parse(json!({"type": "latency", "duration": 250}))
+                .unwrap()
+                .duration,
+            Some(Duration::from_millis(250)),
+            "a number is milliseconds"
+        );
+        for (bad, words) in [
+            (
+                json!({"type": "latency", "first": 0}),
+                "`first` must be at least 1",
+            ),
+            (
+                json!({"type": "latency", "duration": 0}),
+                "`duration` must be above 0",
+            ),
+            (
+                json!({"type": "latency", "duration": "soon"}),
+                "duration \"soon\"",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains(words), "{err}");
+        }
+        let err = toxic.patched(&json!({"first": 5})).unwrap_err();
+        assert!(err.contains("first cannot change"), "{err}");
+        let err = toxic.patched(&json!({"duration": 1})).unwrap_err();
+        assert!(err.contains("duration cannot change"), "{err}");
+        let same = toxic
+            .patched(&json!({"first": 2, "attributes": {"latency": 9}}))
+            .unwrap();
+        assert_eq!(same.first, Some(2), "sending it back unchanged is fine");
+    }
+
+    #[test]
     fn a_patch_changes_attributes_but_not_identity() {
         let toxic =
             Toxic::latency(Duration::from_millis(100)).with_jitter(Duration::from_millis(10));

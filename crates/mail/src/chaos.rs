@@ -62,12 +62,7 @@ impl Triggers {
 
     /// Check codes and probabilities; the message names the trigger.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, t) in [
-            ("Sender", self.sender),
-            ("Recipient", self.recipient),
-            ("Authentication", self.authentication),
-            ("Data", self.data),
-        ] {
+        for (name, t) in self.named() {
             if t.probability > 100 {
                 return Err(format!(
                     "{name}: probability {} is above 100",

@@ -194,14 +194,11 @@ impl SmtpService {
     /// Say which chaos triggers this session used up: those faults have ended.
     fn report_spent(&self, session: &mut Session, info: &ConnInfo) {
         for point in session.take_spent() {
-            self.events.emit(Event::new(
-                info.port(),
-                info.service,
-                EventKind::FaultEnded {
-                    fault: format!("chaos {}", point.name()),
-                    reason: "its First commands have failed; the trigger is off".into(),
-                },
-            ));
+            let fault = format!("chaos {}", point.name());
+            let why = "its First commands have failed; the trigger is off";
+            let ended = EventKind::fault_ended(fault, why);
+            self.events
+                .emit(Event::new(info.port(), info.service, ended));
         }
     }
 

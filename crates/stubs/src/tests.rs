@@ -175,6 +175,13 @@ fn the_journal_keeps_at_most_its_bytes_of_bodies() {
     stubs.serve(post("a body above the budget"));
     assert_eq!(stubs.requests().len(), 1, "the newest is always kept");
     let err = StubsSettings {
+        max_journal: 0,
+        ..StubsSettings::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.contains("max_journal must be at least 1"), "{err}");
+    let err = StubsSettings {
         max_journal_bytes: 0,
         ..StubsSettings::default()
     }

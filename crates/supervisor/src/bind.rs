@@ -12,6 +12,10 @@ use crate::port::PortSpec;
 /// connection limit) before it starts dropping new ones.
 const BACKLOG: i32 = 1024;
 
+/// The service named by an error about a socket the service manager passed (socket
+/// activation): no service of ours had asked for it.
+const PASSED: &str = "";
+
 /// One port of the table with its open listening sockets.
 #[derive(Debug)]
 pub(crate) struct BoundPort {
@@ -48,7 +52,7 @@ pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> 
     if let Some((addr, _)) = passed.first() {
         return Err(BindError {
             addr: *addr,
-            service: "",
+            service: PASSED,
             error: io::Error::other("passed by the service manager, but no row is for it"),
         });
     }
@@ -61,7 +65,7 @@ fn passed_sockets() -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindErro
     let mut fds = listenfd::ListenFd::from_env();
     let unusable = |index: usize, error: io::Error| BindError {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        service: "",
+        service: PASSED,
         error: io::Error::other(format!(
             "descriptor {} passed by the service manager (LISTEN_FDS) is not a listening TCP \
              socket: {error}",
@@ -208,8 +212,7 @@ fn unprivileged_port_start() -> Option<u16> {
 /// `threshold` is the lowest unprivileged port, when known.
 fn explain(addr: SocketAddr, service: &str, error: &io::Error, threshold: Option<u16>) -> String {
     let port = addr.port();
-    if service.is_empty() {
-        // A socket passed by a service manager, not one of ours.
+    if service == PASSED {
         return match port {
             0 => error.to_string(),
             _ => format!(

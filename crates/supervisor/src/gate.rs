@@ -76,13 +76,8 @@ impl Gate {
             let _ = socket2::SockRef::from(&accepted.tcp).set_linger(Some(Duration::ZERO));
             self.emit(port, EventKind::ConnectionReset { peer, left });
             if left == 0 {
-                self.emit(
-                    port,
-                    EventKind::FaultEnded {
-                        fault: "reset".into(),
-                        reason: "every connection it was asked for was reset".into(),
-                    },
-                );
+                let why = "every connection it was asked for was reset";
+                self.emit(port, EventKind::fault_ended("reset", why));
             }
             return;
         }

@@ -171,11 +171,8 @@ impl PortTable {
         let port = self.find(number)?;
         let this_close = port.closes.load(Ordering::Relaxed);
         let after = humantime::format_duration(reopen_after);
-        self.fault_started(
-            &port,
-            "close",
-            format!("new connections refused for {after}"),
-        );
+        let refused = format!("new connections refused for {after}");
+        self.emit(&port, EventKind::fault_started("close", refused));
         let table = Arc::downgrade(self);
         let at = tokio::time::Instant::now() + reopen_after;
         tokio::spawn(async move {
@@ -184,20 +181,21 @@ impl PortTable {
                 return;
             };
             if port.closes.load(Ordering::Relaxed) != this_close {
-                table.fault_ended(
-                    &port,
-                    "close",
-                    "the port was opened or closed again meanwhile",
-                );
+                let why = "the port was opened or closed again meanwhile";
+                table.emit(&port, EventKind::fault_ended("close", why));
                 return;
             }
             match table.open_port(number).await {
-                Ok(()) => table.fault_ended(&port, "close", &format!("open again after {after}")),
+                Ok(()) => {
+                    let why = format!("open again after {after}");
+                    table.emit(&port, EventKind::fault_ended("close", why));
+                }
                 // switchboard is stopping: staying closed is what is wanted then.
                 Err(ControlError::ShuttingDown) => {}
                 Err(error) => {
                     tracing::warn!(port = number, %error, "port {number} could not open again");
-                    table.fault_ended(&port, "close", &format!("could not open again: {error}"));
+                    let why = format!("could not open again: {error}");
+                    table.emit(&port, EventKind::fault_ended("close", why));
                 }
             }
         });
@@ -209,18 +207,12 @@ impl PortTable {
         let port = self.find(number)?;
         let before = port.reset_next(count);
         if before > 0 {
-            self.fault_ended(
-                &port,
-                "reset",
-                &format!("replaced with {count} connection(s) left"),
-            );
+            let why = format!("replaced with {count} connection(s) left");
+            self.emit(&port, EventKind::fault_ended("reset", why));
         }
         if count > 0 {
-            self.fault_started(
-                &port,
-                "reset",
-                format!("the next {count} connection(s) accepted and reset at once"),
-            );
+            let what = format!("the next {count} connection(s) accepted and reset at once");
+            self.emit(&port, EventKind::fault_started("reset", what));
         }
         Ok(())
     }
@@ -245,33 +237,16 @@ impl PortTable {
         for port in &self.ports() {
             port.toxics.clear();
             if port.reset_next(0) > 0 {
-                self.fault_ended(port, "reset", "stopped by a reset");
+                self.emit(port, EventKind::fault_ended("reset", "stopped by a reset"));
             }
         }
         tracing::info!("reset: no toxics, every port open");
         Ok(())
     }
 
-    fn fault_started(&self, port: &Port, fault: &str, detail: String) {
-        self.events.emit(Event::new(
-            port.number,
-            port.service,
-            EventKind::FaultStarted {
-                fault: fault.to_owned(),
-                detail,
-            },
-        ));
-    }
-
-    fn fault_ended(&self, port: &Port, fault: &str, reason: &str) {
-        self.events.emit(Event::new(
-            port.number,
-            port.service,
-            EventKind::FaultEnded {
-                fault: fault.to_owned(),
-                reason: reason.to_owned(),
-            },
-        ));
+    fn emit(&self, port: &Port, kind: EventKind) {
+        self.events
+            .emit(Event::new(port.number, port.service, kind));
     }
 
     /// Add a port: bind it (with the same errors as at start-up), give it its service and

@@ -287,6 +287,23 @@ impl Event {
 }
 
 impl EventKind {
+    /// A fault began: `fault` names it (a toxic's name, `close`, `reset`, `chaos Sender`, …),
+    /// `detail` says what it does.
+    pub fn fault_started(fault: impl Into<String>, detail: impl Into<String>) -> Self {
+        EventKind::FaultStarted {
+            fault: fault.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A fault ended, and why.
+    pub fn fault_ended(fault: impl Into<String>, reason: impl Into<String>) -> Self {
+        EventKind::FaultEnded {
+            fault: fault.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// The event's name: `connection_opened`, `port_bound`, … (the SSE event name, and the
     /// `kind` of its JSON).
     pub fn name(&self) -> &'static str {

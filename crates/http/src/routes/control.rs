@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
-use switchboard_core::ControlError;
+use switchboard_core::{ControlError, Event, EventKind};
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_mail::Triggers;
 
@@ -287,9 +287,9 @@ fn chaos_changed(state: &AppState, before: Triggers, after: Triggers, why: &str)
         .into_iter()
         .filter(|p| matches!(p.service, "smtp" | "smtps"))
         .collect();
-    let emit = |kind: switchboard_core::EventKind| {
+    let emit = |kind: EventKind| {
         for port in &smtp_ports {
-            let event = switchboard_core::Event::new(port.port, port.service, kind.clone());
+            let event = Event::new(port.port, port.service, kind.clone());
             state.shared.events.emit(event);
         }
     };
@@ -297,20 +297,16 @@ fn chaos_changed(state: &AppState, before: Triggers, after: Triggers, why: &str)
         if old == new {
             continue;
         }
+        let fault = format!("chaos {name}");
         if old.first > 0 {
-            emit(switchboard_core::EventKind::FaultEnded {
-                fault: format!("chaos {name}"),
-                reason: why.to_owned(),
-            });
+            emit(EventKind::fault_ended(&fault, why));
         }
         if new.first > 0 {
-            emit(switchboard_core::EventKind::FaultStarted {
-                fault: format!("chaos {name}"),
-                detail: format!(
-                    "the next {} {name} command(s) fail with {}",
-                    new.first, new.error_code
-                ),
-            });
+            let what = format!(
+                "the next {} {name} command(s) fail with {}",
+                new.first, new.error_code
+            );
+            emit(EventKind::fault_started(fault, what));
         }
     }
 }
