@@ -204,3 +204,36 @@ async fn probe_udp_tells_open_from_closed() {
     let (_, text) = run_probe(&["127.0.0.1".into(), closed.to_string(), "--udp".into()]).await;
     assert!(text.contains("port unreachable"), "{text}");
 }
+
+/// `probe --udp` against switchboard's own UDP rows, as a learner runs it: echo answers
+/// (open); discard takes the datagram and says nothing, which UDP cannot tell from a
+/// firewall that drops it (open|filtered).
+#[tokio::test]
+async fn probe_udp_against_switchboard_s_own_udp_rows() {
+    let config = "[[port]]\nport = 0\nprotocol = \"udp\"\nservice = \"echo\"\nbind = [\"127.0.0.1\"]\n\n\
+                  [[port]]\nport = 0\nprotocol = \"udp\"\nservice = \"discard\"\nbind = [\"127.0.0.1\"]\n";
+    let server = crate::switchboard().start(config, &[]).await;
+    let (echo, discard) = (server.addr("echo/udp"), server.addr("discard/udp"));
+    let (code, out) = run_probe(&[
+        "127.0.0.1".into(),
+        echo.port().to_string(),
+        discard.port().to_string(),
+        "--udp".into(),
+        "--json".into(),
+        "--timeout".into(),
+        "300".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings[0]["state"], "open", "{out}");
+    assert!(
+        findings[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("switchboard probe"),
+        "echo sent the probe's datagram back: {out}"
+    );
+    assert_eq!(findings[1]["state"], "open|filtered", "{out}");
+    server.assert_no_panic();
+}

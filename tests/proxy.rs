@@ -95,7 +95,7 @@ async fn bytes_cross_exactly_and_a_half_close_reaches_the_upstream() {
     let port = stack.addr("proxy").port();
     assert!(
         metrics.contains(&format!(
-            "switchboard_upstream_sent_bytes_total{{port=\"{port}\",service=\"proxy\"}} {}",
+            "switchboard_upstream_sent_bytes_total{{port=\"{port}\",protocol=\"tcp\",service=\"proxy\"}} {}",
             sent.len()
         )),
         "{metrics}"

@@ -195,3 +195,31 @@ async fn a_removed_ports_connections_are_cut_at_the_shutdown_deadline() {
     );
     assert!(slow.await.unwrap().is_err(), "the cut request failed");
 }
+
+#[tokio::test]
+async fn udp_rows_are_listed_but_come_from_the_config_file_only() {
+    let stack = Stack::builder()
+        .service("http")
+        .udp_service("echo")
+        .start()
+        .await
+        .unwrap();
+    let udp = table(&stack)
+        .await
+        .into_iter()
+        .find(|p| p["protocol"] == "udp")
+        .expect("the UDP row is in /api/ports");
+    assert_eq!(
+        (udp["service"].as_str(), udp["state"].as_str()),
+        (Some("echo"), Some("listening"))
+    );
+    let mut row = echo_row();
+    row["protocol"] = "udp".into();
+    let answer = add(&stack, &row).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("UDP rows come from the config file"),
+        "{text}"
+    );
+}

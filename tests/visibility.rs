@@ -43,6 +43,7 @@ async fn every_kind_of_event_is_in_the_stream() {
         port,
         service,
         kind: EventKind::ConnectionOpened { peer, .. },
+        ..
     } = seen
         .find(|e| e.service == "echo" && matches!(e.kind, EventKind::ConnectionOpened { .. }))
         .await
@@ -212,7 +213,7 @@ async fn server_sent_events_are_named_json_objects() {
 }
 
 #[tokio::test]
-async fn metrics_are_labelled_by_port_and_service() {
+async fn metrics_are_labelled_by_port_protocol_and_service() {
     let stack = Stack::start(&["http", "smtp"]).await.unwrap();
     let mut events = stack.events().subscribe();
     send_mail(
@@ -244,15 +245,23 @@ async fn metrics_are_labelled_by_port_and_service() {
         "{content_type}"
     );
     for line in [
-        format!("switchboard_connections_accepted_total{{port=\"{smtp}\",service=\"smtp\"}} 1"),
-        format!("switchboard_connections_active{{port=\"{smtp}\",service=\"smtp\"}} 0"),
-        format!("switchboard_messages_captured_total{{port=\"{smtp}\",service=\"smtp\"}} 1"),
-        format!("switchboard_connections_active{{port=\"{http}\",service=\"http\"}} 1"),
+        format!(
+            "switchboard_connections_accepted_total{{port=\"{smtp}\",protocol=\"tcp\",service=\"smtp\"}} 1"
+        ),
+        format!(
+            "switchboard_connections_active{{port=\"{smtp}\",protocol=\"tcp\",service=\"smtp\"}} 0"
+        ),
+        format!(
+            "switchboard_messages_captured_total{{port=\"{smtp}\",protocol=\"tcp\",service=\"smtp\"}} 1"
+        ),
+        format!(
+            "switchboard_connections_active{{port=\"{http}\",protocol=\"tcp\",service=\"http\"}} 1"
+        ),
     ] {
         assert!(text.contains(&line), "missing {line} in\n{text}");
     }
     assert!(text.contains(&format!(
-        "switchboard_received_bytes_total{{port=\"{smtp}\",service=\"smtp\"}} "
+        "switchboard_received_bytes_total{{port=\"{smtp}\",protocol=\"tcp\",service=\"smtp\"}} "
     )));
 }
 

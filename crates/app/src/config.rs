@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use switchboard_certs::TlsSettings;
-use switchboard_core::{AccessRules, Cidr};
+use switchboard_core::{AccessRules, Cidr, Protocol};
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;
@@ -173,12 +173,20 @@ impl Config {
 
         let mut ports = Vec::with_capacity(raw.port.len());
         for entry in &raw.port {
-            let port = *entry.port.get_ref();
-            // Port 0 means "any free port", so it may appear more than once.
+            let (port, protocol) = (*entry.port.get_ref(), entry.protocol);
+            // Port 0 means "any free port", so it may appear more than once; 7/tcp and
+            // 7/udp are two ports.
             if port != 0
-                && let Some(first) = raw.port.iter().find(|p| *p.port.get_ref() == port)
+                && let Some(first) = raw
+                    .port
+                    .iter()
+                    .find(|p| *p.port.get_ref() == port && p.protocol == protocol)
                 && !std::ptr::eq(first, entry)
             {
+                let port = match protocol {
+                    Protocol::Tcp => port.to_string(),
+                    Protocol::Udp => format!("{port}/udp"),
+                };
                 return Err(source.error(
                     Some(entry.port.span()),
                     format!(
@@ -266,7 +274,7 @@ impl Config {
             for row in config.ports.drain(..) {
                 match table
                     .iter_mut()
-                    .find(|p| p.port == row.port && row.port != 0)
+                    .find(|p| p.port == row.port && p.protocol == row.protocol && row.port != 0)
                 {
                     Some(builtin) => *builtin = row,
                     None => table.push(row),
@@ -403,6 +411,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawPort {
     port: Spanned<u16>,
+    #[serde(default)]
+    protocol: Protocol,
     service: Spanned<String>,
     upstream: Option<String>,
     #[serde(default)]
@@ -426,6 +436,7 @@ impl RawPort {
     fn row(&self) -> PortRow {
         PortRow {
             port: *self.port.get_ref(),
+            protocol: self.protocol,
             service: self.service.get_ref().clone(),
             bind: self.bind.clone(),
             max_connections: self.max_connections,
@@ -447,6 +458,9 @@ impl RawPort {
 #[serde(deny_unknown_fields)]
 pub struct PortRow {
     pub port: u16,
+    /// `tcp` (the default) or `udp`.
+    #[serde(default)]
+    pub protocol: Protocol,
     pub service: String,
     #[serde(default)]
     pub bind: Vec<IpAddr>,
@@ -524,6 +538,9 @@ impl PortRow {
             }
             toxics.push(toxic);
         }
+        if self.protocol == Protocol::Udp {
+            self.check_udp(service)?;
+        }
         if self.tls && service != "stubs" {
             return Err(RowError::Other(format!(
                 "`tls` is for stubs rows; for HTTP inside TLS use the https service, not {service}"
@@ -552,6 +569,7 @@ impl PortRow {
         Ok(PortSpec {
             upstream,
             port,
+            protocol: self.protocol,
             service,
             bind: self.bind.clone(),
             max_connections: self.max_connections.unwrap_or(default_max),
@@ -565,6 +583,36 @@ impl PortRow {
             name: self.name.clone(),
             tls: self.tls,
         })
+    }
+}
+
+impl PortRow {
+    /// What a UDP row may not have: a service without a UDP form, or a key about
+    /// connections or byte streams (UDP has neither).
+    fn check_udp(&self, service: &str) -> Result<(), RowError> {
+        if !services::answers_datagrams(service) {
+            return Err(RowError::Service(format!(
+                "the {service} service has no UDP form; over UDP: {}",
+                services::names()
+                    .filter(|s| services::answers_datagrams(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for (key, given) in [
+            ("max_connections", self.max_connections.is_some()),
+            ("max_per_source", self.max_per_source.is_some()),
+            ("toxics", !self.toxics.is_empty()),
+            ("tls", self.tls),
+        ] {
+            if given {
+                return Err(RowError::Other(format!(
+                    "`{key}` is for TCP rows: UDP has no connections or byte streams \
+                     (limit datagrams per source with `max_rate`)"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -869,6 +917,51 @@ mod tests {
         );
         let err = parse("[control]\nallow = [\"everyone\"]\n").unwrap_err();
         assert!(err.starts_with("test.toml, line 2:"), "{err}");
+    }
+
+    #[test]
+    fn a_udp_row_is_a_port_of_its_own_with_only_the_keys_udp_can_use() {
+        let config = parse(
+            "[[port]]\nport = 7\nservice = \"echo\"\n\n\
+             [[port]]\nport = 7\nprotocol = \"udp\"\nservice = \"echo\"\nmax_rate = 5\n",
+        )
+        .unwrap();
+        let protocols: Vec<_> = config.ports.iter().map(|p| p.protocol).collect();
+        assert_eq!(protocols, [Protocol::Tcp, Protocol::Udp]);
+        assert_eq!(config.ports[1].max_rate, Some(5));
+
+        let twice = "[[port]]\nport = 7\nprotocol = \"udp\"\nservice = \"echo\"\n\n\
+                     [[port]]\nport = 7\nprotocol = \"udp\"\nservice = \"daytime\"\n";
+        let err = parse(twice).unwrap_err();
+        assert!(err.contains("port 7/udp appears twice"), "{err}");
+
+        let http = "[[port]]\nport = 80\nprotocol = \"udp\"\nservice = \"http\"\n";
+        let err = parse(http).unwrap_err();
+        assert!(
+            err.contains(
+                "the http service has no UDP form; over UDP: echo, discard, daytime, chargen, time"
+            ),
+            "{err}"
+        );
+        for key in [
+            "max_per_source = 2",
+            "max_connections = 2",
+            "toxics = [{ type = \"latency\" }]",
+        ] {
+            let row =
+                format!("[[port]]\nport = 7\nprotocol = \"udp\"\nservice = \"echo\"\n{key}\n");
+            let err = parse(&row).unwrap_err();
+            assert!(
+                err.contains("is for TCP rows: UDP has no connections"),
+                "{key}: {err}"
+            );
+        }
+        let err =
+            parse("[[port]]\nport = 7\nprotocol = \"sctp\"\nservice = \"echo\"\n").unwrap_err();
+        assert!(
+            err.contains("unknown variant `sctp`, expected `tcp` or `udp`"),
+            "{err}"
+        );
     }
 
     #[test]

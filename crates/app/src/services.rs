@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use switchboard_certs::Identity;
 use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
-use switchboard_core::{EventBus, Service};
+use switchboard_core::{DatagramService, EventBus, Protocol, Service};
 use switchboard_echo::EchoService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
@@ -47,29 +47,30 @@ type Build = fn(&ServiceContext, &PortSpec) -> Result<Arc<dyn Service>, Error>;
 
 /// One service: its name, whether it needs a certificate, whether each row gets its own
 /// instance (it has settings of its own in the row) or all rows share one, and how to build
-/// it.
+/// it; and, for the few that also answer UDP rows, their datagram form.
 struct Entry {
     name: &'static str,
     uses_tls: bool,
     per_row: bool,
     build: Build,
+    udp: Option<fn() -> Arc<dyn DatagramService>>,
 }
 
 /// Every service, one line each.
 #[rustfmt::skip]
 const SERVICES: &[Entry] = &[
-    Entry { name: "http",  uses_tls: false, per_row: false, build: http },
-    Entry { name: "https", uses_tls: true,  per_row: false, build: https },
-    Entry { name: "smtp",  uses_tls: true,  per_row: false, build: smtp },
-    Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps },
-    Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)) },
-    Entry { name: "discard", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DiscardService)) },
-    Entry { name: "daytime", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DaytimeService)) },
-    Entry { name: "chargen", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(ChargenService)) },
-    Entry { name: "time",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(TimeService)) },
-    Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy },
-    Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy },
-    Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs },
+    Entry { name: "http",  uses_tls: false, per_row: false, build: http, udp: None },
+    Entry { name: "https", uses_tls: true,  per_row: false, build: https, udp: None },
+    Entry { name: "smtp",  uses_tls: true,  per_row: false, build: smtp, udp: None },
+    Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps, udp: None },
+    Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)), udp: Some(|| Arc::new(EchoService)) },
+    Entry { name: "discard", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DiscardService)), udp: Some(|| Arc::new(DiscardService)) },
+    Entry { name: "daytime", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DaytimeService)), udp: Some(|| Arc::new(DaytimeService)) },
+    Entry { name: "chargen", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(ChargenService::default())), udp: Some(|| Arc::new(ChargenService::default())) },
+    Entry { name: "time",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(TimeService)), udp: Some(|| Arc::new(TimeService)) },
+    Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy, udp: None },
+    Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy, udp: None },
+    Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs, udp: None },
 ];
 
 /// WireMock-style stubs; inside TLS on a row with `tls = true`.
@@ -151,6 +152,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     SERVICES.iter().map(|e| e.name)
 }
 
+/// Whether the service called `name` also answers UDP rows.
+pub(crate) fn answers_datagrams(name: &str) -> bool {
+    SERVICES.iter().any(|e| e.name == name && e.udp.is_some())
+}
+
 /// Whether the service called `name` needs a certificate.
 pub(crate) fn uses_tls(name: &str) -> bool {
     SERVICES.iter().any(|e| e.name == name && e.uses_tls)
@@ -197,13 +203,30 @@ impl ServiceFactory for Factory {
 /// Give every bound row (its port, and the row it was bound from) its service; the factory
 /// stays with them, for ports added later.
 pub(crate) fn wire(rows: &[(u16, &PortSpec)], mut factory: Factory) -> Result<Services, Error> {
-    let mut built = Vec::with_capacity(rows.len());
+    let mut tcp = Vec::with_capacity(rows.len());
+    let mut udp = Vec::new();
     for &(port, row) in rows {
-        built.push((port, factory.build(row)?));
+        match row.protocol {
+            Protocol::Tcp => tcp.push((port, factory.build(row)?)),
+            Protocol::Udp => udp.push((port, datagram_service(row)?)),
+        }
     }
     let mut services = Services::new(Box::new(factory));
-    for (port, service) in built {
+    for (port, service) in tcp {
         services.insert(port, service);
     }
+    for (port, service) in udp {
+        services.insert_datagrams(port, service);
+    }
     Ok(services)
+}
+
+/// The UDP form of the service a UDP row names.
+fn datagram_service(row: &PortSpec) -> Result<Arc<dyn DatagramService>, Error> {
+    SERVICES
+        .iter()
+        .find(|e| e.name == row.service)
+        .and_then(|e| e.udp)
+        .map(|build| build())
+        .ok_or_else(|| Error::UnknownService(format!("{}/udp", row.service)))
 }

@@ -6,9 +6,14 @@
 //! Each is "a program listening on a port" at its smallest, so each is kept short and
 //! commented as a teaching example. None is in the built-in table: add a row
 //! (`[[port]] port = 13, service = "daytime"`).
+//!
+//! Each also answers over UDP (a row with `protocol = "udp"`): there every datagram that
+//! arrives is a request, answered with at most one datagram ([`DatagramService`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use switchboard_core::{BoxError, Conn, Service, Shutdown};
+use switchboard_core::{BoxError, Conn, DatagramService, Service, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// discard (RFC 863): reads whatever arrives and throws it away; sends nothing.
@@ -35,6 +40,17 @@ impl Service for DiscardService {
     }
 }
 
+/// Over UDP, discard receives and says nothing.
+impl DatagramService for DiscardService {
+    fn name(&self) -> &'static str {
+        "discard"
+    }
+
+    fn answer(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
 /// daytime (RFC 867): sends the date and time as one line of text, then closes. The RFC
 /// fixes no format; this is its example's, in UTC:
 /// `Tuesday, December 01, 2026 13:46:48-UTC`.
@@ -54,6 +70,19 @@ impl Service for DaytimeService {
             .await?;
         stream.shutdown().await?;
         Ok(())
+    }
+}
+
+/// Over UDP, whatever the datagram says, the answer is the date and time.
+impl DatagramService for DaytimeService {
+    fn name(&self) -> &'static str {
+        "daytime"
+    }
+
+    fn answer(&self, _: &[u8]) -> Option<Vec<u8>> {
+        daytime(time::OffsetDateTime::now_utc())
+            .ok()
+            .map(String::into_bytes)
     }
 }
 
@@ -87,6 +116,20 @@ impl Service for TimeService {
     }
 }
 
+/// Over UDP, whatever the datagram says, the answer is the 4 bytes of the time.
+impl DatagramService for TimeService {
+    fn name(&self) -> &'static str {
+        "time"
+    }
+
+    fn answer(&self, _: &[u8]) -> Option<Vec<u8>> {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(rfc868(unix.as_secs()).to_vec())
+    }
+}
+
 /// The 32 bits RFC 868 sends for `unix_seconds`.
 fn rfc868(unix_seconds: u64) -> [u8; 4] {
     // Modulo 2^32: the count wraps, as the RFC's 32 bits do.
@@ -98,8 +141,36 @@ fn rfc868(unix_seconds: u64) -> [u8; 4] {
 /// each line starting one character further along the 95 printable ASCII characters;
 /// anything the client sends is ignored. TCP's flow control is its only brake: it sends as
 /// fast as the client reads.
+///
+/// Over UDP there is no stream to keep full: each datagram is answered with one datagram
+/// of whole lines, at most 512 characters as the RFC says, going on where the last answer
+/// left off.
 #[derive(Debug, Default)]
-pub struct ChargenService;
+pub struct ChargenService {
+    /// The pattern's line the next UDP answer starts with.
+    next_line: AtomicUsize,
+}
+
+/// Whole lines in one UDP answer: RFC 864 allows at most 512 characters.
+const LINES_PER_DATAGRAM: usize = 512 / (LINE + 2);
+
+impl DatagramService for ChargenService {
+    fn name(&self) -> &'static str {
+        "chargen"
+    }
+
+    fn answer(&self, _: &[u8]) -> Option<Vec<u8>> {
+        let first = self
+            .next_line
+            .fetch_add(LINES_PER_DATAGRAM, Ordering::Relaxed);
+        let lines = first..first + LINES_PER_DATAGRAM;
+        Some(
+            lines
+                .flat_map(|n| chargen_line(n % PRINTABLE.len()))
+                .collect(),
+        )
+    }
+}
 
 /// The printable ASCII characters, `' '` to `'~'`.
 const PRINTABLE: std::ops::RangeInclusive<u8> = b' '..=b'~';
@@ -182,5 +253,15 @@ mod tests {
             "one character further"
         );
         assert_eq!(chargen_line(95), first, "95 lines make a full turn");
+    }
+
+    #[test]
+    fn chargen_over_udp_answers_whole_lines_and_goes_on_where_it_left_off() {
+        let chargen = ChargenService::default();
+        let first = chargen.answer(b"").unwrap();
+        assert_eq!(first.len(), 6 * 74, "six whole lines fit in 512 characters");
+        assert_eq!(&first[..74], &chargen_line(0));
+        let second = chargen.answer(b"anything").unwrap();
+        assert_eq!(&second[..74], &chargen_line(6));
     }
 }

@@ -7,16 +7,17 @@
 //!
 //! # Layout
 //!
-//! - `service.rs`: the [`Service`] trait, the one thing a protocol implements, and
-//!   [`Refusal`], the limit a connection ran into.
+//! - `service.rs`: the [`Service`] trait, the one thing a protocol implements,
+//!   [`DatagramService`], its form for UDP ports, and [`Refusal`], the limit a connection
+//!   ran into.
 //! - `conn.rs`: [`Conn`] (a byte stream plus where it came from), [`ConnInfo`], and
 //!   [`FaultLayer`], what may stand between the socket and the service.
 //! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish, and [`Signal`],
 //!   the cheap-to-poll flag under it.
 //! - `event/`: [`Event`] and [`EventBus`], the one stream that logs, feeds and counters read;
 //!   `event/metrics.rs` keeps the counters ([`Metrics`]).
-//! - `ports.rs`: [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the port table as
-//!   services see it and change it.
+//! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
+//!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
 //! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 
@@ -31,6 +32,6 @@ mod shutdown;
 pub use access::{AccessRules, Cidr, Verdict};
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
-pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus};
-pub use service::{BoxError, Refusal, Service};
+pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol};
+pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use shutdown::{Shutdown, Signal};

@@ -2,6 +2,33 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+/// The transport a port belongs to. 7/tcp and 7/udp are two ports, as far apart as 7 and
+/// 8: a TCP listener on 7 says nothing about UDP datagrams to 7.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Connections: a handshake, then a byte stream both ways.
+    #[default]
+    Tcp,
+    /// Datagrams: each one stands alone; no handshake, no connection.
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether the kernel currently has a listening socket for a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,7 +48,7 @@ pub struct PortStatus {
     pub name: String,
     /// Added while switchboard runs (through an API), not from the table it started with.
     pub runtime: bool,
-    pub protocol: &'static str,
+    pub protocol: Protocol,
     pub addresses: Vec<SocketAddr>,
     pub state: PortState,
     /// Connections accepted since start.

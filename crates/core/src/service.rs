@@ -31,6 +31,23 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
+/// What answers a UDP port: one datagram in, at most one datagram out.
+///
+/// UDP has no connections, so there is nothing to serve for long: the supervisor receives
+/// each datagram, applies the port's access rules and rate limit, and asks the service for
+/// its answer. The source address of a datagram can be forged, so an answer is sent to
+/// whoever the datagram claims to come from; the supervisor never sends more than one
+/// datagram per datagram received, and cuts an answer to the size of the datagram it
+/// answers or `[supervisor] udp_max_answer` bytes, whichever is more — so a port cannot be
+/// used to multiply traffic toward a forged source by much.
+pub trait DatagramService: Send + Sync + 'static {
+    /// The name the port table uses for this service, e.g. `"echo"`.
+    fn name(&self) -> &'static str;
+
+    /// The answer to `datagram`, or `None` to stay silent.
+    fn answer(&self, datagram: &[u8]) -> Option<Vec<u8>>;
+}
+
 /// Which limit a connection ran into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

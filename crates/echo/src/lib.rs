@@ -2,10 +2,11 @@
 //!
 //! It is the smallest possible service, which makes it the clearest example of the
 //! [`Service`] contract: take the connection, serve it, stop when told. It is not in the
-//! default port table; add it with a `[[port]]` entry (`service = "echo"`).
+//! default port table; add it with a `[[port]]` entry (`service = "echo"`), and over UDP
+//! with `protocol = "udp"` on the row.
 
 use async_trait::async_trait;
-use switchboard_core::{BoxError, Conn, Service, Shutdown};
+use switchboard_core::{BoxError, Conn, DatagramService, Service, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends every byte back until the client closes or shutdown is requested.
@@ -33,5 +34,16 @@ impl Service for EchoService {
         }
         stream.shutdown().await?;
         Ok(())
+    }
+}
+
+/// Over UDP each datagram is answered with a copy of itself.
+impl DatagramService for EchoService {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn answer(&self, datagram: &[u8]) -> Option<Vec<u8>> {
+        Some(datagram.to_vec())
     }
 }

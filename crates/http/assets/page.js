@@ -27,63 +27,75 @@
     feed.prepend(li);
     while (feed.children.length > MAX_LINES) feed.lastElementChild.remove();
   }
+  // Rows are keyed "80" for TCP and "7/udp" for UDP: 7/tcp and 7/udp are two ports.
   function on(kind, handle) {
-    source.addEventListener(kind, function (e) { handle(JSON.parse(e.data)); });
+    source.addEventListener(kind, function (e) {
+      const d = JSON.parse(e.data);
+      d.row = d.protocol === "udp" ? d.port + "/udp" : String(d.port);
+      handle(d);
+    });
   }
 
   source.onopen = function () { status.textContent = "(live)"; };
   source.onerror = function () { status.textContent = "(reconnecting…)"; };
 
   on("connection_opened", function (d) {
-    bump(d.port, "active", 1);
-    bump(d.port, "accepted", 1);
-    say("opened", d.at, d.peer + " → port " + d.port + " (" + d.service + "): connected");
+    bump(d.row, "active", 1);
+    bump(d.row, "accepted", 1);
+    say("opened", d.at, d.peer + " → port " + d.row + " (" + d.service + "): connected");
   });
   on("connection_closed", function (d) {
-    bump(d.port, "active", -1);
-    say("closed", d.at, d.peer + " → port " + d.port + " (" + d.service + "): closed after " +
+    bump(d.row, "active", -1);
+    say("closed", d.at, d.peer + " → port " + d.row + " (" + d.service + "): closed after " +
       Math.round(d.duration_ms) + " ms, " + d.bytes_in + " bytes in, " + d.bytes_out + " out" +
       (d.error ? " — " + d.error : ""));
   });
   on("upstream_closed", function (d) {
-    say("closed", d.at, "port " + d.port + " (" + d.service + ") → " + d.upstream + ": upstream leg closed, " +
+    say("closed", d.at, "port " + d.row + " (" + d.service + ") → " + d.upstream + ": upstream leg closed, " +
       d.bytes_up + " bytes up, " + d.bytes_down + " down; the " + d.closed_first + " finished first");
   });
   on("tls_established", function (d) {
-    say("tls", d.at, d.peer + " → port " + d.port + ": TLS " + d.tls.version + (d.tls.alpn ? ", " + d.tls.alpn : ""));
+    say("tls", d.at, d.peer + " → port " + d.row + ": TLS " + d.tls.version + (d.tls.alpn ? ", " + d.tls.alpn : ""));
   });
   on("tls_failed", function (d) {
-    say("failed", d.at, d.peer + " → port " + d.port + ": TLS handshake failed: " + d.reason);
+    say("failed", d.at, d.peer + " → port " + d.row + ": TLS handshake failed: " + d.reason);
   });
   on("message_captured", function (d) {
     const count = document.getElementById("messages");
     if (count) count.textContent = String(Number(count.textContent) + 1);
     say("mail", d.at, "mail from <" + d.from + "> to <" + d.to.join(">, <") + "> captured (" + d.size + " bytes)");
   });
+  // UDP has no connections: each datagram is counted, and answered or not, on its own.
+  on("datagram", function (d) {
+    bump(d.row, "accepted", 1);
+    say("opened", d.at, d.peer + " → port " + d.row + " (" + d.service + "): a datagram of " +
+      d.bytes_in + " bytes, " + (d.bytes_out ? "answered with " + d.bytes_out : "not answered"));
+  });
   on("port_bound", function (d) {
-    const c = cell(d.port, "state");
+    const c = cell(d.row, "state");
     if (c) c.textContent = "listening";
     say("port", d.at, "now listening on " + d.addr);
   });
   on("port_closed", function (d) {
-    const c = cell(d.port, "state");
-    if (c) c.textContent = "closed — the kernel refuses connections";
-    say("port", d.at, "closed " + d.addr + ": new connections are refused");
+    const c = cell(d.row, "state");
+    const udp = d.protocol === "udp";
+    if (c) c.textContent = udp ? "closed — the kernel answers port unreachable" : "closed — the kernel refuses connections";
+    say("port", d.at, "closed " + d.addr + (udp ? "/udp: datagrams get ICMP port unreachable" : ": new connections are refused"));
   });
   on("connection_denied", function (d) {
-    bump(d.port, "turned_away", 1);
-    say("failed", d.at, d.peer + " → port " + d.port + ": closed at once by the rule \"" + d.rule + "\"");
+    bump(d.row, "turned_away", 1);
+    say("failed", d.at, d.peer + " → port " + d.row + ": closed at once by the rule \"" + d.rule + "\"");
   });
   on("connection_limited", function (d) {
-    bump(d.port, "turned_away", 1);
-    say("limit", d.at, d.peer + " → port " + d.port + ": turned away (over " + d.limit + ")");
+    bump(d.row, "turned_away", 1);
+    say("limit", d.at, d.peer + " → port " + d.row + ": turned away (over " + d.limit + ")");
   });
   on("connection_reset", function (d) {
-    say("failed", d.at, d.peer + " → port " + d.port + ": reset on purpose (" + d.left + " more to reset)");
+    say("failed", d.at, d.peer + " → port " + d.row + ": reset on purpose (" + d.left + " more to reset)");
   });
   // A fault shows on its port's row while it lasts (a toxic, a timed close, resets to come).
   on("fault_started", function (d) {
-    const c = cell(d.port, "faults");
+    const c = cell(d.row, "faults");
     if (c && !c.querySelector('[data-fault="' + CSS.escape(d.fault) + '"]')) {
       const mark = document.createElement("mark");
       mark.dataset.fault = d.fault;
@@ -91,21 +103,21 @@
       mark.textContent = d.fault;
       c.append(" ", mark);
     }
-    say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " started: " + d.detail);
+    say("fault", d.at, "port " + d.row + " (" + d.service + "): fault " + d.fault + " started: " + d.detail);
   });
   on("fault_ended", function (d) {
     // The SMTP chaos triggers are shared by every SMTP port: their end clears every row.
-    const rows = d.fault.startsWith("chaos ") ? "" : 'tr[data-port="' + d.port + '"] ';
+    const rows = d.fault.startsWith("chaos ") ? "" : 'tr[data-port="' + d.row + '"] ';
     document.querySelectorAll(rows + '[data-field="faults"] [data-fault="' + CSS.escape(d.fault) + '"]')
       .forEach(function (mark) { mark.remove(); });
-    say("fault", d.at, "port " + d.port + " (" + d.service + "): fault " + d.fault + " ended: " + d.reason);
+    say("fault", d.at, "port " + d.row + " (" + d.service + "): fault " + d.fault + " ended: " + d.reason);
   });
   on("request_unmatched", function (d) {
-    say("failed", d.at, "port " + d.port + " (" + d.service + "): no stub answers " + d.method + " " + d.url +
+    say("failed", d.at, "port " + d.row + " (" + d.service + "): no stub answers " + d.method + " " + d.url +
       (d.closest ? "; the closest, " + d.closest + ", does not match its " + d.mismatched.join(", ") : ""));
   });
   on("port_at_limit", function (d) {
-    say("limit", d.at, "port " + d.port + " is full (" + d.limit + " connections): new ones wait");
+    say("limit", d.at, "port " + d.row + " is full (" + d.limit + " connections): new ones wait");
   });
   source.addEventListener("lagged", function (e) {
     say("lagged", new Date().toISOString(), "missed " + JSON.parse(e.data).missed + " events (the feed fell behind)");

@@ -4,7 +4,8 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
+use switchboard_core::Protocol;
 
 use crate::port::PortSpec;
 
@@ -16,21 +17,50 @@ const BACKLOG: i32 = 1024;
 /// activation): no service of ours had asked for it.
 const PASSED: &str = "";
 
-/// One port of the table with its open listening sockets.
+/// One port of the table with its open sockets.
 #[derive(Debug)]
 pub(crate) struct BoundPort {
     pub(crate) spec: PortSpec,
     /// The port actually bound: `spec.port`, or the one the kernel chose for port 0.
     pub(crate) port: u16,
-    pub(crate) listeners: Vec<std::net::TcpListener>,
+    pub(crate) sockets: Sockets,
+}
+
+/// A port's open sockets, one per address: listening TCP sockets, or UDP sockets (which
+/// do not listen: they receive).
+#[derive(Debug)]
+pub(crate) enum Sockets {
+    Tcp(Vec<std::net::TcpListener>),
+    Udp(Vec<std::net::UdpSocket>),
+}
+
+impl Sockets {
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            Sockets::Tcp(sockets) => sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
+            Sockets::Udp(sockets) => sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
+        }
+    }
+
+    /// Open a socket of `protocol` on each of `addrs` (a closed port opening again).
+    pub(crate) fn open(protocol: Protocol, addrs: &[SocketAddr]) -> io::Result<Self> {
+        Ok(match protocol {
+            Protocol::Tcp => {
+                Sockets::Tcp(addrs.iter().map(|&a| listen(a)).collect::<Result<_, _>>()?)
+            }
+            Protocol::Udp => Sockets::Udp(
+                addrs
+                    .iter()
+                    .map(|&a| receive(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
 }
 
 impl BoundPort {
     pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.sockets.addrs()
     }
 }
 
@@ -52,6 +82,7 @@ pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> 
     if let Some((addr, _)) = passed.first() {
         return Err(BindError {
             addr: *addr,
+            protocol: Protocol::Tcp,
             service: PASSED,
             error: io::Error::other("passed by the service manager, but no row is for it"),
         });
@@ -65,6 +96,7 @@ fn passed_sockets() -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindErro
     let mut fds = listenfd::ListenFd::from_env();
     let unusable = |index: usize, error: io::Error| BindError {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        protocol: Protocol::Tcp,
         service: PASSED,
         error: io::Error::other(format!(
             "descriptor {} passed by the service manager (LISTEN_FDS) is not a listening TCP \
@@ -96,7 +128,7 @@ fn adopt(
     spec: &PortSpec,
     passed: &mut Vec<(SocketAddr, std::net::TcpListener)>,
 ) -> Option<BoundPort> {
-    if spec.port == 0 {
+    if spec.port == 0 || spec.protocol != Protocol::Tcp {
         return None;
     }
     let mine: Vec<std::net::TcpListener> = passed
@@ -108,7 +140,7 @@ fn adopt(
     (!mine.is_empty()).then(|| BoundPort {
         spec: spec.clone(),
         port: spec.port,
-        listeners: mine,
+        sockets: Sockets::Tcp(mine),
     })
 }
 
@@ -124,17 +156,23 @@ pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
         ]
     };
     let mut port = spec.port;
-    let mut listeners = Vec::with_capacity(addrs.len());
+    let mut sockets = match spec.protocol {
+        Protocol::Tcp => Sockets::Tcp(Vec::new()),
+        Protocol::Udp => Sockets::Udp(Vec::new()),
+    };
     for ip in addrs {
         let addr = SocketAddr::new(ip, port);
-        match listen(addr) {
-            Ok(listener) => {
+        let opened = match &mut sockets {
+            Sockets::Tcp(sockets) => listen(addr).map(|s| sockets.push(s)),
+            Sockets::Udp(sockets) => receive(addr).map(|s| sockets.push(s)),
+        };
+        match opened {
+            Ok(()) => {
                 // Port 0: the kernel picked a port for the first address; use the same
                 // one for the other addresses so the port means one thing.
                 if port == 0 {
-                    port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                    port = sockets.addrs().first().map_or(0, |a| a.port());
                 }
-                listeners.push(listener);
             }
             Err(error) if !explicit && ip.is_ipv6() && ipv6_unavailable(&error) => {
                 tracing::warn!(
@@ -144,6 +182,7 @@ pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
             Err(error) => {
                 return Err(BindError {
                     addr,
+                    protocol: spec.protocol,
                     service: spec.service,
                     error,
                 });
@@ -153,23 +192,44 @@ pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
     Ok(BoundPort {
         spec: spec.clone(),
         port,
-        listeners,
+        sockets,
     })
 }
 
+/// A listening TCP socket on `addr`.
 pub(crate) fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        // Otherwise [::] would also take IPv4 connections and collide with 0.0.0.0.
-        socket.set_only_v6(true)?;
-    }
-    // Allows binding again right after a restart while old connections sit in TIME_WAIT.
-    // (It does not allow two live listeners on one port; that stays "address in use".)
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    let socket = open(addr, Protocol::Tcp)?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// A UDP socket bound to `addr`. UDP has no listen(): a bound socket receives every
+/// datagram sent to its address and port.
+pub(crate) fn receive(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    Ok(open(addr, Protocol::Udp)?.into())
+}
+
+/// A non-blocking socket of `protocol` bound to `addr`.
+fn open(addr: SocketAddr, protocol: Protocol) -> io::Result<Socket> {
+    let (kind, number) = match protocol {
+        Protocol::Tcp => (Type::STREAM, socket2::Protocol::TCP),
+        Protocol::Udp => (Type::DGRAM, socket2::Protocol::UDP),
+    };
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(number))?;
+    if addr.is_ipv6() {
+        // Otherwise [::] would also take IPv4 traffic and collide with 0.0.0.0.
+        socket.set_only_v6(true)?;
+    }
+    if protocol == Protocol::Tcp {
+        // Allows binding again right after a restart while old connections sit in
+        // TIME_WAIT. (It does not allow two live listeners on one port.) Not for UDP: there
+        // it would let a second program bind the same port and silently share its
+        // datagrams, instead of hearing "address in use".
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
 }
 
 fn ipv6_unavailable(error: &io::Error) -> bool {
@@ -181,6 +241,7 @@ fn ipv6_unavailable(error: &io::Error) -> bool {
 #[derive(Debug)]
 pub struct BindError {
     pub addr: SocketAddr,
+    pub protocol: Protocol,
     pub service: &'static str,
     pub error: io::Error,
 }
@@ -194,7 +255,12 @@ impl std::error::Error for BindError {
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let threshold = unprivileged_port_start();
-        f.write_str(&explain(self.addr, self.service, &self.error, threshold))
+        let text = explain(self.addr, self.service, &self.error, threshold);
+        match self.protocol {
+            Protocol::Tcp => f.write_str(&text),
+            // The same words, with UDP's way to find the holder of a port.
+            Protocol::Udp => f.write_str(&text.replace("ss -ltnp", "ss -lunp")),
+        }
     }
 }
 
@@ -331,6 +397,24 @@ mod tests {
         // The port bound before the failure was closed again.
         let refused = std::net::TcpStream::connect(("127.0.0.1", free_port)).unwrap_err();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn a_busy_udp_port_is_in_use_and_says_how_to_find_the_holder() {
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let mut row = spec(busy, &["127.0.0.1"]);
+        row.protocol = Protocol::Udp;
+        let err = bind_all(&[row]).unwrap_err();
+        assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("ss -lunp 'sport = :{busy}'")),
+            "{text}"
+        );
+        // The same number over TCP is another port, free.
+        let bound = bind_all(&[spec(busy, &["127.0.0.1"])]);
+        assert!(bound.is_ok(), "{bound:?}");
     }
 
     #[test]

@@ -58,8 +58,7 @@ impl Gate {
     }
 
     fn emit(&self, port: &Port, kind: EventKind) {
-        self.events
-            .emit(Event::new(port.number, port.service, kind));
+        self.events.emit(port.event(kind));
     }
 
     /// Decide what happens to an accepted connection, with the room its listener held.
@@ -271,7 +270,7 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use switchboard_core::{BoxError, Shutdown};
+    use switchboard_core::{BoxError, Protocol, Shutdown};
     use tokio::net::TcpListener;
 
     use super::*;
@@ -333,7 +332,10 @@ mod tests {
         );
         gate.connections.close();
         gate.connections.wait().await;
-        let counts = gate.events.metrics().port(listening.port(), "panics");
+        let counts = gate
+            .events
+            .metrics()
+            .port(listening.port(), Protocol::Tcp, "panics");
         assert_eq!((counts.accepted, counts.active), (1, 0));
         assert!(
             matches!(port.try_ticket(), Some(Ticket::Serve(_))),

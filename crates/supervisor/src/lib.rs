@@ -24,6 +24,8 @@
 //!   connection its id, span and events, and runs the service in a task of its own.
 //! - `listener.rs`: one accept loop per port: room for the connection first (back-pressure),
 //!   then accept, with backoff when the system runs short.
+//! - `datagram.rs`: a UDP port's receive loop, UDP's gate and listener in one: each
+//!   datagram judged by the port's rules and rate, answered with at most one datagram.
 //! - `table.rs`: the [`PortTable`] that control sees (add, remove, close, open, toxics,
 //!   reset, status) and the listeners the run loop owns, which carry out its requests; ports
 //!   added while running get their services from the app's [`ServiceFactory`].
@@ -32,6 +34,7 @@
 //!   removing one port does for that port alone.
 
 mod bind;
+mod datagram;
 mod gate;
 mod listener;
 mod port;
@@ -68,6 +71,9 @@ pub struct SupervisorSettings {
     /// Connections being turned away politely at once, per port. When even these are all
     /// busy, switchboard stops accepting and new connections wait in the kernel's queue.
     pub max_refusals: usize,
+    /// The most bytes a UDP service answers a datagram with, unless the datagram itself was
+    /// longer (an echo is never cut): the brake on using a UDP port to amplify traffic.
+    pub udp_max_answer: usize,
 }
 
 impl Default for SupervisorSettings {
@@ -76,6 +82,7 @@ impl Default for SupervisorSettings {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_refusals: 64,
+            udp_max_answer: 512,
         }
     }
 }
@@ -84,6 +91,7 @@ impl Default for SupervisorSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listening {
     pub port: u16,
+    pub protocol: switchboard_core::Protocol,
     pub service: &'static str,
     pub addr: SocketAddr,
 }
@@ -99,7 +107,7 @@ pub struct Stopped {
 pub struct Supervisor {
     table: Arc<PortTable>,
     /// Each port's sockets (in table order), bound but not yet accepting.
-    sockets: Vec<Vec<std::net::TcpListener>>,
+    sockets: Vec<bind::Sockets>,
     requests: mpsc::UnboundedReceiver<Request>,
     gate: Arc<Gate>,
     settings: SupervisorSettings,
@@ -138,7 +146,7 @@ impl Supervisor {
             table::announce(&events, &port);
             port.set_listening(true);
             ports.push(Arc::new(port));
-            sockets.push(bound.listeners);
+            sockets.push(bound.sockets);
         }
         let (table, requests) = PortTable::new(ports, events.clone());
         Ok(Self {
@@ -158,6 +166,7 @@ impl Supervisor {
             .flat_map(|port| {
                 port.addrs.iter().map(|&addr| Listening {
                     port: port.number,
+                    protocol: port.protocol,
                     service: port.service,
                     addr,
                 })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use switchboard_core::{Event, EventKind, Service};
+use switchboard_core::{EventKind, Service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -67,9 +67,7 @@ impl Listener {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.gate
-            .events
-            .emit(Event::new(self.port.number, self.port.service, kind));
+        self.gate.events.emit(self.port.event(kind));
     }
 }
 

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_core::{
-    AccessRules, EventBus, PortState, PortStatus, Refusal, Shutdown, Signal, Verdict,
+    AccessRules, Event, EventBus, EventKind, PortState, PortStatus, Protocol, Refusal, Shutdown,
+    Signal, Verdict,
 };
 use switchboard_faults::{PortToxics, Toxic};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,8 +25,10 @@ use tokio_util::task::TaskTracker;
 /// limits and faults that apply to its connections.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PortSpec {
-    /// The TCP port; 0 asks the kernel for any free port (tests use this).
+    /// The port; 0 asks the kernel for any free port (tests use this).
     pub port: u16,
+    /// TCP (connections) or UDP (datagrams): 7/tcp and 7/udp are two rows.
+    pub protocol: Protocol,
     /// The name of the service that answers it (`http`, `smtp`, …).
     pub service: &'static str,
     /// The addresses to listen on; empty means every address, IPv4 and IPv6.
@@ -34,9 +37,9 @@ pub struct PortSpec {
     pub max_connections: usize,
     /// Who may connect (empty: anyone).
     pub rules: AccessRules,
-    /// Most connections at once from one client address.
+    /// Most connections at once from one client address (TCP only: UDP has none).
     pub max_per_source: Option<u32>,
-    /// Most new connections per second from one client address.
+    /// Most new connections (on UDP: datagrams) per second from one client address.
     pub max_rate: Option<u32>,
     /// Faults from the start.
     pub toxics: Vec<Toxic>,
@@ -62,6 +65,7 @@ impl PortSpec {
     pub fn new(port: u16, service: &'static str, max_connections: usize) -> Self {
         Self {
             port,
+            protocol: Protocol::Tcp,
             service,
             bind: Vec::new(),
             max_connections,
@@ -87,6 +91,7 @@ pub(crate) enum Origin {
 pub(crate) struct Port {
     /// The port actually bound (the kernel's choice for a row with port 0).
     pub(crate) number: u16,
+    pub(crate) protocol: Protocol,
     pub(crate) service: &'static str,
     /// Its name: given, or `<service>-<port>`.
     name: String,
@@ -156,6 +161,15 @@ pub(crate) enum Admission {
     Deny(String),
 }
 
+/// Why a datagram was dropped before its service saw it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Dropped {
+    /// An access rule denies the source (the rule, in words).
+    Denied(String),
+    /// The source sends faster than `max_rate`.
+    Limited(Refusal),
+}
+
 /// What lets a connection in: a slot on the port, and a place in its source's count.
 #[derive(Debug)]
 pub(crate) struct Admitted {
@@ -192,6 +206,7 @@ impl Port {
     ) -> Self {
         Self {
             number,
+            protocol: spec.protocol,
             service: spec.service,
             name: spec
                 .name
@@ -224,6 +239,21 @@ impl Port {
     /// The port's name: given, or `<service>-<port>`.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// An event of this port.
+    pub(crate) fn event(&self, kind: EventKind) -> Event {
+        Event::new(self.number, self.service, kind).on(self.protocol)
+    }
+
+    /// Whether a datagram from `ip` may reach the service: the access rules first, then
+    /// `max_rate`. (UDP has no connections to count, hence no slots and no per-source
+    /// count: only the rate.)
+    pub(crate) fn admit_datagram(&self, ip: IpAddr) -> Result<(), Dropped> {
+        if let Verdict::Deny(rule) = self.rules.verdict(ip) {
+            return Err(Dropped::Denied(rule));
+        }
+        self.over_rate(ip).map_err(Dropped::Limited)
     }
 
     /// The signal that drops the connections starting now (see [`Port::cut_connections`]).
@@ -300,15 +330,7 @@ impl Port {
     /// Check `max_rate` and `max_per_source` for `ip`; on success the connection is counted
     /// against its source until the returned count is dropped.
     fn over_source_limits(self: &Arc<Self>, ip: IpAddr) -> Result<Option<SourceCount>, Refusal> {
-        if let (Some(rate), Some(max)) = (&self.rate, self.max_rate)
-            && rate.check_key(&ip).is_err()
-        {
-            // Forget addresses that have not connected lately, so the table stays small.
-            if rate.len() > 10_000 {
-                rate.retain_recent();
-            }
-            return Err(Refusal::MaxRate(max));
-        }
+        self.over_rate(ip)?;
         let Some(max) = self.max_per_source else {
             return Ok(None);
         };
@@ -322,6 +344,20 @@ impl Port {
             port: self.clone(),
             ip,
         }))
+    }
+
+    /// Check `max_rate` for `ip`, counting this arrival.
+    fn over_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if let (Some(rate), Some(max)) = (&self.rate, self.max_rate)
+            && rate.check_key(&ip).is_err()
+        {
+            // Forget addresses that have not connected lately, so the table stays small.
+            if rate.len() > 10_000 {
+                rate.retain_recent();
+            }
+            return Err(Refusal::MaxRate(max));
+        }
+        Ok(())
     }
 
     /// Reset the next `count` connections at once; how many were still to reset before.
@@ -348,7 +384,7 @@ impl Port {
             service: self.service,
             name: self.name.clone(),
             runtime: self.origin == Origin::Runtime,
-            protocol: "tcp",
+            protocol: self.protocol,
             addresses: self.addrs.clone(),
             state: if self.listening.load(Ordering::Relaxed) {
                 PortState::Listening

@@ -8,6 +8,7 @@
 //! services to exist, and nothing is ever half set up.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,14 +17,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchboard_core::{
-    ControlError, Event, EventBus, EventKind, PortDirectory, PortStatus, Service,
+    ControlError, DatagramService, EventBus, EventKind, PortDirectory, PortStatus, Protocol,
+    Service,
 };
 use switchboard_faults::{Toxic, ToxicControl};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bind::{bind_port, listen};
+use crate::bind::{Sockets, bind_port};
+use crate::datagram::DatagramLoop;
 use crate::gate::Gate;
 use crate::listener::Listener;
 use crate::port::{Origin, Port, PortSpec};
@@ -36,12 +39,19 @@ pub trait ServiceFactory: Send + 'static {
     fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, String>;
 }
 
-/// Which service answers each port, by port number: built by the app once the ports are
-/// bound (so that it knows the numbers the kernel chose), handed to the supervisor's `run`,
-/// with the factory that builds services for ports added later.
+/// Which service answers each port, by port number and protocol: built by the app once the
+/// ports are bound (so that it knows the numbers the kernel chose), handed to the
+/// supervisor's `run`, with the factory that builds services for ports added later.
 pub struct Services {
-    by_port: HashMap<u16, Arc<dyn Service>>,
+    by_port: HashMap<(u16, Protocol), Answerer>,
     factory: Box<dyn ServiceFactory>,
+}
+
+/// What answers a port: a service for TCP connections, or one for UDP datagrams.
+#[derive(Clone)]
+enum Answerer {
+    Connections(Arc<dyn Service>),
+    Datagrams(Arc<dyn DatagramService>),
 }
 
 impl std::fmt::Debug for Services {
@@ -59,9 +69,16 @@ impl Services {
         }
     }
 
-    /// `service` answers `port`.
+    /// `service` answers TCP port `port`.
     pub fn insert(&mut self, port: u16, service: Arc<dyn Service>) {
-        self.by_port.insert(port, service);
+        self.by_port
+            .insert((port, Protocol::Tcp), Answerer::Connections(service));
+    }
+
+    /// `service` answers UDP port `port`.
+    pub fn insert_datagrams(&mut self, port: u16, service: Arc<dyn DatagramService>) {
+        self.by_port
+            .insert((port, Protocol::Udp), Answerer::Datagrams(service));
     }
 }
 
@@ -114,12 +131,13 @@ impl PortTable {
         self.ports.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The TCP port `number`: the control API's per-port requests address TCP rows.
     fn find(&self, number: u16) -> Result<Arc<Port>, ControlError> {
         self.ports
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|p| p.number == number)
+            .find(|p| p.number == number && p.protocol == Protocol::Tcp)
             .cloned()
             .ok_or(ControlError::NoSuchPort(number))
     }
@@ -135,7 +153,7 @@ impl PortTable {
         self.ports
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|p| p.number != number);
+            .retain(|p| p.number != number || p.protocol != Protocol::Tcp);
     }
 
     /// Ask the run loop, and wait for its answer. Once it has stopped (shutdown), every
@@ -245,8 +263,7 @@ impl PortTable {
     }
 
     fn emit(&self, port: &Port, kind: EventKind) {
-        self.events
-            .emit(Event::new(port.number, port.service, kind));
+        self.events.emit(port.event(kind));
     }
 
     /// Add a port: bind it (with the same errors as at start-up), give it its service and
@@ -292,9 +309,9 @@ impl PortDirectory for PortTable {
         let mut ports: Vec<_> = self
             .ports()
             .iter()
-            .map(|p| p.status(metrics.port(p.number, p.service)))
+            .map(|p| p.status(metrics.port(p.number, p.protocol, p.service)))
             .collect();
-        ports.sort_by_key(|p| p.port);
+        ports.sort_by_key(|p| (p.port, p.protocol == Protocol::Udp));
         ports
     }
 }
@@ -310,12 +327,15 @@ pub(crate) struct Listeners {
     max_refusals: usize,
     /// How long a removed port's connections may take to finish.
     drain_timeout: Duration,
+    /// `[supervisor] udp_max_answer`.
+    max_answer: usize,
 }
 
-/// One port, the service that answers it, and its accept loop while it listens.
+/// One port, the service that answers it, and its accept (or receive) loop while it
+/// listens.
 struct Serving {
     port: Arc<Port>,
-    service: Arc<dyn Service>,
+    service: Answerer,
     accepting: Option<(CancellationToken, JoinHandle<()>)>,
 }
 
@@ -325,7 +345,7 @@ impl Listeners {
     pub(crate) fn start(
         gate: Arc<Gate>,
         table: Arc<PortTable>,
-        sockets: Vec<Vec<std::net::TcpListener>>,
+        sockets: Vec<Sockets>,
         services: Services,
         settings: &crate::SupervisorSettings,
     ) -> Self {
@@ -336,7 +356,7 @@ impl Listeners {
         let ports = table.ports();
         let mut serving = Vec::with_capacity(ports.len());
         for (port, sockets) in ports.iter().zip(sockets) {
-            let Some(service) = by_port.remove(&port.number) else {
+            let Some(service) = by_port.remove(&(port.number, port.protocol)) else {
                 tracing::error!(
                     port = port.number,
                     "no {} service was wired to port {}; closing it",
@@ -351,7 +371,7 @@ impl Listeners {
                 service,
                 accepting: None,
             };
-            entry.accept(&gate, sockets);
+            entry.accept(&gate, sockets, settings.udp_max_answer);
             serving.push(entry);
         }
         Self {
@@ -361,6 +381,7 @@ impl Listeners {
             factory,
             max_refusals: settings.max_refusals,
             drain_timeout: settings.shutdown_timeout,
+            max_answer: settings.udp_max_answer,
         }
     }
 
@@ -368,10 +389,12 @@ impl Listeners {
     pub(crate) async fn answer(&mut self, request: Request) {
         let (result, reply) = match request {
             Request::Close(number, reply) => (self.close(number).await, reply),
-            Request::Open(number, reply) => (self.open(number), reply),
+            Request::Open(number, reply) => {
+                let result = self.find(number).map(|at| self.open(at));
+                (result.and_then(|opened| opened), reply)
+            }
             Request::OpenAll(reply) => {
-                let numbers: Vec<u16> = self.serving.iter().map(|s| s.port.number).collect();
-                let result = numbers.into_iter().try_for_each(|n| self.open(n));
+                let result = (0..self.serving.len()).try_for_each(|at| self.open(at));
                 (result, reply)
             }
             Request::Remove(number, reply) => (self.remove(number).await, reply),
@@ -383,44 +406,39 @@ impl Listeners {
         let _ = reply.send(result);
     }
 
-    fn find(&mut self, number: u16) -> Result<&mut Serving, ControlError> {
+    /// Where TCP port `number` is in `serving`: the control API's per-port requests
+    /// address TCP rows.
+    fn find(&self, number: u16) -> Result<usize, ControlError> {
         self.serving
-            .iter_mut()
-            .find(|s| s.port.number == number)
+            .iter()
+            .position(|s| s.port.number == number && s.port.protocol == Protocol::Tcp)
             .ok_or(ControlError::NoSuchPort(number))
     }
 
     /// Close a port's sockets and wait until they are closed.
     async fn close(&mut self, number: u16) -> Result<(), ControlError> {
-        let serving = self.find(number)?;
+        let at = self.find(number)?;
+        let serving = &mut self.serving[at];
         serving.port.closes.fetch_add(1, Ordering::Relaxed);
         serving.stop().await;
         Ok(())
     }
 
-    /// Listen on a closed port again, on the addresses it had.
-    fn open(&mut self, number: u16) -> Result<(), ControlError> {
+    /// Listen on the closed port at `at` in `serving` again, on the addresses it had.
+    fn open(&mut self, at: usize) -> Result<(), ControlError> {
         let gate = self.gate.clone();
-        let serving = self.find(number)?;
+        let serving = &mut self.serving[at];
         if serving.accepting.is_some() {
             return Ok(());
         }
         let port = &serving.port;
-        let sockets = port
-            .addrs
-            .iter()
-            .map(|&addr| {
-                listen(addr).map_err(|error| ControlError::Bind {
-                    port: port.number,
-                    reason: format!(
-                        "cannot listen on port {} again: {addr}: {error}",
-                        port.number
-                    ),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let sockets =
+            Sockets::open(port.protocol, &port.addrs).map_err(|error| ControlError::Bind {
+                port: port.number,
+                reason: format!("cannot listen on port {} again: {error}", port.number),
+            })?;
         announce(&gate.events, port);
-        serving.accept(&gate, sockets);
+        serving.accept(&gate, sockets, self.max_answer);
         Ok(())
     }
 
@@ -428,7 +446,17 @@ impl Listeners {
     fn add(&mut self, spec: &PortSpec) -> Result<PortStatus, ControlError> {
         // The kernel would say "address in use" only for addresses that overlap; a port
         // number means one service here, whatever the addresses.
-        if spec.port != 0 && self.serving.iter().any(|s| s.port.number == spec.port) {
+        if spec.protocol != Protocol::Tcp {
+            return Err(ControlError::Invalid(
+                "UDP rows come from the config file; the API adds TCP rows".into(),
+            ));
+        }
+        if spec.port != 0
+            && self
+                .serving
+                .iter()
+                .any(|s| s.port.number == spec.port && s.port.protocol == Protocol::Tcp)
+        {
             return Err(ControlError::PortExists(spec.port));
         }
         if let Some(name) = &spec.name
@@ -451,10 +479,10 @@ impl Listeners {
         announce(&self.gate.events, &port);
         let mut entry = Serving {
             port: port.clone(),
-            service,
+            service: Answerer::Connections(service),
             accepting: None,
         };
-        entry.accept(&self.gate, bound.listeners);
+        entry.accept(&self.gate, bound.sockets, self.max_answer);
         self.serving.push(entry);
         self.table.insert(port.clone());
         tracing::info!(
@@ -465,17 +493,13 @@ impl Listeners {
             port.service
         );
         let metrics = self.gate.events.metrics();
-        Ok(port.status(metrics.port(port.number, port.service)))
+        Ok(port.status(metrics.port(port.number, port.protocol, port.service)))
     }
 
     /// Remove a port: close its sockets now; its connections finish in the background, as
     /// at shutdown, within the same deadline.
     async fn remove(&mut self, number: u16) -> Result<(), ControlError> {
-        let at = self
-            .serving
-            .iter()
-            .position(|s| s.port.number == number)
-            .ok_or(ControlError::NoSuchPort(number))?;
+        let at = self.find(number)?;
         let mut serving = self.serving.remove(at);
         serving.stop().await;
         self.table.remove(number);
@@ -509,29 +533,47 @@ impl Listeners {
 /// Say that a port's sockets are bound (one event per address).
 pub(crate) fn announce(events: &EventBus, port: &Port) {
     for &addr in &port.addrs {
-        events.emit(Event::new(
-            port.number,
-            port.service,
-            EventKind::PortBound { addr },
-        ));
+        events.emit(port.event(EventKind::PortBound { addr }));
     }
 }
 
 impl Serving {
-    /// Start the port's accept loop on `sockets`.
-    fn accept(&mut self, gate: &Arc<Gate>, sockets: Vec<std::net::TcpListener>) {
-        let sockets = sockets
-            .into_iter()
-            .filter_map(|socket| serve_socket(socket, &self.port))
-            .collect();
-        let listener = Listener {
-            port: self.port.clone(),
-            service: self.service.clone(),
-            gate: gate.clone(),
-            sockets,
-        };
+    /// Start the port's accept loop (TCP) or receive loop (UDP) on `sockets`.
+    fn accept(&mut self, gate: &Arc<Gate>, sockets: Sockets, max_answer: usize) {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(listener.run(stop.clone()));
+        let task = match (&self.service, sockets) {
+            (Answerer::Connections(service), Sockets::Tcp(sockets)) => {
+                let listener = Listener {
+                    port: self.port.clone(),
+                    service: service.clone(),
+                    gate: gate.clone(),
+                    sockets: for_tokio(sockets, &self.port, tokio::net::TcpListener::from_std),
+                };
+                tokio::spawn(listener.run(stop.clone()))
+            }
+            (Answerer::Datagrams(service), Sockets::Udp(sockets)) => {
+                let receiver = DatagramLoop {
+                    port: self.port.clone(),
+                    service: service.clone(),
+                    events: gate.events.clone(),
+                    sockets: for_tokio(sockets, &self.port, tokio::net::UdpSocket::from_std),
+                    max_answer,
+                };
+                tokio::spawn(receiver.run(stop.clone()))
+            }
+            (_, sockets) => {
+                // The app builds each row's service for the row's protocol, so this is a
+                // bug; say so rather than serve a port with the wrong kind of service.
+                tracing::error!(
+                    port = self.port.number,
+                    "the {} service cannot answer {} sockets; closing them",
+                    self.port.service,
+                    self.port.protocol
+                );
+                close_unserved(&gate.events, &self.port, sockets);
+                return;
+            }
+        };
         self.accepting = Some((stop, task));
         self.port.set_listening(true);
     }
@@ -546,32 +588,54 @@ impl Serving {
     }
 }
 
-/// A bound socket, ready for tokio; `None` (logged) if it cannot be served.
-fn serve_socket(
-    socket: std::net::TcpListener,
+/// Bound sockets, ready for tokio, each with its address; one that cannot be served is left
+/// out (logged).
+fn for_tokio<S, T>(
+    sockets: Vec<S>,
     port: &Port,
-) -> Option<(tokio::net::TcpListener, SocketAddr)> {
-    let addr = socket.local_addr().ok()?;
-    match tokio::net::TcpListener::from_std(socket) {
-        Ok(socket) => Some((socket, addr)),
-        Err(error) => {
-            tracing::error!(%addr, %error, port = port.number, "cannot serve this socket");
-            None
-        }
+    convert: fn(S) -> io::Result<T>,
+) -> Vec<(T, SocketAddr)>
+where
+    S: LocalAddr,
+{
+    sockets
+        .into_iter()
+        .filter_map(|socket| {
+            let addr = socket.local_addr().ok()?;
+            match convert(socket) {
+                Ok(socket) => Some((socket, addr)),
+                Err(error) => {
+                    tracing::error!(%addr, %error, port = port.number, "cannot serve this socket");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// A bound std socket's address.
+trait LocalAddr {
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl LocalAddr for std::net::TcpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        std::net::TcpListener::local_addr(self)
+    }
+}
+
+impl LocalAddr for std::net::UdpSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        std::net::UdpSocket::local_addr(self)
     }
 }
 
 /// Close the sockets of a port that has no service, saying so.
-fn close_unserved(events: &EventBus, port: &Port, sockets: Vec<std::net::TcpListener>) {
-    for socket in sockets {
-        if let Ok(addr) = socket.local_addr() {
-            drop(socket);
-            events.emit(Event::new(
-                port.number,
-                port.service,
-                EventKind::PortClosed { addr },
-            ));
-        }
+fn close_unserved(events: &EventBus, port: &Port, sockets: Sockets) {
+    let addrs = sockets.addrs();
+    drop(sockets);
+    for addr in addrs {
+        events.emit(port.event(EventKind::PortClosed { addr }));
     }
     port.set_listening(false);
 }

@@ -166,7 +166,8 @@ impl Logs {
         seen
     }
 
-    /// Wait for the `ready` line; return each service's listening address.
+    /// Wait for the `ready` line; return each service's listening address (a UDP row's
+    /// under `<service>/udp`).
     pub async fn ready(&mut self) -> HashMap<String, SocketAddr> {
         let mut listening = HashMap::new();
         for log in self.until("ready").await {
@@ -174,7 +175,11 @@ impl Logs {
             if let (Some(addr), Some(service)) =
                 (fields["addr"].as_str(), fields["service"].as_str())
             {
-                listening.insert(service.to_owned(), addr.parse().unwrap());
+                let key = match fields["protocol"].as_str() {
+                    Some("udp") => format!("{service}/udp"),
+                    _ => service.to_owned(),
+                };
+                listening.insert(key, addr.parse().unwrap());
             }
         }
         listening

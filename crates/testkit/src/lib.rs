@@ -129,7 +129,7 @@ use std::sync::Arc;
 
 use switchboard_app::{App, Listening};
 pub use switchboard_app::{AuthPolicy, Config, Control, Error, PortSpec, Stopped};
-use switchboard_core::{ControlError, EventBus, PortControl};
+use switchboard_core::{ControlError, EventBus, PortControl, PortDirectory, PortStatus, Protocol};
 pub use switchboard_faults::Toxic;
 use switchboard_faults::ToxicControl;
 use switchboard_mail::Chaos;
@@ -174,6 +174,11 @@ impl StackBuilder {
         spec.bind = vec![[127, 0, 0, 1].into()];
         self.config.ports.push(spec);
         self
+    }
+
+    /// Add a UDP port for the service called `name` (`"echo"`, `"daytime"`, …).
+    pub fn udp_service(self, name: &str) -> Self {
+        self.service(name).port(|row| row.protocol = Protocol::Udp)
     }
 
     /// Change the port of the service added last (its rules, limits, toxics) before the
@@ -291,11 +296,26 @@ impl Stack {
         }
     }
 
-    /// The addresses of every port serving `service`, in the order they were added.
+    /// The addresses of every TCP port serving `service`, in the order they were added.
     pub fn addrs(&self, service: &str) -> Vec<SocketAddr> {
+        self.addrs_of(service, Protocol::Tcp)
+    }
+
+    /// The address of the first UDP port serving `service`.
+    ///
+    /// # Panics
+    /// If the stack has no UDP port for that service.
+    pub fn udp_addr(&self, service: &str) -> SocketAddr {
+        match self.addrs_of(service, Protocol::Udp).first() {
+            Some(addr) => *addr,
+            None => panic!("this stack has no UDP port for the {service:?} service"),
+        }
+    }
+
+    fn addrs_of(&self, service: &str, protocol: Protocol) -> Vec<SocketAddr> {
         self.listening
             .iter()
-            .filter(|l| l.service == service)
+            .filter(|l| l.service == service && l.protocol == protocol)
             .map(|l| l.addr)
             .collect()
     }
@@ -328,6 +348,11 @@ impl Stack {
     /// JSON), check how the client called with [`Stubs::find`].
     pub fn stubs(&self) -> &Stubs {
         &self.stubs
+    }
+
+    /// Every row of the port table, as `/api/ports` shows them.
+    pub fn ports(&self) -> Vec<PortStatus> {
+        PortDirectory::ports(self.control.table())
     }
 
     /// Close the port of `service`: new connections are refused (by the kernel: there is no

@@ -9,11 +9,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{Event, EventKind};
+use crate::Protocol;
 
-/// Every metric is labelled with the port and the service behind it.
+/// Every metric is labelled with the port, its protocol and the service behind it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PortLabels {
     port: u16,
+    protocol: &'static str,
     service: &'static str,
 }
 
@@ -134,8 +136,12 @@ impl Metrics {
     }
 
     /// A port's connection counts so far.
-    pub fn port(&self, port: u16, service: &'static str) -> PortCounts {
-        let labels = PortLabels { port, service };
+    pub fn port(&self, port: u16, protocol: Protocol, service: &'static str) -> PortCounts {
+        let labels = PortLabels {
+            port,
+            protocol: protocol.as_str(),
+            service,
+        };
         PortCounts {
             accepted: self.accepted.get_or_create(&labels).get(),
             active: u64::try_from(self.active.get_or_create(&labels).get()).unwrap_or(0),
@@ -167,6 +173,7 @@ impl Metrics {
     pub(super) fn count(&self, event: &Event) {
         let labels = PortLabels {
             port: event.port,
+            protocol: event.protocol.as_str(),
             service: event.service,
         };
         match &event.kind {
@@ -180,6 +187,16 @@ impl Metrics {
                 ..
             } => {
                 self.active.get_or_create(&labels).dec();
+                self.received.get_or_create(&labels).inc_by(*bytes_in);
+                self.sent.get_or_create(&labels).inc_by(*bytes_out);
+            }
+            // A datagram is UDP's connection: counted as accepted, never open.
+            EventKind::Datagram {
+                bytes_in,
+                bytes_out,
+                ..
+            } => {
+                self.accepted.get_or_create(&labels).inc();
                 self.received.get_or_create(&labels).inc_by(*bytes_in);
                 self.sent.get_or_create(&labels).inc_by(*bytes_out);
             }
@@ -269,19 +286,19 @@ mod tests {
         ));
         let text = metrics.render();
         for line in [
-            r#"switchboard_connections_accepted_total{port="25",service="smtp"} 1"#,
-            r#"switchboard_connections_active{port="25",service="smtp"} 0"#,
-            r#"switchboard_received_bytes_total{port="25",service="smtp"} 100"#,
-            r#"switchboard_sent_bytes_total{port="25",service="smtp"} 40"#,
-            r#"switchboard_messages_captured_total{port="25",service="smtp"} 1"#,
-            r#"switchboard_tls_handshake_failures_total{port="443",service="https"} 1"#,
+            r#"switchboard_connections_accepted_total{port="25",protocol="tcp",service="smtp"} 1"#,
+            r#"switchboard_connections_active{port="25",protocol="tcp",service="smtp"} 0"#,
+            r#"switchboard_received_bytes_total{port="25",protocol="tcp",service="smtp"} 100"#,
+            r#"switchboard_sent_bytes_total{port="25",protocol="tcp",service="smtp"} 40"#,
+            r#"switchboard_messages_captured_total{port="25",protocol="tcp",service="smtp"} 1"#,
+            r#"switchboard_tls_handshake_failures_total{port="443",protocol="tcp",service="https"} 1"#,
             "# TYPE switchboard_connections_active gauge",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert_eq!(
-            metrics.port(25, "smtp"),
+            metrics.port(25, Protocol::Tcp, "smtp"),
             PortCounts {
                 accepted: 1,
                 active: 0,

@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 use tokio::sync::broadcast;
 
-use crate::TlsInfo;
+use crate::{Protocol, TlsInfo};
 
 mod metrics;
 
@@ -20,6 +20,8 @@ pub use metrics::{Metrics, PortCounts};
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
     pub port: u16,
+    /// `tcp` or `udp`: 7/tcp and 7/udp are two ports.
+    pub protocol: Protocol,
     pub service: &'static str,
     #[serde(flatten)]
     pub kind: EventKind,
@@ -82,6 +84,14 @@ pub enum EventKind {
         peer: SocketAddr,
         local: SocketAddr,
     },
+    /// A datagram came to a UDP port and its service answered it (`bytes_out` 0: with
+    /// silence). UDP has no connections: each datagram is judged, counted and answered on
+    /// its own.
+    Datagram {
+        peer: SocketAddr,
+        bytes_in: u64,
+        bytes_out: u64,
+    },
     /// A TLS handshake completed: the connection is now encrypted.
     TlsEstablished {
         id: u64,
@@ -129,13 +139,19 @@ pub enum EventKind {
 }
 
 impl Event {
-    /// An event of `port`, whose service is `service`.
+    /// An event of TCP port `port`, whose service is `service`.
     pub fn new(port: u16, service: &'static str, kind: EventKind) -> Self {
         Self {
             port,
+            protocol: Protocol::Tcp,
             service,
             kind,
         }
+    }
+
+    /// The same event, of a port of `protocol`.
+    pub fn on(self, protocol: Protocol) -> Self {
+        Self { protocol, ..self }
     }
 
     /// A message stored from the connection `info` (over SMTP, or the HTTP send API).
@@ -169,29 +185,59 @@ impl Event {
     /// Write the event to the tracing log, worded for a person watching the terminal.
     fn log(&self) {
         let Event {
-            port,
+            port: number,
+            protocol,
             service,
             kind,
         } = self;
+        // "port 80" for TCP, as people say it; "port 7/udp" for UDP.
+        let port = match protocol {
+            Protocol::Tcp => number.to_string(),
+            Protocol::Udp => format!("{number}/udp"),
+        };
         match kind {
             EventKind::PortBound { addr } => tracing::info!(
-                %addr, port, service,
-                "listening on {addr} — the kernel now hands connections for port {port} to the {service} service"
+                %addr, port = number, %protocol, service,
+                "{} {addr} — the kernel now hands {} for port {port} to the {service} service",
+                match protocol {
+                    Protocol::Tcp => "listening on",
+                    Protocol::Udp => "bound",
+                },
+                match protocol {
+                    Protocol::Tcp => "connections",
+                    Protocol::Udp => "datagrams",
+                }
             ),
             EventKind::PortClosed { addr } => tracing::info!(
-                %addr, port, service,
-                "closed {addr} — the kernel now refuses new connections to port {port}"
+                %addr, port = number, %protocol, service,
+                "closed {addr} — the kernel now {} to port {port}",
+                match protocol {
+                    Protocol::Tcp => "refuses new connections",
+                    Protocol::Udp => "answers datagrams with ICMP port unreachable",
+                }
             ),
             EventKind::PortAtLimit { limit } => tracing::warn!(
-                port,
+                port = number,
                 service,
                 limit,
                 "port {port} ({service}) is at its limit of {limit} connections; new ones wait in the kernel's queue"
             ),
+            EventKind::ConnectionDenied { peer, rule } if *protocol == Protocol::Udp => {
+                tracing::info!(
+                    %rule,
+                    "datagram dropped: {peer} → port {port} ({service}) by the rule \"{rule}\"; the service never saw it"
+                )
+            }
             EventKind::ConnectionDenied { peer, rule } => tracing::info!(
                 %rule,
                 "connection denied: {peer} → port {port} ({service}) by the rule \"{rule}\"; closed before it reached the service"
             ),
+            EventKind::ConnectionLimited { peer, limit } if *protocol == Protocol::Udp => {
+                tracing::info!(
+                    limit,
+                    "datagram dropped: {peer} → port {port} ({service}) is over {limit}"
+                )
+            }
             EventKind::ConnectionLimited { peer, limit } => tracing::info!(
                 limit,
                 "connection turned away: {peer} → port {port} ({service}) is over {limit}"
@@ -223,6 +269,15 @@ impl Event {
             EventKind::FaultEnded { fault, reason } => tracing::info!(
                 %fault,
                 "fault ended on port {port} ({service}): {fault}: {reason}"
+            ),
+            EventKind::Datagram {
+                peer,
+                bytes_in,
+                bytes_out,
+            } => tracing::info!(
+                bytes_in,
+                bytes_out,
+                "datagram: {peer} → port {port} ({service}), {bytes_in} bytes in, {bytes_out} bytes out"
             ),
             EventKind::ConnectionOpened { peer, .. } => {
                 tracing::info!("connection opened: {peer} → port {port} ({service})")
@@ -318,6 +373,7 @@ impl EventKind {
             EventKind::FaultStarted { .. } => "fault_started",
             EventKind::FaultEnded { .. } => "fault_ended",
             EventKind::ConnectionOpened { .. } => "connection_opened",
+            EventKind::Datagram { .. } => "datagram",
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",
             EventKind::MessageCaptured { .. } => "message_captured",
@@ -451,7 +507,7 @@ mod tests {
                 },
             ));
         }
-        assert_eq!(bus.metrics().port(7, "echo").accepted, 3);
+        assert_eq!(bus.metrics().port(7, Protocol::Tcp, "echo").accepted, 3);
     }
 
     #[test]
@@ -479,6 +535,11 @@ mod tests {
                 id: 1,
                 peer,
                 local: peer,
+            }),
+            event(EventKind::Datagram {
+                peer,
+                bytes_in: 1,
+                bytes_out: 1,
             }),
             event(EventKind::TlsEstablished { id: 1, peer, tls }),
             event(EventKind::TlsFailed {
@@ -520,7 +581,7 @@ mod tests {
         let json = serde_json::to_value(&timed).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"at": "2026-11-26T10:00:00.123Z", "kind": "port_at_limit", "port": 80, "service": "http", "limit": 5})
+            serde_json::json!({"at": "2026-11-26T10:00:00.123Z", "kind": "port_at_limit", "port": 80, "protocol": "tcp", "service": "http", "limit": 5})
         );
     }
 

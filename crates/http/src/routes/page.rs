@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use switchboard_core::{ConnInfo, PortState, PortStatus};
+use switchboard_core::{ConnInfo, PortState, PortStatus, Protocol};
 use switchboard_probe::sockets;
 
 use super::AppState;
@@ -31,6 +31,10 @@ struct Page {
 /// A port switchboard serves.
 struct Row {
     port: u16,
+    /// The row's key on the page: `80` for TCP, `7/udp` for UDP (two ports).
+    key: String,
+    /// The same, for an element id: `80`, `7-udp`.
+    anchor: String,
     service: &'static str,
     protocol: &'static str,
     addresses: String,
@@ -129,11 +133,20 @@ fn visited_host(headers: &HeaderMap, conn: &ConnInfo) -> String {
 
 impl Row {
     fn new(p: PortStatus, host: &str) -> Self {
+        let udp = p.protocol == Protocol::Udp;
         Row {
-            try_it: try_it(p.service, host, p.port),
+            try_it: match udp {
+                true => vec![
+                    format!("echo hello | nc -u -w1 {host} {}", p.port),
+                    format!("switchboard probe --udp {host} {}", p.port),
+                ],
+                false => try_it(p.service, host, p.port),
+            },
+            key: format!("{}{}", p.port, if udp { "/udp" } else { "" }),
+            anchor: format!("{}{}", p.port, if udp { "-udp" } else { "" }),
             port: p.port,
             service: p.service,
-            protocol: p.protocol,
+            protocol: p.protocol.as_str(),
             addresses: p
                 .addresses
                 .iter()
@@ -158,7 +171,12 @@ pub(super) async fn index(
     let conn = &conn.info;
     let host = visited_host(&headers, conn);
     let ports = state.shared.ports.ports();
-    let ours: HashSet<u16> = ports.iter().map(|p| p.port).collect();
+    // The unbound rows are TCP ports: a UDP row on 7 leaves 7/tcp unbound.
+    let ours: HashSet<u16> = ports
+        .iter()
+        .filter(|p| p.protocol == Protocol::Tcp)
+        .map(|p| p.port)
+        .collect();
     // Who else listens on this machine, as the kernel's table says (empty without /proc).
     let listening: HashSet<u16> = sockets::listening()
         .map(|s| s.iter().map(|s| s.local.port()).collect())

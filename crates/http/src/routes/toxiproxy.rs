@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard_core::{ControlError, PortState, PortStatus};
+use switchboard_core::{ControlError, PortState, PortStatus, Protocol};
 
 use super::AppState;
 use super::control::{error, failed_status, parse_toxic};
@@ -100,14 +100,14 @@ async fn version() -> Json<Value> {
     }))
 }
 
-/// Every row of the port table but the API's own, as proxies.
+/// Every TCP row of the port table but the API's own, as proxies (Toxiproxy proxies TCP).
 fn rows(state: &AppState) -> Vec<PortStatus> {
     state
         .shared
         .ports
         .ports()
         .into_iter()
-        .filter(|p| p.service != "toxiproxy")
+        .filter(|p| p.service != "toxiproxy" && p.protocol == Protocol::Tcp)
         .collect()
 }
 
