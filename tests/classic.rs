@@ -15,7 +15,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use crate::{PATIENCE, Seen};
 
 /// Everything the service sends until it closes.
-async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+pub(crate) async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut got))
         .await

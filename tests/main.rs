@@ -13,6 +13,7 @@ mod classic;
 mod deterministic;
 mod dispatch;
 mod docs;
+mod exec;
 mod http;
 mod httpbin;
 mod httpbin_wire;
@@ -287,6 +288,11 @@ impl Seen {
             events: stack.events().subscribe(),
             seen: Vec::new(),
         }
+    }
+
+    /// How many of the events seen so far `wanted` accepts.
+    fn count(&self, wanted: impl Fn(&switchboard_core::Event) -> bool) -> usize {
+        self.seen.iter().filter(|e| wanted(e)).count()
     }
 
     /// The first event `wanted` accepts, seen already or still to come.

@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use switchboard_certs::TlsSettings;
 use switchboard_core::{AccessRules, Cidr, Protocol};
+use switchboard_exec::Program;
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;
@@ -429,6 +430,17 @@ struct RawPort {
     name: Option<String>,
     #[serde(default)]
     tls: bool,
+    /// For `service = "exec"`: the program, and the limits it runs under.
+    command: Option<Vec<String>>,
+    shell: Option<bool>,
+    user: Option<String>,
+    group: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    time_limit: Option<std::time::Duration>,
+    cpu_seconds: Option<u64>,
+    max_memory: Option<u64>,
+    max_open_files: Option<u64>,
+    max_stderr: Option<usize>,
 }
 
 impl RawPort {
@@ -448,6 +460,15 @@ impl RawPort {
             upstream: self.upstream.clone(),
             name: self.name.clone(),
             tls: self.tls,
+            command: self.command.clone(),
+            shell: self.shell,
+            user: self.user.clone(),
+            group: self.group.clone(),
+            time_limit: self.time_limit,
+            cpu_seconds: self.cpu_seconds,
+            max_memory: self.max_memory,
+            max_open_files: self.max_open_files,
+            max_stderr: self.max_stderr,
         }
     }
 }
@@ -480,6 +501,20 @@ pub struct PortRow {
     /// For `service = "stubs"`: serve inside TLS, with switchboard's certificate.
     #[serde(default)]
     pub tls: bool,
+    /// For `service = "exec"`: the program and its arguments, run for each connection.
+    pub command: Option<Vec<String>>,
+    /// For `exec`: run `command`'s one string with `/bin/sh -c`.
+    pub shell: Option<bool>,
+    /// For `exec`, as root: the user and group programs run as.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// For `exec`: the limits of one program (defaults in `switchboard_exec::Program`).
+    #[serde(default, with = "humantime_serde")]
+    pub time_limit: Option<std::time::Duration>,
+    pub cpu_seconds: Option<u64>,
+    pub max_memory: Option<u64>,
+    pub max_open_files: Option<u64>,
+    pub max_stderr: Option<usize>,
 }
 
 /// What is wrong with a row: its service, or another of its keys.
@@ -566,7 +601,9 @@ impl PortRow {
             }
             (_, None) => None,
         };
+        let exec = self.exec_program(service)?;
         Ok(PortSpec {
+            exec,
             upstream,
             port,
             protocol: self.protocol,
@@ -587,6 +624,44 @@ impl PortRow {
 }
 
 impl PortRow {
+    /// The program of an `exec` row (its keys over the defaults), checked; none for other
+    /// services, which may not have those keys.
+    fn exec_program(&self, service: &str) -> Result<Option<Program>, RowError> {
+        let defaults = Program::default();
+        let given = [
+            ("command", self.command.is_some()),
+            ("shell", self.shell.is_some()),
+            ("user", self.user.is_some()),
+            ("group", self.group.is_some()),
+            ("time_limit", self.time_limit.is_some()),
+            ("cpu_seconds", self.cpu_seconds.is_some()),
+            ("max_memory", self.max_memory.is_some()),
+            ("max_open_files", self.max_open_files.is_some()),
+            ("max_stderr", self.max_stderr.is_some()),
+        ];
+        if service != "exec" {
+            return match given.iter().find(|(_, given)| *given) {
+                Some((key, _)) => Err(RowError::Other(format!(
+                    "`{key}` is for exec rows (a program on a port), not {service}"
+                ))),
+                None => Ok(None),
+            };
+        }
+        let program = Program {
+            command: self.command.clone().unwrap_or_default(),
+            shell: self.shell.unwrap_or(defaults.shell),
+            user: self.user.clone(),
+            group: self.group.clone(),
+            time_limit: self.time_limit.unwrap_or(defaults.time_limit),
+            cpu_seconds: self.cpu_seconds.unwrap_or(defaults.cpu_seconds),
+            max_memory: self.max_memory.unwrap_or(defaults.max_memory),
+            max_open_files: self.max_open_files.unwrap_or(defaults.max_open_files),
+            max_stderr: self.max_stderr.unwrap_or(defaults.max_stderr),
+        };
+        program.validate().map_err(RowError::Other)?;
+        Ok(Some(program))
+    }
+
     /// What a UDP row may not have: a service without a UDP form, or a key about
     /// connections or byte streams (UDP has neither).
     fn check_udp(&self, service: &str) -> Result<(), RowError> {
@@ -962,6 +1037,32 @@ mod tests {
             err.contains("unknown variant `sctp`, expected `tcp` or `udp`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_exec_row_is_its_command_with_defaults_and_other_rows_cannot_have_one() {
+        let config = parse(
+            "[[port]]\nport = 8007\nservice = \"exec\"\ncommand = [\"cat\"]\ntime_limit = \"2s\"\n",
+        )
+        .unwrap();
+        let program = config.ports[0].exec.as_ref().unwrap();
+        assert_eq!(program.command, ["cat"]);
+        assert_eq!(program.time_limit, std::time::Duration::from_secs(2));
+        assert_eq!(program.max_open_files, Program::default().max_open_files);
+
+        let err = parse("[[port]]\nport = 8007\nservice = \"exec\"\n").unwrap_err();
+        assert!(err.contains("an exec row needs `command`"), "{err}");
+        let err =
+            parse("[[port]]\nport = 80\nservice = \"http\"\ncommand = [\"cat\"]\n").unwrap_err();
+        assert!(
+            err.contains("`command` is for exec rows (a program on a port), not http"),
+            "{err}"
+        );
+        let err = parse(
+            "[[port]]\nport = 8007\nservice = \"exec\"\ncommand = [\"a\", \"b\"]\nshell = true\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("one string for /bin/sh -c"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub enum Error {
     Mail(#[from] MailError),
     #[error("port {0} is a proxy without an upstream: give it `upstream = \"host:port\"`")]
     NoUpstream(u16),
+    #[error(
+        "port {0} is an exec row without a program: give it `command = [\"program\", \"arg\"]`"
+    )]
+    NoCommand(u16),
+    #[error("port {0} (exec): {1}")]
+    Exec(u16, String),
     #[error("[proxy] {0}")]
     Proxy(String),
     #[error("[stubs] {0}")]
@@ -97,6 +103,7 @@ impl App {
             chaos: chaos.clone(),
             max_connections: config.supervisor.max_connections,
             upstream_guard: upstream_guard.clone(),
+            allow_exec: config.control.allow_exec,
         });
         let shared = Shared {
             ports: control.table.clone(),
@@ -176,6 +183,8 @@ pub struct Control {
     max_connections: usize,
     /// Where proxies added at run time may connect.
     upstream_guard: Arc<UpstreamGuard>,
+    /// `[control] allow_exec`: whether rows added at run time may run programs.
+    allow_exec: bool,
 }
 
 impl Control {
@@ -222,6 +231,15 @@ impl PortControl for Control {
     async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError> {
         let row: PortRow = serde_json::from_value(row)
             .map_err(|e| ControlError::Invalid(format!("not a [[port]] row: {e}")))?;
+        if row.service == "exec" && !self.allow_exec {
+            return Err(ControlError::Forbidden(
+                "the API does not add exec rows: a program on a port, started by whoever can \
+                 reach this API, would be a remote shell. Put the row in the config file, or \
+                 set [control] allow_exec = true if everyone who reaches the API may run \
+                 programs here"
+                    .into(),
+            ));
+        }
         let mut spec = row
             .to_spec(self.max_connections)
             .map_err(|e| ControlError::Invalid(e.to_string()))?;

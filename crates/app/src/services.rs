@@ -11,6 +11,7 @@ use switchboard_certs::Identity;
 use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
 use switchboard_core::{DatagramService, EventBus, Protocol, Service};
 use switchboard_echo::EchoService;
+use switchboard_exec::ExecService;
 use switchboard_http::{HttpApp, HttpService};
 use switchboard_https::HttpsService;
 use switchboard_mail::{Chaos, MailStore};
@@ -71,7 +72,20 @@ const SERVICES: &[Entry] = &[
     Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy, udp: None },
     Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy, udp: None },
     Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs, udp: None },
+    Entry { name: "exec",  uses_tls: false, per_row: true,  build: exec, udp: None },
 ];
+
+/// A program on a port: the row's command, run for each connection.
+fn exec(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
+    let program = row.exec.clone().ok_or(Error::NoCommand(row.port))?;
+    let name = row
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("exec-{}", row.port));
+    let service = ExecService::new(program, name, cx.events.clone())
+        .map_err(|reason| Error::Exec(row.port, reason))?;
+    Ok(Arc::new(service))
+}
 
 /// WireMock-style stubs; inside TLS on a row with `tls = true`.
 fn stubs(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
@@ -206,6 +220,11 @@ pub(crate) fn wire(rows: &[(u16, &PortSpec)], mut factory: Factory) -> Result<Se
     let mut tcp = Vec::with_capacity(rows.len());
     let mut udp = Vec::new();
     for &(port, row) in rows {
+        // The row as bound: the kernel's number for port 0.
+        let row = &PortSpec {
+            port,
+            ..row.clone()
+        };
         match row.protocol {
             Protocol::Tcp => tcp.push((port, factory.build(row)?)),
             Protocol::Udp => udp.push((port, datagram_service(row)?)),

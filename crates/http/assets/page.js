@@ -71,6 +71,14 @@
     say("opened", d.at, d.peer + " → port " + d.row + " (" + d.service + "): a datagram of " +
       d.bytes_in + " bytes, " + (d.bytes_out ? "answered with " + d.bytes_out : "not answered"));
   });
+  // A program on a port: one process per connection, appearing and disappearing.
+  on("program_started", function (d) {
+    say("opened", d.at, "port " + d.row + " (" + d.service + "): started `" + d.command + "` as process " + d.pid);
+  });
+  on("program_exited", function (d) {
+    say("closed", d.at, "port " + d.row + " (" + d.service + "): process " + d.pid + " ended (" + d.status +
+      ") after " + Math.round(d.duration_ms) + " ms");
+  });
   on("port_bound", function (d) {
     const c = cell(d.row, "state");
     if (c) c.textContent = "listening";

@@ -127,6 +127,10 @@ impl HttpSettings {
 pub struct ControlSettings {
     /// Address ranges that may use the control API; everyone else gets 403.
     pub allow: Vec<Cidr>,
+    /// Whether the control API may add `exec` rows. An API that starts programs is a remote
+    /// shell for whoever reaches it, so by default programs on ports come from the config
+    /// file only.
+    pub allow_exec: bool,
 }
 
 impl Default for ControlSettings {
@@ -136,6 +140,7 @@ impl Default for ControlSettings {
                 .iter()
                 .filter_map(|c| c.parse().ok())
                 .collect(),
+            allow_exec: false,
         }
     }
 }

@@ -203,9 +203,79 @@ fn owners_in(proc_root: &Path) -> HashMap<u64, Process> {
     owners
 }
 
+/// A process started by another: what `switchboard ports` shows under switchboard for the
+/// programs of its `exec` rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub pid: u32,
+    /// Its real user id.
+    pub uid: u32,
+    /// Its command line, arguments joined by spaces.
+    pub command: String,
+}
+
+/// The processes whose parent is `parent`, in pid order (as far as `/proc` shows them).
+pub fn children_of(parent: u32) -> Vec<Started> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: Vec<Started> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            if field("PPid:")? != parent {
+                return None;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let command = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some(Started {
+                pid,
+                uid: field("Uid:")?,
+                command,
+            })
+        })
+        .collect();
+    children.sort_by_key(|c| c.pid);
+    children
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_process_is_found_under_its_parent() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let found = children_of(std::process::id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let ours = found.iter().find(|c| c.pid == child.id()).unwrap();
+        assert_eq!(ours.command, "sleep 30");
+        assert_eq!(ours.uid, nix_free_uid());
+    }
+
+    /// This process's real uid, from /proc (the probe crate does not link nix).
+    fn nix_free_uid() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
 
     // In the format of a Linux x86_64 machine (so the address words are little-endian).
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

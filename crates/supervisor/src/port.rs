@@ -49,6 +49,8 @@ pub struct PortSpec {
     pub name: Option<String>,
     /// Served inside TLS with switchboard's certificate (a `stubs` row).
     pub tls: bool,
+    /// What an `exec` row runs for each connection; none for other services.
+    pub exec: Option<switchboard_exec::Program>,
 }
 
 /// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
@@ -76,6 +78,7 @@ impl PortSpec {
             upstream: None,
             name: None,
             tls: false,
+            exec: None,
         }
     }
 }

@@ -103,7 +103,10 @@ pub(crate) enum Request {
     Open(u16, Reply),
     /// Open every closed port (reset).
     OpenAll(Reply),
-    Add(PortSpec, oneshot::Sender<Result<PortStatus, ControlError>>),
+    Add(
+        Box<PortSpec>,
+        oneshot::Sender<Result<PortStatus, ControlError>>,
+    ),
     Remove(u16, Reply),
 }
 
@@ -269,7 +272,7 @@ impl PortTable {
     /// Add a port: bind it (with the same errors as at start-up), give it its service and
     /// serve it; the answer is its row.
     pub async fn add_port(&self, spec: PortSpec) -> Result<PortStatus, ControlError> {
-        self.ask(|reply| Request::Add(spec, reply)).await
+        self.ask(|reply| Request::Add(Box::new(spec), reply)).await
     }
 
     /// Remove a port: its listeners close at once, its connections drain in the background
@@ -464,11 +467,17 @@ impl Listeners {
         {
             return Err(ControlError::NameExists(name.clone()));
         }
-        let service = self.factory.service(spec).map_err(ControlError::Invalid)?;
         let bound = bind_port(spec).map_err(|error| ControlError::Bind {
             port: spec.port,
             reason: error.to_string(),
         })?;
+        // Built for the row as bound (the kernel's number for port 0); if it cannot be
+        // built, dropping `bound` closes the sockets again.
+        let row = PortSpec {
+            port: bound.port,
+            ..spec.clone()
+        };
+        let service = self.factory.service(&row).map_err(ControlError::Invalid)?;
         let port = Arc::new(Port::new(
             spec,
             (bound.port, bound.addrs()),

@@ -51,6 +51,7 @@ pub(crate) fn print() -> ExitCode {
     if sockets.is_empty() {
         println!("(none: nothing on this machine listens for TCP connections)");
     }
+    print_programs(&owners);
     if hidden {
         println!(
             "\n? = a process whose open files this user cannot look into (another user's, or one in \
@@ -58,4 +59,49 @@ pub(crate) fn print() -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// The programs each switchboard runs now, one per connection to an `exec` row: a port is
+/// just a door to a program.
+fn print_programs(owners: &std::collections::HashMap<u64, sockets::Process>) {
+    let mut parents: Vec<u32> = owners
+        .values()
+        .filter(|p| p.name == "switchboard")
+        .map(|p| p.pid)
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    for parent in parents {
+        let programs = sockets::children_of(parent);
+        println!(
+            "\nPrograms switchboard (pid {parent}) runs now, one per connection to an exec row:"
+        );
+        if programs.is_empty() {
+            println!("(none now: each connection to an exec row starts one, and its end ends it)");
+            continue;
+        }
+        println!("{:<8} {:<10} COMMAND", "PID", "USER");
+        for program in programs {
+            println!(
+                "{:<8} {:<10} {}",
+                program.pid,
+                user_name(program.uid),
+                program.command
+            );
+        }
+    }
+}
+
+/// The name of user `uid` from /etc/passwd, or the number.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
 }

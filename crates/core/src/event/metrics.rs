@@ -234,6 +234,8 @@ impl Metrics {
                     .inc_by(*bytes_down);
             }
             EventKind::PortClosed { .. }
+            | EventKind::ProgramStarted { .. }
+            | EventKind::ProgramExited { .. }
             | EventKind::ConnectionReset { .. }
             | EventKind::RequestUnmatched { .. }
             | EventKind::FaultStarted { .. }

@@ -92,6 +92,21 @@ pub enum EventKind {
         bytes_in: u64,
         bytes_out: u64,
     },
+    /// An `exec` row started its program for connection `id`.
+    ProgramStarted {
+        id: u64,
+        pid: u32,
+        /// The command, as it would be typed.
+        command: String,
+    },
+    /// The program of connection `id` ended (and was reaped): `exit 0`, `killed by SIGKILL`.
+    ProgramExited {
+        id: u64,
+        pid: u32,
+        status: String,
+        #[serde(rename = "duration_ms", serialize_with = "millis")]
+        duration: Duration,
+    },
     /// A TLS handshake completed: the connection is now encrypted.
     TlsEstablished {
         id: u64,
@@ -279,6 +294,21 @@ impl Event {
                 bytes_out,
                 "datagram: {peer} → port {port} ({service}), {bytes_in} bytes in, {bytes_out} bytes out"
             ),
+            EventKind::ProgramStarted { pid, command, .. } => tracing::info!(
+                pid,
+                "program started: `{command}` (pid {pid}) for port {port} ({service})"
+            ),
+            EventKind::ProgramExited {
+                pid,
+                status,
+                duration,
+                ..
+            } => tracing::info!(
+                pid,
+                %status,
+                "program ended: pid {pid}, {status}, after {ms:.1} ms",
+                ms = duration.as_secs_f64() * 1000.0
+            ),
             EventKind::ConnectionOpened { peer, .. } => {
                 tracing::info!("connection opened: {peer} → port {port} ({service})")
             }
@@ -374,6 +404,8 @@ impl EventKind {
             EventKind::FaultEnded { .. } => "fault_ended",
             EventKind::ConnectionOpened { .. } => "connection_opened",
             EventKind::Datagram { .. } => "datagram",
+            EventKind::ProgramStarted { .. } => "program_started",
+            EventKind::ProgramExited { .. } => "program_exited",
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",
             EventKind::MessageCaptured { .. } => "message_captured",
@@ -540,6 +572,17 @@ mod tests {
                 peer,
                 bytes_in: 1,
                 bytes_out: 1,
+            }),
+            event(EventKind::ProgramStarted {
+                id: 1,
+                pid: 2,
+                command: "cat".into(),
+            }),
+            event(EventKind::ProgramExited {
+                id: 1,
+                pid: 2,
+                status: "exit 0".into(),
+                duration: Duration::ZERO,
             }),
             event(EventKind::TlsEstablished { id: 1, peer, tls }),
             event(EventKind::TlsFailed {

@@ -1,0 +1,454 @@
+//! Any program as a service, the way inetd did it: each connection to an `exec` row runs the
+//! row's command, and the connection's bytes are relayed to the program's standard input and
+//! from its standard output. The supervisor has already accepted the connection and applied
+//! the row's rules and limits, and the bytes pass through the port's toxics and counters, so
+//! a program on a port is served like every other service.
+//!
+//! ```text
+//! client ──▶ port (rules, limits, toxics) ──▶ stdin  ┐
+//!        ◀──                              ◀── stdout ┤ the program, one per connection
+//!                                   the log ◀── stderr ┘
+//! ```
+//!
+//! - The command runs directly (never through a shell, unless the row says `shell = true`);
+//!   the client's bytes reach only its standard input, never its arguments or environment.
+//! - Its environment is cleared, then holds only the variables of [`environment`].
+//! - The client's half-close closes the program's standard input; the connection ends when
+//!   the program has exited and its output is sent, at the row's `time_limit`, or at
+//!   shutdown. Each program runs in a process group of its own, and the whole group is killed
+//!   and the program reaped when its connection ends: no zombies, no orphans.
+//! - Limits: the row's `max_connections`, `max_per_source` and `max_rate` (xinetd's
+//!   `instances`, `per_source` and `cps`) hold for programs as for any connection; each
+//!   program gets rlimits for CPU seconds, memory and open files ([`limits`]).
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Service, Shutdown};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+mod limits;
+
+pub use limits::RunAs;
+
+/// What an `exec` row runs, and within which limits: the row's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Program {
+    /// The program and its arguments: `["cat"]`, `["/usr/bin/date", "-u"]`.
+    pub command: Vec<String>,
+    /// Run `command`'s one string with `/bin/sh -c` (pipes, redirections).
+    pub shell: bool,
+    /// The user to run as, when switchboard runs as root (default `nobody`).
+    pub user: Option<String>,
+    /// The group to run as (default: the user's own group).
+    pub group: Option<String>,
+    /// How long one program may run; then it is killed and its connection closed.
+    #[serde(with = "humantime_serde")]
+    pub time_limit: Duration,
+    /// CPU seconds one program may use (RLIMIT_CPU).
+    pub cpu_seconds: u64,
+    /// Bytes of address space one program may map (RLIMIT_AS).
+    pub max_memory: u64,
+    /// Files one program may have open at once (RLIMIT_NOFILE).
+    pub max_open_files: u64,
+    /// Bytes of a program's standard error written to the log; the rest is read and dropped.
+    pub max_stderr: usize,
+}
+
+impl Default for Program {
+    fn default() -> Self {
+        Self {
+            command: Vec::new(),
+            shell: false,
+            user: None,
+            group: None,
+            time_limit: Duration::from_secs(300),
+            cpu_seconds: 60,
+            max_memory: 1 << 30,
+            max_open_files: 256,
+            max_stderr: 4096,
+        }
+    }
+}
+
+impl Program {
+    /// Check what types cannot; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.command.as_slice(), self.shell) {
+            ([], _) => {
+                return Err(
+                    "an exec row needs `command`: the program and its arguments, \
+                            e.g. command = [\"cat\"]"
+                        .into(),
+                );
+            }
+            ([program, ..], _) if program.is_empty() => {
+                return Err("`command` starts with an empty program name".into());
+            }
+            ([_], true) | (_, false) => {}
+            (_, true) => {
+                return Err(
+                    "with `shell = true`, `command` is one string for /bin/sh -c, \
+                            e.g. command = [\"date; uptime\"]"
+                        .into(),
+                );
+            }
+        }
+        for (key, zero) in [
+            ("time_limit", self.time_limit.is_zero()),
+            ("cpu_seconds", self.cpu_seconds == 0),
+            ("max_memory", self.max_memory == 0),
+            ("max_open_files", self.max_open_files == 0),
+        ] {
+            if zero {
+                return Err(format!("`{key}` must be more than zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command as people would type it, for the log: `cat`, `sh -c 'date'`.
+    fn display(&self) -> String {
+        match self.shell {
+            true => format!("sh -c '{}'", self.command.join(" ")),
+            false => self.command.join(" "),
+        }
+    }
+}
+
+/// The variables a program finds in its environment, and nothing else: UCSPI-TCP's names
+/// (`PROTO`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`, `TCPLOCALPORT`), systemd's
+/// (`REMOTE_ADDR`, `REMOTE_PORT`), switchboard's (`SWITCHBOARD_SERVICE`, the row's name;
+/// `SWITCHBOARD_CONN_ID`, the connection's id in the log and events) and a fixed `PATH`.
+pub fn environment(row: &str, info: &ConnInfo) -> Vec<(&'static str, String)> {
+    let remote = info.peer.ip().to_canonical().to_string();
+    let local = info.local.ip().to_canonical().to_string();
+    vec![
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        ("PROTO", "TCP".to_owned()),
+        ("TCPREMOTEIP", remote.clone()),
+        ("TCPREMOTEPORT", info.peer.port().to_string()),
+        ("TCPLOCALIP", local),
+        ("TCPLOCALPORT", info.local.port().to_string()),
+        ("REMOTE_ADDR", remote),
+        ("REMOTE_PORT", info.peer.port().to_string()),
+        ("SWITCHBOARD_SERVICE", row.to_owned()),
+        ("SWITCHBOARD_CONN_ID", info.id.to_string()),
+    ]
+}
+
+/// Runs the row's program for each connection.
+#[derive(Debug)]
+pub struct ExecService {
+    program: Arc<Program>,
+    /// The row's name, for `SWITCHBOARD_SERVICE`.
+    row: String,
+    run_as: Option<RunAs>,
+    events: EventBus,
+}
+
+impl ExecService {
+    /// The service of the row called `row`. Fails when the program's user or group does not
+    /// exist, or is asked for while switchboard does not run as root.
+    pub fn new(program: Program, row: String, events: EventBus) -> Result<Self, String> {
+        program.validate()?;
+        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())?;
+        Ok(Self {
+            program: Arc::new(program),
+            row,
+            run_as,
+            events,
+        })
+    }
+
+    fn command(&self, info: &ConnInfo) -> Command {
+        let program = &self.program;
+        let mut command = match program.shell {
+            true => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c").args(&program.command);
+                sh
+            }
+            false => {
+                let mut command = Command::new(&program.command[0]);
+                command.args(&program.command[1..]);
+                command
+            }
+        };
+        command
+            .env_clear()
+            .envs(environment(&self.row, info))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A group of its own, so that what it starts can be killed with it.
+            .process_group(0)
+            // If this future is dropped (the drain's deadline), the child is still killed,
+            // and tokio reaps it.
+            .kill_on_drop(true);
+        limits::apply(&mut command, program, self.run_as.as_ref());
+        command
+    }
+
+    fn emit(&self, info: &ConnInfo, kind: EventKind) {
+        self.events
+            .emit(Event::new(info.port(), info.service, kind));
+    }
+}
+
+/// Kills a program's whole process group when dropped: however its connection ends, nothing
+/// it started is left running.
+struct Group(Pid);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // ESRCH (the group is already gone) is the usual, happy case.
+        let _ = killpg(self.0, Signal::SIGKILL);
+    }
+}
+
+/// How a program's connection ended.
+enum End {
+    /// The program exited and its output was sent.
+    Exited(std::process::ExitStatus),
+    /// It ran past the row's `time_limit`.
+    TimeLimit,
+    /// switchboard is shutting down.
+    Shutdown,
+    /// Sending its output to the client failed (the client went away).
+    ClientGone(std::io::Error),
+}
+
+#[async_trait]
+impl Service for ExecService {
+    fn name(&self) -> &'static str {
+        "exec"
+    }
+
+    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+        let info = conn.info;
+        let mut child = self.command(&info).spawn().map_err(|error| {
+            format!(
+                "cannot start `{}`: {error}",
+                self.program.command.first().map_or("", String::as_str)
+            )
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let group = Group(Pid::from_raw(pid as i32));
+        let started = Instant::now();
+        let command = self.program.display();
+        self.emit(
+            &info,
+            EventKind::ProgramStarted {
+                id: info.id,
+                pid,
+                command,
+            },
+        );
+
+        let (reader, mut writer) = tokio::io::split(conn.stream);
+        let end = tokio::select! {
+            end = relay(&mut child, reader, &mut writer, self.program.max_stderr) => end,
+            () = tokio::time::sleep(self.program.time_limit) => End::TimeLimit,
+            () = shutdown.requested() => End::Shutdown,
+        };
+        // Whatever happened, nothing of the group outlives the connection, and the program
+        // is reaped before the connection's task ends.
+        drop(group);
+        let status = match &end {
+            End::Exited(status) => *status,
+            _ => child.wait().await?,
+        };
+        let status_text = describe(status);
+        self.emit(
+            &info,
+            EventKind::ProgramExited {
+                id: info.id,
+                pid,
+                status: status_text.clone(),
+                duration: started.elapsed(),
+            },
+        );
+        match end {
+            End::Exited(_) => {
+                let _ = writer.shutdown().await;
+                Ok(())
+            }
+            End::TimeLimit => Err(format!(
+                "the program ran past time_limit ({}) and was killed",
+                humantime::format_duration(self.program.time_limit)
+            )
+            .into()),
+            End::Shutdown => Ok(()),
+            End::ClientGone(error) => {
+                Err(format!("the client went away ({error}); the program was killed").into())
+            }
+        }
+    }
+}
+
+/// Relay the connection to the program until it has exited and its output is sent.
+async fn relay(
+    child: &mut Child,
+    mut reader: impl AsyncRead + Unpin,
+    writer: &mut (impl AsyncWrite + Unpin),
+    max_stderr: usize,
+) -> End {
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        // All three were asked for as pipes; without them there is nothing to relay.
+        return End::ClientGone(std::io::Error::other("the program's pipes are missing"));
+    };
+    // Client → program. Its end (the client's half-close, or the program no longer reading)
+    // closes the program's standard input; neither ends the connection.
+    let input = async move {
+        let _ = tokio::io::copy(&mut reader, &mut stdin).await;
+        drop(stdin);
+        std::future::pending::<()>().await
+    };
+    let output = tokio::io::copy(&mut stdout, writer);
+    let errors = log_stderr(stderr, max_stderr);
+    tokio::pin!(output);
+    let sent = tokio::select! {
+        sent = &mut output => sent,
+        () = input => return unreachable_end(),
+        () = errors => return unreachable_end(),
+    };
+    if let Err(error) = sent {
+        return End::ClientGone(error);
+    }
+    // The program closed its output: it has exited, or is about to.
+    match child.wait().await {
+        Ok(status) => End::Exited(status),
+        Err(error) => End::ClientGone(error),
+    }
+}
+
+/// Futures that never finish cannot end the `select!`; this says so to the type checker.
+fn unreachable_end() -> End {
+    End::ClientGone(std::io::Error::other("a relay ended that never ends"))
+}
+
+/// Write the program's standard error to the log, line by line, up to `max` bytes; read and
+/// drop the rest (a program must never block on a full pipe). Never finishes.
+async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) {
+    let mut logged = 0;
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if logged >= max {
+            continue;
+        }
+        let room = (max - logged).min(n);
+        pending.extend_from_slice(&buf[..room]);
+        logged += room;
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            log_line(&line);
+        }
+        if logged >= max {
+            log_line(&std::mem::take(&mut pending));
+            tracing::info!("stderr: more than max_stderr ({max} bytes); the rest is dropped");
+        }
+    }
+    if !pending.is_empty() {
+        log_line(&pending);
+    }
+    std::future::pending::<()>().await
+}
+
+fn log_line(line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    if !text.is_empty() {
+        tracing::info!(target: "switchboard::exec", "stderr: {text}");
+    }
+}
+
+/// An exit status in words: `exit 0`, `killed by SIGKILL`.
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(command: &[&str], shell: bool) -> Program {
+        Program {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            shell,
+            ..Program::default()
+        }
+    }
+
+    #[test]
+    fn a_command_is_checked_before_it_is_run() {
+        assert!(program(&["cat"], false).validate().is_ok());
+        assert!(program(&["date; uptime"], true).validate().is_ok());
+        let err = program(&[], false).validate().unwrap_err();
+        assert!(err.contains("needs `command`"), "{err}");
+        let err = program(&["sh", "-c"], true).validate().unwrap_err();
+        assert!(err.contains("one string for /bin/sh -c"), "{err}");
+        let mut zero = program(&["cat"], false);
+        zero.time_limit = Duration::ZERO;
+        assert!(zero.validate().unwrap_err().contains("time_limit"));
+    }
+
+    #[test]
+    fn the_environment_names_both_ends_and_nothing_else() {
+        let info = ConnInfo {
+            id: 7,
+            service: "exec",
+            local: "127.0.0.1:8007".parse().unwrap(),
+            peer: "[::ffff:127.0.0.2]:40000".parse().unwrap(),
+            tls: None,
+        };
+        let env: std::collections::HashMap<_, _> = environment("cat", &info).into_iter().collect();
+        assert_eq!(env["PROTO"], "TCP");
+        assert_eq!(
+            env["TCPREMOTEIP"], "127.0.0.2",
+            "a v4-mapped peer is shown as IPv4"
+        );
+        assert_eq!(env["TCPREMOTEPORT"], "40000");
+        assert_eq!(env["TCPLOCALPORT"], "8007");
+        assert_eq!(env["REMOTE_ADDR"], "127.0.0.2");
+        assert_eq!(env["SWITCHBOARD_SERVICE"], "cat");
+        assert_eq!(env["SWITCHBOARD_CONN_ID"], "7");
+        assert_eq!(env.len(), 10);
+    }
+
+    #[test]
+    fn exit_statuses_read_as_words() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(describe(std::process::ExitStatus::from_raw(0)), "exit 0");
+        assert_eq!(
+            describe(std::process::ExitStatus::from_raw(3 << 8)),
+            "exit 3"
+        );
+        assert_eq!(
+            describe(std::process::ExitStatus::from_raw(9)),
+            "killed by SIGKILL"
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! Any program as a service: `cat`, a program that exits early, one that never exits (killed
+//! at the time limit), one that reads until the client half-closes, many clients against the
+//! instance limit, the cleared environment, rlimits, the user programs run as, and no zombie
+//! or orphan left behind; the control API's 403.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use switchboard_core::{Event, EventKind};
+use switchboard_exec::Program;
+use switchboard_testkit::Stack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::classic::read_to_close;
+use crate::{PATIENCE, Seen};
+
+fn program(command: &[&str]) -> Program {
+    Program {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..Program::default()
+    }
+}
+
+/// A stack with one exec row running `program`.
+async fn exec_stack(program: Program) -> Stack {
+    Stack::builder()
+        .service("exec")
+        .port(|row| row.exec = Some(program))
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Send `input`, half-close, and read the answer to the end.
+async fn run(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(input).await.unwrap();
+    stream.shutdown().await.unwrap();
+    read_to_close(&mut stream).await
+}
+
+/// The `program_exited` event of the program with `pid`.
+async fn exited(seen: &mut Seen, pid: u32) -> Event {
+    seen.find(|e| matches!(e.kind, EventKind::ProgramExited { pid: p, .. } if p == pid))
+        .await
+}
+
+/// The pid of the next program started.
+async fn started(seen: &mut Seen) -> u32 {
+    match seen
+        .find(|e| matches!(e.kind, EventKind::ProgramStarted { .. }))
+        .await
+        .kind
+    {
+        EventKind::ProgramStarted { pid, .. } => pid,
+        _ => unreachable!("found by its kind"),
+    }
+}
+
+/// Whether process `pid` still runs (a zombie, dead but not reaped, counts as not running
+/// only when its parent is not this process: our own zombies are a failure).
+fn assert_gone(pid: u32) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return; // gone: reaped
+    };
+    // "pid (comm) state ppid ...": the fields after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let (state, ppid) = (fields[0], fields[1].parse::<u32>().unwrap());
+    assert!(
+        state == "Z" && ppid != std::process::id(),
+        "process {pid} is still here: state {state}, parent {ppid}"
+    );
+}
+
+#[tokio::test]
+async fn cat_on_a_port_sends_every_byte_back_and_ends_with_the_client() {
+    let stack = exec_stack(program(&["cat"])).await;
+    let mut seen = Seen::new(&stack);
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    // The client's half-close closes cat's standard input; cat exits; the connection ends.
+    assert_eq!(run(stack.addr("exec"), &bytes).await, bytes);
+    let pid = started(&mut seen).await;
+    let event = exited(&mut seen, pid).await;
+    assert!(
+        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "exit 0"),
+        "{event:?}"
+    );
+    assert_gone(pid);
+}
+
+#[tokio::test]
+async fn a_program_that_exits_early_ends_the_connection_after_its_output() {
+    let stack = exec_stack(program(&["echo", "hello from a program"])).await;
+    // The client sends nothing and never closes: the program's exit ends the connection.
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    assert_eq!(read_to_close(&mut stream).await, b"hello from a program\n");
+}
+
+#[tokio::test]
+async fn a_program_reads_until_the_client_half_closes() {
+    let stack = exec_stack(program(&["wc", "-c"])).await;
+    let answer = run(stack.addr("exec"), &[b'x'; 12_345]).await;
+    assert_eq!(String::from_utf8(answer).unwrap().trim(), "12345");
+}
+
+#[tokio::test]
+async fn a_program_that_never_exits_is_killed_at_the_time_limit_with_what_it_started() {
+    // A shell that starts a child of its own in the background, says its pid, and waits.
+    let mut looping = program(&["sleep 300 & echo $!; wait"]);
+    looping.shell = true;
+    looping.time_limit = Duration::from_millis(300);
+    let stack = exec_stack(looping).await;
+    let mut seen = Seen::new(&stack);
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let answer = String::from_utf8(read_to_close(&mut stream).await).unwrap();
+    let grandchild: u32 = answer.trim().parse().unwrap();
+    let pid = started(&mut seen).await;
+    let event = exited(&mut seen, pid).await;
+    assert!(
+        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
+        "{event:?}"
+    );
+    let closed = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionClosed { .. }))
+        .await;
+    let EventKind::ConnectionClosed { error, .. } = closed.kind else {
+        unreachable!()
+    };
+    assert!(
+        error.unwrap().contains("ran past time_limit (300ms)"),
+        "the log says why"
+    );
+    // The program was reaped before its connection closed; the sleep it started was killed
+    // with its group (and its new parent reaps it).
+    assert_gone(pid);
+    tokio::time::timeout(PATIENCE, async {
+        while std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background sleep outlived its connection");
+}
+
+#[tokio::test]
+async fn the_environment_holds_the_documented_variables_only() {
+    let stack = exec_stack(program(&["env"])).await;
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let me = stream.local_addr().unwrap();
+    let text = String::from_utf8(read_to_close(&mut stream).await).unwrap();
+    let env: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let port = stack.addr("exec").port().to_string();
+    let expected: HashMap<&str, String> = [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        ("PROTO", "TCP".to_owned()),
+        ("TCPREMOTEIP", "127.0.0.1".to_owned()),
+        ("TCPREMOTEPORT", me.port().to_string()),
+        ("TCPLOCALIP", "127.0.0.1".to_owned()),
+        ("TCPLOCALPORT", port.clone()),
+        ("REMOTE_ADDR", "127.0.0.1".to_owned()),
+        ("REMOTE_PORT", me.port().to_string()),
+        ("SWITCHBOARD_SERVICE", format!("exec-{port}")),
+    ]
+    .into_iter()
+    .collect();
+    for (key, value) in &expected {
+        assert_eq!(
+            env.get(key).copied(),
+            Some(value.as_str()),
+            "{key} in\n{text}"
+        );
+    }
+    assert!(env["SWITCHBOARD_CONN_ID"].parse::<u64>().is_ok());
+    assert_eq!(env.len(), expected.len() + 1, "nothing else:\n{text}");
+}
+
+#[tokio::test]
+async fn programs_run_under_their_rlimits_and_never_as_root() {
+    let mut limited = program(&["sh", "-c", "ulimit -n; ulimit -t; id -u"]);
+    limited.max_open_files = 64;
+    limited.cpu_seconds = 7;
+    let stack = exec_stack(limited).await;
+    let answer = String::from_utf8(run(stack.addr("exec"), b"").await).unwrap();
+    let lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(lines[..2], ["64", "7"], "{answer}");
+    // As root, programs run as nobody unless the row names a user; otherwise as us.
+    let me = nix::unistd::geteuid();
+    let expected = match me.is_root() {
+        true => nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .unwrap()
+            .uid
+            .to_string(),
+        false => me.to_string(),
+    };
+    assert_eq!(lines[2], expected);
+}
+
+#[tokio::test]
+async fn many_clients_at_once_get_at_most_max_connections_programs() {
+    let stack = Stack::builder()
+        .service("exec")
+        .port(|row| {
+            row.exec = Some(program(&["cat"]));
+            row.max_connections = 2;
+        })
+        .configure(|c| c.supervisor.max_refusals = 8)
+        .start()
+        .await
+        .unwrap();
+    let mut seen = Seen::new(&stack);
+    let addr = stack.addr("exec");
+    // Two programs, each held open by its client.
+    let mut held = Vec::new();
+    for n in 0..2u8 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&[n]).await.unwrap();
+        stream.read_exact(&mut [0u8; 1]).await.unwrap();
+        held.push(stream);
+    }
+    // More clients are turned away (closed at once) without a program.
+    for _ in 0..3 {
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(PATIENCE, extra.read_to_end(&mut got)).await;
+        assert!(got.is_empty());
+    }
+    let limited = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionLimited { .. }))
+        .await;
+    assert!(matches!(
+        limited.kind,
+        EventKind::ConnectionLimited {
+            limit: "max_connections",
+            ..
+        }
+    ));
+    let programs = seen.count(|e| matches!(e.kind, EventKind::ProgramStarted { .. }));
+    assert_eq!(
+        programs, 2,
+        "one program per connection served, none for the others"
+    );
+    // One ends, and room is made for the next.
+    let mut first = held.remove(0);
+    first.shutdown().await.unwrap();
+    read_to_close(&mut first).await;
+    let again = run(addr, b"next").await;
+    assert_eq!(again, b"next");
+}
+
+#[tokio::test]
+async fn the_control_api_adds_exec_rows_only_when_allowed() {
+    let row = json!({"port": 0, "service": "exec", "bind": ["127.0.0.1"], "command": ["cat"]});
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let answer = crate::http_client()
+        .post(stack.url("http", "/api/ports"))
+        .json(&row)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("remote shell") && text.contains("[control] allow_exec"),
+        "{text}"
+    );
+
+    let allowed = Stack::builder()
+        .service("http")
+        .configure(|c| c.control.allow_exec = true)
+        .start()
+        .await
+        .unwrap();
+    let answer = crate::http_client()
+        .post(allowed.url("http", "/api/ports"))
+        .json(&row)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let row: serde_json::Value = answer.json().await.unwrap();
+    let port = row["port"].as_u64().unwrap() as u16;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(run(addr, b"added at run time").await, b"added at run time");
+}
+
+/// The walkthrough's promise, run as a user runs it: a program on a port is two lines of a
+/// config file; its standard error goes to the log, tagged with the connection and capped.
+#[tokio::test]
+async fn a_config_file_puts_a_program_on_a_port_and_its_stderr_in_the_log() {
+    let config = "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\n\
+                  service = \"exec\"\n\
+                  command = [\"sh\", \"-c\", \"echo oops >&2; head -c 5000 /dev/zero | tr '\\\\0' x >&2; cat\"]\n\
+                  max_stderr = 100\n";
+    let mut server = crate::switchboard().start(config, &[]).await;
+    assert_eq!(
+        run(server.addr("exec"), b"still relayed").await,
+        b"still relayed"
+    );
+    let mut logs = server.logs.until("program ended").await;
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    let exit = server.exit_code(PATIENCE).await;
+    assert_eq!(exit, Some(0));
+    logs.extend(server.logs.rest().await);
+    let stderr: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("stderr: "))
+        })
+        .collect();
+    let messages: Vec<&str> = stderr
+        .iter()
+        .map(|l| l["fields"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages[0], "stderr: oops", "{messages:?}");
+    // The lines' bytes and the newlines between them (the last line was cut mid-way).
+    let lines = &messages[..messages.len() - 1];
+    let logged: usize = lines
+        .iter()
+        .map(|m| m.len() - "stderr: ".len())
+        .sum::<usize>()
+        + lines.len()
+        - 1;
+    assert!(
+        logged <= 100,
+        "{logged} bytes of stderr logged: {messages:?}"
+    );
+    assert_eq!(
+        messages.last().copied(),
+        Some("stderr: more than max_stderr (100 bytes); the rest is dropped")
+    );
+    // Each line names its connection.
+    assert!(
+        stderr
+            .iter()
+            .all(|l| l["spans"][0]["id"].is_u64() || l["span"]["id"].is_u64()),
+        "{stderr:?}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_kills_and_reaps_a_running_program() {
+    let mut stack = exec_stack(program(&["sleep", "300"])).await;
+    let mut seen = Seen::new(&stack);
+    let _client = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let pid = started(&mut seen).await;
+    stack.request_shutdown();
+    let event = exited(&mut seen, pid).await;
+    assert!(
+        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
+        "{event:?}"
+    );
+    let stopped = stack.shutdown().await;
+    assert_eq!(
+        stopped.connections_cut, 0,
+        "the exec service finished in time"
+    );
+    assert_gone(pid);
+}
+
+/// `switchboard ports` shows the program behind a connection while it runs, and not after:
+/// a port is just a door to a program.
+#[tokio::test]
+async fn switchboard_ports_shows_the_program_while_its_connection_lasts() {
+    let config =
+        "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\nservice = \"exec\"\ncommand = [\"cat\"]\n";
+    let mut server = crate::switchboard().start(config, &[]).await;
+    let mut stream = TcpStream::connect(server.addr("exec")).await.unwrap();
+    stream.write_all(b"x").await.unwrap();
+    stream.read_exact(&mut [0u8; 1]).await.unwrap(); // cat runs: it answered
+    let ports = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("ports")
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let during = ports();
+    let pid = server.pid();
+    assert!(
+        during.contains(&format!("Programs switchboard (pid {pid}) runs now")),
+        "{during}"
+    );
+    let line = during
+        .lines()
+        .find(|l| l.ends_with(" cat"))
+        .unwrap_or_else(|| panic!("no cat in:\n{during}"));
+    assert!(
+        line.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .is_ok()
+    );
+    stream.shutdown().await.unwrap();
+    read_to_close(&mut stream).await;
+    server.logs.until("program ended").await;
+    let after = ports();
+    assert!(after.contains("(none now:"), "{after}");
+    assert!(!after.lines().any(|l| l.ends_with(" cat")), "{after}");
+}
