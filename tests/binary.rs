@@ -488,6 +488,7 @@ async fn help_shows_every_variable() {
 /// connection. Returns once it listens, with the lines it (and switchboard) print after.
 async fn socket_activated(
     listen: &str,
+    fdname: Option<&str>,
     config: &std::path::Path,
 ) -> (
     tokio::process::Child,
@@ -496,6 +497,7 @@ async fn socket_activated(
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new("systemd-socket-activate")
         .args(["--listen", listen])
+        .args(fdname.map(|name| format!("--fdname={name}")))
         .arg(crate::switchboard().path())
         .args(["serve", "--log-format", "json", "--config"])
         .arg(config)
@@ -532,7 +534,7 @@ async fn socket_activation_serves_the_socket_the_service_manager_passed() {
         dir.path(),
         &format!("[[port]]\nport = {port}\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n"),
     );
-    let (mut child, _) = socket_activated(&format!("127.0.0.1:{port}"), &config).await;
+    let (mut child, _) = socket_activated(&format!("127.0.0.1:{port}"), None, &config).await;
     // The first connection starts switchboard, which adopts the socket and answers it.
     let answer = crate::http_client()
         .get(format!("http://127.0.0.1:{port}/healthz"))
@@ -544,7 +546,8 @@ async fn socket_activation_serves_the_socket_the_service_manager_passed() {
 
     // A passed socket that no row is for stops start-up, naming it.
     let other = crate::free_port();
-    let (mut child, mut printed) = socket_activated(&format!("127.0.0.1:{other}"), &config).await;
+    let (mut child, mut printed) =
+        socket_activated(&format!("127.0.0.1:{other}"), None, &config).await;
     let _ = tokio::net::TcpStream::connect(("127.0.0.1", other)).await;
     let output = tokio::time::timeout(crate::PATIENCE, child.wait())
         .await
@@ -559,4 +562,19 @@ async fn socket_activation_serves_the_socket_the_service_manager_passed() {
         said.contains(&format!("no row of the port table is for port {other}")),
         "{said}"
     );
+
+    // A socket named in LISTEN_FDNAMES (a .socket unit's FileDescriptorName=) goes to the
+    // row of that name, whatever port the row says: the unit decides where it listens.
+    let named = write_config(
+        dir.path(),
+        "[[port]]\nport = 0\nname = \"web\"\nservice = \"http\"\n",
+    );
+    let (mut child, _) = socket_activated(&format!("127.0.0.1:{other}"), Some("web"), &named).await;
+    let answer = crate::http_client()
+        .get(format!("http://127.0.0.1:{other}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ok\n");
+    child.kill().await.unwrap();
 }

@@ -68,8 +68,10 @@ impl BoundPort {
 /// (dropped) before the error is returned: either the whole table listens or nothing does.
 ///
 /// Sockets passed by a service manager (systemd's socket activation, `LISTEN_FDS`) are
-/// used instead of binding, for the rows whose port (and address, where the row names
-/// addresses) they match; a passed socket that no row is for is an error naming it.
+/// used instead of binding: a socket whose name (`LISTEN_FDNAMES`, a `.socket` unit's
+/// `FileDescriptorName=`) is a row's name is that row's; the others go to the rows whose port
+/// (and address, where the row names addresses) they match. A passed socket that no row is
+/// for is an error naming it.
 pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> {
     let mut passed = passed_sockets()?;
     let bound = ports
@@ -79,9 +81,9 @@ pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> 
             None => bind_port(spec),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some((addr, _)) = passed.first() {
+    if let Some(socket) = passed.first() {
         return Err(BindError {
-            addr: *addr,
+            addr: socket.addr,
             protocol: Protocol::Tcp,
             service: PASSED,
             error: io::Error::other("passed by the service manager, but no row is for it"),
@@ -90,10 +92,23 @@ pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> 
     Ok(bound)
 }
 
+/// A listening socket a service manager passed.
+#[derive(Debug)]
+struct Passed {
+    addr: SocketAddr,
+    /// Its name in `LISTEN_FDNAMES`, if the manager gave names.
+    name: Option<String>,
+    listener: std::net::TcpListener,
+}
+
 /// The listening TCP sockets a service manager passed (`LISTEN_FDS`; `LISTEN_PID`, when
-/// set, must be this process), with their addresses.
-fn passed_sockets() -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindError> {
+/// set, must be this process), with their addresses and names.
+fn passed_sockets() -> Result<Vec<Passed>, BindError> {
     let mut fds = listenfd::ListenFd::from_env();
+    // One name per descriptor, in order, separated by colons (sd_listen_fds_with_names(3)).
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|names| names.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
     let unusable = |index: usize, error: io::Error| BindError {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         protocol: Protocol::Tcp,
@@ -116,31 +131,51 @@ fn passed_sockets() -> Result<Vec<(SocketAddr, std::net::TcpListener)>, BindErro
         listener
             .set_nonblocking(true)
             .map_err(|e| unusable(index, e))?;
-        tracing::info!(%addr, "adopting {addr}, passed by the service manager");
-        sockets.push((addr, listener));
+        let name = names.get(index).filter(|n| !n.is_empty()).cloned();
+        match &name {
+            Some(name) => {
+                tracing::info!(%addr, "adopting {addr} ({name}), passed by the service manager")
+            }
+            None => tracing::info!(%addr, "adopting {addr}, passed by the service manager"),
+        }
+        sockets.push(Passed {
+            addr,
+            name,
+            listener,
+        });
     }
     Ok(sockets)
 }
 
-/// The passed sockets that are `spec`'s: those on its port, at its addresses if it names
-/// any. None when there are none (the row is bound as usual).
-fn adopt(
-    spec: &PortSpec,
-    passed: &mut Vec<(SocketAddr, std::net::TcpListener)>,
-) -> Option<BoundPort> {
-    if spec.port == 0 || spec.protocol != Protocol::Tcp {
+/// The passed sockets that are `spec`'s: those named as the row is, else those on its port
+/// at its addresses (if it names any). None when there are none (the row is bound as
+/// usual).
+fn adopt(spec: &PortSpec, passed: &mut Vec<Passed>) -> Option<BoundPort> {
+    if spec.protocol != Protocol::Tcp {
         return None;
     }
-    let mine: Vec<std::net::TcpListener> = passed
-        .extract_if(.., |(addr, _)| {
-            addr.port() == spec.port && (spec.bind.is_empty() || spec.bind.contains(&addr.ip()))
-        })
-        .map(|(_, listener)| listener)
+    let row_name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", spec.service, spec.port));
+    let named: Vec<Passed> = passed
+        .extract_if(.., |p| p.name.as_deref() == Some(row_name.as_str()))
         .collect();
-    (!mine.is_empty()).then(|| BoundPort {
+    let mine = match named.is_empty() {
+        false => named,
+        true if spec.port == 0 => return None,
+        true => passed
+            .extract_if(.., |p| {
+                p.addr.port() == spec.port
+                    && (spec.bind.is_empty() || spec.bind.contains(&p.addr.ip()))
+            })
+            .collect(),
+    };
+    let port = mine.first()?.addr.port();
+    Some(BoundPort {
         spec: spec.clone(),
-        port: spec.port,
-        sockets: Sockets::Tcp(mine),
+        port,
+        sockets: Sockets::Tcp(mine.into_iter().map(|p| p.listener).collect()),
     })
 }
 
