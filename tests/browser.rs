@@ -205,6 +205,84 @@ async fn an_unmatched_stub_request_shows_on_the_feed() {
     browser.close().await.unwrap();
 }
 
+/// The inetd lessons on the page: a UDP row is a row of its own (7/udp beside 7/tcp) whose
+/// count follows each datagram, and a program on a port appears in the feed as it starts and
+/// as it ends.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
+    let stack = Stack::builder()
+        .service("http")
+        .udp_service("echo")
+        .service("exec")
+        .port(|row| {
+            row.exec = Some(switchboard_exec::Program {
+                command: vec!["cat".into()],
+                ..Default::default()
+            })
+        })
+        .start()
+        .await
+        .unwrap();
+    let udp = stack.udp_addr("echo");
+    let (_driver, port) = chromedriver().await;
+    let browser = browser_at(port, 1000, 1200).await;
+    browser.goto(&stack.url("http", "/")).await.unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
+        .await
+        .expect("the live feed did not connect");
+    let row = format!("//tr[@data-port='{}/udp']", udp.port());
+    let protocol = browser
+        .find(Locator::XPath(&format!("{row}/td[2]")))
+        .await
+        .expect("the UDP row is on the page")
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(protocol, "udp");
+
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"ping", udp).await.unwrap();
+    client.recv(&mut [0u8; 16]).await.unwrap();
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(&format!(
+            "{row}/td[@data-field='accepted'][text()='1']"
+        )))
+        .await
+        .expect("the datagram was not counted on its row");
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(&format!(
+            "//ol[@id='feed']/li[contains(., 'port {}/udp (echo): a datagram of 4 bytes, answered with 4')]",
+            udp.port()
+        )))
+        .await
+        .expect("the datagram did not appear in the feed");
+
+    let mut cat = tokio::net::TcpStream::connect(stack.addr("exec"))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::shutdown(&mut cat).await.unwrap();
+    crate::classic::read_to_close(&mut cat).await;
+    for line in ["started `cat` as process", "ended (exit 0)"] {
+        browser
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::XPath(&format!(
+                "//ol[@id='feed']/li[contains(., '{line}')]"
+            )))
+            .await
+            .unwrap_or_else(|_| panic!("the feed did not say {line:?}"));
+    }
+    browser.close().await.unwrap();
+}
+
 /// The page's own requests (same origin) pass the guard against cross-site requests; a
 /// page from another origin, in the same browser on the same machine, cannot close a port.
 #[tokio::test]

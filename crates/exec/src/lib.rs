@@ -439,6 +439,24 @@ mod tests {
     }
 
     #[test]
+    fn only_root_runs_programs_as_another_user() {
+        let daemon = nix::unistd::User::from_name("daemon").unwrap().unwrap();
+        let resolved = RunAs::resolve(Some("daemon"), None);
+        if nix::unistd::geteuid().is_root() {
+            let run_as = resolved.unwrap().unwrap();
+            assert_eq!((run_as.uid, run_as.gid), (daemon.uid, daemon.gid));
+            let nobody = RunAs::resolve(None, None).unwrap().unwrap();
+            assert_ne!(nobody.uid.as_raw(), 0, "never root by default");
+        } else {
+            let err = resolved.unwrap_err();
+            assert!(err.contains("need switchboard to run as root"), "{err}");
+            assert_eq!(RunAs::resolve(None, None).unwrap(), None);
+        }
+        let err = RunAs::resolve(Some("no-such-user-here"), None).unwrap_err();
+        assert!(err.contains("no user \"no-such-user-here\""), "{err}");
+    }
+
+    #[test]
     fn exit_statuses_read_as_words() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(describe(std::process::ExitStatus::from_raw(0)), "exit 0");
