@@ -39,6 +39,20 @@ async fn chromedriver() -> (tokio::process::Child, u16) {
     (driver, port)
 }
 
+/// Wait until the page has an element at `xpath`; `what` says in words what that means.
+async fn shows(
+    browser: &fantoccini::Client,
+    xpath: &str,
+    what: &str,
+) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|_| panic!("the page never showed this: {what}"))
+}
+
 /// Headless Chromium of this size, driven through the chromedriver on `port`.
 async fn browser_at(port: u16, width: u32, height: u32) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
@@ -79,12 +93,12 @@ async fn the_page_renders_and_its_feed_shows_live_connections() {
     assert!(row.contains("smtp") && row.contains("listening"), "{row}");
 
     // The script connects to /api/events; then a connection made now shows in the feed.
-    browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
-        .await
-        .expect("the live feed did not connect");
+    shows(
+        &browser,
+        "//*[@id='feed-status'][text()='(live)']",
+        "the live feed connected",
+    )
+    .await;
     send_mail(
         stack.addr("smtp"),
         "browser@example.test",
@@ -178,12 +192,12 @@ async fn an_unmatched_stub_request_shows_on_the_feed() {
     let (_driver, port) = chromedriver().await;
     let browser = browser_at(port, 1000, 1200).await;
     browser.goto(&stack.url("http", "/")).await.unwrap();
-    browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
-        .await
-        .expect("the live feed did not connect");
+    shows(
+        &browser,
+        "//*[@id='feed-status'][text()='(live)']",
+        "the live feed connected",
+    )
+    .await;
     stack
         .stubs()
         .add(serde_json::json!({"name": "charges", "request": {"method": "POST", "url": "/v1/charges"}}))
@@ -228,12 +242,12 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
     let (_driver, port) = chromedriver().await;
     let browser = browser_at(port, 1000, 1200).await;
     browser.goto(&stack.url("http", "/")).await.unwrap();
-    browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath("//*[@id='feed-status'][text()='(live)']"))
-        .await
-        .expect("the live feed did not connect");
+    shows(
+        &browser,
+        "//*[@id='feed-status'][text()='(live)']",
+        "the live feed connected",
+    )
+    .await;
     let row = format!("//tr[@data-port='{}/udp']", udp.port());
     let protocol = browser
         .find(Locator::XPath(&format!("{row}/td[2]")))
@@ -247,23 +261,13 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client.send_to(b"ping", udp).await.unwrap();
     client.recv(&mut [0u8; 16]).await.unwrap();
-    browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(&format!(
-            "{row}/td[@data-field='accepted'][text()='1']"
-        )))
-        .await
-        .expect("the datagram was not counted on its row");
-    browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(&format!(
-            "//ol[@id='feed']/li[contains(., 'port {}/udp (echo): a datagram of 4 bytes, answered with 4')]",
-            udp.port()
-        )))
-        .await
-        .expect("the datagram did not appear in the feed");
+    let counted = format!("{row}/td[@data-field='accepted'][text()='1']");
+    shows(&browser, &counted, "the datagram counted on its row").await;
+    let fed = format!(
+        "//ol[@id='feed']/li[contains(., 'port {}/udp (echo): a datagram of 4 bytes, answered with 4')]",
+        udp.port()
+    );
+    shows(&browser, &fed, "the datagram in the feed").await;
 
     let mut cat = tokio::net::TcpStream::connect(stack.addr("exec"))
         .await
@@ -271,14 +275,8 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
     tokio::io::AsyncWriteExt::shutdown(&mut cat).await.unwrap();
     crate::classic::read_to_close(&mut cat).await;
     for line in ["started `cat` as process", "ended (exit 0)"] {
-        browser
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::XPath(&format!(
-                "//ol[@id='feed']/li[contains(., '{line}')]"
-            )))
-            .await
-            .unwrap_or_else(|_| panic!("the feed did not say {line:?}"));
+        let fed = format!("//ol[@id='feed']/li[contains(., '{line}')]");
+        shows(&browser, &fed, line).await;
     }
     browser.close().await.unwrap();
 }
