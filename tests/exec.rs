@@ -49,6 +49,26 @@ async fn exited(seen: &mut Seen, pid: u32) -> Event {
         .await
 }
 
+/// The program with `pid` was killed (SIGKILL), not ended by itself.
+async fn assert_killed(seen: &mut Seen, pid: u32) {
+    let event = exited(seen, pid).await;
+    assert!(
+        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
+        "{event:?}"
+    );
+}
+
+/// Why the next connection to close was closed (its log line's `ended by`).
+async fn close_error(seen: &mut Seen) -> String {
+    let closed = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionClosed { .. }))
+        .await;
+    match closed.kind {
+        EventKind::ConnectionClosed { error, .. } => error.expect("it ended with a reason"),
+        _ => unreachable!("found by its kind"),
+    }
+}
+
 /// The pid of the next program started.
 async fn started(seen: &mut Seen) -> u32 {
     match seen
@@ -119,19 +139,10 @@ async fn a_program_that_never_exits_is_killed_at_the_time_limit_with_what_it_sta
     let answer = String::from_utf8(read_to_close(&mut stream).await).unwrap();
     let grandchild: u32 = answer.trim().parse().unwrap();
     let pid = started(&mut seen).await;
-    let event = exited(&mut seen, pid).await;
+    assert_killed(&mut seen, pid).await;
+    let error = close_error(&mut seen).await;
     assert!(
-        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
-        "{event:?}"
-    );
-    let closed = seen
-        .find(|e| matches!(e.kind, EventKind::ConnectionClosed { .. }))
-        .await;
-    let EventKind::ConnectionClosed { error, .. } = closed.kind else {
-        unreachable!()
-    };
-    assert!(
-        error.unwrap().contains("ran past time_limit (300ms)"),
+        error.contains("ran past time_limit (300ms)"),
         "the log says why"
     );
     // The program was reaped before its connection closed; the sleep it started was killed
@@ -353,11 +364,7 @@ async fn shutdown_kills_and_reaps_a_running_program() {
     let _client = TcpStream::connect(stack.addr("exec")).await.unwrap();
     let pid = started(&mut seen).await;
     stack.request_shutdown();
-    let event = exited(&mut seen, pid).await;
-    assert!(
-        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
-        "{event:?}"
-    );
+    assert_killed(&mut seen, pid).await;
     let stopped = stack.shutdown().await;
     assert_eq!(
         stopped.connections_cut, 0,
@@ -406,4 +413,48 @@ async fn switchboard_ports_shows_the_program_while_its_connection_lasts() {
     let after = ports();
     assert!(after.contains("(none now:"), "{after}");
     assert!(!after.lines().any(|l| l.ends_with(" cat")), "{after}");
+}
+
+/// The program's bytes pass the port's counters and toxics like any service's.
+#[tokio::test]
+async fn a_program_s_bytes_are_counted_and_meet_the_port_s_toxics() {
+    let stack = exec_stack(program(&["cat"])).await;
+    let mut seen = Seen::new(&stack);
+    assert_eq!(run(stack.addr("exec"), &[b'c'; 3000]).await.len(), 3000);
+    let closed = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionClosed { .. }))
+        .await;
+    assert!(
+        matches!(
+            closed.kind,
+            EventKind::ConnectionClosed {
+                bytes_in: 3000,
+                bytes_out: 3000,
+                error: None,
+                ..
+            }
+        ),
+        "{closed:?}"
+    );
+    stack
+        .add_toxic("exec", switchboard_faults::Toxic::limit_data(100))
+        .unwrap();
+    assert_eq!(run(stack.addr("exec"), &[b'c'; 3000]).await.len(), 100);
+}
+
+/// A client that goes away takes its program with it: the program that writes forever is
+/// killed and reaped as soon as writing to the client fails.
+#[tokio::test]
+async fn a_client_that_goes_away_takes_its_program_with_it() {
+    let stack = exec_stack(program(&["yes"])).await;
+    let mut seen = Seen::new(&stack);
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    stream.read_exact(&mut [0u8; 1000]).await.unwrap();
+    let pid = started(&mut seen).await;
+    // Closing with unread bytes makes the kernel reset the connection.
+    drop(stream);
+    assert_killed(&mut seen, pid).await;
+    let error = close_error(&mut seen).await;
+    assert!(error.contains("the client went away"), "{error}");
+    assert_gone(pid);
 }

@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use serde::Deserialize;
 use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 mod limits;
 
@@ -253,15 +253,21 @@ impl Service for ExecService {
             },
         );
 
+        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
+        else {
+            return Err("the program's output pipes are missing".into());
+        };
         let (reader, mut writer) = tokio::io::split(conn.stream);
+        let pipes = (&mut stdout, &mut stderr);
         let end = tokio::select! {
-            end = relay(&mut child, reader, &mut writer, self.program.max_stderr) => end,
+            end = relay(&mut child, pipes, reader, &mut writer, self.program.max_stderr) => end,
             () = tokio::time::sleep(self.program.time_limit) => End::TimeLimit,
             () = shutdown.requested() => End::Shutdown,
         };
         // Whatever happened, nothing of the group outlives the connection, and the program
         // is reaped before the connection's task ends.
         drop(group);
+        drop((stdout, stderr));
         let status = match &end {
             End::Exited(status) => *status,
             _ => child.wait().await?,
@@ -295,17 +301,19 @@ impl Service for ExecService {
 }
 
 /// Relay the connection to the program until it has exited and its output is sent.
+///
+/// The program's output pipes are the caller's: they stay open until the program has been
+/// killed, so that a program still writing meets SIGKILL, not a closed pipe.
 async fn relay(
     child: &mut Child,
+    (stdout, stderr): (&mut ChildStdout, &mut ChildStderr),
     mut reader: impl AsyncRead + Unpin,
     writer: &mut (impl AsyncWrite + Unpin),
     max_stderr: usize,
 ) -> End {
-    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        // All three were asked for as pipes; without them there is nothing to relay.
-        return End::ClientGone(std::io::Error::other("the program's pipes are missing"));
+    let Some(mut stdin) = child.stdin.take() else {
+        // It was asked for as a pipe; without it there is nothing to relay.
+        return End::ClientGone(std::io::Error::other("the program's input pipe is missing"));
     };
     // Client → program. Its end (the client's half-close, or the program no longer reading)
     // closes the program's standard input; neither ends the connection.
@@ -314,7 +322,7 @@ async fn relay(
         drop(stdin);
         std::future::pending::<()>().await
     };
-    let output = tokio::io::copy(&mut stdout, writer);
+    let output = tokio::io::copy(stdout, writer);
     let errors = log_stderr(stderr, max_stderr);
     tokio::pin!(output);
     let sent = tokio::select! {
