@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use switchboard_certs::TlsSettings;
-use switchboard_core::{AccessRules, Cidr, Protocol};
-use switchboard_exec::Program;
+use switchboard_core::{AccessRules, Cidr, Program, Protocol};
+
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_http::{ControlSettings, HttpSettings};
 use switchboard_https::HttpsSettings;

@@ -19,6 +19,7 @@
 //! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
+//! - `program.rs`: [`Program`], what an `exec` row runs and within which limits.
 //! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 
 mod access;
@@ -26,6 +27,7 @@ mod conn;
 pub mod durable;
 mod event;
 mod ports;
+mod program;
 mod service;
 mod shutdown;
 
@@ -33,5 +35,6 @@ pub use access::{AccessRules, Cidr, Verdict};
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
 pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol};
+pub use program::Program;
 pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use shutdown::{Shutdown, Signal};

@@ -23,12 +23,11 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use serde::Deserialize;
 use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -36,92 +35,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 mod limits;
 
 pub use limits::RunAs;
-
-/// What an `exec` row runs, and within which limits: the row's keys.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Program {
-    /// The program and its arguments: `["cat"]`, `["/usr/bin/date", "-u"]`.
-    pub command: Vec<String>,
-    /// Run `command`'s one string with `/bin/sh -c` (pipes, redirections).
-    pub shell: bool,
-    /// The user to run as, when switchboard runs as root (default `nobody`).
-    pub user: Option<String>,
-    /// The group to run as (default: the user's own group).
-    pub group: Option<String>,
-    /// How long one program may run; then it is killed and its connection closed.
-    #[serde(with = "humantime_serde")]
-    pub time_limit: Duration,
-    /// CPU seconds one program may use (RLIMIT_CPU).
-    pub cpu_seconds: u64,
-    /// Bytes of address space one program may map (RLIMIT_AS).
-    pub max_memory: u64,
-    /// Files one program may have open at once (RLIMIT_NOFILE).
-    pub max_open_files: u64,
-    /// Bytes of a program's standard error written to the log; the rest is read and dropped.
-    pub max_stderr: usize,
-}
-
-impl Default for Program {
-    fn default() -> Self {
-        Self {
-            command: Vec::new(),
-            shell: false,
-            user: None,
-            group: None,
-            time_limit: Duration::from_secs(300),
-            cpu_seconds: 60,
-            max_memory: 1 << 30,
-            max_open_files: 256,
-            max_stderr: 4096,
-        }
-    }
-}
-
-impl Program {
-    /// Check what types cannot; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        match (self.command.as_slice(), self.shell) {
-            ([], _) => {
-                return Err(
-                    "an exec row needs `command`: the program and its arguments, \
-                            e.g. command = [\"cat\"]"
-                        .into(),
-                );
-            }
-            ([program, ..], _) if program.is_empty() => {
-                return Err("`command` starts with an empty program name".into());
-            }
-            ([_], true) | (_, false) => {}
-            (_, true) => {
-                return Err(
-                    "with `shell = true`, `command` is one string for /bin/sh -c, \
-                            e.g. command = [\"date; uptime\"]"
-                        .into(),
-                );
-            }
-        }
-        for (key, zero) in [
-            ("time_limit", self.time_limit.is_zero()),
-            ("cpu_seconds", self.cpu_seconds == 0),
-            ("max_memory", self.max_memory == 0),
-            ("max_open_files", self.max_open_files == 0),
-        ] {
-            if zero {
-                return Err(format!("`{key}` must be more than zero"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The command as people would type it, for the log: `cat`, `sh -c 'date'`.
-    fn display(&self) -> String {
-        match self.shell {
-            true => format!("sh -c '{}'", self.command.join(" ")),
-            false => self.command.join(" "),
-        }
-    }
-}
+pub use switchboard_core::Program;
 
 /// The variables a program finds in its environment, and nothing else: UCSPI-TCP's names
 /// (`PROTO`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`, `TCPLOCALPORT`), systemd's
@@ -243,7 +157,7 @@ impl Service for ExecService {
         let pid = child.id().unwrap_or(0);
         let group = Group(Pid::from_raw(pid as i32));
         let started = Instant::now();
-        let command = self.program.display();
+        let command = display(&self.program);
         self.emit(
             &info,
             EventKind::ProgramStarted {
@@ -385,6 +299,14 @@ fn log_line(line: &[u8]) {
     }
 }
 
+/// The command as people would type it, for the log: `cat`, `sh -c 'date'`.
+fn display(program: &Program) -> String {
+    match program.shell {
+        true => format!("sh -c '{}'", program.command.join(" ")),
+        false => program.command.join(" "),
+    }
+}
+
 /// An exit status in words: `exit 0`, `killed by SIGKILL`.
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -400,6 +322,8 @@ fn describe(status: std::process::ExitStatus) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn program(command: &[&str], shell: bool) -> Program {

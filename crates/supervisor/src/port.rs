@@ -50,7 +50,7 @@ pub struct PortSpec {
     /// Served inside TLS with switchboard's certificate (a `stubs` row).
     pub tls: bool,
     /// What an `exec` row runs for each connection; none for other services.
-    pub exec: Option<switchboard_exec::Program>,
+    pub exec: Option<switchboard_core::Program>,
 }
 
 /// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
