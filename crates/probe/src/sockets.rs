@@ -235,12 +235,18 @@ pub fn children_of(parent: u32) -> Vec<Started> {
                 return None;
             }
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let command = cmdline
+            let mut command = cmdline
                 .split(|&b| b == 0)
                 .filter(|a| !a.is_empty())
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect::<Vec<_>>()
                 .join(" ");
+            if command.is_empty() {
+                // A process in the middle of exec (or a kernel thread) has no command line
+                // yet: its name, as ps shows it, in brackets.
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                command = format!("[{}]", comm.trim());
+            }
             Some(Started {
                 pid,
                 uid: field("Uid:")?,
@@ -262,10 +268,19 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
-        let found = children_of(std::process::id());
+        // Right after spawn the child may still be inside exec, without its command line
+        // yet: look until it has one (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let ours = loop {
+            let found = children_of(std::process::id());
+            let ours = found.into_iter().find(|c| c.pid == child.id()).unwrap();
+            if ours.command == "sleep 30" || std::time::Instant::now() > deadline {
+                break ours;
+            }
+            std::thread::yield_now();
+        };
         child.kill().unwrap();
         child.wait().unwrap();
-        let ours = found.iter().find(|c| c.pid == child.id()).unwrap();
         assert_eq!(ours.command, "sleep 30");
         assert_eq!(ours.uid, nix_free_uid());
     }
