@@ -53,13 +53,44 @@ async fn shows(
         .unwrap_or_else(|_| panic!("the page never showed this: {what}"))
 }
 
+/// The page of `stack`'s http port in headless Chromium of this size (with more Chromium
+/// `flags`), once its live feed has connected; keep the chromedriver for as long as the
+/// browser.
+async fn live_page(
+    stack: &Stack,
+    (width, height): (u32, u32),
+    flags: &[&str],
+) -> (tokio::process::Child, fantoccini::Client) {
+    let (driver, port) = chromedriver().await;
+    let browser = browser_with(port, width, height, flags).await;
+    browser.goto(&stack.url("http", "/")).await.unwrap();
+    shows(
+        &browser,
+        "//*[@id='feed-status'][text()='(live)']",
+        "the live feed connected",
+    )
+    .await;
+    (driver, browser)
+}
+
 /// Headless Chromium of this size, driven through the chromedriver on `port`.
 async fn browser_at(port: u16, width: u32, height: u32) -> fantoccini::Client {
+    browser_with(port, width, height, &[]).await
+}
+
+/// The same, with more Chromium flags (`--force-dark-mode`).
+async fn browser_with(port: u16, width: u32, height: u32, flags: &[&str]) -> fantoccini::Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        format!("--window-size={width},{height}"),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            format!("--window-size={width},{height}")]}),
+        serde_json::json!({ "args": args }),
     );
     ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
@@ -189,15 +220,7 @@ async fn the_page_renders_and_its_feed_shows_live_connections() {
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn an_unmatched_stub_request_shows_on_the_feed() {
     let stack = Stack::start(&["http", "stubs"]).await.unwrap();
-    let (_driver, port) = chromedriver().await;
-    let browser = browser_at(port, 1000, 1200).await;
-    browser.goto(&stack.url("http", "/")).await.unwrap();
-    shows(
-        &browser,
-        "//*[@id='feed-status'][text()='(live)']",
-        "the live feed connected",
-    )
-    .await;
+    let (_driver, browser) = live_page(&stack, (1000, 1200), &[]).await;
     stack
         .stubs()
         .add(serde_json::json!({"name": "charges", "request": {"method": "POST", "url": "/v1/charges"}}))
@@ -239,15 +262,7 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
         .await
         .unwrap();
     let udp = stack.udp_addr("echo");
-    let (_driver, port) = chromedriver().await;
-    let browser = browser_at(port, 1000, 1200).await;
-    browser.goto(&stack.url("http", "/")).await.unwrap();
-    shows(
-        &browser,
-        "//*[@id='feed-status'][text()='(live)']",
-        "the live feed connected",
-    )
-    .await;
+    let (_driver, browser) = live_page(&stack, (1000, 1200), &[]).await;
     let row = format!("//tr[@data-port='{}/udp']", udp.port());
     let protocol = browser
         .find(Locator::XPath(&format!("{row}/td[2]")))
@@ -611,5 +626,201 @@ async fn the_mailbox_shows_mail_live_safely_and_answers_the_keyboard() {
         .for_element(Locator::XPath("//ul[@id='list'][count(li) = 0]"))
         .await
         .expect("a deletion through the API did not reach the list");
+    browser.close().await.unwrap();
+}
+
+/// Save a screenshot of the page as `name` under Cargo's test temporary directory, for a
+/// reviewer to look at.
+async fn save_screenshot(browser: &fantoccini::Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+}
+
+/// The building: a door per row (and painted-over ones for 21 and 22); a connection is an
+/// envelope that goes in and leaves; a port closed through the control API is bricked up
+/// and opening it restores the door; a knock on 21 is refused by the kernel.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn the_building_draws_every_door_and_moves_with_the_traffic() {
+    let stack = Stack::start(&["http", "echo", "smtp"]).await.unwrap();
+    let echo = stack.addr("echo").port();
+    let (_driver, browser) = live_page(&stack, (1000, 1300), &[]).await;
+    let doors = browser
+        .find_all(Locator::Css("svg.building g.door"))
+        .await
+        .unwrap();
+    assert_eq!(
+        doors.len(),
+        3 + 2,
+        "a door per row, and 21 and 22 painted over"
+    );
+    shows(
+        &browser,
+        "//*[local-name()='g'][@data-door='21'][contains(@class, 'unbound')]",
+        "21 painted over",
+    )
+    .await;
+
+    // A connection goes in as an envelope from its address:port, and leaves when it closes.
+    let mut client = tokio::net::TcpStream::connect(stack.addr("echo"))
+        .await
+        .unwrap();
+    let me = client.local_addr().unwrap();
+    let envelope = format!(
+        "//*[local-name()='g'][contains(@class, 'envelope')]/*[local-name()='title'][contains(., 'from {me}')]"
+    );
+    shows(&browser, &envelope, "the connection's envelope").await;
+    tokio::io::AsyncWriteExt::shutdown(&mut client)
+        .await
+        .unwrap();
+    crate::classic::read_to_close(&mut client).await;
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(&format!(
+            "//*[local-name()='title'][contains(., 'from {me}: ')]"
+        )))
+        .await
+        .expect("the envelope did not learn its bytes on leaving");
+    let gone = tokio::time::timeout(PATIENCE, async {
+        while browser.find(Locator::XPath(&envelope)).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the envelope never left");
+
+    // Closed through the control API: bricked up; open again: restored.
+    stack.close("echo").await.unwrap();
+    let bricked = format!("//*[local-name()='g'][@data-door='{echo}'][contains(@class, 'closed')]");
+    shows(&browser, &bricked, "the closed port's door bricked up").await;
+    save_screenshot(&browser, "building-closed.png").await;
+    stack.open("echo").await.unwrap();
+    let open =
+        format!("//*[local-name()='g'][@data-door='{echo}'][not(contains(@class, 'closed'))]");
+    shows(&browser, &open, "the door restored").await;
+
+    // A knock on 21: the kernel refuses; the page says no service saw it.
+    browser
+        .find(Locator::Css("button[data-knock='21']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let answer = shows(
+        &browser,
+        "//p[@id='knock-answer'][@data-answer='refused']",
+        "the knock's answer",
+    )
+    .await;
+    let said = answer.text().await.unwrap();
+    assert!(
+        said.contains("no service of switchboard's ever saw the knock"),
+        "{said}"
+    );
+    save_screenshot(&browser, "building.png").await;
+    browser.close().await.unwrap();
+}
+
+/// A burst of 1,000 connections leaves the page responsive: at most 24 envelopes move at
+/// once (the rest are counted on their door), every connection is counted in the table, and
+/// the page still answers a script at once afterwards. At 360 px wide, in dark mode.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn a_burst_of_connections_leaves_the_picture_bounded_and_the_page_responsive() {
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    let echo = stack.addr("echo");
+    let (_driver, browser) = live_page(&stack, (360, 800), &["--force-dark-mode"]).await;
+    let background = browser
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(background, "rgb(17, 17, 17)", "dark mode's background");
+    // Watch the most envelopes ever drawn at once.
+    browser
+        .execute(
+            "const group = document.querySelector('svg.building g.envelopes'); \
+             window.mostEnvelopes = 0; \
+             new MutationObserver(() => { window.mostEnvelopes = Math.max(window.mostEnvelopes, group.childElementCount); }) \
+               .observe(group, {childList: true});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let burst: Vec<_> = (0..1000)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(echo).await.unwrap();
+                tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                    .await
+                    .unwrap();
+                crate::classic::read_to_close(&mut stream).await;
+            })
+        })
+        .collect();
+    for connection in burst {
+        connection.await.unwrap();
+    }
+    // Events the feed missed while it fell behind (the page resyncs on `lagged`), and any
+    // still on their way: read the counts afresh once the burst is over.
+    browser
+        .execute("window.switchboardEvents.resync();", vec![])
+        .await
+        .unwrap();
+    let counted = format!(
+        "//tr[@data-port='{}']/td[@data-field='accepted'][text()='1000']",
+        echo.port()
+    );
+    shows(&browser, &counted, "every connection counted in the table").await;
+    let started = std::time::Instant::now();
+    let most = browser
+        .execute("return window.mostEnvelopes;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < PATIENCE,
+        "the page took {:?} to answer",
+        started.elapsed()
+    );
+    let most = most.as_u64().unwrap();
+    assert!(most <= 24, "{most} envelopes at once");
+    assert!(most > 0, "the burst was drawn at all");
+    save_screenshot(&browser, "building-360.png").await;
+    browser.close().await.unwrap();
+}
+
+/// With prefers-reduced-motion, the picture does not move: envelopes appear and disappear.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
+async fn the_building_respects_reduced_motion() {
+    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    let (_driver, browser) =
+        live_page(&stack, (800, 900), &["--force-prefers-reduced-motion"]).await;
+    let client = tokio::net::TcpStream::connect(stack.addr("echo"))
+        .await
+        .unwrap();
+    let me = client.local_addr().unwrap();
+    let envelope = format!("//*[local-name()='title'][contains(., 'from {me}')]");
+    shows(&browser, &envelope, "the connection's envelope").await;
+    let durations = browser
+        .execute(
+            "return document.getAnimations().map(a => a.effect.getComputedTiming().duration);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let durations = durations.as_array().unwrap();
+    assert!(
+        !durations.is_empty(),
+        "the envelope was placed by an animation"
+    );
+    assert!(durations.iter().all(|d| d == 0), "{durations:?}");
     browser.close().await.unwrap();
 }

@@ -54,7 +54,7 @@ async fn healthz_and_page() {
     assert!(html.contains(r#"<table id="ports">"#), "{html}");
     let port = stack.addr("http").port();
     assert!(
-        html.contains(&format!(r#"<tr data-port="{port}">"#)),
+        html.contains(&format!(r#"<tr data-port="{port}" data-service="http""#)),
         "{html}"
     );
 }

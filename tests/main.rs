@@ -18,6 +18,7 @@ mod http;
 mod httpbin;
 mod httpbin_wire;
 mod https;
+mod knock;
 mod limits;
 mod mail_api;
 mod mailpit;

@@ -281,11 +281,16 @@ async fn the_page_is_a_building_directory() {
     let smtp = stack.addr("smtp").port();
     for needle in [
         "<caption>Ports at localhost: who answers, and how busy they are</caption>".to_owned(),
-        format!(r#"<tr data-port="{smtp}">"#),
+        format!(
+            r#"<tr data-port="{smtp}" data-service="smtp" data-protocol="tcp" data-state="listening" data-sign="✉ mail slot">"#
+        ),
         r#"<td data-field="state">listening</td>"#.to_owned(),
+        // The picture above the table: the scripts draw it from the table's rows.
+        r#"<figure id="building" data-host="localhost">"#.to_owned(),
+        r#"<script src="/assets/building.js" defer></script>"#.to_owned(),
         // The unbound well-known ports, and what happens there.
-        r#"<tr class="unbound" data-port="21">"#.to_owned(),
-        r#"<tr class="unbound" data-port="22">"#.to_owned(),
+        r#"<tr class="unbound" data-port="21" data-service="ftp""#.to_owned(),
+        r#"<tr class="unbound" data-port="22" data-service="ssh""#.to_owned(),
         format!("<code>{me}</code>"),
         format!("<code>{http}</code>"),
         format!("swaks --server localhost:{smtp} --to you@example.test"),
@@ -297,7 +302,7 @@ async fn the_page_is_a_building_directory() {
     }
     // The smtp row counts the connection we hold: one now, one in total.
     let row = html
-        .split(&format!(r#"<tr data-port="{smtp}">"#))
+        .split(&format!(r#"<tr data-port="{smtp}" "#))
         .nth(1)
         .unwrap();
     assert!(row.contains(r#"<td data-field="active">1</td>"#), "{row}");
@@ -306,7 +311,7 @@ async fn the_page_is_a_building_directory() {
     let refused = std::net::TcpStream::connect("127.0.0.1:21")
         .err()
         .is_some_and(|e| e.kind() == ErrorKind::ConnectionRefused);
-    let row21 = html.split(r#"data-port="21">"#).nth(1).unwrap();
+    let row21 = html.split(r#"data-port="21" "#).nth(1).unwrap();
     assert_eq!(row21.contains("nobody listens here"), refused, "{row21}");
 
     for (path, kind) in [

@@ -66,6 +66,9 @@ pub struct PortStatus {
     /// Where a proxy port connects (`host:port`); absent for other services.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// What an exec row runs for each connection (`cat`); absent for other services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// Read access to the live port table, for services that show it (the HTTP page and API).

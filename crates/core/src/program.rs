@@ -78,4 +78,12 @@ impl Program {
         }
         Ok(())
     }
+
+    /// The command as people would type it: `cat`, `sh -c 'date; uptime'`.
+    pub fn command_line(&self) -> String {
+        match self.shell {
+            true => format!("sh -c '{}'", self.command.join(" ")),
+            false => self.command.join(" "),
+        }
+    }
 }

@@ -157,7 +157,7 @@ impl Service for ExecService {
         let pid = child.id().unwrap_or(0);
         let group = Group(Pid::from_raw(pid as i32));
         let started = Instant::now();
-        let command = display(&self.program);
+        let command = self.program.command_line();
         self.emit(
             &info,
             EventKind::ProgramStarted {
@@ -296,14 +296,6 @@ fn log_line(line: &[u8]) {
     let text = text.trim_end_matches(['\r', '\n']);
     if !text.is_empty() {
         tracing::info!(target: "switchboard::exec", "stderr: {text}");
-    }
-}
-
-/// The command as people would type it, for the log: `cat`, `sh -c 'date'`.
-fn display(program: &Program) -> String {
-    match program.shell {
-        true => format!("sh -c '{}'", program.command.join(" ")),
-        false => program.command.join(" "),
     }
 }
 

@@ -35,6 +35,8 @@
       handle(d);
     });
   }
+  // The picture (building.js) listens to the same stream.
+  window.switchboardEvents = { on: on };
 
   source.onopen = function () { status.textContent = "(live)"; };
   source.onerror = function () { status.textContent = "(reconnecting…)"; };
@@ -127,7 +129,23 @@
   on("port_at_limit", function (d) {
     say("limit", d.at, "port " + d.row + " is full (" + d.limit + " connections): new ones wait");
   });
+  // Events missed while the feed fell behind: the counts are read afresh from /api/ports,
+  // and the picture (listening for "switchboard:resync") redraws what is open now.
+  function resync() {
+    return fetch("/api/ports").then(function (r) { return r.json(); }).then(function (table) {
+      table.ports.forEach(function (p) {
+        const row = p.protocol === "udp" ? p.port + "/udp" : String(p.port);
+        const set = function (field, value) { const c = cell(row, field); if (c) c.textContent = String(value); };
+        set("active", p.active);
+        set("accepted", p.accepted);
+        set("turned_away", p.denied + p.limited);
+      });
+      document.dispatchEvent(new CustomEvent("switchboard:resync", { detail: table }));
+    });
+  }
+  window.switchboardEvents.resync = resync;
   source.addEventListener("lagged", function (e) {
-    say("lagged", new Date().toISOString(), "missed " + JSON.parse(e.data).missed + " events (the feed fell behind)");
+    say("lagged", new Date().toISOString(), "missed " + JSON.parse(e.data).missed + " events (the feed fell behind); counts read afresh");
+    resync();
   });
 })();

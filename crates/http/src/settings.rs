@@ -50,6 +50,12 @@ pub struct HttpSettings {
     /// Well-known ports the page lists although switchboard does not listen on them, to
     /// show what happens where nobody listens.
     pub show_unbound: Vec<u16>,
+    /// Knocks on the page's doors (`POST /api/knock/{port}`) one client address may make
+    /// per second; more get 429.
+    pub knock_rate: u32,
+    /// How long a knock waits for the kernel's answer before it says "timeout".
+    #[serde(with = "humantime_serde")]
+    pub knock_timeout: Duration,
     /// More names switchboard answers to on its control, mail and event routes, besides
     /// `localhost`, its IP addresses and its certificate's names (a guard against DNS
     /// rebinding). `*.example.test` allows every name below `example.test`.
@@ -76,6 +82,8 @@ impl Default for HttpSettings {
             redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),
             show_unbound: vec![21, 22],
+            knock_rate: 5,
+            knock_timeout: Duration::from_secs(2),
             hosts: Vec::new(),
         }
     }
@@ -90,6 +98,9 @@ impl HttpSettings {
                 self.max_header_bytes
             ));
         }
+        if self.knock_rate == 0 {
+            return Err("knock_rate must be at least 1 (knocks a second per client)".into());
+        }
         if self.max_websocket_message_bytes == 0 {
             return Err(
                 "max_websocket_message_bytes must be at least 1 (64 KiB by default)".into(),
@@ -99,6 +110,7 @@ impl HttpSettings {
             ("header_read_timeout", self.header_read_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("max_websocket_duration", self.max_websocket_duration),
+            ("knock_timeout", self.knock_timeout),
         ] {
             if value.is_zero() {
                 return Err(format!("{key} must be longer than zero"));
@@ -148,6 +160,20 @@ impl Default for ControlSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knocks_need_a_rate_and_a_timeout() {
+        let zero_rate = HttpSettings {
+            knock_rate: 0,
+            ..HttpSettings::default()
+        };
+        assert!(zero_rate.validate().unwrap_err().contains("knock_rate"));
+        let zero_wait = HttpSettings {
+            knock_timeout: Duration::ZERO,
+            ..HttpSettings::default()
+        };
+        assert!(zero_wait.validate().unwrap_err().contains("knock_timeout"));
+    }
 
     #[test]
     fn a_zero_timeout_is_refused_by_its_key() {

@@ -103,6 +103,8 @@ pub(crate) struct Port {
     pub(crate) addrs: Vec<SocketAddr>,
     /// Where a proxy port connects.
     upstream: Option<String>,
+    /// What an exec port runs.
+    command: Option<String>,
     rules: AccessRules,
     max_connections: usize,
     max_per_source: Option<u32>,
@@ -218,6 +220,7 @@ impl Port {
             origin,
             addrs,
             upstream: spec.upstream.as_ref().map(|u| u.address.clone()),
+            command: spec.exec.as_ref().map(|p| p.command_line()),
             rules: spec.rules.clone(),
             max_connections: spec.max_connections,
             max_per_source: spec.max_per_source,
@@ -401,6 +404,7 @@ impl Port {
             rules: self.rules.describe(),
             toxics: self.toxics.names(),
             upstream: self.upstream.clone(),
+            command: self.command.clone(),
         }
     }
 }

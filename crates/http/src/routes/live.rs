@@ -29,6 +29,7 @@ pub(super) fn state_routes() -> Router<AppState> {
 pub(super) fn asset_routes() -> Router<AppState> {
     Router::new()
         .route("/assets/page.js", get(script))
+        .route("/assets/building.js", get(building))
         .route("/assets/page.css", get(style))
         .route("/assets/mail.js", get(mail_script))
         .route("/assets/mail.css", get(mail_style))
@@ -147,6 +148,13 @@ async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../../assets/page.js"),
+    )
+}
+
+async fn building() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/building.js"),
     )
 }
 

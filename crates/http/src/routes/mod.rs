@@ -3,6 +3,7 @@
 mod control;
 mod httpbin;
 mod info;
+mod knock;
 mod live;
 mod mail;
 mod mailpit_events;
@@ -20,7 +21,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -39,15 +40,19 @@ pub(crate) struct State {
     pub(crate) settings: Arc<HttpSettings>,
     /// The names the state routes answer to: `[http] hosts` and the certificate's.
     pub(crate) hosts: HostNames,
+    /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
+    pub(crate) knocks: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 impl AppState {
     pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>) -> Self {
         let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
+        let knocks = knock::limiter(settings.knock_rate);
         Self(Arc::new(State {
             shared,
             settings,
             hosts,
+            knocks,
         }))
     }
 }
@@ -69,6 +74,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(control::routes(state.clone()))
         .merge(live::state_routes())
         .route("/api/ports", get(info::ports))
+        .route("/api/knock/{port}", post(knock::knock))
         .route("/mail", get(live::mailbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
     Router::new()

@@ -37,6 +37,9 @@ struct Row {
     anchor: String,
     service: &'static str,
     protocol: &'static str,
+    /// What the door's sign says beside the service: a proxy's upstream, an exec row's
+    /// program, the lock of TLS, the slot of mail.
+    sign: String,
     addresses: String,
     listening: bool,
     active: u64,
@@ -110,6 +113,21 @@ fn try_it(service: &str, host: &str, port: u16) -> Vec<String> {
     }
 }
 
+/// What the picture writes under a door, beside its service.
+fn sign(p: &PortStatus) -> String {
+    if let Some(upstream) = &p.upstream {
+        return format!("→ {upstream}");
+    }
+    if let Some(command) = &p.command {
+        return format!("runs {command}");
+    }
+    match p.service {
+        "https" | "smtps" => "TLS".to_owned(),
+        "smtp" => "✉ mail slot".to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// The host the visitor used, without the port: `localhost`, `192.0.2.7`, `[::1]`.
 fn visited_host(headers: &HeaderMap, conn: &ConnInfo) -> String {
     let from_header = headers
@@ -142,6 +160,7 @@ impl Row {
                 ],
                 false => try_it(p.service, host, p.port),
             },
+            sign: sign(&p),
             key: format!("{}{}", p.port, if udp { "/udp" } else { "" }),
             anchor: format!("{}{}", p.port, if udp { "-udp" } else { "" }),
             port: p.port,
