@@ -578,3 +578,110 @@ async fn socket_activation_serves_the_socket_the_service_manager_passed() {
     assert_eq!(answer.text().await.unwrap(), "ok\n");
     child.kill().await.unwrap();
 }
+
+/// Every connection the binary makes out of itself, seen by strace while its HTTP, HTTPS and
+/// SMTP services are used: the only ones are the page's knocks, to its own address on the
+/// ports knocked on. (Proxies and stubs connect out by design; they are not in this table.)
+#[tokio::test]
+#[ignore = "needs strace (Debian's strace); .ci/run installs it and runs this"]
+async fn the_only_outbound_connections_are_the_knocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[port]]\nport = 0\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n\n\
+         [[port]]\nport = 0\nservice = \"https\"\nbind = [\"127.0.0.1\"]\n\n\
+         [[port]]\nport = 0\nservice = \"smtp\"\nbind = [\"127.0.0.1\"]\n",
+    );
+    let trace = dir.path().join("connects.txt");
+    let mut child = switchboard_testkit::binary::spawn(
+        tokio::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=connect", "-o"])
+            .arg(&trace)
+            .arg(crate::switchboard().path())
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&config)
+            .arg("--certs")
+            .arg(dir.path().join("certs")),
+    );
+    let mut logs = Logs::of(&mut child);
+    let listening = logs.ready().await;
+    let (http, smtp) = (listening["http"], listening["smtp"]);
+    let https = listening["https"];
+
+    let client = crate::http_client();
+    for path in [
+        "/",
+        "/whoami",
+        "/get",
+        "/api/ports",
+        "/image/png",
+        "/redirect-to?url=http://192.0.2.1/",
+    ] {
+        client
+            .get(format!("http://{http}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let tls = crate::client_builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    tls.get(format!("https://{https}/get"))
+        .send()
+        .await
+        .unwrap();
+    crate::send_mail(
+        smtp,
+        "a@example.test",
+        &["b@example.test"],
+        "Subject: audit\r\n\r\nhi\r\n",
+    )
+    .await;
+    for port in [21, http.port()] {
+        let answer = client
+            .post(format!("http://{http}/api/knock/{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    drop((client, tls));
+    // strace's child is switchboard: ask it to stop, and strace ends with it.
+    let tracer = child.id().unwrap();
+    let traced = switchboard_probe::sockets::children_of(tracer);
+    assert_eq!(traced.len(), 1, "{traced:?}");
+    kill(
+        Pid::from_raw(i32::try_from(traced[0].pid).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("switchboard did not stop")
+        .unwrap();
+
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    let connects: Vec<&str> = traced.lines().filter(|l| l.contains("connect(")).collect();
+    let knocks = [
+        "sin_port=htons(21), sin_addr=inet_addr(\"127.0.0.1\")".to_owned(),
+        format!(
+            "sin_port=htons({}), sin_addr=inet_addr(\"127.0.0.1\")",
+            http.port()
+        ),
+    ];
+    for knock in &knocks {
+        assert!(
+            connects.iter().any(|c| c.contains(knock.as_str())),
+            "the knock to {knock} is missing from:\n{traced}"
+        );
+    }
+    let others: Vec<&&str> = connects
+        .iter()
+        .filter(|c| !knocks.iter().any(|k| c.contains(k.as_str())))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "connections other than the knocks: {others:#?}"
+    );
+}

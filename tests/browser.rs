@@ -703,6 +703,26 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
         format!("//*[local-name()='g'][@data-door='{echo}'][not(contains(@class, 'closed'))]");
     shows(&browser, &open, "the door restored").await;
 
+    // A port added while the page is open appears as a door of its own.
+    let added: serde_json::Value = crate::http_client()
+        .post(stack.url("http", "/api/ports"))
+        .json(&serde_json::json!({"port": 0, "service": "echo", "bind": ["127.0.0.1"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new = added["port"].as_u64().unwrap();
+    let door = format!("//*[local-name()='g'][@data-door='{new}']");
+    shows(&browser, &door, "the port added at run time").await;
+    shows(
+        &browser,
+        "//*[@id='feed-status'][text()='(live)']",
+        "the live feed connected again",
+    )
+    .await;
+
     // A knock on 21: the kernel refuses; the page says no service saw it.
     browser
         .find(Locator::Css("button[data-knock='21']"))
