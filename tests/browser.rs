@@ -645,7 +645,14 @@ async fn save_screenshot(browser: &fantoccini::Client, name: &str) {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn the_building_draws_every_door_and_moves_with_the_traffic() {
-    let stack = Stack::start(&["http", "echo", "smtp"]).await.unwrap();
+    let stack = Stack::builder()
+        .service("http")
+        .service("echo")
+        .port(|row| row.rules.deny = vec!["127.0.0.3".parse().unwrap()])
+        .service("smtp")
+        .start()
+        .await
+        .unwrap();
     let echo = stack.addr("echo").port();
     let (_driver, browser) = live_page(&stack, (1000, 1300), &[]).await;
     let doors = browser
@@ -692,6 +699,17 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
     })
     .await;
     assert!(gone.is_ok(), "the envelope never left");
+
+    // A connection an access rule denies bounces at the door, which says the rule.
+    let denied = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    denied
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 3], 0)).into())
+        .unwrap();
+    let _ = denied.connect(&stack.addr("echo").into());
+    let says = format!(
+        "//*[local-name()='g'][@data-door='{echo}']/*[local-name()='text'][@class='says'][contains(., 'denied: deny 127.0.0.3/32')]"
+    );
+    shows(&browser, &says, "the denied connection's rule at its door").await;
 
     // Closed through the control API: bricked up; open again: restored.
     stack.close("echo").await.unwrap();
