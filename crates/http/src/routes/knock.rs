@@ -35,6 +35,10 @@ pub(super) async fn knock(
     Path(port): Path<u16>,
 ) -> Response {
     let info = &conn.info;
+    // Forget addresses that have not knocked lately, so the table stays small.
+    if state.knocks.len() > 10_000 {
+        state.knocks.retain_recent();
+    }
     if state
         .knocks
         .check_key(&info.peer.ip().to_canonical())
