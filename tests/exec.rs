@@ -193,9 +193,10 @@ async fn the_environment_holds_the_documented_variables_only() {
 
 #[tokio::test]
 async fn programs_run_under_their_rlimits_and_never_as_root() {
-    let mut limited = program(&["sh", "-c", "ulimit -n; ulimit -t; id -u"]);
+    let mut limited = program(&["sh", "-c", "ulimit -n; ulimit -t; id -u; ulimit -v"]);
     limited.max_open_files = 64;
     limited.cpu_seconds = 7;
+    limited.max_memory = 256 << 20;
     let stack = exec_stack(limited).await;
     let answer = String::from_utf8(run(stack.addr("exec"), b"").await).unwrap();
     let lines: Vec<&str> = answer.lines().collect();
@@ -211,6 +212,10 @@ async fn programs_run_under_their_rlimits_and_never_as_root() {
         false => me.to_string(),
     };
     assert_eq!(lines[2], expected);
+    assert_eq!(
+        lines[3], "262144",
+        "max_memory as the shell shows it, in KiB"
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@
 //!   `instances`, `per_source` and `cps`) hold for programs as for any connection; each
 //!   program gets rlimits for CPU seconds, memory and open files ([`limits`]).
 
+use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
@@ -186,13 +187,12 @@ impl Service for ExecService {
             End::Exited(status) => *status,
             _ => child.wait().await?,
         };
-        let status_text = describe(status);
         self.emit(
             &info,
             EventKind::ProgramExited {
                 id: info.id,
                 pid,
-                status: status_text.clone(),
+                status: describe(status),
                 duration: started.elapsed(),
             },
         );
@@ -234,15 +234,16 @@ async fn relay(
     let input = async move {
         let _ = tokio::io::copy(&mut reader, &mut stdin).await;
         drop(stdin);
-        std::future::pending::<()>().await
+        std::future::pending::<Infallible>().await
     };
     let output = tokio::io::copy(stdout, writer);
     let errors = log_stderr(stderr, max_stderr);
     tokio::pin!(output);
+    // The input and the errors never finish (`Infallible`): only the output ends this.
     let sent = tokio::select! {
         sent = &mut output => sent,
-        () = input => return unreachable_end(),
-        () = errors => return unreachable_end(),
+        never = input => match never {},
+        never = errors => match never {},
     };
     if let Err(error) = sent {
         return End::ClientGone(error);
@@ -254,14 +255,9 @@ async fn relay(
     }
 }
 
-/// Futures that never finish cannot end the `select!`; this says so to the type checker.
-fn unreachable_end() -> End {
-    End::ClientGone(std::io::Error::other("a relay ended that never ends"))
-}
-
 /// Write the program's standard error to the log, line by line, up to `max` bytes; read and
 /// drop the rest (a program must never block on a full pipe). Never finishes.
-async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) {
+async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) -> Infallible {
     let mut logged = 0;
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
@@ -288,7 +284,7 @@ async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) {
     if !pending.is_empty() {
         log_line(&pending);
     }
-    std::future::pending::<()>().await
+    std::future::pending().await
 }
 
 fn log_line(line: &[u8]) {

@@ -267,7 +267,7 @@
     moving.clear();
     while (envelopes.firstChild) envelopes.firstChild.remove();
     e.detail.ports.forEach(function (p) {
-      const door = byKey[p.protocol === "udp" ? p.port + "/udp" : String(p.port)];
+      const door = byKey[window.switchboardEvents.key(p)];
       if (!door) return;
       door.waiting = p.active;
       door.closed = p.state === "closed";

@@ -28,15 +28,18 @@
     while (feed.children.length > MAX_LINES) feed.lastElementChild.remove();
   }
   // Rows are keyed "80" for TCP and "7/udp" for UDP: 7/tcp and 7/udp are two ports.
+  function key(p) {
+    return p.protocol === "udp" ? p.port + "/udp" : String(p.port);
+  }
   function on(kind, handle) {
     source.addEventListener(kind, function (e) {
       const d = JSON.parse(e.data);
-      d.row = d.protocol === "udp" ? d.port + "/udp" : String(d.port);
+      d.row = key(d);
       handle(d);
     });
   }
-  // The picture (building.js) listens to the same stream.
-  window.switchboardEvents = { on: on };
+  // The picture (building.js) listens to the same stream, and keys its doors the same way.
+  window.switchboardEvents = { on: on, key: key };
 
   source.onopen = function () { status.textContent = "(live)"; };
   source.onerror = function () { status.textContent = "(reconnecting…)"; };
@@ -134,7 +137,7 @@
   function resync() {
     return fetch("/api/ports").then(function (r) { return r.json(); }).then(function (table) {
       table.ports.forEach(function (p) {
-        const row = p.protocol === "udp" ? p.port + "/udp" : String(p.port);
+        const row = key(p);
         const set = function (field, value) { const c = cell(row, field); if (c) c.textContent = String(value); };
         set("active", p.active);
         set("accepted", p.accepted);
