@@ -31,7 +31,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout, Command};
+use tracing::Instrument;
 
 mod limits;
 
@@ -168,21 +169,32 @@ impl Service for ExecService {
             },
         );
 
-        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
-        else {
+        let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err("the program's output pipes are missing".into());
         };
+        let deadline = tokio::time::Instant::now() + self.program.time_limit;
+        // Its standard error is read until every writer has closed it, in a task of its own,
+        // so that nothing the program wrote is lost when its output ends first.
+        let mut errors = tokio::spawn(
+            log_stderr(stderr, self.program.max_stderr).instrument(tracing::Span::current()),
+        );
         let (reader, mut writer) = tokio::io::split(conn.stream);
-        let pipes = (&mut stdout, &mut stderr);
         let end = tokio::select! {
-            end = relay(&mut child, pipes, reader, &mut writer, self.program.max_stderr) => end,
-            () = tokio::time::sleep(self.program.time_limit) => End::TimeLimit,
+            end = relay(&mut child, &mut stdout, reader, &mut writer) => end,
+            () = tokio::time::sleep_until(deadline) => End::TimeLimit,
             () = shutdown.requested() => End::Shutdown,
         };
         // Whatever happened, nothing of the group outlives the connection, and the program
         // is reaped before the connection's task ends.
         drop(group);
-        drop((stdout, stderr));
+        drop(stdout);
+        // The group is gone, so its standard error closes: the rest of it reaches the log
+        // before the program's end does (within the time limit, should a process that left
+        // the group still hold it).
+        tokio::select! {
+            _ = &mut errors => {}
+            () = tokio::time::sleep_until(deadline) => errors.abort(),
+        }
         let status = match &end {
             End::Exited(status) => *status,
             _ => child.wait().await?,
@@ -216,14 +228,13 @@ impl Service for ExecService {
 
 /// Relay the connection to the program until it has exited and its output is sent.
 ///
-/// The program's output pipes are the caller's: they stay open until the program has been
+/// The program's output pipe is the caller's: it stays open until the program has been
 /// killed, so that a program still writing meets SIGKILL, not a closed pipe.
 async fn relay(
     child: &mut Child,
-    (stdout, stderr): (&mut ChildStdout, &mut ChildStderr),
+    stdout: &mut ChildStdout,
     mut reader: impl AsyncRead + Unpin,
     writer: &mut (impl AsyncWrite + Unpin),
-    max_stderr: usize,
 ) -> End {
     let Some(mut stdin) = child.stdin.take() else {
         // It was asked for as a pipe; without it there is nothing to relay.
@@ -237,13 +248,11 @@ async fn relay(
         std::future::pending::<Infallible>().await
     };
     let output = tokio::io::copy(stdout, writer);
-    let errors = log_stderr(stderr, max_stderr);
     tokio::pin!(output);
-    // The input and the errors never finish (`Infallible`): only the output ends this.
+    // The input never finishes (`Infallible`): only the output ends this.
     let sent = tokio::select! {
         sent = &mut output => sent,
         never = input => match never {},
-        never = errors => match never {},
     };
     if let Err(error) = sent {
         return End::ClientGone(error);
@@ -256,8 +265,8 @@ async fn relay(
 }
 
 /// Write the program's standard error to the log, line by line, up to `max` bytes; read and
-/// drop the rest (a program must never block on a full pipe). Never finishes.
-async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) -> Infallible {
+/// drop the rest (a program must never block on a full pipe), until it closes.
+async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) {
     let mut logged = 0;
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
@@ -284,7 +293,6 @@ async fn log_stderr(mut stderr: impl AsyncRead + Unpin, max: usize) -> Infallibl
     if !pending.is_empty() {
         log_line(&pending);
     }
-    std::future::pending().await
 }
 
 fn log_line(line: &[u8]) {
