@@ -641,7 +641,8 @@ async fn save_screenshot(browser: &fantoccini::Client, name: &str) {
 
 /// The building: a door per row (and painted-over ones for 21 and 22); a connection is an
 /// envelope that goes in and leaves; a port closed through the control API is bricked up
-/// and opening it restores the door; a knock on 21 is refused by the kernel.
+/// and opening it restores the door; a knock on 21 is refused by the kernel, and one on the
+/// blackhole's door (a hole) hears nothing.
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn the_building_draws_every_door_and_moves_with_the_traffic() {
@@ -650,9 +651,12 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
         .service("echo")
         .port(|row| row.rules.deny = vec!["127.0.0.3".parse().unwrap()])
         .service("smtp")
+        .service("blackhole")
+        .configure(|c| c.http.knock_timeout = std::time::Duration::from_millis(300))
         .start()
         .await
         .unwrap();
+    let blackhole = stack.addr("blackhole").port();
     let echo = stack.addr("echo").port();
     let (_driver, browser) = live_page(&stack, (1000, 1300), &[]).await;
     let doors = browser
@@ -661,9 +665,15 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
         .unwrap();
     assert_eq!(
         doors.len(),
-        3 + 2,
+        4 + 2,
         "a door per row, and 21 and 22 painted over"
     );
+    shows(
+        &browser,
+        &format!("//*[local-name()='g'][@data-door='{blackhole}']/*[local-name()='ellipse'][@class='hole']"),
+        "the blackhole's door, a hole",
+    )
+    .await;
     shows(
         &browser,
         "//*[local-name()='g'][@data-door='21'][contains(@class, 'unbound')]",
@@ -760,6 +770,30 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
         said.contains("no service of switchboard's ever saw the knock"),
         "{said}"
     );
+
+    // A knock on the blackhole: nothing comes back; its door says so.
+    browser
+        .find(Locator::Css(&format!("button[data-knock='{blackhole}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    shows(
+        &browser,
+        "//p[@id='knock-answer'][@data-answer='timeout']",
+        "the blackhole knock's answer",
+    )
+    .await;
+    let says = format!(
+        "//*[local-name()='g'][@data-door='{blackhole}']/*[local-name()='text'][@class='says'][text()='no answer']"
+    );
+    shows(
+        &browser,
+        &says,
+        "the blackhole's door saying there was no answer",
+    )
+    .await;
     save_screenshot(&browser, "building.png").await;
     browser.close().await.unwrap();
 }

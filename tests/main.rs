@@ -7,6 +7,7 @@
 
 mod access;
 mod binary;
+mod blackhole;
 mod browser;
 mod chaos;
 mod classic;

@@ -237,3 +237,31 @@ async fn probe_udp_against_switchboard_s_own_udp_rows() {
     assert_eq!(findings[1]["state"], "open|filtered", "{out}");
     server.assert_no_panic();
 }
+
+/// `probe --from`: the knock comes from the address given (as a rule that admits some
+/// sources only sees it), and an address of the other family is named as the problem.
+#[tokio::test]
+async fn probe_from_knocks_from_the_address_given() {
+    let stack = Stack::builder()
+        .service("smtp")
+        .port(|row| row.rules.allow = vec!["127.0.0.9/32".parse().unwrap()])
+        .start()
+        .await
+        .unwrap();
+    let port = stack.addr("smtp").port().to_string();
+    let from = |address: &str| ["127.0.0.1", &port, "--json", "--from", address].map(String::from);
+
+    let (_, out) = run_probe(&from("127.0.0.9")).await;
+    let allowed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(allowed[0]["service"], "smtp", "{allowed}");
+    let (_, out) = run_probe(&from("127.0.0.10")).await;
+    let denied: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(denied[0]["state"], "open", "{denied}");
+    assert_ne!(denied[0]["service"], "smtp", "{denied}");
+
+    let (_, out) = run_probe(&from("::1")).await;
+    let mismatch: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(mismatch[0]["state"], "error", "{mismatch}");
+    let detail = mismatch[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("another address family"), "{detail}");
+}

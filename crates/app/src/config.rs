@@ -212,6 +212,12 @@ impl Config {
                 "[supervisor] max_connections and max_refusals must be at least 1".into(),
             ));
         }
+        if raw.supervisor.blackhole_wait.is_zero() {
+            return Err(source.error(
+                None,
+                "[supervisor] blackhole_wait must be longer than zero".into(),
+            ));
+        }
         raw.smtp
             .chaos
             .validate()
@@ -576,6 +582,9 @@ impl PortRow {
         if self.protocol == Protocol::Udp {
             self.check_udp(service)?;
         }
+        if service == switchboard_supervisor::BLACKHOLE {
+            self.check_blackhole()?;
+        }
         if self.tls && service != "stubs" {
             return Err(RowError::Other(format!(
                 "`tls` is for stubs rows; for HTTP inside TLS use the https service, not {service}"
@@ -684,6 +693,29 @@ impl PortRow {
                 return Err(RowError::Other(format!(
                     "`{key}` is for TCP rows: UDP has no connections or byte streams \
                      (limit datagrams per source with `max_rate`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PortRow {
+    /// What a blackhole row may not have: a key about connections, since it never accepts
+    /// one (the kernel drops every knock before switchboard could see it).
+    fn check_blackhole(&self) -> Result<(), RowError> {
+        for (key, given) in [
+            ("max_connections", self.max_connections.is_some()),
+            ("max_per_source", self.max_per_source.is_some()),
+            ("max_rate", self.max_rate.is_some()),
+            ("allow", !self.allow.is_empty()),
+            ("deny", !self.deny.is_empty()),
+            ("toxics", !self.toxics.is_empty()),
+        ] {
+            if given {
+                return Err(RowError::Other(format!(
+                    "`{key}` has no effect on a blackhole row: it never accepts a connection \
+                     (the kernel drops every knock before switchboard sees it)"
                 )));
             }
         }
@@ -953,6 +985,21 @@ mod tests {
         let err = parse("[log]\nqueue_lines = 0\n").unwrap_err();
         assert!(
             err.contains("[log] queue_lines must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn blackhole_wait_has_a_default_a_key_and_a_floor() {
+        let wait = |text: &str| parse(text).map(|c| c.supervisor.blackhole_wait);
+        assert_eq!(wait(""), Ok(Duration::from_millis(200)));
+        assert_eq!(
+            wait("[supervisor]\nblackhole_wait = \"1s\"\n"),
+            Ok(Duration::from_secs(1))
+        );
+        let err = wait("[supervisor]\nblackhole_wait = \"0s\"\n").unwrap_err();
+        assert!(
+            err.contains("blackhole_wait must be longer than zero"),
             "{err}"
         );
     }

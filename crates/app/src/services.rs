@@ -17,7 +17,7 @@ use switchboard_https::HttpsService;
 use switchboard_mail::{Chaos, MailStore};
 use switchboard_proxy::{ProxyService, UpstreamGuard};
 use switchboard_smtp::SmtpService;
-use switchboard_supervisor::{PortSpec, ServiceFactory, Services};
+use switchboard_supervisor::{BLACKHOLE, PortSpec, ServiceFactory, Services};
 
 use crate::{Config, Error};
 
@@ -161,9 +161,10 @@ fn smtps(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     )))
 }
 
-/// The names a port table may use, in the order they were added.
+/// The names a port table may use, in the order they were added; last, the blackhole,
+/// which is not a service but the supervisor's own (nobody answers it).
 pub fn names() -> impl Iterator<Item = &'static str> {
-    SERVICES.iter().map(|e| e.name)
+    SERVICES.iter().map(|e| e.name).chain([BLACKHOLE])
 }
 
 /// Whether the service called `name` also answers UDP rows.
@@ -226,13 +227,17 @@ pub(crate) fn wire(rows: &[(u16, &PortSpec)], mut factory: Factory) -> Result<Se
             ..row.clone()
         };
         match row.protocol {
-            Protocol::Tcp => tcp.push((port, factory.build(row)?)),
+            Protocol::Tcp if row.service == BLACKHOLE => tcp.push((port, None)),
+            Protocol::Tcp => tcp.push((port, Some(factory.build(row)?))),
             Protocol::Udp => udp.push((port, datagram_service(row)?)),
         }
     }
     let mut services = Services::new(Box::new(factory));
     for (port, service) in tcp {
-        services.insert(port, service);
+        match service {
+            Some(service) => services.insert(port, service),
+            None => services.insert_blackhole(port),
+        }
     }
     for (port, service) in udp {
         services.insert_datagrams(port, service);

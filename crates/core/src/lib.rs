@@ -34,7 +34,9 @@ mod shutdown;
 pub use access::{AccessRules, Cidr, Verdict};
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
-pub use ports::{ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol};
+pub use ports::{
+    BLACKHOLE, ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol,
+};
 pub use program::Program;
 pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use shutdown::{Shutdown, Signal};

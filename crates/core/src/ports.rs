@@ -2,6 +2,10 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+/// The row service that nobody answers: the supervisor keeps its queue full, so the kernel
+/// drops every new SYN and clients time out, as if a firewall dropped them.
+pub const BLACKHOLE: &str = "blackhole";
+
 /// The transport a port belongs to. 7/tcp and 7/udp are two ports, as far apart as 7 and
 /// 8: a TCP listener on 7 says nothing about UDP datagrams to 7.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]

@@ -7,10 +7,10 @@
 //
 // Each connection is an envelope: it comes up the street from the client's address:port,
 // goes in through its door, and leaves when the connection closes. A connection denied by a
-// rule bounces at the door. A closed port's door is bricked up; a fault shows on its door
-// while it lasts. At most MAX_ENVELOPES move at once: the rest are counted on their door, so
-// a flood cannot freeze the browser. With prefers-reduced-motion, nothing moves: envelopes
-// appear and disappear.
+// rule bounces at the door. A closed port's door is bricked up, a blackhole's is a hole that
+// swallows knocks; a fault shows on its door while it lasts. At most MAX_ENVELOPES move at
+// once: the rest are counted on their door, so a flood cannot freeze the browser. With
+// prefers-reduced-motion, nothing moves: envelopes appear and disappear.
 "use strict";
 (function () {
   const figure = document.getElementById("building");
@@ -106,6 +106,10 @@
       const down = height - STREET + 14 - at.y;
       el("path", { d: "M" + DOOR_W / 2 + " " + (DOOR_H + 40) + " V" + down + " H" + (DOOR_W + GAP), "class": "upstream" }, g);
     }
+    // A blackhole's door opens onto a hole: knocks fall in and nothing comes back.
+    if (door.service === "blackhole") {
+      el("ellipse", { cx: DOOR_W / 2, cy: DOOR_H / 2, rx: DOOR_W / 2 - 8, ry: DOOR_H / 2 - 10, "class": "hole" }, g);
+    }
     // TLS doors carry a lock.
     if (door.sign.indexOf("TLS") === 0) {
       const lock = el("g", { "class": "lock", transform: "translate(" + (DOOR_W - 16) + "," + (DOOR_H / 2 + 6) + ")" }, g);
@@ -163,6 +167,7 @@
         door.g.dataset.knocked = a.answer || "error";
         if (a.answer === "open") say(door, "open: someone answered");
         else if (a.answer === "refused") bounce({ row: door.key, peer: "your knock" }, "refused by the kernel");
+        else if (a.answer === "timeout") say(door, "no answer");
         else say(door, a.answer || "no knock");
       })
       .catch(function (e) { heard.textContent = "the knock did not go out: " + e; })
@@ -176,7 +181,9 @@
     door.marksText.textContent = Object.keys(door.marks).map(function (k) { return door.marks[k]; }).join("");
     door.title.textContent = door.unbound
       ? "port " + door.port + ": nobody listens here; the kernel refuses connections"
-      : "port " + door.key + ", " + door.service + (door.closed ? ": closed, the kernel refuses connections" : ": open");
+      : "port " + door.key + ", " + door.service + (door.closed ? ": closed, the kernel refuses connections"
+        : door.service === "blackhole" ? ": listening, but its queue is full: the kernel drops every knock, as a firewall's drop rule would"
+        : ": open");
   }
 
   // A word said at a door for a moment (a denial's rule, a knock's answer).

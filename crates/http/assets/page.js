@@ -86,8 +86,9 @@
   });
   on("port_bound", function (d) {
     const c = cell(d.row, "state");
-    if (c) c.textContent = "listening";
-    say("port", d.at, "now listening on " + d.addr);
+    const hole = d.service === "blackhole";
+    if (c) c.textContent = hole ? "listening, never accepting — a blackhole: its queue is full, so the kernel drops every knock, as a firewall's drop rule would" : "listening";
+    say("port", d.at, "now listening on " + d.addr + (hole ? ", never accepting: knocks there are dropped" : ""));
   });
   on("port_closed", function (d) {
     const c = cell(d.row, "state");

@@ -66,10 +66,10 @@ impl State {
         match self {
             State::Open => "something accepted the connection: a program listens on that port",
             State::Refused => {
-                "the machine answered with a reset: nothing listens on that port (the kernel said no)"
+                "the machine answered with a reset: nothing listens on that port, or a firewall rejects (the kernel said no)"
             }
             State::Timeout => {
-                "nothing came back at all: a firewall may be dropping the packets, or the host is down"
+                "nothing came back at all (what nmap calls filtered): a firewall dropping the packets, a port whose queue is full (switchboard's blackhole row imitates a drop that way), or a host that is down"
             }
             State::Unreachable => "the network has no route to that address",
             State::Error => "the connection failed for another reason",
@@ -119,6 +119,54 @@ impl Finding {
     }
 }
 
+/// How to knock: how long to wait for each answer, and from which of this machine's
+/// addresses. Without `from` the kernel picks the source address from its routes; with it,
+/// the probe speaks as that address (`--from`, like nmap's `-S` or curl's `--interface`),
+/// which is how a rule that admits some sources only is tried from both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Knock {
+    pub timeout: Duration,
+    pub from: Option<IpAddr>,
+}
+
+impl From<Duration> for Knock {
+    fn from(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            from: None,
+        }
+    }
+}
+
+impl Knock {
+    /// The local address to bind for a socket to `addr`: `from`, or any address of the
+    /// same family (the kernel's choice), always with a port of the kernel's choice.
+    fn local(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        match (self.from, addr) {
+            (Some(from), to) if from.is_ipv4() != to.is_ipv4() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--from {from} cannot reach {}: another address family",
+                    to.ip()
+                ),
+            )),
+            (Some(from), _) => Ok(SocketAddr::new(from, 0)),
+            (None, SocketAddr::V4(_)) => Ok((std::net::Ipv4Addr::UNSPECIFIED, 0).into()),
+            (None, SocketAddr::V6(_)) => Ok((std::net::Ipv6Addr::UNSPECIFIED, 0).into()),
+        }
+    }
+
+    /// A TCP connection to `addr`, from `from` if given.
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(self.local(addr)?)?;
+        socket.connect(addr).await
+    }
+}
+
 /// Every address `host` resolves to (A and AAAA records, or the address itself).
 pub async fn resolve(host: &str) -> io::Result<Vec<IpAddr>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -137,20 +185,23 @@ pub async fn probe_all(
     host: &str,
     addresses: &[IpAddr],
     ports: &[u16],
-    timeout: Duration,
+    knock: impl Into<Knock>,
 ) -> Vec<Finding> {
+    let knock = knock.into();
     let probes = ports.iter().flat_map(|&port| {
         addresses
             .iter()
-            .map(move |&ip| probe(host, SocketAddr::new(ip, port), timeout))
+            .map(move |&ip| probe(host, SocketAddr::new(ip, port), knock))
     });
     futures_util::future::join_all(probes).await
 }
 
 /// Connect to `addr` and find out what is there.
-pub async fn probe(host: &str, addr: SocketAddr, timeout: Duration) -> Finding {
+pub async fn probe(host: &str, addr: SocketAddr, knock: impl Into<Knock>) -> Finding {
+    let knock = knock.into();
+    let timeout = knock.timeout;
     let finding = |state, service, detail| Finding::new("tcp", addr, state, service, detail);
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    let stream = match tokio::time::timeout(timeout, knock.connect(addr)).await {
         Err(_) => {
             return finding(
                 State::Timeout,
@@ -170,16 +221,21 @@ pub async fn probe(host: &str, addr: SocketAddr, timeout: Duration) -> Finding {
         }
         Ok(Ok(stream)) => stream,
     };
-    let (service, detail) = identify(host, addr, stream, timeout).await;
+    let (service, detail) = identify(host, addr, stream, knock).await;
     finding(State::Open, service, detail)
 }
 
 /// Probe every UDP port at every address, all at once; results in port order.
-pub async fn probe_all_udp(addresses: &[IpAddr], ports: &[u16], timeout: Duration) -> Vec<Finding> {
+pub async fn probe_all_udp(
+    addresses: &[IpAddr],
+    ports: &[u16],
+    knock: impl Into<Knock>,
+) -> Vec<Finding> {
+    let knock = knock.into();
     let probes = ports.iter().flat_map(|&port| {
         addresses
             .iter()
-            .map(move |&ip| probe_udp(SocketAddr::new(ip, port), timeout))
+            .map(move |&ip| probe_udp(SocketAddr::new(ip, port), knock))
     });
     futures_util::future::join_all(probes).await
 }
@@ -187,11 +243,13 @@ pub async fn probe_all_udp(addresses: &[IpAddr], ports: &[u16], timeout: Duratio
 /// Send one datagram to `addr` and listen: an answer means open; an ICMP "port
 /// unreachable" (which Linux reports on a connected UDP socket as "connection refused")
 /// means closed; silence means open|filtered, as nmap reports it.
-pub async fn probe_udp(addr: SocketAddr, timeout: Duration) -> Finding {
+pub async fn probe_udp(addr: SocketAddr, knock: impl Into<Knock>) -> Finding {
+    let knock = knock.into();
+    let timeout = knock.timeout;
     let finding = |state, service, detail| Finding::new("udp", addr, state, service, detail);
-    let local: SocketAddr = match addr {
-        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    let local = match knock.local(addr) {
+        Ok(local) => local,
+        Err(error) => return finding(State::Error, None, error.to_string()),
     };
     let socket = match tokio::net::UdpSocket::bind(local).await {
         Ok(socket) => socket,
@@ -234,8 +292,9 @@ async fn identify(
     host: &str,
     addr: SocketAddr,
     mut stream: TcpStream,
-    timeout: Duration,
+    knock: Knock,
 ) -> (Option<String>, String) {
+    let timeout = knock.timeout;
     let mut buf = vec![0u8; 4096];
     // Servers that speak first (SMTP, FTP, SSH) do so at once.
     let banner_wait = timeout.min(Duration::from_millis(700));
@@ -269,7 +328,7 @@ async fn identify(
     }
     drop(stream);
 
-    match tls::handshake(host, addr, timeout).await {
+    match tls::handshake(host, addr, knock).await {
         Ok(report) => (Some(report.service.to_owned()), report.detail),
         Err(reason) => (
             None,

@@ -4,15 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::Knock;
 
 pub(crate) struct Report {
     pub(crate) service: &'static str,
@@ -23,7 +23,7 @@ pub(crate) struct Report {
 pub(crate) async fn handshake(
     host: &str,
     addr: SocketAddr,
-    timeout: Duration,
+    knock: Knock,
 ) -> Result<Report, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -41,13 +41,13 @@ pub(crate) async fn handshake(
     .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
 
     let attempt = async {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let tcp = knock.connect(addr).await.map_err(|e| e.to_string())?;
         TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake failed: {e}"))
     };
-    let stream = tokio::time::timeout(timeout, attempt)
+    let stream = tokio::time::timeout(knock.timeout, attempt)
         .await
         .map_err(|_| "no TLS handshake within the timeout".to_owned())??;
     let session = stream.get_ref().1;

@@ -3,10 +3,12 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 use switchboard_core::Protocol;
 
+use crate::blackhole::{self, Hole};
 use crate::port::PortSpec;
 
 /// How many finished handshakes the kernel queues for us while we are busy (or at our
@@ -26,12 +28,13 @@ pub(crate) struct BoundPort {
     pub(crate) sockets: Sockets,
 }
 
-/// A port's open sockets, one per address: listening TCP sockets, or UDP sockets (which
-/// do not listen: they receive).
+/// A port's open sockets, one per address: listening TCP sockets, UDP sockets (which
+/// do not listen: they receive), or a blackhole's listening sockets with their queues full.
 #[derive(Debug)]
 pub(crate) enum Sockets {
     Tcp(Vec<std::net::TcpListener>),
     Udp(Vec<std::net::UdpSocket>),
+    Blackhole(Vec<Hole>),
 }
 
 impl Sockets {
@@ -39,12 +42,22 @@ impl Sockets {
         match self {
             Sockets::Tcp(sockets) => sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
             Sockets::Udp(sockets) => sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
+            Sockets::Blackhole(holes) => holes
+                .iter()
+                .filter_map(|h| h.listener.local_addr().ok())
+                .collect(),
         }
     }
 
-    /// Open a socket of `protocol` on each of `addrs` (a closed port opening again).
-    pub(crate) fn open(protocol: Protocol, addrs: &[SocketAddr]) -> io::Result<Self> {
-        Ok(match protocol {
+    /// Open the sockets of a `service` row of `protocol` on each of `addrs` (a closed port
+    /// opening again); `blackhole_wait` as for [`bind_all`].
+    pub(crate) fn open(
+        protocol: Protocol,
+        service: &str,
+        addrs: &[SocketAddr],
+        blackhole_wait: Duration,
+    ) -> io::Result<Self> {
+        let sockets = match protocol {
             Protocol::Tcp => {
                 Sockets::Tcp(addrs.iter().map(|&a| listen(a)).collect::<Result<_, _>>()?)
             }
@@ -54,7 +67,19 @@ impl Sockets {
                     .map(|&a| receive(a))
                     .collect::<Result<_, _>>()?,
             ),
-        })
+        };
+        sockets.for_service(service, blackhole_wait)
+    }
+
+    /// A blackhole row's listening sockets become holes (their queues filled); other rows'
+    /// sockets stay as they are.
+    fn for_service(self, service: &str, blackhole_wait: Duration) -> io::Result<Self> {
+        match self {
+            Sockets::Tcp(listeners) if service == crate::BLACKHOLE => Ok(Sockets::Blackhole(
+                blackhole::dig(listeners, blackhole_wait)?,
+            )),
+            sockets => Ok(sockets),
+        }
     }
 }
 
@@ -62,23 +87,55 @@ impl BoundPort {
     pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
         self.sockets.addrs()
     }
+
+    /// The port with its sockets made ready for its row's service (a blackhole's filled).
+    fn for_service(self, blackhole_wait: Duration) -> Result<Self, BindError> {
+        let Self {
+            spec,
+            port,
+            sockets,
+        } = self;
+        let addr = sockets
+            .addrs()
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
+        let sockets = sockets
+            .for_service(spec.service, blackhole_wait)
+            .map_err(|error| BindError {
+                addr,
+                protocol: spec.protocol,
+                service: spec.service,
+                error,
+            })?;
+        Ok(Self {
+            spec,
+            port,
+            sockets,
+        })
+    }
 }
 
-/// Open every listener of the table. If one fails, the ones already open are closed again
-/// (dropped) before the error is returned: either the whole table listens or nothing does.
+/// Open every listener of the table; a blackhole row's queue is filled, waiting up to
+/// `blackhole_wait` for the kernel to drop a knock of its own. If one fails, the ones
+/// already open are closed again (dropped) before the error is returned: either the whole
+/// table listens or nothing does.
 ///
 /// Sockets passed by a service manager (systemd's socket activation, `LISTEN_FDS`) are
 /// used instead of binding: a socket whose name (`LISTEN_FDNAMES`, a `.socket` unit's
 /// `FileDescriptorName=`) is a row's name is that row's; the others go to the rows whose port
 /// (and address, where the row names addresses) they match. A passed socket that no row is
 /// for is an error naming it.
-pub(crate) fn bind_all(ports: &[PortSpec]) -> Result<Vec<BoundPort>, BindError> {
+pub(crate) fn bind_all(
+    ports: &[PortSpec],
+    blackhole_wait: Duration,
+) -> Result<Vec<BoundPort>, BindError> {
     let mut passed = passed_sockets()?;
     let bound = ports
         .iter()
         .map(|spec| match adopt(spec, &mut passed) {
-            Some(adopted) => Ok(adopted),
-            None => bind_port(spec),
+            Some(adopted) => adopted.for_service(blackhole_wait),
+            None => bind_port(spec, blackhole_wait),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(socket) = passed.first() {
@@ -179,7 +236,7 @@ fn adopt(spec: &PortSpec, passed: &mut Vec<Passed>) -> Option<BoundPort> {
     })
 }
 
-pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
+pub(crate) fn bind_port(spec: &PortSpec, blackhole_wait: Duration) -> Result<BoundPort, BindError> {
     let explicit = !spec.bind.is_empty();
     // By default: one socket per address family, so `ss -ltn` shows both 0.0.0.0 and [::].
     let addrs = if explicit {
@@ -191,24 +248,26 @@ pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
         ]
     };
     let mut port = spec.port;
-    let mut sockets = match spec.protocol {
-        Protocol::Tcp => Sockets::Tcp(Vec::new()),
-        Protocol::Udp => Sockets::Udp(Vec::new()),
-    };
+    let (mut tcp, mut udp) = (Vec::new(), Vec::new());
     for ip in addrs {
         let addr = SocketAddr::new(ip, port);
-        let opened = match &mut sockets {
-            Sockets::Tcp(sockets) => listen(addr).map(|s| sockets.push(s)),
-            Sockets::Udp(sockets) => receive(addr).map(|s| sockets.push(s)),
+        // Keep the socket; the address it was bound to.
+        let opened = match spec.protocol {
+            Protocol::Tcp => listen(addr).and_then(|socket| {
+                let bound = socket.local_addr()?;
+                tcp.push(socket);
+                Ok(bound)
+            }),
+            Protocol::Udp => receive(addr).and_then(|socket| {
+                let bound = socket.local_addr()?;
+                udp.push(socket);
+                Ok(bound)
+            }),
         };
         match opened {
-            Ok(()) => {
-                // Port 0: the kernel picked a port for the first address; use the same
-                // one for the other addresses so the port means one thing.
-                if port == 0 {
-                    port = sockets.addrs().first().map_or(0, |a| a.port());
-                }
-            }
+            // Port 0: the kernel picked a port for the first address; use the same one for
+            // the other addresses so the port means one thing.
+            Ok(bound) => port = bound.port(),
             Err(error) if !explicit && ip.is_ipv6() && ipv6_unavailable(&error) => {
                 tracing::warn!(
                     "IPv6 is not available here ({error}); port {port} listens on IPv4 only"
@@ -224,11 +283,16 @@ pub(crate) fn bind_port(spec: &PortSpec) -> Result<BoundPort, BindError> {
             }
         }
     }
-    Ok(BoundPort {
+    let sockets = match spec.protocol {
+        Protocol::Tcp => Sockets::Tcp(tcp),
+        Protocol::Udp => Sockets::Udp(udp),
+    };
+    BoundPort {
         spec: spec.clone(),
         port,
         sockets,
-    })
+    }
+    .for_service(blackhole_wait)
 }
 
 /// A listening TCP socket on `addr`.
@@ -370,6 +434,9 @@ fn explain(addr: SocketAddr, service: &str, error: &io::Error, threshold: Option
 mod tests {
     use super::*;
 
+    /// `[supervisor] blackhole_wait` (no row here is a blackhole).
+    const WAIT: Duration = Duration::from_millis(200);
+
     fn spec(port: u16, bind: &[&str]) -> PortSpec {
         let mut spec = PortSpec::new(port, "http", 10);
         spec.bind = bind.iter().map(|a| a.parse().unwrap()).collect();
@@ -425,8 +492,11 @@ mod tests {
         let free_port = free.local_addr().unwrap().port();
         drop(free);
 
-        let err =
-            bind_all(&[spec(free_port, &["127.0.0.1"]), spec(busy, &["127.0.0.1"])]).unwrap_err();
+        let err = bind_all(
+            &[spec(free_port, &["127.0.0.1"]), spec(busy, &["127.0.0.1"])],
+            WAIT,
+        )
+        .unwrap_err();
         assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
         assert_eq!(err.addr.port(), busy);
         // The port bound before the failure was closed again.
@@ -440,7 +510,7 @@ mod tests {
         let busy = held.local_addr().unwrap().port();
         let mut row = spec(busy, &["127.0.0.1"]);
         row.protocol = Protocol::Udp;
-        let err = bind_all(&[row]).unwrap_err();
+        let err = bind_all(&[row], WAIT).unwrap_err();
         assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
         let text = err.to_string();
         assert!(
@@ -448,13 +518,13 @@ mod tests {
             "{text}"
         );
         // The same number over TCP is another port, free.
-        let bound = bind_all(&[spec(busy, &["127.0.0.1"])]);
+        let bound = bind_all(&[spec(busy, &["127.0.0.1"])], WAIT);
         assert!(bound.is_ok(), "{bound:?}");
     }
 
     #[test]
     fn port_zero_uses_one_kernel_chosen_port_for_every_address() {
-        let bound = bind_all(&[spec(0, &["127.0.0.1", "127.0.0.2"])]).unwrap();
+        let bound = bind_all(&[spec(0, &["127.0.0.1", "127.0.0.2"])], WAIT).unwrap();
         let addrs = bound[0].addrs();
         assert_eq!(addrs.len(), 2);
         assert_ne!(addrs[0].port(), 0);

@@ -18,6 +18,8 @@
 //!
 //! - `port.rs`: one port: its row ([`PortSpec`]), rules, limits and toxics, and the whole
 //!   admission decision for a connection (serve, refuse politely, or drop).
+//! - `blackhole.rs`: a port that listens and never answers: its queue kept full with
+//!   connections of its own, so the kernel drops every knock, as a dropping firewall would.
 //! - `bind.rs`: opening listening sockets, all of them before any is served, with errors a
 //!   newcomer can act on.
 //! - `gate.rs`: between accept and service: asks the port, attaches the toxics, gives the
@@ -34,6 +36,7 @@
 //!   removing one port does for that port alone.
 
 mod bind;
+mod blackhole;
 mod datagram;
 mod gate;
 mod listener;
@@ -52,6 +55,7 @@ use tokio_util::task::TaskTracker;
 
 pub use bind::BindError;
 pub use port::{PortSpec, Upstream};
+pub use switchboard_core::BLACKHOLE;
 pub use table::{PortTable, ServiceFactory, Services};
 
 use crate::gate::Gate;
@@ -74,6 +78,10 @@ pub struct SupervisorSettings {
     /// The most bytes a UDP service answers a datagram with, unless the datagram itself was
     /// longer (an echo is never cut): the brake on using a UDP port to amplify traffic.
     pub udp_max_answer: usize,
+    /// How long a blackhole row waits for a knock of its own to go unanswered, the proof
+    /// that its queue is full, before the port is ready (per address).
+    #[serde(with = "humantime_serde")]
+    pub blackhole_wait: Duration,
 }
 
 impl Default for SupervisorSettings {
@@ -83,6 +91,7 @@ impl Default for SupervisorSettings {
             max_connections: 1024,
             max_refusals: 64,
             udp_max_answer: 512,
+            blackhole_wait: Duration::from_millis(200),
         }
     }
 }
@@ -132,7 +141,7 @@ impl Supervisor {
         settings: SupervisorSettings,
         events: EventBus,
     ) -> Result<Self, BindError> {
-        let bound = bind::bind_all(table)?;
+        let bound = bind::bind_all(table, settings.blackhole_wait)?;
         let mut ports = Vec::with_capacity(bound.len());
         let mut sockets = Vec::with_capacity(bound.len());
         for bound in bound {

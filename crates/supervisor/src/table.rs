@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bind::{Sockets, bind_port};
+use crate::blackhole;
 use crate::datagram::DatagramLoop;
 use crate::gate::Gate;
 use crate::listener::Listener;
@@ -47,11 +48,13 @@ pub struct Services {
     factory: Box<dyn ServiceFactory>,
 }
 
-/// What answers a port: a service for TCP connections, or one for UDP datagrams.
+/// What answers a port: a service for TCP connections, one for UDP datagrams, or nobody
+/// (a blackhole row, whose queue the supervisor keeps full).
 #[derive(Clone)]
 enum Answerer {
     Connections(Arc<dyn Service>),
     Datagrams(Arc<dyn DatagramService>),
+    Nobody,
 }
 
 impl std::fmt::Debug for Services {
@@ -79,6 +82,11 @@ impl Services {
     pub fn insert_datagrams(&mut self, port: u16, service: Arc<dyn DatagramService>) {
         self.by_port
             .insert((port, Protocol::Udp), Answerer::Datagrams(service));
+    }
+
+    /// TCP port `port` is a [`BLACKHOLE`](crate::BLACKHOLE): nobody answers it.
+    pub fn insert_blackhole(&mut self, port: u16) {
+        self.by_port.insert((port, Protocol::Tcp), Answerer::Nobody);
     }
 }
 
@@ -332,6 +340,8 @@ pub(crate) struct Listeners {
     drain_timeout: Duration,
     /// `[supervisor] udp_max_answer`.
     max_answer: usize,
+    /// `[supervisor] blackhole_wait`.
+    blackhole_wait: Duration,
 }
 
 /// One port, the service that answers it, and its accept (or receive) loop while it
@@ -385,6 +395,7 @@ impl Listeners {
             max_refusals: settings.max_refusals,
             drain_timeout: settings.shutdown_timeout,
             max_answer: settings.udp_max_answer,
+            blackhole_wait: settings.blackhole_wait,
         }
     }
 
@@ -393,16 +404,16 @@ impl Listeners {
         let (result, reply) = match request {
             Request::Close(number, reply) => (self.close(number).await, reply),
             Request::Open(number, reply) => {
-                let result = self.find(number).map(|at| self.open(at));
-                (result.and_then(|opened| opened), reply)
-            }
-            Request::OpenAll(reply) => {
-                let result = (0..self.serving.len()).try_for_each(|at| self.open(at));
+                let result = match self.find(number) {
+                    Ok(at) => self.open(at).await,
+                    Err(error) => Err(error),
+                };
                 (result, reply)
             }
+            Request::OpenAll(reply) => (self.open_all().await, reply),
             Request::Remove(number, reply) => (self.remove(number).await, reply),
             Request::Add(spec, reply) => {
-                let _ = reply.send(self.add(&spec));
+                let _ = reply.send(self.add(&spec).await);
                 return;
             }
         };
@@ -428,25 +439,36 @@ impl Listeners {
     }
 
     /// Listen on the closed port at `at` in `serving` again, on the addresses it had.
-    fn open(&mut self, at: usize) -> Result<(), ControlError> {
+    async fn open(&mut self, at: usize) -> Result<(), ControlError> {
         let gate = self.gate.clone();
         let serving = &mut self.serving[at];
         if serving.accepting.is_some() {
             return Ok(());
         }
-        let port = &serving.port;
-        let sockets =
-            Sockets::open(port.protocol, &port.addrs).map_err(|error| ControlError::Bind {
+        let port = serving.port.clone();
+        let (protocol, service, addrs) = (port.protocol, port.service, port.addrs.clone());
+        let wait = self.blackhole_wait;
+        let sockets = blocking(move || Sockets::open(protocol, service, &addrs, wait))
+            .await
+            .map_err(|error| ControlError::Bind {
                 port: port.number,
                 reason: format!("cannot listen on port {} again: {error}", port.number),
             })?;
-        announce(&gate.events, port);
+        announce(&gate.events, &port);
         serving.accept(&gate, sockets, self.max_answer);
         Ok(())
     }
 
+    /// Open every closed port again (reset).
+    async fn open_all(&mut self) -> Result<(), ControlError> {
+        for at in 0..self.serving.len() {
+            self.open(at).await?;
+        }
+        Ok(())
+    }
+
     /// Bind a new port and serve it with the service it names.
-    fn add(&mut self, spec: &PortSpec) -> Result<PortStatus, ControlError> {
+    async fn add(&mut self, spec: &PortSpec) -> Result<PortStatus, ControlError> {
         // The kernel would say "address in use" only for addresses that overlap; a port
         // number means one service here, whatever the addresses.
         if spec.protocol != Protocol::Tcp {
@@ -467,17 +489,23 @@ impl Listeners {
         {
             return Err(ControlError::NameExists(name.clone()));
         }
-        let bound = bind_port(spec).map_err(|error| ControlError::Bind {
-            port: spec.port,
-            reason: error.to_string(),
-        })?;
+        let (row, wait) = (spec.clone(), self.blackhole_wait);
+        let bound = blocking(move || bind_port(&row, wait))
+            .await
+            .map_err(|reason| ControlError::Bind {
+                port: spec.port,
+                reason,
+            })?;
         // Built for the row as bound (the kernel's number for port 0); if it cannot be
         // built, dropping `bound` closes the sockets again.
         let row = PortSpec {
             port: bound.port,
             ..spec.clone()
         };
-        let service = self.factory.service(&row).map_err(ControlError::Invalid)?;
+        let service = match row.service {
+            crate::BLACKHOLE => Answerer::Nobody,
+            _ => Answerer::Connections(self.factory.service(&row).map_err(ControlError::Invalid)?),
+        };
         let port = Arc::new(Port::new(
             spec,
             (bound.port, bound.addrs()),
@@ -488,7 +516,7 @@ impl Listeners {
         announce(&self.gate.events, &port);
         let mut entry = Serving {
             port: port.clone(),
-            service: Answerer::Connections(service),
+            service,
             accepting: None,
         };
         entry.accept(&self.gate, bound.sockets, self.max_answer);
@@ -539,6 +567,19 @@ impl Listeners {
     }
 }
 
+/// Run `open` on a thread where blocking is allowed: binding, and for a blackhole the wait
+/// for its own dropped knock, must not hold up the run loop's thread. Its error in words.
+async fn blocking<T, E>(open: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(open).await {
+        Ok(opened) => opened.map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// Say that a port's sockets are bound (one event per address).
 pub(crate) fn announce(events: &EventBus, port: &Port) {
     for &addr in &port.addrs {
@@ -547,7 +588,7 @@ pub(crate) fn announce(events: &EventBus, port: &Port) {
 }
 
 impl Serving {
-    /// Start the port's accept loop (TCP) or receive loop (UDP) on `sockets`.
+    /// Start the port's accept loop (TCP), receive loop (UDP) or blackhole on `sockets`.
     fn accept(&mut self, gate: &Arc<Gate>, sockets: Sockets, max_answer: usize) {
         let stop = CancellationToken::new();
         let task = match (&self.service, sockets) {
@@ -569,6 +610,10 @@ impl Serving {
                     max_answer,
                 };
                 tokio::spawn(receiver.run(stop.clone()))
+            }
+            (Answerer::Nobody, Sockets::Blackhole(holes)) => {
+                let (port, events) = (self.port.clone(), gate.events.clone());
+                tokio::spawn(blackhole::hold(holes, port, events, stop.clone()))
             }
             (_, sockets) => {
                 // The app builds each row's service for the row's protocol, so this is a

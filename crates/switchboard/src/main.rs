@@ -168,6 +168,10 @@ struct ProbeArgs {
     /// closed (the kernel answered "port unreachable") or open|filtered (silence).
     #[arg(long)]
     udp: bool,
+    /// Knock from this address of this machine instead of the one the route picks (like
+    /// nmap -S or curl --interface): to try a rule that admits some sources only.
+    #[arg(long, value_name = "ADDR")]
+    from: Option<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -275,7 +279,10 @@ fn probe(args: ProbeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fatal(LogFormat::Text, &error),
     };
-    let timeout = std::time::Duration::from_millis(args.timeout.max(1));
+    let knock = switchboard_probe::Knock {
+        timeout: std::time::Duration::from_millis(args.timeout.max(1)),
+        from: args.from,
+    };
     runtime.block_on(async {
         let addresses = match switchboard_probe::resolve(&args.host).await {
             Ok(addresses) if !addresses.is_empty() => addresses,
@@ -292,9 +299,9 @@ fn probe(args: ProbeArgs) -> ExitCode {
         });
         loop {
             let findings = match args.udp {
-                true => switchboard_probe::probe_all_udp(&addresses, &args.ports, timeout).await,
+                true => switchboard_probe::probe_all_udp(&addresses, &args.ports, knock).await,
                 false => {
-                    switchboard_probe::probe_all(&args.host, &addresses, &args.ports, timeout).await
+                    switchboard_probe::probe_all(&args.host, &addresses, &args.ports, knock).await
                 }
             };
             let all_open = args.ports.iter().all(|port| {

@@ -211,6 +211,11 @@ impl Event {
             Protocol::Udp => format!("{number}/udp"),
         };
         match kind {
+            EventKind::PortBound { addr } if *service == crate::BLACKHOLE => tracing::info!(
+                %addr, port = number, %protocol, service,
+                "listening on {addr} — but nobody accepts connections for port {port}: a \
+                 blackhole, where the kernel drops every knock"
+            ),
             EventKind::PortBound { addr } => tracing::info!(
                 %addr, port = number, %protocol, service,
                 "{} {addr} — the kernel now hands {} for port {port} to the {service} service",

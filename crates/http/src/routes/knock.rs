@@ -90,7 +90,9 @@ pub(super) async fn knock(
         Err(_) => (
             "timeout",
             format!(
-                "nothing answered within {}: the knock was dropped on its way",
+                "nothing answered within {}: the knock was dropped on its way (by a firewall's \
+                 drop rule, or by the kernel at a port whose queue is full, as at a blackhole \
+                 row)",
                 humantime::format_duration(timeout)
             ),
         ),

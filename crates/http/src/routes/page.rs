@@ -109,6 +109,10 @@ fn try_it(service: &str, host: &str, port: u16) -> Vec<String> {
             ),
         ],
         "smtps" => vec![format!("openssl s_client -connect {host}:{port} -quiet")],
+        "blackhole" => vec![
+            format!("switchboard probe {host} {port} --timeout 2000    # timeout: no answer"),
+            format!("nc -v -w 3 {host} {port}    # waits, then gives up"),
+        ],
         _ => vec![format!("nc {host} {port}")],
     }
 }
@@ -124,6 +128,9 @@ fn sign(p: &PortStatus) -> String {
     match p.service {
         "https" | "smtps" => "TLS".to_owned(),
         "smtp" => "✉ mail slot".to_owned(),
+        // It listens, but its queue is full: the kernel drops every knock, as a firewall's
+        // drop rule would, and the client hears nothing until it gives up.
+        "blackhole" => "drops every knock".to_owned(),
         _ => String::new(),
     }
 }
