@@ -26,8 +26,11 @@ elif command -v docker-compose >/dev/null; then
 else
     fail "no Docker Compose: install docker compose (v2) or docker-compose (v1.29)"
 fi
-# Every call names the demo profile, so that `down` also removes the client containers.
-dc() { "${compose[@]}" --project-name "$project" --file docker/compose.yaml --profile demo "$@"; }
+# Every call names the client profiles, so that `down` also removes the client containers.
+dc() {
+    "${compose[@]}" --project-name "$project" --file docker/compose.yaml \
+        --profile demo --profile firewall "$@"
+}
 
 # The id of a service's container, running or exited.
 container_of() {
@@ -70,6 +73,18 @@ published() {
 }
 
 fetch() { curl --silent --show-error --fail --max-time 10 "$@"; }
+
+# host:port where Docker publishes a port of a container started with `docker run`.
+port_of() { docker port "$1" "$2/tcp" | head -n 1; }
+
+# Wait until the server at $1 (http://host:port) answers GET /readyz, then check it does.
+wait_ready() {
+    for _ in $(seq 100); do
+        fetch "$1/readyz" >/dev/null 2>&1 && break
+        sleep 0.2 # polling the server's own readiness route
+    done
+    expect "GET /readyz" "$(fetch "$1/readyz")" '^ready$'
+}
 
 expect() { # expect WHAT TEXT PATTERN: TEXT must match the extended regex PATTERN
     grep --quiet --extended-regexp -- "$3" <<<"$2" || fail "$1: expected /$3/ in:
@@ -157,7 +172,7 @@ expect "the message after a restart" "$(fetch "http://$http/api/v1/search?query=
     '"total":1,'
 
 say "the client containers"
-dc up --detach --no-build
+dc up --detach --no-build probe allowed-client denied-client
 client_output() {
     local id code
     id=$(container_of "$1")
@@ -179,19 +194,39 @@ expect "denied-client" "$denied" '^8081 .* open .*closed the connection without 
 expect "the server's log" "$(dc logs --no-color switchboard 2>&1)" \
     'connection denied: 172\.29\.80\.30:[0-9]+ → port 8081'
 
+if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && command -v nsenter >/dev/null; then
+    say "a firewall in the server's network namespace, from the host (docker/firewall.sh)"
+    docker/firewall.sh apply "$server" >/dev/null
+    dc up --detach --no-build firewall-allowed firewall-other
+    allowed=$(client_output firewall-allowed)
+    other=$(client_output firewall-other)
+    printf '%s\n%s\n' "$allowed" "$other" >&2
+    for row in '25 .* refused' '80 .* open +http ' '443 .* timeout'; do
+        expect "firewall-allowed" "$allowed" "^$row"
+    done
+    for row in '25 .* refused' '80 .* timeout' '443 .* timeout'; do
+        expect "firewall-other" "$other" "^$row"
+    done
+    if dc logs --no-color switchboard 2>&1 |
+        grep -E '172\.29\.80\.4[01]:[0-9]+ → port (25|443) |172\.29\.80\.41:[0-9]+ → port 80 '; then
+        fail "switchboard saw a connection the firewall stopped"
+    fi
+    docker/firewall.sh remove "$server" >/dev/null
+    expect "443 from the host once the firewall is removed" \
+        "$(fetch --cacert "$scratch/ca.pem" --resolve switchboard:443:172.29.80.10 https://switchboard/healthz)" '^ok$'
+else
+    say "skipped the firewall profile: it needs root, nft and nsenter on this machine"
+fi
+
 say "the image configured by variables alone: Mailpit's ports, a smaller store, no CA files"
 # A test rig's service container: no file mounted, everything from -e.
 preset=$(docker run --detach --label "com.docker.compose.project=$project" \
     -e SWITCHBOARD_PRESET=mailpit -e SWITCHBOARD_MAIL_MAX_MESSAGES=1 \
     -e SWITCHBOARD_CONFIG_TOML=$'[http]\nhosts = ["mailpit.test"]\n' \
     -p 127.0.0.1::1025 -p 127.0.0.1::8025 "$image")
-mailpit_smtp=$(docker port "$preset" 1025/tcp | head -n 1)
-mailpit_http=$(docker port "$preset" 8025/tcp | head -n 1)
-for _ in $(seq 100); do
-    fetch "http://$mailpit_http/readyz" >/dev/null 2>&1 && break
-    sleep 0.2 # polling the server's own readiness route
-done
-expect "GET /readyz on 8025" "$(fetch "http://$mailpit_http/readyz")" '^ready$'
+mailpit_smtp=$(port_of "$preset" 1025)
+mailpit_http=$(port_of "$preset" 8025)
+wait_ready "http://$mailpit_http"
 for n in 1 2; do
     fetch "smtp://$mailpit_smtp" --mail-from app@example.test --mail-rcpt user@example.test \
         --upload-file "$scratch/message.eml" || fail "SMTP on 1025 did not accept message $n"
@@ -200,6 +235,28 @@ expect "SWITCHBOARD_MAIL_MAX_MESSAGES=1" "$(fetch "http://$mailpit_http/api/v1/m
 expect "the inline config's [http] hosts" \
     "$(fetch -H 'Host: mailpit.test' "http://$mailpit_http/api/v1/info")" '"Messages":1'
 docker rm --force --volumes "$preset" >/dev/null
+
+say "the Kubernetes pod's settings (deploy/kubernetes): read-only, user 10001, no capabilities"
+# What the Deployment's security context asks, as Docker flags: the container must bind 25,
+# 80 and 443 and serve with nothing writable but its two volumes.
+pod=$(docker run --detach --label "com.docker.compose.project=$project" \
+    --read-only --user 10001:10001 --cap-drop ALL --security-opt no-new-privileges \
+    --sysctl net.ipv4.ip_unprivileged_port_start=0 \
+    --tmpfs /certs:uid=10001,gid=10001,mode=0700 --tmpfs /mail:uid=10001,gid=10001,mode=0700 \
+    --volume "$PWD/deploy/kubernetes/base/switchboard.toml:/etc/switchboard/switchboard.toml:ro" \
+    -p 127.0.0.1::80 -p 127.0.0.1::25 -p 127.0.0.1::443 \
+    "$image" serve --config /etc/switchboard/switchboard.toml)
+pod_http=$(port_of "$pod" 80)
+wait_ready "http://$pod_http"
+expect "GET /livez (the liveness probe)" "$(fetch "http://$pod_http/livez")" '^ok$'
+fetch "smtp://$(port_of "$pod" 25)" --mail-from app@example.test \
+    --mail-rcpt user@example.test --upload-file "$scratch/message.eml" ||
+    fail "SMTP did not accept a message with a read-only root filesystem"
+expect "the message, stored in /mail" "$(fetch "http://$pod_http/api/v1/messages")" '"total":1,'
+fetch "http://$pod_http/ca.pem" >"$scratch/pod-ca.pem"
+expect "HTTPS with the CA made in /certs" \
+    "$(fetch --cacert "$scratch/pod-ca.pem" "https://localhost:$(port_of "$pod" 443 | cut -d: -f2)/healthz")" '^ok$'
+docker rm --force --volumes "$pod" >/dev/null
 
 say "removing the containers, network and volumes"
 dc down --volumes --remove-orphans >/dev/null 2>&1

@@ -230,3 +230,22 @@ async fn the_commands_the_readme_and_walkthrough_show_still_parse() {
     }
     assert!(checked >= 5, "only {checked} commands found");
 }
+
+/// The config files the deployments ship parse, with the ports their Services publish.
+#[test]
+fn the_shipped_config_files_parse() {
+    for (path, services) in [
+        (
+            "deploy/kubernetes/base/switchboard.toml",
+            &["http", "https", "smtp", "toxiproxy"][..],
+        ),
+        (
+            "docker/switchboard.toml",
+            &["http", "https", "smtp", "toxiproxy", "http"][..],
+        ),
+    ] {
+        let config = Config::from_toml(&read(path), path).unwrap_or_else(|e| panic!("{e}"));
+        let found: Vec<_> = config.ports.iter().map(|p| p.service).collect();
+        assert_eq!(found, services, "{path}");
+    }
+}
