@@ -463,3 +463,81 @@ async fn a_client_that_goes_away_takes_its_program_with_it() {
     assert!(error.contains("the client went away"), "{error}");
     assert_gone(pid);
 }
+
+/// The first line the program printed.
+async fn first_line(stream: &mut TcpStream) -> String {
+    let line = switchboard_testkit::client::read_until(stream, "\n").await;
+    line.trim().to_owned()
+}
+
+/// Wait until process `pid` is gone (or a zombie someone else will reap).
+async fn wait_gone(pid: u32) {
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat[stat.rfind(')').unwrap() + 2..].starts_with('Z')
+        })
+    };
+    let waited = tokio::time::timeout(crate::PATIENCE, async {
+        while !gone() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "process {pid} outlived its connection");
+}
+
+/// A program that leaves a process behind — in the background, in a subshell that exits so
+/// that init adopts it, or trying for a session of its own as a daemon does — does not leave
+/// it running once the connection ends. (The session is refused: a seccomp filter keeps
+/// every process a program starts in the group switchboard kills.)
+#[tokio::test]
+async fn a_grandchild_left_behind_goes_when_the_connection_ends() {
+    // setsid(2) answers the new session's id, or -1 (Perl: undef or -1) when refused.
+    let daemon = "fork and exit; my $s = (POSIX::setsid() // -1) > 0 ? \"escaped\" : \"held\"; \
+                  print \"$s $$\\n\"; close STDOUT; close STDERR; sleep 300";
+    for leave in [
+        "(sleep 300 </dev/null >/dev/null 2>&1 & echo \"held $!\")".to_owned(),
+        format!("perl -MPOSIX -e '{daemon}' </dev/null"),
+    ] {
+        let script = format!("{leave}\nexec cat");
+        let stack = exec_stack(program(&["sh", "-c", &script])).await;
+        let mut seen = Seen::new(&stack);
+        let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+        let line = first_line(&mut stream).await;
+        let Some(("held", grandchild)) = line.split_once(' ') else {
+            panic!("{leave}: {line}");
+        };
+        let grandchild: u32 = grandchild.parse().unwrap();
+        let pid = started(&mut seen).await;
+        assert!(std::path::Path::new(&format!("/proc/{grandchild}")).exists());
+        // The client is done: cat ends, and with it the program.
+        stream.shutdown().await.unwrap();
+        read_to_close(&mut stream).await;
+        exited(&mut seen, pid).await;
+        wait_gone(grandchild).await;
+    }
+}
+
+/// What a client sends is the program's standard input and nothing else: shell syntax and
+/// `NAME=value` lines in it reach neither the program's command line nor its environment
+/// (nor a shell: the marker file is never made).
+#[tokio::test]
+async fn a_clients_bytes_reach_only_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("made-by-the-client");
+    let script = "head -c 200 >/dev/null; env; echo; tr '\\0' ' ' </proc/$$/cmdline";
+    let stack = exec_stack(program(&["sh", "-c", script])).await;
+    let hostile = format!(
+        "$(touch {0}) `touch {0}`; touch {0}\nCLIENT_SAYS=1\nPATH=/tmp\n\0--help\n",
+        marker.display()
+    );
+    let mut hostile = hostile.into_bytes();
+    hostile.resize(200, b' ');
+    let output = String::from_utf8(run(stack.addr("exec"), &hostile).await).unwrap();
+    assert!(output.contains("SWITCHBOARD_CONN_ID="), "{output}");
+    assert!(output.contains("sh -c head -c 200"), "{output}");
+    for smuggled in ["touch", "CLIENT_SAYS", "PATH=/tmp", "--help"] {
+        assert!(!output.contains(smuggled), "{smuggled} in:\n{output}");
+    }
+    assert!(!marker.exists());
+}

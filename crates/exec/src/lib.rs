@@ -67,6 +67,8 @@ pub struct ExecService {
     /// The row's name, for `SWITCHBOARD_SERVICE`.
     row: String,
     run_as: Option<RunAs>,
+    /// The seccomp filter that keeps what a program starts in its process group.
+    lock: Arc<seccompiler::BpfProgram>,
     events: EventBus,
 }
 
@@ -80,6 +82,7 @@ impl ExecService {
             program: Arc::new(program),
             row,
             run_as,
+            lock: limits::group_lock()?,
             events,
         })
     }
@@ -109,7 +112,12 @@ impl ExecService {
             // If this future is dropped (the drain's deadline), the child is still killed,
             // and tokio reaps it.
             .kill_on_drop(true);
-        limits::apply(&mut command, program, self.run_as.as_ref());
+        limits::apply(
+            &mut command,
+            program,
+            self.run_as.as_ref(),
+            self.lock.clone(),
+        );
         command
     }
 

@@ -1,7 +1,12 @@
-//! Who a program runs as, and the resource limits it runs under.
+//! Who a program runs as, the resource limits it runs under, and the lock that keeps what
+//! it starts in its process group.
 
+use std::sync::Arc;
+
+use nix::libc;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{Gid, Group, Uid, User, getegid, geteuid};
+use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
 use tokio::process::Command;
 
 use crate::Program;
@@ -62,8 +67,34 @@ fn find_group(name: &str) -> Result<Gid, String> {
         .ok_or_else(|| format!("no group {name:?} on this system (`group` in the row)"))
 }
 
-/// Make `command` run as `run_as`, under the program's resource limits.
-pub(crate) fn apply(command: &mut Command, program: &Program, run_as: Option<&RunAs>) {
+/// The seccomp filter every program runs under: `setsid(2)` and `setpgid(2)` fail with
+/// EPERM. So nothing a program starts can leave the process group switchboard made for it,
+/// and killing that group when the connection ends kills all of it, a daemon's double fork
+/// included. (Built in the parent, once per row: building allocates.) The filter also sets
+/// no_new_privs, which the kernel asks of an unprivileged filter: a setuid program started
+/// from a port gains nothing.
+pub(crate) fn group_lock() -> Result<Arc<BpfProgram>, String> {
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e| format!("programs on ports cannot be contained on this machine: {e}"))?;
+    let rules = [libc::SYS_setsid, libc::SYS_setpgid]
+        .into_iter()
+        .map(|call| (call, Vec::new()))
+        .collect();
+    let refuse = SeccompAction::Errno(libc::EPERM as u32);
+    SeccompFilter::new(rules, SeccompAction::Allow, refuse, arch)
+        .and_then(BpfProgram::try_from)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot build the programs' seccomp filter: {e}"))
+}
+
+/// Make `command` run as `run_as`, under the program's resource limits and `lock`.
+pub(crate) fn apply(
+    command: &mut Command,
+    program: &Program,
+    run_as: Option<&RunAs>,
+    lock: Arc<BpfProgram>,
+) {
     if let Some(run_as) = run_as {
         // As root, std also drops the supplementary groups (setgroups) before setuid.
         command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
@@ -79,22 +110,26 @@ pub(crate) fn apply(command: &mut Command, program: &Program, run_as: Option<&Ru
         within(Resource::RLIMIT_AS, program.max_memory),
         within(Resource::RLIMIT_NOFILE, program.max_open_files),
     ];
-    apply_in_child(command, limits);
+    apply_in_child(command, limits, lock);
 }
 
-/// Set `limits` (soft and hard) in the child, between fork and exec.
+/// Set `limits` (soft and hard) and install `lock` in the child, between fork and exec
+/// (after std has put it in its own process group).
 #[allow(unsafe_code)]
-fn apply_in_child(command: &mut Command, limits: [(Resource, u64); 3]) {
+fn apply_in_child(command: &mut Command, limits: [(Resource, u64); 3], lock: Arc<BpfProgram>) {
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed. It calls setrlimit(2) alone (nix's wrapper is a
-    // direct system call on values copied in beforehand: no allocation, no lock), and
-    // `limits` is a plain array moved into the closure.
+    // async-signal-safe calls are allowed. It calls setrlimit(2) (nix's wrapper is a direct
+    // system call on values copied in beforehand: no allocation, no lock) and
+    // seccompiler's `apply_filter`, which makes two system calls, prctl(2) and seccomp(2),
+    // on the filter built in the parent. Its error is replaced by a plain errno, so that
+    // nothing allocates; `limits` is a plain array and `lock` a reference count moved in.
     unsafe {
         command.pre_exec(move || {
             for (resource, limit) in limits {
                 setrlimit(resource, limit, limit)?;
             }
-            Ok(())
+            seccompiler::apply_filter(&lock)
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
         });
     }
 }
