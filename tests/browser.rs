@@ -14,6 +14,8 @@ use tokio::process::Command;
 
 use crate::{PATIENCE, send_mail};
 
+mod hostile_mail;
+
 /// Start chromedriver on a port it picks, and learn the port from what it prints.
 async fn chromedriver() -> (tokio::process::Child, u16) {
     let mut driver = Command::new("chromedriver")
@@ -53,6 +55,11 @@ async fn shows(
         .unwrap_or_else(|_| panic!("the page never showed this: {what}"))
 }
 
+/// Click the element `locator` finds.
+async fn click(browser: &fantoccini::Client, locator: Locator<'_>) {
+    browser.find(locator).await.unwrap().click().await.unwrap();
+}
+
 /// The page of `stack`'s http port in headless Chromium of this size (with more Chromium
 /// `flags`), once its live feed has connected; keep the chromedriver for as long as the
 /// browser.
@@ -80,6 +87,16 @@ async fn browser_at(port: u16, width: u32, height: u32) -> fantoccini::Client {
 
 /// The same, with more Chromium flags (`--force-dark-mode`).
 async fn browser_with(port: u16, width: u32, height: u32, flags: &[&str]) -> fantoccini::Client {
+    browser_with_prefs(port, (width, height), flags, serde_json::Value::Null).await
+}
+
+/// The same, with Chromium preferences too (`download.default_directory`).
+async fn browser_with_prefs(
+    port: u16,
+    (width, height): (u32, u32),
+    flags: &[&str],
+    prefs: serde_json::Value,
+) -> fantoccini::Client {
     let mut args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -88,10 +105,11 @@ async fn browser_with(port: u16, width: u32, height: u32, flags: &[&str]) -> fan
     ];
     args.extend(flags.iter().map(|f| f.to_string()));
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({ "args": args }),
-    );
+    let mut options = serde_json::json!({ "args": args });
+    if !prefs.is_null() {
+        options["prefs"] = prefs;
+    }
+    capabilities.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{port}"))
@@ -524,13 +542,7 @@ async fn the_mailbox_shows_mail_live_safely_and_answers_the_keyboard() {
     println!("screenshots: {}", shots.display());
 
     // Until the reader asks for remote images.
-    browser
-        .find(Locator::Id("load-remote"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("load-remote")).await;
     tokio::time::timeout(PATIENCE, async {
         while hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -541,13 +553,7 @@ async fn the_mailbox_shows_mail_live_safely_and_answers_the_keyboard() {
     assert!(!browser.title().await.unwrap().contains("pwned"));
 
     // The attachment downloads byte for byte.
-    browser
-        .find(Locator::Id("tab-attachments"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("tab-attachments")).await;
     let link = browser
         .find(Locator::LinkText("invoice.pdf"))
         .await
@@ -599,13 +605,7 @@ async fn the_mailbox_shows_mail_live_safely_and_answers_the_keyboard() {
         .expect("j, j, k and Enter did not open the newest message");
 
     // Deleting removes it from the list, live; deleting through the API does too.
-    browser
-        .find(Locator::Id("delete-one"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("delete-one")).await;
     browser
         .wait()
         .at_most(PATIENCE)
@@ -752,13 +752,7 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
     .await;
 
     // A knock on 21: the kernel refuses; the page says no service saw it.
-    browser
-        .find(Locator::Css("button[data-knock='21']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("button[data-knock='21']")).await;
     let answer = shows(
         &browser,
         "//p[@id='knock-answer'][@data-answer='refused']",
@@ -772,13 +766,11 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
     );
 
     // A knock on the blackhole: nothing comes back; its door says so.
-    browser
-        .find(Locator::Css(&format!("button[data-knock='{blackhole}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        &browser,
+        Locator::Css(&format!("button[data-knock='{blackhole}']")),
+    )
+    .await;
     shows(
         &browser,
         "//p[@id='knock-answer'][@data-answer='timeout']",

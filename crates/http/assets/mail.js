@@ -149,11 +149,20 @@ async function openMessage(id) {
   const attachments = $("attachments");
   attachments.replaceChildren();
   for (const a of [...m.Attachments, ...m.Inline]) {
-    const link = el("a", { href: `/api/v1/message/${m.ID}/part/${a.PartID}`, download: a.FileName || "attachment" }, a.FileName || "(unnamed)");
+    // The browser saves it under the server's safe name (Content-Disposition); the list
+    // shows the name without the characters that would make it read as another.
+    const link = el("a", { href: `/api/v1/message/${m.ID}/part/${a.PartID}`, download: "" }, shownName(a.FileName));
     attachments.append(el("tr", {}, el("td", {}, link), el("td", {}, a.ContentType), el("td", {}, size(a.Size))));
   }
   $("tab-attachments").textContent = `Attachments (${m.Attachments.length + m.Inline.length})`;
   markRowRead(m.ID, true);
+}
+
+// Bidirectional overrides, isolates and marks: "invoice\u202Efdp.exe" would read as
+// "invoiceexe.pdf". Shown without them (and without control characters).
+function shownName(name) {
+  const shown = (name || "").replace(/[\u0000-\u001f\u007f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
+  return shown || "(unnamed)";
 }
 
 function showHtml() {

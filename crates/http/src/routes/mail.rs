@@ -454,24 +454,62 @@ async fn part(
         ));
     };
     // Always an attachment, never shown in place: a part is a stranger's file on
-    // switchboard's own origin. (An <img> in the sandboxed view still loads it.)
-    let disposition = if part.file_name.is_empty() {
-        "attachment".to_owned()
-    } else {
-        format!(
-            "attachment; filename=\"{}\"",
-            part.file_name.replace(['"', '\\', '\r', '\n'], "_")
-        )
-    };
+    // switchboard's own origin. (An <img> in the sandboxed view still loads it.) Should a
+    // browser show it anyway, it is sandboxed: no script, no requests.
     Ok((
         [
             (header::CONTENT_TYPE, part.content_type),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_DISPOSITION, disposition(&part.file_name)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
         ],
         part.bytes,
     )
         .into_response())
+}
+
+/// Characters that reorder or hide text (bidirectional overrides, isolates and marks): in a
+/// file name they make `invoice\u{202E}fdp.exe` read as `invoiceexe.pdf`.
+fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The name a download is saved under: the sender's file name without any folder (`/` or
+/// `\`), control or reordering characters, or leading dots (no hidden files, no `..`),
+/// at most 200 characters; "attachment" when nothing is left.
+pub(super) fn safe_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !reorders_text(*c))
+        .take(200)
+        .collect();
+    let kept = kept.trim().trim_start_matches('.').trim();
+    match kept.is_empty() {
+        true => "attachment".to_owned(),
+        false => kept.to_owned(),
+    }
+}
+
+/// `Content-Disposition` for a part: always an attachment, under a safe name, in ASCII for
+/// every client and in UTF-8 for those that read RFC 6266's `filename*`.
+fn disposition(file_name: &str) -> String {
+    if file_name.is_empty() {
+        return "attachment".to_owned();
+    }
+    let name = safe_file_name(file_name);
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let utf8 = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
 }
 
 /// `GET /api/v1/info`: Mailpit's `AppInformation`.
@@ -581,6 +619,24 @@ fn parse_timeout(text: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_download_keeps_a_safe_name() {
+        use super::{disposition, safe_file_name};
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name("..\\..\\win.ini"), "win.ini");
+        assert_eq!(safe_file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(safe_file_name("a\u{2067}b\u{200F}c\r\nd\0e"), "abcde");
+        assert_eq!(safe_file_name(".bashrc"), "bashrc");
+        assert_eq!(safe_file_name("dir/"), "attachment");
+        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 200);
+        assert_eq!(
+            disposition("r\u{e9}sum\u{e9} \"1\".pdf"),
+            "attachment; filename=\"r_sum_ _1_.pdf\"; \
+             filename*=UTF-8''r%C3%A9sum%C3%A9%20%221%22%2Epdf"
+        );
+        assert_eq!(disposition(""), "attachment");
+    }
+
     use super::*;
 
     #[test]

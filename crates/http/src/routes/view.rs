@@ -26,6 +26,25 @@ const SANDBOX: &str = "sandbox; default-src 'none'; img-src 'self' data:; \
 const SANDBOX_REMOTE_IMAGES: &str = "sandbox; default-src 'none'; img-src * data:; \
                        style-src 'unsafe-inline'; font-src data:; form-action 'none'";
 
+/// The message's HTML without `<link>` and `<meta http-equiv>` elements: a stylesheet,
+/// prefetch, preload, DNS prefetch or preconnect hint, or a refresh, fetches or navigates
+/// by itself, and Chromium lets some hints through once remote images are allowed. (The
+/// page is the sender's: nothing it says about itself is needed to read it.)
+fn without_hints(html: &str) -> String {
+    use lol_html::html_content::Element;
+    use lol_html::{RewriteStrSettings, element, rewrite_str};
+    let drop_it = |el: &mut Element| {
+        el.remove();
+        Ok(())
+    };
+    let settings = RewriteStrSettings::new()
+        .append_element_content_handler(element!("link", drop_it))
+        .append_element_content_handler(element!("meta[http-equiv]", drop_it));
+    rewrite_str(html, settings).unwrap_or_else(|e| {
+        format!("<p>switchboard could not make this HTML safe to show: {e}</p>")
+    })
+}
+
 /// `?remote=1` on the HTML view.
 #[derive(serde::Deserialize)]
 pub(super) struct ViewOptions {
@@ -68,7 +87,7 @@ pub(super) async fn view(
         ));
     }
     // Inline images (`cid:` references) point at the message's own parts.
-    let mut page = details.html;
+    let mut page = without_hints(&details.html);
     for part in details.inline.iter().chain(&details.attachments) {
         if !part.content_id.is_empty() {
             let url = format!("/api/v1/message/{}/part/{}", message.id, part.part_id);
@@ -154,6 +173,17 @@ fn thumbnail_of(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_and_refreshes_are_dropped_and_the_rest_kept() {
+        let html = "<head><link rel=prefetch href=http://x/a><link rel=stylesheet href=b>\
+                    <meta http-equiv=refresh content=\"0;url=http://x/\"><meta charset=utf-8>\
+                    </head><body><p>kept <img src=cid:a></p></body>";
+        assert_eq!(
+            without_hints(html),
+            "<head><meta charset=utf-8></head><body><p>kept <img src=cid:a></p></body>"
+        );
+    }
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let image = RgbImage::from_pixel(width, height, Rgb([200, 10, 10]));
