@@ -579,18 +579,30 @@ async fn socket_activation_serves_the_socket_the_service_manager_passed() {
     child.kill().await.unwrap();
 }
 
-/// Every connection the binary makes out of itself, seen by strace while its HTTP, HTTPS and
-/// SMTP services are used: the only ones are the page's knocks, to its own address on the
-/// ports knocked on. (Proxies and stubs connect out by design; they are not in this table.)
+/// Every connection the binary makes out of itself, seen by strace while its HTTP, HTTPS,
+/// SMTP and stubs services are used (the page, httpbin's redirect elsewhere, a mail with
+/// remote images shown with them allowed, a stub answering with remote URLs): the only ones
+/// are the page's knocks, to its own address on the ports knocked on, and the config's
+/// proxy row to its upstream. A proxy asked of the API for an address outside
+/// `[proxy] allow_upstreams` is refused before any connection.
 #[tokio::test]
 #[ignore = "needs strace (Debian's strace); .ci/run installs it and runs this"]
-async fn the_only_outbound_connections_are_the_knocks() {
+async fn the_only_outbound_connections_are_the_knocks_and_the_proxys_upstream() {
     let dir = tempfile::tempdir().unwrap();
+    // The config's proxy row connects here: the one upstream it may reach.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_port = upstream.local_addr().unwrap().port();
     let config = write_config(
         dir.path(),
-        "[[port]]\nport = 0\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n\n\
+        &format!(
+            "[proxy]\nallow_upstreams = [\"127.0.0.0/8\"]\n\n\
+         [[port]]\nport = 0\nservice = \"http\"\nbind = [\"127.0.0.1\"]\n\n\
          [[port]]\nport = 0\nservice = \"https\"\nbind = [\"127.0.0.1\"]\n\n\
-         [[port]]\nport = 0\nservice = \"smtp\"\nbind = [\"127.0.0.1\"]\n",
+         [[port]]\nport = 0\nservice = \"smtp\"\nbind = [\"127.0.0.1\"]\n\n\
+         [[port]]\nport = 0\nservice = \"stubs\"\nbind = [\"127.0.0.1\"]\n\n\
+         [[port]]\nport = 0\nservice = \"proxy\"\nbind = [\"127.0.0.1\"]\n\
+         upstream = \"127.0.0.1:{upstream_port}\"\n"
+        ),
     );
     let trace = dir.path().join("connects.txt");
     let mut child = switchboard_testkit::binary::spawn(
@@ -635,9 +647,61 @@ async fn the_only_outbound_connections_are_the_knocks() {
         smtp,
         "a@example.test",
         &["b@example.test"],
-        "Subject: audit\r\n\r\nhi\r\n",
+        "Subject: audit\r\nContent-Type: text/html\r\n\r\n\
+         <img src=\"http://192.0.2.1/x.png\"><a href=\"http://192.0.2.1/\">x</a>\r\n",
     )
     .await;
+    // Stubs: a mapping naming remote URLs, answered; WireMock's proxying is not offered.
+    let stubs = listening["stubs"];
+    let mapping = client
+        .post(format!("http://{stubs}/__admin/mappings"))
+        .json(&serde_json::json!({
+            "request": {"urlPath": "/audit"},
+            "response": {"status": 302, "headers": {"Location": "http://192.0.2.1/"},
+                         "body": "<img src=\"http://192.0.2.1/x.png\">"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mapping.status(), 201);
+    // (Its redirect is not followed: this test must not send anything to 192.0.2.1 itself.)
+    let stubbed = crate::first_hop_client()
+        .get(format!("http://{stubs}/audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stubbed.status(), 302);
+    // The mailbox shows a message with remote images, its remote images allowed.
+    let id = crate::json_of(client.get(format!("http://{http}/api/v1/messages"))).await["messages"]
+        [0]["ID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        format!("/view/{id}.html"),
+        format!("/view/{id}.html?remote=1"),
+        format!("/api/v1/message/{id}"),
+    ] {
+        let seen = client
+            .get(format!("http://{http}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seen.status(), 200, "{path}");
+    }
+    // The proxy row reaches its upstream; one made through the API to 192.0.2.1, spelled as a
+    // number, is refused before any connection.
+    let proxy = listening["proxy"];
+    let mut through = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let (_upstream_side, _) = upstream.accept().await.unwrap();
+    through.shutdown().await.unwrap();
+    let refused = client
+        .post(format!("http://{http}/api/ports"))
+        .json(&serde_json::json!({"port": 0, "service": "proxy", "upstream": "3221225985:80"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     for port in [21, http.port()] {
         let answer = client
             .post(format!("http://{http}/api/knock/{port}"))
@@ -669,6 +733,7 @@ async fn the_only_outbound_connections_are_the_knocks() {
             "sin_port=htons({}), sin_addr=inet_addr(\"127.0.0.1\")",
             http.port()
         ),
+        format!("sin_port=htons({upstream_port}), sin_addr=inet_addr(\"127.0.0.1\")"),
     ];
     for knock in &knocks {
         assert!(
@@ -682,6 +747,6 @@ async fn the_only_outbound_connections_are_the_knocks() {
         .collect();
     assert!(
         others.is_empty(),
-        "connections other than the knocks: {others:#?}"
+        "connections other than the knocks and the upstream: {others:#?}"
     );
 }

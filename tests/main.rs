@@ -154,7 +154,7 @@ async fn assert_answer(response: reqwest::Response, status: StatusCode, words: &
 }
 
 /// A plain HTTP client that does not follow redirects, to look at the first answer.
-fn first_hop_client() -> reqwest::Client {
+pub(crate) fn first_hop_client() -> reqwest::Client {
     client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -285,3 +285,65 @@ async fn allow_upstreams_narrows_what_the_api_may_proxy_to() {
         .unwrap();
     crate::assert_answer(refused, StatusCode::FORBIDDEN, "[proxy] allow_upstreams").await;
 }
+
+/// An address outside `[proxy] allow_upstreams`, spelled as an attacker would to slip past
+/// a check that compares text: decimal, hexadecimal, octal, short forms, IPv4 inside IPv6.
+/// Through the control API and Toxiproxy's, each is refused; the same spellings of an
+/// allowed address pass, and the proxy reaches what was checked.
+#[tokio::test]
+async fn other_spellings_of_an_address_meet_the_same_guard() {
+    let upstream = Stack::start(&["echo"]).await.unwrap();
+    let echo = upstream.addr("echo").port();
+    let stack = Stack::builder()
+        .service("http")
+        .service("toxiproxy")
+        .configure(|c| c.proxy.allow_upstreams = vec!["127.0.0.0/8".into()])
+        .start()
+        .await
+        .unwrap();
+    let client = crate::http_client();
+    // 198.51.100.7 (TEST-NET-2), which nothing here may reach.
+    let outside = [
+        "3325256711",
+        "0xc6336407",
+        "0xc6.0x33.0x64.0x07",
+        "0306.063.0144.07",
+        "198.51.25607",
+        "[::ffff:198.51.100.7]",
+        "[::ffff:c633:6407]",
+    ];
+    for (i, host) in outside.iter().enumerate() {
+        let upstream = format!("{host}:80");
+        let refused = client
+            .post(stack.url("http", "/api/ports"))
+            .json(&json!({"port": 0, "service": "proxy", "upstream": upstream}))
+            .send()
+            .await
+            .unwrap();
+        crate::assert_answer(refused, StatusCode::FORBIDDEN, "[proxy] allow_upstreams").await;
+        let refused = client
+            .post(stack.url("toxiproxy", "/proxies"))
+            .json(&json!({"name": format!("p{i}"), "listen": "127.0.0.1:0", "upstream": upstream}))
+            .send()
+            .await
+            .unwrap();
+        crate::assert_answer(refused, StatusCode::FORBIDDEN, "[proxy] allow_upstreams").await;
+    }
+    // 127.0.0.1, as a decimal number and inside IPv6: allowed, and reached.
+    for host in ["2130706433", "[::ffff:127.0.0.1]"] {
+        let added = client
+            .post(stack.url("http", "/api/ports"))
+            .json(
+                &json!({"port": 0, "service": "proxy", "bind": ["127.0.0.1"],
+                          "upstream": format!("{host}:{echo}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), StatusCode::CREATED, "{host}");
+        let row: Value = added.json().await.unwrap();
+        let port = row["port"].as_u64().unwrap() as u16;
+        let mut through = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        crate::assert_echoes(&mut through, host.as_bytes()).await;
+    }
+}

@@ -230,67 +230,147 @@ async fn cors_headers_go_to_httpbins_routes_and_never_to_the_state_routes() {
     );
 }
 
-/// Every route of the router under `/api/` (and `/metrics`) refuses a cross-site request
-/// with every method that could change something: a route added later cannot forget the
-/// guard. A method the route does not have gets 405, which changes nothing either.
+/// The state routes of a row of `service`: every route of the router that reads or changes
+/// switchboard's state there (found by reading the router's source, so a route added later
+/// is walked too).
+fn state_paths(service: &str) -> Vec<String> {
+    let keep = |path: &String| match service {
+        "http" => {
+            path.starts_with("/api/")
+                || path.starts_with("/view/")
+                || path == "/metrics"
+                || path == "/mail"
+        }
+        "toxiproxy" => ["/proxies", "/populate", "/reset", "/version"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix)),
+        "stubs" => path.starts_with("/__admin"),
+        other => panic!("no state routes on {other}"),
+    };
+    router_paths().into_iter().filter(keep).collect()
+}
+
+/// The routes of a row of `service` that only `[control] allow` may change: the control
+/// API (ports, toxics, reset, chaos), and the whole of Toxiproxy's API and WireMock's admin
+/// API. (The mail API is not among them: like Mailpit's, it answers whoever reaches it,
+/// behind the cross-site and rebinding guards.)
+fn control_paths(service: &str) -> Vec<String> {
+    let control = |path: &String| {
+        service != "http"
+            || ["/api/ports", "/api/reset", "/api/v1/chaos"]
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+    };
+    state_paths(service).into_iter().filter(control).collect()
+}
+
+const CHANGES: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// Every route of the router under `/api/` (and `/metrics`, the mail views) refuses a
+/// cross-site request with every method that could change something: a route added later
+/// cannot forget the guard. A method the route does not have gets 405, which changes
+/// nothing either. The same on Toxiproxy's API and WireMock's admin API, on their rows.
 #[tokio::test]
 async fn every_state_route_is_guarded_against_cross_site_requests() {
-    let stack = Stack::start(&["http"]).await.unwrap();
-    let paths = router_paths().into_iter().filter(|path| {
-        path.starts_with("/api/") || path.starts_with("/view/") || path == "/metrics"
-    });
-    let guarded = assert_guarded(stack.addr("http"), paths).await;
-    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+    for (service, refused, _) in
+        walk_rows(state_paths, None, &CHANGES, &[EVIL], "another site").await
+    {
+        assert!(refused >= 10, "{service}: only {refused} refusals");
+    }
 }
 
-/// The same for every route of Toxiproxy's API, on its own row.
+/// A page on a name that resolves to this machine (DNS rebinding) reads nothing and changes
+/// nothing: every state route refuses a `Host` that is not one of switchboard's names, with
+/// every method, reads included.
 #[tokio::test]
-async fn every_toxiproxy_route_is_guarded_against_cross_site_requests() {
-    let stack = Stack::start(&["toxiproxy"]).await.unwrap();
-    let paths = router_paths().into_iter().filter(|path| {
-        ["/proxies", "/populate", "/reset", "/version"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-    });
-    let guarded = assert_guarded(stack.addr("toxiproxy"), paths).await;
-    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+async fn every_state_route_refuses_a_rebinding_host_name() {
+    let rebound = ("Host", "attacker.example:8025");
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let rows = walk_rows(state_paths, None, &methods, &[rebound], "DNS rebinding").await;
+    for (service, refused, routes) in rows {
+        assert!(
+            refused >= routes,
+            "{service}: {refused} refusals for {routes} routes"
+        );
+    }
 }
 
-/// And for WireMock's admin API, on a stubs row.
+/// A client outside `[control] allow` (here: everyone but 192.0.2.0/24, so this test's own
+/// loopback client) changes nothing through any control route, on any row.
 #[tokio::test]
-async fn every_stubs_admin_route_is_guarded_against_cross_site_requests() {
-    let stack = Stack::start(&["stubs"]).await.unwrap();
-    let paths = router_paths()
-        .into_iter()
-        .filter(|path| path.starts_with("/__admin"));
-    let guarded = assert_guarded(stack.addr("stubs"), paths).await;
-    assert!(guarded >= 10, "only {guarded} state-changing routes found");
+async fn every_control_route_refuses_clients_outside_control_allow() {
+    let rows = walk_rows(
+        control_paths,
+        Some("192.0.2.0/24"),
+        &CHANGES,
+        &[],
+        "[control] allow",
+    );
+    for (service, refused, routes) in rows.await {
+        assert!(
+            refused >= routes,
+            "{service}: {refused} refusals for {routes} routes"
+        );
+    }
 }
 
-/// Send every changing method to each of `paths` from another site: each is refused (403)
-/// or not a method of the route (405). How many were refused.
-async fn assert_guarded(addr: SocketAddr, paths: impl Iterator<Item = String>) -> usize {
-    let mut guarded = 0;
+/// Walk `paths` on a row of each service with state routes (its `[control] allow` narrowed
+/// to `control_allow` if given), as [`walk`] does: for each, how many requests were refused
+/// and how many routes there were.
+async fn walk_rows(
+    paths: fn(&str) -> Vec<String>,
+    control_allow: Option<&str>,
+    methods: &[&str],
+    headers: &[(&str, &str)],
+    reason: &str,
+) -> Vec<(&'static str, usize, usize)> {
+    let mut rows = Vec::new();
+    for service in ["http", "toxiproxy", "stubs"] {
+        let stack = Stack::builder()
+            .service(service)
+            .configure(|c| {
+                if let Some(range) = control_allow {
+                    c.control.allow = vec![range.parse().unwrap()];
+                }
+            })
+            .start()
+            .await
+            .unwrap();
+        let paths = paths(service);
+        let refused = walk(stack.addr(service), &paths, methods, headers, reason).await;
+        rows.push((service, refused, paths.len()));
+    }
+    rows
+}
+
+/// Send each of `methods` to each of `paths` with these extra headers: each answer is 403
+/// saying `reason`, or 405 (not a method of the route, which changes nothing). How many
+/// were refused.
+async fn walk(
+    addr: SocketAddr,
+    paths: &[String],
+    methods: &[&str],
+    headers: &[(&str, &str)],
+    reason: &str,
+) -> usize {
+    let mut refused = 0;
     for path in paths {
         // /api/v1/wait would wait for mail: a short timeout keeps the walk quick.
         let path = path.replace("{}", "1") + "?timeout=1ms";
-        for method in ["POST", "PUT", "PATCH", "DELETE"] {
-            let response = raw(addr, method, &path, &[EVIL]).await;
-            let status = &response[..12];
-            match status {
+        for method in methods {
+            let mut stream = send_raw(addr, method, &path, headers).await;
+            let head = read_until(&mut stream, "\r\n\r\n").await;
+            match &head[..12] {
                 "HTTP/1.1 403" => {
-                    assert!(
-                        response.contains("another site"),
-                        "{method} {path}: {response}"
-                    );
-                    guarded += 1;
+                    // A refusal closes (the request said `Connection: close`): read it all.
+                    let answer = head + &read_to_close(&mut stream).await;
+                    assert!(answer.contains(reason), "{method} {path}: {answer}");
+                    refused += 1;
                 }
                 "HTTP/1.1 405" => {}
-                _ => {
-                    panic!("{method} {path} is not guarded against cross-site requests: {response}")
-                }
+                _ => panic!("{method} {path} with {headers:?} is not refused: {head}"),
             }
         }
     }
-    guarded
+    refused
 }

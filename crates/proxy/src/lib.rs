@@ -107,8 +107,15 @@ impl UpstreamGuard {
     /// Whether `address` (`host:port`) may be reached: a listed name, or every address the
     /// name resolves to in an allowed range. The error names the setting.
     pub async fn check(&self, address: &str) -> Result<Vec<SocketAddr>, String> {
-        let host = host_of(address);
         let resolved = resolve(address).await?;
+        self.admit(address, resolved)
+    }
+
+    /// Whether `address` may be reached at what it resolved to: the proxy then connects to
+    /// exactly these addresses, so a name cannot be checked at one and connect to another.
+    /// A name of several addresses passes only if every one of them does.
+    fn admit(&self, address: &str, resolved: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+        let host = host_of(address);
         if self.names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
             return Ok(resolved);
         }
@@ -333,6 +340,31 @@ mod tests {
     use tokio::io::{AsyncReadExt, duplex};
 
     use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_name_passes_only_if_every_address_it_resolves_to_is_allowed() {
+        let guard = UpstreamGuard::listed(&["127.0.0.0/8".into(), "db.test".into()]).unwrap();
+        let both = addrs(&["127.0.0.1:5432", "198.51.100.7:5432"]);
+        let refused = guard.admit("cache.test:5432", both.clone()).unwrap_err();
+        assert!(refused.contains("198.51.100.7"), "{refused}");
+        let local = addrs(&["127.0.0.1:5432", "127.0.0.2:5432"]);
+        assert_eq!(guard.admit("cache.test:5432", local.clone()), Ok(local));
+        // A listed name is the operator's word, wherever it resolves.
+        assert_eq!(guard.admit("DB.test:5432", both.clone()), Ok(both));
+    }
+
+    #[test]
+    fn an_ipv4_address_written_as_ipv6_is_judged_as_the_ipv4_address() {
+        let guard = UpstreamGuard::listed(&["127.0.0.0/8".into()]).unwrap();
+        let outside = addrs(&["[::ffff:198.51.100.7]:80"]);
+        assert!(guard.admit("[::ffff:198.51.100.7]:80", outside).is_err());
+        let inside = addrs(&["[::ffff:127.0.0.1]:80"]);
+        assert!(guard.admit("[::ffff:127.0.0.1]:80", inside).is_ok());
+    }
 
     #[tokio::test]
     async fn bytes_cross_both_ways_and_a_half_close_passes_on() {
