@@ -539,6 +539,12 @@ impl std::fmt::Display for RowError {
 }
 
 impl PortRow {
+    /// The row as the supervisor takes it, as the control API checks one (and the fuzz
+    /// targets do); the error says what is wrong.
+    pub fn spec(&self, default_max: usize) -> Result<PortSpec, String> {
+        self.to_spec(default_max).map_err(|e| e.to_string())
+    }
+
     /// The row as the supervisor takes it; `max_connections` is `default_max` unless given.
     pub(crate) fn to_spec(&self, default_max: usize) -> Result<PortSpec, RowError> {
         let (name, port) = (self.service.as_str(), self.port);

@@ -14,8 +14,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use switchboard_app::Config;
-use switchboard_core::Cidr;
+use serde_json::Value;
+use switchboard_app::{Config, PortRow};
+use switchboard_core::{Cidr, DatagramService};
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_mail::{Envelope, MailStore, Query, Triggers};
 
@@ -41,6 +42,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("toxic", toxic),
     ("cidr", cidr),
     ("chaos", chaos),
+    ("port_row", port_row),
+    ("toxiproxy", toxiproxy),
+    ("send", send),
+    ("stub", stub),
+    ("udp_datagram", udp_datagram),
 ];
 
 /// A config file: it loads, or the error names the file and what is wrong.
@@ -71,10 +77,7 @@ fn assert_printable(text: &str) {
 
 /// A message as the SMTP service stores it, and everything the mail API computes from it.
 pub fn mail_message(input: &[u8]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap_or_else(|e| panic!("no runtime: {e}"));
-    runtime.block_on(async {
+    block_on(async {
         let store = MailStore::in_memory(1);
         let stored = store
             .insert(envelope(), input.to_vec().into())
@@ -107,6 +110,14 @@ pub fn mail_message(input: &[u8]) {
     });
 }
 
+/// Run `work` to its end on a runtime of its own (the store's API is async).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("no runtime: {e}"))
+        .block_on(work)
+}
+
 fn envelope() -> Envelope {
     Envelope {
         mail_from: "from@fuzz.test".to_owned(),
@@ -127,10 +138,7 @@ pub fn mail_search(input: &[u8]) {
     let Ok(query) = Query::parse(text) else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap_or_else(|e| panic!("no runtime: {e}"));
-    runtime.block_on(async {
+    block_on(async {
         let store = MailStore::in_memory(1);
         let raw =
             "From: A <a@fuzz.test>\r\nTo: b@fuzz.test\r\nSubject: Hello there\r\n\r\nBody\r\n";
@@ -195,6 +203,145 @@ pub fn chaos(input: &[u8]) {
     }
 }
 
+/// A `[[port]]` row as `POST /api/ports` receives it: refused with a reason, or a spec
+/// that is what the row said (a proxy has its upstream, a program its command, nothing
+/// else has either).
+pub fn port_row(input: &[u8]) {
+    let Ok(row) = serde_json::from_slice::<PortRow>(input) else {
+        return;
+    };
+    match row.spec(100) {
+        Ok(spec) => {
+            assert_eq!(spec.port, row.port);
+            assert_eq!(spec.service, row.service);
+            assert_eq!(spec.upstream.is_some(), spec.service == "proxy", "{spec:?}");
+            assert_eq!(spec.exec.is_some(), spec.service == "exec", "{spec:?}");
+        }
+        Err(message) => assert!(!message.is_empty()),
+    }
+}
+
+/// A body of Toxiproxy's `POST /proxies` or `/populate`: each proxy becomes a `proxy` row
+/// (never a program, whatever the body says), which the control API then checks.
+pub fn toxiproxy(input: &[u8]) {
+    let Ok(rows) = switchboard_http::fuzzing::toxiproxy_rows(input) else {
+        return;
+    };
+    for json in rows {
+        assert_eq!(json["service"], "proxy", "{json}");
+        let row: PortRow = serde_json::from_value(json.clone())
+            .unwrap_or_else(|e| panic!("the API's own row {json} is not a row: {e}"));
+        if let Ok(spec) = row.spec(100) {
+            assert!(spec.upstream.is_some() && spec.exec.is_none(), "{spec:?}");
+        }
+    }
+}
+
+/// Header names a message built by the send API may have besides those its request's
+/// `Headers` asks for.
+const SEND_HEADERS: &[&str] = &[
+    "content-transfer-encoding",
+    "content-type",
+    "date",
+    "cc",
+    "from",
+    "message-id",
+    "mime-version",
+    "reply-to",
+    "subject",
+    "to",
+    "x-tags",
+];
+
+/// Mailpit's send API (`POST /api/v1/send`): a message is built or the request refused,
+/// and no field smuggles a header of its own into the message (header injection) or a
+/// line break into the envelope.
+pub fn send(input: &[u8]) {
+    let Ok((raw, from, recipients)) = switchboard_http::fuzzing::send(input) else {
+        return;
+    };
+    for address in std::iter::once(&from).chain(&recipients) {
+        assert!(!address.contains(['\r', '\n']), "{address:?}");
+    }
+    let request: Value = serde_json::from_slice(input)
+        .unwrap_or_else(|e| panic!("a request that built a message is not JSON: {e}"));
+    let asked: Vec<String> = request["Headers"]
+        .as_object()
+        .map(|headers| headers.keys().map(|k| k.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    block_on(async {
+        let store = MailStore::in_memory(1);
+        let stored = store
+            .insert(envelope(), raw.into())
+            .await
+            .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
+        for name in stored.headers().keys() {
+            let name = name.to_ascii_lowercase();
+            assert!(
+                SEND_HEADERS.contains(&name.as_str()) || asked.contains(&name),
+                "a header nobody asked for: {name}"
+            );
+        }
+    });
+}
+
+/// A WireMock stub mapping (`POST /__admin/mappings`), then a request for the path that
+/// follows the first NUL byte: the mapping is refused or added, and the request is
+/// answered with a real status and recorded in the journal.
+pub fn stub(input: &[u8]) {
+    let (mapping, path) = match input.iter().position(|b| *b == 0) {
+        Some(at) => (&input[..at], String::from_utf8_lossy(&input[at + 1..])),
+        None => (input, "/".into()),
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(mapping) else {
+        return;
+    };
+    let stubs = switchboard_stubs::Stubs::empty();
+    if stubs.add(json).is_err() {
+        return;
+    }
+    let request = switchboard_stubs::Request {
+        method: "POST".to_owned(),
+        url: path.to_string(),
+        absolute_url: format!("http://fuzz.test{path}"),
+        client_ip: "127.0.0.1".to_owned(),
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
+        body: path.as_bytes().to_vec(),
+    };
+    if let switchboard_stubs::Served::Stub { response, .. } = stubs.serve(request) {
+        assert!(
+            (100..=599).contains(&response.status),
+            "{}",
+            response.status
+        );
+    }
+    assert_eq!(stubs.requests().len(), 1, "the journal lost the request");
+}
+
+/// A datagram to each UDP builtin: no answer is longer than the datagram or RFC 864's
+/// 512 bytes, whichever is more (the supervisor's `udp_max_answer` cuts there too), so
+/// none amplifies a spoofed request by more than that.
+pub fn udp_datagram(input: &[u8]) {
+    let services: [&dyn DatagramService; 5] = [
+        &switchboard_echo::EchoService,
+        &switchboard_classic::DiscardService,
+        &switchboard_classic::DaytimeService,
+        &switchboard_classic::TimeService,
+        &switchboard_classic::ChargenService::default(),
+    ];
+    for service in services {
+        if let Some(answer) = service.answer(input) {
+            assert!(
+                answer.len() <= input.len().max(512),
+                "{} answers {} bytes to {}",
+                service.name(),
+                answer.len(),
+                input.len()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -226,6 +373,46 @@ mod tests {
                 if std::panic::catch_unwind(|| run(&bytes)).is_err() {
                     panic!("{name} fails on {}", file.display());
                 }
+            }
+        }
+    }
+
+    /// A target that returns early on every seed tests nothing: these seeds get past the
+    /// parser to the promises.
+    #[test]
+    fn the_seeds_reach_the_promises() {
+        let seed = |path: &str| std::fs::read(fuzz_dir().join("seeds").join(path)).unwrap();
+        let built = switchboard_http::fuzzing::send(&seed("send/everything"));
+        assert!(built.is_ok(), "{built:?}");
+        let refused = switchboard_http::fuzzing::send(&seed("send/envelope-injection"));
+        assert!(refused.is_err(), "{refused:?}");
+        let rows = switchboard_http::fuzzing::toxiproxy_rows(&seed("toxiproxy/populate"));
+        assert_eq!(rows.map(|r| r.len()), Ok(2));
+        for row in ["port_row/proxy", "port_row/exec", "port_row/blackhole"] {
+            let row: switchboard_app::PortRow = serde_json::from_slice(&seed(row)).unwrap();
+            assert!(row.spec(1).is_ok(), "{row:?}");
+        }
+        for (mapping, status) in [("stub/json-body", 201), ("stub/pattern-scenario", 200)] {
+            let input = seed(mapping);
+            let at = input.iter().position(|b| *b == 0).unwrap();
+            let stubs = switchboard_stubs::Stubs::empty();
+            stubs
+                .add(serde_json::from_slice(&input[..at]).unwrap())
+                .unwrap();
+            let path = String::from_utf8(input[at + 1..].to_vec()).unwrap();
+            let served = stubs.serve(switchboard_stubs::Request {
+                method: "POST".to_owned(),
+                url: path.clone(),
+                absolute_url: format!("http://fuzz.test{path}"),
+                client_ip: "127.0.0.1".to_owned(),
+                headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
+                body: path.into_bytes(),
+            });
+            match served {
+                switchboard_stubs::Served::Stub { response, .. } => {
+                    assert_eq!(response.status, status, "{mapping}")
+                }
+                switchboard_stubs::Served::Unmatched { diff, .. } => panic!("{mapping}: {diff}"),
             }
         }
     }

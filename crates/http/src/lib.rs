@@ -23,6 +23,7 @@
 //!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
 //!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
 
+pub mod fuzzing;
 mod routes;
 mod serve;
 mod settings;

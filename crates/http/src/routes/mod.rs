@@ -111,6 +111,14 @@ fn control_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard))
 }
 
+/// The send API's message builder (`POST /api/v1/send`), its refusals as text: for
+/// [`crate::fuzzing`].
+pub(crate) fn send_message(body: &[u8]) -> Result<(Vec<u8>, String, Vec<String>), String> {
+    send::message_of(body).map_err(|e| e.1)
+}
+
+pub(crate) use toxiproxy::rows_of as toxiproxy_rows;
+
 /// The router of a `toxiproxy` row: Toxiproxy's API.
 pub(crate) fn toxiproxy_router(state: AppState) -> Router {
     toxiproxy::router(state)

@@ -181,15 +181,20 @@ fn build(request: &SendRequest) -> Result<(Vec<u8>, String, Vec<String>), ApiErr
     Ok((raw, from.email.clone(), recipients))
 }
 
+/// The message a send request's body asks for: its bytes, sender and recipients.
+pub(crate) fn message_of(body: &[u8]) -> Result<(Vec<u8>, String, Vec<String>), ApiError> {
+    let request: SendRequest = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body is not a send request: {e}")))?;
+    build(&request)
+}
+
 /// `POST /api/v1/send`: `{"ID": "…"}` of the stored message.
 pub(super) async fn send(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<Connection>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let request: SendRequest = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(format!("the body is not a send request: {e}")))?;
-    let (raw, mail_from, rcpt_to) = build(&request)?;
+    let (raw, mail_from, rcpt_to) = message_of(&body)?;
     let info = &conn.info;
     let envelope = Envelope {
         mail_from: mail_from.clone(),

@@ -198,6 +198,32 @@ fn listens_at(row: &PortStatus, listen: &str) -> bool {
     }
 }
 
+/// The `[[port]]` row a Toxiproxy proxy is: always a `proxy` row.
+fn row_of(name: &str, listen: Option<&str>, upstream: &str) -> Result<Value, String> {
+    let (ip, port) = parse_listen(listen)?;
+    let mut row = json!({"port": port, "service": "proxy", "upstream": upstream, "name": name});
+    if let Some(ip) = ip {
+        row["bind"] = json!([ip]);
+    }
+    Ok(row)
+}
+
+/// The rows a body of `POST /proxies` (one proxy) or `POST /populate` (a list) asks for,
+/// or why it is refused: what the API checks before anything changes.
+pub(crate) fn rows_of(body: &[u8]) -> Result<Vec<Value>, String> {
+    let bodies: Vec<ProxyBody> = match serde_json::from_slice::<ProxyBody>(body) {
+        Ok(one) => vec![one],
+        Err(_) => parse(&Bytes::copy_from_slice(body)).map_err(|e| e.message)?,
+    };
+    bodies
+        .iter()
+        .map(|body| {
+            let (name, upstream) = required(body, "").map_err(|e| e.message)?;
+            row_of(&name, body.listen.as_deref(), &upstream)
+        })
+        .collect()
+}
+
 /// Add a proxy row named `name`; disabled at once if asked.
 async fn add(
     state: &AppState,
@@ -206,11 +232,7 @@ async fn add(
     upstream: &str,
     enabled: bool,
 ) -> Result<PortStatus, ApiError> {
-    let (ip, port) = parse_listen(listen).map_err(ApiError::bad)?;
-    let mut row = json!({"port": port, "service": "proxy", "upstream": upstream, "name": name});
-    if let Some(ip) = ip {
-        row["bind"] = json!([ip]);
-    }
+    let row = row_of(name, listen, upstream).map_err(ApiError::bad)?;
     let status = state.shared.control.add_port(row).await?;
     if !enabled {
         state.shared.control.disable_port(status.port).await?;
