@@ -299,6 +299,22 @@ async fn websocket_echo_sends_each_message_back_and_closes_one_over_the_size_cap
     assert!(reason.contains("max_websocket_message_bytes"), "{reason}");
 }
 
+/// A message cut into frames that are each under the cap is still one message over it.
+#[tokio::test]
+async fn websocket_echo_counts_a_fragmented_message_whole() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let stack = http_stack(|c| c.http.max_websocket_message_bytes = 1024).await;
+    let mut socket = open_echo(&stack).await;
+    let first = Frame::message(vec![1u8; 600], OpCode::Data(Data::Binary), false);
+    let last = Frame::message(vec![2u8; 600], OpCode::Data(Data::Continue), true);
+    socket.send(Message::Frame(first)).await.unwrap();
+    socket.send(Message::Frame(last)).await.unwrap();
+    let (code, reason) = close_code(&mut socket).await;
+    assert_eq!(code, CloseCode::Size);
+    assert!(reason.contains("max_websocket_message_bytes"), "{reason}");
+}
+
 #[tokio::test]
 async fn websocket_echo_sessions_end_at_their_time_limit() {
     let stack = http_stack(|c| c.http.max_websocket_duration = Duration::from_millis(200)).await;

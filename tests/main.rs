@@ -9,6 +9,7 @@ mod access;
 mod binary;
 mod blackhole;
 mod browser;
+mod caps;
 mod chaos;
 mod classic;
 mod deterministic;

@@ -314,6 +314,8 @@ pub fn stub(input: &[u8]) {
             "{}",
             response.status
         );
+        // The wait it asks for, however big its numbers (the service caps it).
+        let _ = response.delay();
     }
     assert_eq!(stubs.requests().len(), 1, "the journal lost the request");
 }

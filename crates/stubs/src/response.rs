@@ -191,7 +191,10 @@ impl ResponseDef {
                 median * (sigma * z).exp()
             }
         };
-        self.fixed_delay + Duration::from_secs_f64(drawn.max(0.0) / 1000.0)
+        // A draw too big for a Duration (a huge median, or sigma) waits "forever", which
+        // the caller's cap (`[http] max_delay`) then cuts short.
+        let drawn = Duration::try_from_secs_f64(drawn.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
+        self.fixed_delay.saturating_add(drawn)
     }
 }
 
