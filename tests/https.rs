@@ -295,3 +295,58 @@ async fn without_a_tls_port_there_is_no_ca_to_serve() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("no local CA"));
 }
+
+/// Session tickets: a client that keeps them resumes (no certificate, no new key exchange),
+/// in TLS 1.3 and 1.2, connection after connection; the server counts every resumed
+/// handshake in `/metrics`, and the log and events say `resumed`.
+#[tokio::test]
+async fn clients_resume_sessions_from_tickets_and_the_server_counts_them() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    use tokio::io::AsyncReadExt;
+
+    let stack = Stack::start(&["http", "https"]).await.unwrap();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(trust_only(Some(stack.ca_pem())))
+            .with_no_client_auth();
+        // One config, so one session cache: what a pool or a browser keeps between connections.
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let mut kinds = Vec::new();
+        for _ in 0..3 {
+            let tcp = TcpStream::connect(stack.addr("https")).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            // Read to the end: TLS 1.3 tickets arrive after the handshake.
+            let mut answer = Vec::new();
+            tls.read_to_end(&mut answer).await.unwrap();
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{version:?}");
+            kinds.push(tls.get_ref().1.handshake_kind().unwrap());
+        }
+        assert_eq!(kinds, [Full, Resumed, Resumed], "{version:?}");
+    }
+    let metrics = crate::http_client()
+        .get(format!("http://{}/metrics", stack.addr("http")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let https = stack.addr("https").port();
+    let count = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("port=\"{https}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no {name} for port {https} in:\n{metrics}"))
+            .to_owned()
+    };
+    assert_eq!(count("switchboard_tls_handshakes_total"), "6");
+    assert_eq!(count("switchboard_tls_handshakes_resumed_total"), "4");
+}

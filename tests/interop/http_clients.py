@@ -142,6 +142,22 @@ def clients(sb):
            "-alpn", "h2", "-CAfile", sb.ca)
     check("openssl s_client ALPN h2", "ALPN protocol: h2" in r.stdout, r.stdout[-1500:])
 
+    # Session resumption: one saved session, used twice, resumes both times (tickets are
+    # stateless: a single-use ticket would give "New" the second time).
+    request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        for version, flag in [("TLSv1.3", "-tls1_3"), ("TLSv1.2", "-tls1_2")]:
+            saved = os.path.join(tmp, f"session{flag}.pem")
+            handshakes = []
+            for session in (["-sess_out", saved], ["-sess_in", saved], ["-sess_in", saved]):
+                r = sh("openssl", "s_client", flag, "-connect", f"127.0.0.1:{https_port}",
+                       "-servername", "localhost", "-CAfile", sb.ca, "-ign_eof", *session,
+                       stdin=request)
+                handshakes += [line.split(",")[0] for line in r.stdout.splitlines()
+                               if line.startswith(("New,", "Reused,"))]
+            check(f"openssl s_client resumes one {version} session twice",
+                  handshakes == ["New", "Reused", "Reused"], handshakes)
+
     # The client allows TLS 1.1 (security level 0); the server must still refuse it.
     r = s_client(f"127.0.0.1:{https_port}", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
     check("openssl s_client TLS 1.1 is refused", r.returncode != 0 and "CONNECTION ESTABLISHED" not in r.stderr, r.stderr)

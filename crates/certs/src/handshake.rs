@@ -66,6 +66,7 @@ where
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         sni: session.server_name().map(str::to_owned),
+        resumed: session.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
     };
     // The gate's span declared a `tls` field for this; the connection's closing line shows it.
     tracing::Span::current().record("tls", tracing::field::display(&tls));

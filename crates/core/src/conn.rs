@@ -45,6 +45,9 @@ pub struct TlsInfo {
     pub alpn: Option<String>,
     /// The server name the client asked for (SNI); clients send none for IP addresses.
     pub sni: Option<String>,
+    /// Whether the handshake resumed an earlier session (from a session ticket) instead of
+    /// a full one (certificate and key exchange).
+    pub resumed: bool,
 }
 
 impl std::fmt::Display for TlsInfo {
@@ -55,6 +58,9 @@ impl std::fmt::Display for TlsInfo {
         }
         if let Some(sni) = &self.sni {
             write!(f, " sni={sni}")?;
+        }
+        if self.resumed {
+            write!(f, " resumed")?;
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ pub struct Metrics {
     denied: PerPort<Counter>,
     limited: PerPort<Counter>,
     tls_handshakes: PerPort<Counter>,
+    tls_resumed: PerPort<Counter>,
     tls_failures: PerPort<Counter>,
     messages: PerPort<Counter>,
     upstream_sent: PerPort<Counter>,
@@ -58,6 +59,7 @@ impl Metrics {
             denied: PerPort::default(),
             limited: PerPort::default(),
             tls_handshakes: PerPort::default(),
+            tls_resumed: PerPort::default(),
             tls_failures: PerPort::default(),
             messages: PerPort::default(),
             upstream_sent: PerPort::default(),
@@ -102,6 +104,12 @@ impl Metrics {
             "tls_handshakes",
             "TLS handshakes completed",
             metrics.tls_handshakes.clone(),
+        );
+        registry.register(
+            "tls_handshakes_resumed",
+            "TLS handshakes that resumed an earlier session from a ticket (no certificate, \
+             no new key exchange): a part of tls_handshakes",
+            metrics.tls_resumed.clone(),
         );
         registry.register(
             "tls_handshake_failures",
@@ -209,8 +217,11 @@ impl Metrics {
             EventKind::ConnectionLimited { .. } => {
                 self.limited.get_or_create(&labels).inc();
             }
-            EventKind::TlsEstablished { .. } => {
+            EventKind::TlsEstablished { tls, .. } => {
                 self.tls_handshakes.get_or_create(&labels).inc();
+                if tls.resumed {
+                    self.tls_resumed.get_or_create(&labels).inc();
+                }
             }
             EventKind::TlsFailed { .. } => {
                 self.tls_failures.get_or_create(&labels).inc();

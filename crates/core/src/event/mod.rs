@@ -555,6 +555,7 @@ mod tests {
             cipher: "X".into(),
             alpn: None,
             sni: None,
+            resumed: false,
         };
         let all = [
             event(EventKind::PortBound { addr: peer }),
