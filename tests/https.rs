@@ -200,14 +200,7 @@ async fn the_page_over_https_shows_the_tls_details() {
         tls_client_config(Some(stack.ca_pem()), &[b"h2"]),
         "localhost",
     );
-    let html = client
-        .get(url(&stack, "localhost", "/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = crate::text_of(client.get(url(&stack, "localhost", "/"))).await;
     assert!(html.contains("Encrypted with TLS: <code>TLSv1.3"), "{html}");
 }
 
@@ -330,14 +323,9 @@ async fn clients_resume_sessions_from_tickets_and_the_server_counts_them() {
         }
         assert_eq!(kinds, [Full, Resumed, Resumed], "{version:?}");
     }
-    let metrics = crate::http_client()
-        .get(format!("http://{}/metrics", stack.addr("http")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics =
+        crate::text_of(crate::http_client().get(format!("http://{}/metrics", stack.addr("http"))))
+            .await;
     let https = stack.addr("https").port();
     let count = |name: &str| {
         metrics
