@@ -113,6 +113,13 @@ async fn traces_of_scripts(browser: &fantoccini::Client) -> Vec<String> {
     traces
 }
 
+/// Open `url` as the page, and check that no script of message `name` ran there.
+async fn open_and_find_nothing_ran(browser: &fantoccini::Client, url: &str, name: &str) {
+    browser.goto(url).await.unwrap();
+    let ran = traces_of_scripts(browser).await;
+    assert!(ran.is_empty(), "{name}: scripts ran at {url}: {ran:?}");
+}
+
 /// Keep what frames post to the page, as a script of the corpus would if it ran.
 async fn listen_for_posts(browser: &fantoccini::Client) {
     browser
@@ -220,12 +227,8 @@ async fn hostile_mail_runs_nothing_calls_nowhere_and_saves_under_safe_names() {
 
     // 2. Each message's HTML on its own, as a page of switchboard's origin.
     for (name, id) in &ids {
-        browser
-            .goto(&stack.url("http", &format!("/view/{id}.html")))
-            .await
-            .unwrap();
-        let ran = traces_of_scripts(&browser).await;
-        assert!(ran.is_empty(), "{name}: scripts ran in /view: {ran:?}");
+        let view = stack.url("http", &format!("/view/{id}.html"));
+        open_and_find_nothing_ran(&browser, &view, name).await;
     }
     canary.barrier(&browser, "without-remote").await;
     let called = canary.seen();
@@ -237,15 +240,8 @@ async fn hostile_mail_runs_nothing_calls_nowhere_and_saves_under_safe_names() {
 
     // 3. With remote images allowed for the message: images load, nothing else does.
     for (name, id) in &ids {
-        browser
-            .goto(&stack.url("http", &format!("/view/{id}.html?remote=1")))
-            .await
-            .unwrap();
-        let ran = traces_of_scripts(&browser).await;
-        assert!(
-            ran.is_empty(),
-            "{name}: scripts ran with remote images: {ran:?}"
-        );
+        let view = stack.url("http", &format!("/view/{id}.html?remote=1"));
+        open_and_find_nothing_ran(&browser, &view, name).await;
     }
     canary.barrier(&browser, "with-remote").await;
     let called = canary.seen();
@@ -279,9 +275,7 @@ async fn hostile_mail_runs_nothing_calls_nowhere_and_saves_under_safe_names() {
                 "/api/v1/message/{id}/part/{}",
                 part["PartID"].as_str().unwrap()
             );
-            browser.goto(&stack.url("http", &url)).await.unwrap();
-            let ran = traces_of_scripts(&browser).await;
-            assert!(ran.is_empty(), "{name}: a part ran a script: {ran:?}");
+            open_and_find_nothing_ran(&browser, &stack.url("http", &url), name).await;
             parts += 1;
         }
     }

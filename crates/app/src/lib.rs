@@ -241,8 +241,8 @@ impl PortControl for Control {
             ));
         }
         let mut spec = row
-            .to_spec(self.max_connections)
-            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+            .spec(self.max_connections)
+            .map_err(ControlError::Invalid)?;
         // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
         // checked now, and again at each connect (a name may resolve elsewhere later).
         if let Some(upstream) = &mut spec.upstream {

@@ -300,15 +300,7 @@ pub fn stub(input: &[u8]) {
     if stubs.add(json).is_err() {
         return;
     }
-    let request = switchboard_stubs::Request {
-        method: "POST".to_owned(),
-        url: path.to_string(),
-        absolute_url: format!("http://fuzz.test{path}"),
-        client_ip: "127.0.0.1".to_owned(),
-        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
-        body: path.as_bytes().to_vec(),
-    };
-    if let switchboard_stubs::Served::Stub { response, .. } = stubs.serve(request) {
+    if let switchboard_stubs::Served::Stub { response, .. } = stubs.serve(stub_request(&path)) {
         // Three digits, as HTTP/1.1 can carry (600 to 999 on purpose: a client under test
         // may meet them).
         assert!(
@@ -320,6 +312,18 @@ pub fn stub(input: &[u8]) {
         let _ = response.delay();
     }
     assert_eq!(stubs.requests().len(), 1, "the journal lost the request");
+}
+
+/// A JSON POST for `path` (its body the path too, for body matchers to look at).
+fn stub_request(path: &str) -> switchboard_stubs::Request {
+    switchboard_stubs::Request {
+        method: "POST".to_owned(),
+        url: path.to_owned(),
+        absolute_url: format!("http://fuzz.test{path}"),
+        client_ip: "127.0.0.1".to_owned(),
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
+        body: path.as_bytes().to_vec(),
+    }
 }
 
 /// A datagram to each UDP builtin: no answer is longer than the datagram or RFC 864's
@@ -404,14 +408,7 @@ mod tests {
                 .add(serde_json::from_slice(&input[..at]).unwrap())
                 .unwrap();
             let path = String::from_utf8(input[at + 1..].to_vec()).unwrap();
-            let served = stubs.serve(switchboard_stubs::Request {
-                method: "POST".to_owned(),
-                url: path.clone(),
-                absolute_url: format!("http://fuzz.test{path}"),
-                client_ip: "127.0.0.1".to_owned(),
-                headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
-                body: path.into_bytes(),
-            });
+            let served = stubs.serve(super::stub_request(&path));
             match served {
                 switchboard_stubs::Served::Stub { response, .. } => {
                     assert_eq!(response.status, status, "{mapping}")

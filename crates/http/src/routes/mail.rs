@@ -480,7 +480,7 @@ fn reorders_text(c: char) -> bool {
 /// The name a download is saved under: the sender's file name without any folder (`/` or
 /// `\`), control or reordering characters, or leading dots (no hidden files, no `..`),
 /// at most 200 characters; "attachment" when nothing is left.
-pub(super) fn safe_file_name(name: &str) -> String {
+fn safe_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let kept: String = last
         .chars()
@@ -619,9 +619,10 @@ fn parse_timeout(text: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_download_keeps_a_safe_name() {
-        use super::{disposition, safe_file_name};
         assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
         assert_eq!(safe_file_name("..\\..\\win.ini"), "win.ini");
         assert_eq!(safe_file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
@@ -636,8 +637,6 @@ mod tests {
         );
         assert_eq!(disposition(""), "attachment");
     }
-
-    use super::*;
 
     #[test]
     fn timestamps_look_like_mailpit_s() {
