@@ -381,25 +381,66 @@ pub fn clean_tags(tags: impl IntoIterator<Item = String>) -> Vec<String> {
 /// The tags a message asks for in its `X-Tags` header (comma-separated), read from the
 /// header section without parsing the whole message.
 pub(crate) fn x_tags(raw: &[u8]) -> Vec<String> {
-    let head_end = memchr::memmem::find(raw, b"\r\n\r\n").unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..head_end]);
+    // Every message arrives through here, so the scan stays on bytes: only an `X-Tags`
+    // line (and its folded continuation) is decoded.
     let mut tags = Vec::new();
     let mut in_x_tags = false;
-    for line in head.split("\r\n") {
-        let folded = line.starts_with([' ', '\t']);
+    for line in head_lines(raw) {
+        let folded = line.starts_with(b" ") || line.starts_with(b"\t");
         if folded && in_x_tags {
-            tags.extend(line.split(',').map(|t| t.trim().to_owned()));
+            push_tags(&mut tags, line);
             continue;
         }
         in_x_tags = false;
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("x-tags")
+        if let Some(colon) = memchr::memchr(b':', line)
+            && String::from_utf8_lossy(&line[..colon])
+                .trim()
+                .eq_ignore_ascii_case("x-tags")
         {
             in_x_tags = true;
-            tags.extend(value.split(',').map(|t| t.trim().to_owned()));
+            push_tags(&mut tags, &line[colon + 1..]);
         }
     }
     tags
+}
+
+fn push_tags(tags: &mut Vec<String>, value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    tags.extend(value.split(',').map(|t| t.trim().to_owned()));
+}
+
+/// The header section's lines (split at CRLF), up to the empty line that ends it, or the
+/// whole message when it has none.
+fn head_lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(raw);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let mut from = 0;
+        // A bare LF is part of a line; only CRLF ends one.
+        let end = loop {
+            match memchr::memchr(b'\n', &text[from..]) {
+                Some(at) if from + at > 0 && text[from + at - 1] == b'\r' => {
+                    break Some(from + at - 1);
+                }
+                Some(at) => from += at + 1,
+                None => break None,
+            }
+        };
+        match end {
+            Some(0) => {
+                rest = None;
+                None
+            }
+            Some(end) => {
+                rest = Some(&text[end + 2..]);
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
 }
 
 /// A part's decoded bytes.
@@ -545,6 +586,28 @@ fn summarize(raw: &[u8], envelope: &Envelope) -> (Summary, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn x_tags_are_read_from_the_head_alone() {
+        let tags = |raw: &str| x_tags(raw.as_bytes());
+        assert_eq!(
+            tags("Subject: a\r\nx-tags : one, two\r\n\r\nbody"),
+            ["one", "two"]
+        );
+        // Folded onto the next line; a later header ends it.
+        assert_eq!(
+            tags("X-Tags: one,\r\n\t two\r\nX-Other: three\r\n\r\n"),
+            ["one", "", "two"]
+        );
+        // Only CRLF ends a line: a bare LF keeps "X-Tags" inside the Subject line.
+        assert!(tags("Subject: a\nX-Tags: one\r\n\r\n").is_empty());
+        // The body is not the head, even when it looks like one.
+        assert!(tags("Subject: a\r\n\r\nX-Tags: one\r\n").is_empty());
+        // No empty line: the whole message is its head.
+        assert_eq!(tags("X-Tags: last"), ["last"]);
+        assert_eq!(tags("X-Tags: caf\u{e9}\r\n"), ["caf\u{e9}"]);
+        assert!(tags("").is_empty());
+    }
 
     #[test]
     fn capturing_does_not_parse_and_the_first_question_does() {

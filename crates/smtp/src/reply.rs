@@ -36,11 +36,16 @@ impl Reply {
 
     /// Append the reply, CRLF-terminated, to `out`.
     pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
-        let _ = if self.status.is_empty() {
-            write!(out, "{} {}\r\n", self.code, self.text)
-        } else {
-            write!(out, "{} {} {}\r\n", self.code, self.status, self.text)
-        };
+        // Copied piece by piece: `write!` into a Vec costs several times as much, and every
+        // command is answered through here.
+        out.extend_from_slice(itoa::Buffer::new().format(self.code).as_bytes());
+        out.push(b' ');
+        if !self.status.is_empty() {
+            out.extend_from_slice(self.status.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(self.text.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }
 

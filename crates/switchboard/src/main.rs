@@ -16,6 +16,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
+mod log_text;
 mod ports;
 mod signal;
 
@@ -379,7 +380,12 @@ fn init_logging(
         LogFormat::Text => {
             // Colour only for a person at a terminal, never into files or pipes.
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            lines.with_ansi(ansi).with_target(false).boxed()
+            lines
+                .with_ansi(ansi)
+                .with_target(false)
+                .fmt_fields(log_text::Fields)
+                .with_timer(log_text::UtcTime)
+                .boxed()
         }
         LogFormat::Json => lines.json().with_ansi(false).boxed(),
     };
