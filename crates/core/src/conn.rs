@@ -164,6 +164,23 @@ impl ConnStream {
         self.faults = Some(Box::new(faults));
         self
     }
+
+    /// Whether a toxic acts on this stream right now. Its clocks (a `timeout`, a
+    /// `reset_peer`) run only while the stream is read, so a service that waits for the
+    /// first byte without reading ([`poll_readable`](Self::poll_readable)) must read
+    /// instead while this is true.
+    pub fn faults_active(&mut self) -> bool {
+        self.faults.as_deref_mut().is_some_and(|f| !f.is_inert())
+    }
+
+    /// Ready once the client has sent something (or closed). The first byte is peeked at,
+    /// not read (the socket's readiness alone can be a false alarm), so the bytes and their
+    /// counts are left to the first read.
+    pub fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut byte = [0u8; 1];
+        let mut peeked = ReadBuf::new(&mut byte);
+        self.tcp.poll_peek(cx, &mut peeked).map_ok(|_| ())
+    }
 }
 
 impl AsyncRead for ConnStream {

@@ -225,14 +225,21 @@ impl Service for HttpService {
         self.name
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(&self, mut conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+        // An idle connection holds only this future until its first byte; hyper's state for
+        // it is built then, in a box of its own (so it takes no room here before that).
+        if !serve::first_byte(&mut conn.stream, &self.app.settings, &shutdown).await? {
+            return Ok(()); // shutdown came first: closed, as hyper closes an idle connection
+        }
         let reset = match self.resets {
             true => conn.stream.reset_switch(),
             false => None,
         };
-        self.app
-            .serve_with_reset(conn.stream, reset, conn.info, shutdown)
-            .await
+        Box::pin(
+            self.app
+                .serve_with_reset(conn.stream, reset, conn.info, shutdown),
+        )
+        .await
     }
 
     async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {

@@ -18,7 +18,7 @@ use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, ConnInfo, ResetSwitch, Shutdown};
+use switchboard_core::{BoxError, ConnInfo, ConnStream, ResetSwitch, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower::Service as _;
@@ -149,6 +149,44 @@ where
         session.await;
     }
     result
+}
+
+/// Wait for a new connection's first byte without building hyper's connection for it, so
+/// that an idle connection holds a small future instead of hyper's state (about 2 KB, see
+/// bench/README.md): `true` once the client has sent something or closed, and at once while
+/// a toxic acts on the stream (its clocks run only while the stream is read); `false` when
+/// shutdown comes first. The clocks are those of [`serve_connection`] before a first byte:
+/// after `keep_alive_timeout` the connection ends as idle, and toxics added meanwhile are
+/// noticed at the same wake-ups, at least once per `header_read_timeout`.
+pub(crate) async fn first_byte(
+    stream: &mut ConnStream,
+    settings: &HttpSettings,
+    shutdown: &Shutdown,
+) -> Result<bool, BoxError> {
+    let idle_until = Instant::now() + settings.keep_alive_timeout;
+    let next_check = || idle_until.min(Instant::now() + settings.header_read_timeout);
+    let watchdog = tokio::time::sleep_until(next_check());
+    let stopping = shutdown.requested();
+    tokio::pin!(watchdog, stopping);
+    loop {
+        if stream.faults_active() {
+            return Ok(true);
+        }
+        tokio::select! {
+            biased;
+            () = stopping.as_mut() => return Ok(false),
+            ready = std::future::poll_fn(|cx| stream.poll_readable(cx)) => {
+                ready?;
+                return Ok(true);
+            }
+            () = watchdog.as_mut() => {
+                if Instant::now() >= idle_until {
+                    return Err(Expired::Idle(settings.keep_alive_timeout).into());
+                }
+                watchdog.as_mut().reset(next_check());
+            }
+        }
+    }
 }
 
 /// What handlers may ask about the connection a request came on. One per connection, in
@@ -432,6 +470,97 @@ mod tests {
             keep_alive_timeout: Duration::from_secs(5),
             ..HttpSettings::default()
         }
+    }
+
+    /// A server's end of a fresh loopback connection, and the client's.
+    async fn connected() -> (
+        ConnStream,
+        tokio::net::TcpStream,
+        Arc<switchboard_core::ByteCounts>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let ((server, _), client) = tokio::try_join!(listener.accept(), client).unwrap();
+        let counts = Arc::new(switchboard_core::ByteCounts::default());
+        (ConnStream::new(server, counts.clone()), client, counts)
+    }
+
+    #[tokio::test]
+    async fn the_first_byte_is_awaited_without_being_read() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (mut stream, mut client, counts) = connected().await;
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let ready = first_byte(&mut stream, &settings(), &Shutdown::new()).await;
+        assert!(ready.unwrap(), "a byte arrived");
+        assert_eq!(counts.received(), 0, "nothing read yet");
+        let mut head = [0u8; 16];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"GET / HTTP/1.1\r\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_ends_as_idle_or_at_shutdown() {
+        let (mut stream, _client, _) = connected().await;
+        let started = Instant::now();
+        let ended = first_byte(&mut stream, &settings(), &Shutdown::new()).await;
+        assert!(
+            matches!(ended.unwrap_err().downcast_ref(), Some(Expired::Idle(_))),
+            "idle after keep_alive_timeout"
+        );
+        assert_eq!(started.elapsed(), settings().keep_alive_timeout);
+
+        let (mut stream, _client, _) = connected().await;
+        let shutdown = Shutdown::new();
+        shutdown.request();
+        assert!(
+            !first_byte(&mut stream, &settings(), &shutdown)
+                .await
+                .unwrap()
+        );
+    }
+
+    /// A toxic that is always on and never lets a byte through.
+    #[derive(Debug)]
+    struct Active;
+
+    impl switchboard_core::FaultLayer for Active {
+        fn is_inert(&mut self) -> bool {
+            false
+        }
+        fn poll_read(
+            &mut self,
+            _: &mut tokio::net::TcpStream,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_write(
+            &mut self,
+            _: &mut tokio::net::TcpStream,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_shutdown(
+            &mut self,
+            _: &mut tokio::net::TcpStream,
+            _: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+        fn linger_after_drop(&mut self) -> Option<Duration> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_with_a_toxic_is_read_at_once_so_its_clocks_run() {
+        let (stream, _client, _) = connected().await;
+        let mut stream = stream.with_faults(Active);
+        let ready = first_byte(&mut stream, &settings(), &Shutdown::new()).await;
+        assert!(ready.unwrap(), "handed on with no byte sent");
     }
 
     #[tokio::test(start_paused = true)]
