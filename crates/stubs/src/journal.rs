@@ -3,6 +3,7 @@
 //! oldest are forgotten first).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -16,10 +17,18 @@ pub type Logged = Value;
 struct Entry {
     id: String,
     request: Request,
-    logged: Logged,
+    /// When it arrived. Its WireMock shape ([`logged`]) is made when someone asks, not for
+    /// every request served (most are never listed).
+    at: SystemTime,
     /// The stub that answered, if one did.
-    stub: Option<Value>,
+    stub: Option<Arc<Value>>,
     status: u16,
+}
+
+impl Entry {
+    fn logged(&self) -> Logged {
+        logged(&self.request, self.at)
+    }
 }
 
 pub(crate) struct Journal {
@@ -40,7 +49,7 @@ impl Journal {
         }
     }
 
-    pub(crate) fn record(&mut self, request: Request, stub: Option<Value>, status: u16) {
+    pub(crate) fn record(&mut self, request: Request, stub: Option<Arc<Value>>, status: u16) {
         let size = request.body.len();
         while !self.entries.is_empty()
             && (self.entries.len() >= self.max || self.bytes + size > self.max_bytes)
@@ -52,7 +61,7 @@ impl Journal {
         self.bytes += size;
         self.entries.push_back(Entry {
             id: uuid::Uuid::new_v4().to_string(),
-            logged: logged(&request),
+            at: SystemTime::now(),
             request,
             stub,
             status,
@@ -67,12 +76,12 @@ impl Journal {
     fn event_of(entry: &Entry) -> Value {
         let mut event = json!({
             "id": entry.id,
-            "request": entry.logged,
+            "request": entry.logged(),
             "responseDefinition": {"status": entry.status, "fromConfiguredStub": entry.stub.is_some()},
             "wasMatched": entry.stub.is_some(),
         });
         if let Some(stub) = &entry.stub {
-            event["stubMapping"] = stub.clone();
+            event["stubMapping"] = Value::clone(stub);
         }
         event
     }
@@ -90,7 +99,7 @@ impl Journal {
         self.entries
             .iter()
             .filter(|e| pattern.mismatches(&e.request).is_empty())
-            .map(|e| e.logged.clone())
+            .map(Entry::logged)
             .collect()
     }
 
@@ -98,7 +107,7 @@ impl Journal {
         self.entries
             .iter()
             .filter(|e| e.stub.is_none())
-            .map(|e| e.logged.clone())
+            .map(Entry::logged)
             .collect()
     }
 
@@ -106,13 +115,13 @@ impl Journal {
         self.entries
             .iter()
             .filter(|e| e.stub.is_none())
-            .map(|e| (e.request.clone(), e.logged.clone()))
+            .map(|e| (e.request.clone(), e.logged()))
             .collect()
     }
 }
 
 /// A request in WireMock's `LoggedRequest` shape.
-fn logged(request: &Request) -> Logged {
+fn logged(request: &Request, at: SystemTime) -> Logged {
     let mut headers = Map::new();
     for (name, value) in &request.headers {
         match headers.get_mut(name) {
@@ -140,8 +149,7 @@ fn logged(request: &Request) -> Logged {
             values.push(Value::String(value));
         }
     }
-    let now = SystemTime::now();
-    let millis = now
+    let millis = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
@@ -155,7 +163,7 @@ fn logged(request: &Request) -> Logged {
         "queryParams": query,
         "browserProxyRequest": false,
         "loggedDate": millis,
-        "loggedDateString": switchboard_core::timestamp(now),
+        "loggedDateString": switchboard_core::timestamp(at),
         "body": String::from_utf8_lossy(&request.body),
         "bodyAsBase64": base64::engine::general_purpose::STANDARD.encode(&request.body),
     })

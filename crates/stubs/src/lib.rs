@@ -85,7 +85,8 @@ impl StubsSettings {
 #[derive(Clone, Debug)]
 struct Stub {
     id: String,
-    json: Value,
+    /// Shared with the journal's entries for the requests it answered.
+    json: Arc<Value>,
     pattern: RequestPattern,
     response: Arc<ResponseDef>,
     priority: i64,
@@ -139,7 +140,7 @@ impl Stub {
             serial,
             persisted: false,
             scenario,
-            json,
+            json: Arc::new(json),
         })
     }
 
@@ -269,7 +270,7 @@ impl Stubs {
         let stub = Stub::parse(json, state.next_serial)?;
         state.next_serial += 1;
         state.stubs.retain(|s| s.id != stub.id);
-        let json = stub.json.clone();
+        let json = Value::clone(&stub.json);
         state.stubs.push(stub);
         Ok(json)
     }
@@ -278,7 +279,10 @@ impl Stubs {
     pub fn list(&self) -> Vec<Value> {
         let mut stubs = self.state().stubs.clone();
         sort(&mut stubs);
-        stubs.into_iter().map(|s| s.json).collect()
+        stubs
+            .into_iter()
+            .map(|s| Arc::unwrap_or_clone(s.json))
+            .collect()
     }
 
     pub fn get(&self, id: &str) -> Option<Value> {
@@ -286,7 +290,7 @@ impl Stubs {
             .stubs
             .iter()
             .find(|s| s.id == id)
-            .map(|s| s.json.clone())
+            .map(|s| Value::clone(&s.json))
     }
 
     /// Replace the stub `id` (none: there is no such stub).
@@ -299,7 +303,7 @@ impl Stubs {
             return Ok(None);
         };
         let stub = Stub::parse(json, state.stubs[at].serial)?;
-        let json = stub.json.clone();
+        let json = Value::clone(&stub.json);
         state.stubs[at] = stub;
         Ok(Some(json))
     }
@@ -332,7 +336,7 @@ impl Stubs {
             .stubs
             .iter()
             .filter(|s| !s.persisted)
-            .map(|s| (s.id.clone(), s.json.clone()))
+            .map(|s| (s.id.clone(), Value::clone(&s.json)))
             .collect();
         files::write_mappings(dir, &unsaved)?;
         for stub in &mut state.stubs {
@@ -354,7 +358,10 @@ impl Stubs {
     /// Answer `request`: the best stub that matches it (moving its scenario on), recorded in
     /// the journal.
     pub fn serve(&self, request: Request) -> Served {
-        let mut state = self.state();
+        let mut guard = self.state();
+        // Borrowed field by field: the matched stub stays borrowed from `stubs` while the
+        // scenarios and the journal change (cloning it cost every request its whole JSON).
+        let state = &mut *guard;
         let mut candidates: Vec<&Stub> = state.stubs.iter().collect();
         candidates.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.serial)));
         let mut closest: Option<(&Stub, Mismatches)> = None;
@@ -374,7 +381,7 @@ impl Stubs {
                 }
             }
             if missed.is_empty() {
-                matched = Some(stub.clone());
+                matched = Some(stub);
                 break;
             }
             if closest
@@ -399,8 +406,8 @@ impl Stubs {
                     .journal
                     .record(request, Some(stub.json.clone()), stub.response.status);
                 Served::Stub {
-                    id: stub.id,
-                    response: stub.response,
+                    id: stub.id.clone(),
+                    response: stub.response.clone(),
                 }
             }
             None => {
@@ -450,7 +457,7 @@ impl Stubs {
                     .map(|(stub, missed)| {
                         json!({
                             "request": logged,
-                            "stubMapping": stub.json,
+                            "stubMapping": &*stub.json,
                             "matchResult": {"distance": distance(&missed) as f64 / 10.0,
                                             "mismatched": missed},
                         })

@@ -150,6 +150,22 @@ fn the_journal_records_finds_counts_and_forgets_the_oldest() {
 }
 
 #[test]
+fn a_journal_entry_says_when_the_request_arrived_not_when_it_was_listed() {
+    let stubs = stubs();
+    stubs.serve(get("/early"));
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // The entry's WireMock shape is made when it is listed; its date must still be the
+    // arrival's, which this pause puts well before the listing.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let logged = &stubs.requests()[0]["request"];
+    assert!(logged["loggedDate"].as_u64().unwrap() <= after, "{logged}");
+    assert_eq!(stubs.unmatched()[0]["loggedDate"], logged["loggedDate"]);
+}
+
+#[test]
 fn the_journal_keeps_at_most_its_bytes_of_bodies() {
     let (stubs, _) = Stubs::load(StubsSettings {
         max_journal_bytes: 10,
