@@ -234,12 +234,26 @@ http {{
             return 200 "ok\\n";
         }}
     }}
+    # The handshake rows' port: its log line per connection says whether the TLS session
+    # was resumed ("r") or new ("."), to check which handshakes a row really measured.
+    log_format resumed '$ssl_session_reused';
+    server {{
+        listen 127.0.0.1:{https_counted} ssl;
+        access_log {work}/nginx-resumed.log resumed;
+        ssl_certificate {certs}/server.pem;
+        ssl_certificate_key {certs}/server-key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            default_type text/plain;
+            return 200 "ok\\n";
+        }}
+    }}
 }}
 """
 
 
 def start_nginx(work: Path, certs: Path) -> Server:
-    ports = {"http": free_port(), "https": free_port()}
+    ports = {"http": free_port(), "https": free_port(), "https_counted": free_port()}
     (work / "nginx-tmp").mkdir(exist_ok=True)
     conf = work / "nginx.conf"
     conf.write_text(NGINX_CONF.format(work=work, certs=certs, fd_limit=FD_LIMIT // 2, **ports))
@@ -297,6 +311,20 @@ def h2load(url: str, seconds: float, *, connections: int = 16, streams: int = 16
     if not rate or not status or int(status.group(1)) == 0 or (failed and int(failed.group(1))):
         raise SystemExit(f"bench: h2load on {url} did not get clean answers:\n{out}")
     return float(rate.group(1))
+
+
+def s_time(port: int, seconds: float, *, reuse: bool) -> float:
+    """New TLS connections a second from `openssl s_time`, one at a time, each fetching
+    /healthz: with `reuse`, every connection offers the session of the one before (the
+    client's side of resumption); without, none does, so every handshake is a full one."""
+    began = time.perf_counter()
+    out = run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-www", "/healthz",
+               "-time", str(max(1, round(seconds))), "-reuse" if reuse else "-new"]).stdout
+    elapsed = time.perf_counter() - began
+    done = re.findall(r"(\d+) connections in [\d.]+ real seconds", out)
+    if not done:
+        raise SystemExit(f"bench: openssl s_time on port {port} printed no count:\n{out}")
+    return int(done[-1]) / elapsed
 
 
 def wrk_transfer(url: str, seconds: float) -> float:
@@ -451,6 +479,53 @@ def http_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
     finally:
         for server in servers:
             server.stop()
+    return rows
+
+
+def handshake_counts(server: Server, work: Path) -> tuple[int, int]:
+    """(handshakes, resumed) the server itself has counted so far."""
+    if server.name == "nginx":
+        lines = (work / "nginx-resumed.log").read_text().split()
+        return len(lines), lines.count("r")
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.ports['http']}/metrics") as r:
+        text = r.read().decode()
+
+    def total(name: str) -> int:
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith(name + "{") and f'port="{server.ports["https"]}"' in line)
+    return total("switchboard_tls_handshakes_total"), total("switchboard_tls_handshakes_resumed_total")
+
+
+def tls_workloads(settings: Settings, work: Path, certs: Path) -> list[Row]:
+    """New TLS connections from `openssl s_time`: full handshakes, then resumed ones, each
+    checked against the servers' own counts of what they did."""
+    ours = start_switchboard(work, certs, max_messages=1000)
+    nginx = start_nginx(work, certs)
+    port = {"switchboard": ours.ports["https"], "nginx": nginx.ports["https_counted"]}
+    rows = []
+    try:
+        for reuse, what, expect in ((False, "full handshakes", 0.0),
+                                    (True, "one session resumed each time", 1.0)):
+            before = {s.name: handshake_counts(s, work) for s in (ours, nginx)}
+            got = interleave(settings, {s.name: Contender(s.pids, lambda t, p=port[s.name],
+                                                          r=reuse: s_time(p, t.seconds, reuse=r))
+                                        for s in (ours, nginx)})
+            checked = []
+            for server in (ours, nginx):
+                total, resumed = (a - b for a, b in zip(handshake_counts(server, work),
+                                                        before[server.name]))
+                share = resumed / total if total else 0.0
+                # s_time's first connection of each run is a full handshake when it reuses.
+                if total == 0 or abs(share - expect) > 0.02:
+                    raise SystemExit(f"bench: {server.name} resumed {resumed} of {total} "
+                                     f"handshakes in the {what} row")
+                checked.append(f"{server.name} {resumed} of {total}")
+            rows.append(compare(f"New TLS connections, {what} (openssl s_time; resumed, by "
+                                f"the servers' counts: {', '.join(checked)})",
+                                "conn/s", got, "nginx", target=1.8))
+    finally:
+        ours.stop()
+        nginx.stop()
     return rows
 
 
@@ -709,18 +784,26 @@ def startup_workload(settings: Settings, work: Path, certs: Path) -> list[Row]:
             process.send_signal(signal.SIGTERM)
             process.wait()
 
+    # The same ports every time, and one start before the measured ones: the server
+    # certificate names the HTTP port in its revocation list address, so a new HTTP port
+    # renews it (a new key, files written and synced: about 20 ms here). Measured is a start
+    # with its certificates present and current, as nginx's are.
+    ours_ports = [free_port(), free_port(), free_port()]
+    ours_config = work / "startup.toml"
+    ours_config.write_text("".join(f'[[port]]\nport = {p}\nservice = "{svc}"\n\n'
+                                   for p, svc in zip(ours_ports, ["http", "https", "smtp"])))
+    ours_cmd = pinned([str(RELEASE / "switchboard"), "serve", "--config", str(ours_config),
+                       "--bind", "127.0.0.1", "--certs", str(certs)])
+    measure(ours_cmd, ours_ports)
+
     def ours(_s):
-        ports = [free_port(), free_port(), free_port()]
-        config = work / "startup.toml"
-        config.write_text("".join(f'[[port]]\nport = {p}\nservice = "{svc}"\n\n'
-                                  for p, svc in zip(ports, ["http", "https", "smtp"])))
-        return measure(pinned([str(RELEASE / "switchboard"), "serve", "--config", str(config),
-                               "--bind", "127.0.0.1", "--certs", str(certs)]), ports)
+        return measure(ours_cmd, ours_ports)
 
     def nginx(_s):
         ports = {"http": free_port(), "https": free_port()}
         conf = work / "nginx-startup.conf"
-        conf.write_text(NGINX_CONF.format(work=work, certs=certs, fd_limit=1024, **ports))
+        conf.write_text(NGINX_CONF.format(work=work, certs=certs, fd_limit=1024,
+                                          https_counted=free_port(), **ports))
         return measure(pinned(["nginx", "-c", str(conf), "-p", str(work)]),
                        list(ports.values()))
 
@@ -861,8 +944,8 @@ def main() -> None:
                              "update; the numbers mean nothing")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
     parser.add_argument("--seconds", type=float, help="seconds per measured run (default 5)")
-    parser.add_argument("--only", default="http,instructions,smtp,mailbox,memory,startup,proxy",
-                        help="comma-separated workload groups: http, instructions, smtp, "
+    parser.add_argument("--only", default="http,tls,instructions,smtp,mailbox,memory,startup,proxy",
+                        help="comma-separated workload groups: http, tls, instructions, smtp, "
                              "mailbox, memory, startup, proxy")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the table and raw numbers go (default: bench/results, "
@@ -884,7 +967,7 @@ def main() -> None:
     if os.cpu_count() < 2:
         raise SystemExit("bench: needs two CPUs (one for the server, one for the load)")
     for tool in ["wrk", "h2load", "nginx", "smtp-source", "smtp-sink", "taskset", "valgrind",
-                 "haproxy", "socat"]:
+                 "haproxy", "socat", "openssl"]:
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found; bench/run installs it")
     raise_fd_limit()
@@ -899,7 +982,8 @@ def main() -> None:
         subprocess.run([str(RELEASE / "switchboard"), "certs", "--dir", str(certs)],
                        check=True, capture_output=True)
         os.chmod(work, 0o755)  # nginx's worker (nobody) reads nothing here, but may stat it
-        steps = {"http": http_workloads, "instructions": instruction_workloads,
+        steps = {"http": http_workloads, "tls": tls_workloads,
+                 "instructions": instruction_workloads,
                  "smtp": smtp_workloads, "mailbox": mailbox_workloads,
                  "startup": startup_workload, "proxy": proxy_workloads}
         for group in groups:
@@ -911,8 +995,8 @@ def main() -> None:
                 rows += steps[group](settings, work, certs)
             else:
                 raise SystemExit(f"bench: unknown workload group {group!r}; "
-                                 "choose from http, instructions, smtp, mailbox, memory, startup, "
-                                 "proxy")
+                                 "choose from http, tls, instructions, smtp, mailbox, memory, "
+                                 "startup, proxy")
 
     facts = machine()
     table = report(rows, facts, settings, when)
@@ -923,8 +1007,8 @@ def main() -> None:
                     for row in rows]}
     (out / "latest.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(table)
-    if not args.smoke and groups == ["http", "instructions", "smtp", "mailbox", "memory",
-                                     "startup", "proxy"]:
+    if not args.smoke and groups == ["http", "tls", "instructions", "smtp", "mailbox",
+                                     "memory", "startup", "proxy"]:
         replace_between_markers(ROOT / "bench" / "README.md", table)
         replace_between_markers(ROOT / "README.md", headline(rows, when))
         print("bench: bench/README.md and README.md updated", file=sys.stderr)
