@@ -506,8 +506,16 @@ mod tests {
 
     #[test]
     fn a_busy_udp_port_is_in_use_and_says_how_to_find_the_holder() {
-        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let busy = held.local_addr().unwrap().port();
+        // A UDP port whose TCP twin is free right now (other tests' connections take TCP
+        // ports from the same range, and this test binds the twin below).
+        let (_held, busy) = std::iter::repeat_with(|| {
+            let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = held.local_addr().unwrap().port();
+            (held, port)
+        })
+        .take(50)
+        .find(|(_, port)| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a UDP port whose TCP twin is free");
         let mut row = spec(busy, &["127.0.0.1"]);
         row.protocol = Protocol::Udp;
         let err = bind_all(&[row], WAIT).unwrap_err();
