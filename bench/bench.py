@@ -797,7 +797,7 @@ def startup_workload(settings: Settings, work: Path, certs: Path) -> list[Row]:
 
     # The same ports every time, and one start before the measured ones: the server
     # certificate names the HTTP port in its revocation list address, so a new HTTP port
-    # renews it (a new key, files written and synced: about 20 ms here). Measured is a start
+    # renews it (a new key, files written and synced: tens of milliseconds here). Measured is a start
     # with its certificates present and current, as nginx's are.
     ours_ports = [free_port(), free_port(), free_port()]
     ours_config = work / "startup.toml"

@@ -149,7 +149,11 @@ impl Visit for Visitor<'_> {
         self.result = match name {
             "message" => {
                 let sanitize = self.writer.sanitizes_ansi_escapes();
-                write!(self.writer, "{:?}", Escaped::new(value, sanitize))
+                write!(
+                    self.writer,
+                    "{}",
+                    Escaped::new(format_args!("{value:?}"), sanitize)
+                )
             }
             name => self.named(name.strip_prefix("r#").unwrap_or(name), value),
         };
@@ -183,16 +187,6 @@ struct Escaped<T> {
 impl<T> Escaped<T> {
     fn new(value: T, sanitize: bool) -> Self {
         Escaped { value, sanitize }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Escaped<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.sanitize {
-            write!(EscapingWriter(f), "{:?}", self.value)
-        } else {
-            write!(f, "{:?}", self.value)
-        }
     }
 }
 
