@@ -79,6 +79,6 @@ where
             tls: tls.clone(),
         },
     ));
-    info.tls = Some(tls);
+    info.tls = Some(Box::new(tls));
     Ok(stream)
 }

@@ -10,6 +10,7 @@
 //! Each also answers over UDP (a row with `protocol = "udp"`): there every datagram that
 //! arrives is a request, answered with at most one datagram ([`DatagramService`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -26,7 +27,7 @@ impl Service for DiscardService {
         "discard"
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let mut stream = conn.stream;
         // Copy everything into the sink (the `/dev/null` of async I/O) until the client
         // closes its side; then close ours.
@@ -63,7 +64,7 @@ impl Service for DaytimeService {
         "daytime"
     }
 
-    async fn serve(&self, conn: Conn, _: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, _: Shutdown) -> Result<(), BoxError> {
         let mut stream = conn.stream;
         stream
             .write_all(daytime(time::OffsetDateTime::now_utc())?.as_bytes())
@@ -107,7 +108,7 @@ impl Service for TimeService {
         "time"
     }
 
-    async fn serve(&self, conn: Conn, _: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, _: Shutdown) -> Result<(), BoxError> {
         let mut stream = conn.stream;
         let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         stream.write_all(&rfc868(unix.as_secs())).await?;
@@ -193,7 +194,7 @@ impl Service for ChargenService {
         "chargen"
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let (mut reader, mut writer) = tokio::io::split(conn.stream);
         // One full turn of the pattern (95 lines) is sent again and again.
         let turn: Vec<u8> = (0..PRINTABLE.len()).flat_map(chargen_line).collect();

@@ -30,8 +30,9 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// Their end: the client's address and the port its kernel picked for it.
     pub peer: SocketAddr,
-    /// Set by a TLS service once the handshake is done.
-    pub tls: Option<TlsInfo>,
+    /// Set by a TLS service once the handshake is done (boxed: most connections have none,
+    /// and every future that holds a connection keeps room for this).
+    pub tls: Option<Box<TlsInfo>>,
 }
 
 /// What a TLS handshake settled on.

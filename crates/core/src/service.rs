@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::{Conn, Shutdown};
@@ -22,11 +24,11 @@ pub trait Service: Send + Sync + 'static {
     /// When `shutdown` is requested the service should finish what is in flight, say goodbye
     /// in its protocol's terms if it has any, and return. The supervisor waits for that up to
     /// its shutdown deadline and then drops the future, which closes the connection.
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError>;
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError>;
 
     /// Turn away a connection the port's limits do not allow, in the protocol's own terms
     /// where it has them (HTTP 503, SMTP 421). By default: close it.
-    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+    async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, shutdown: Shutdown) {
         let _ = (conn, why, shutdown);
     }
 }

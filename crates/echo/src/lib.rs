@@ -5,6 +5,8 @@
 //! default port table; add it with a `[[port]]` entry (`service = "echo"`), and over UDP
 //! with `protocol = "udp"` on the row.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use switchboard_core::{BoxError, Conn, DatagramService, Service, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +21,7 @@ impl Service for EchoService {
         "echo"
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let mut stream = conn.stream;
         let mut buf = vec![0u8; 16 * 1024];
         loop {

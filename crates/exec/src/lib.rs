@@ -156,7 +156,7 @@ impl Service for ExecService {
         "exec"
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let info = conn.info;
         let mut child = self.command(&info).spawn().map_err(|error| {
             format!(

@@ -64,10 +64,18 @@ enum Dead {
     Closed(&'static str),
 }
 
-/// The fault state of one connection.
+/// The fault state of one connection. Until a toxic reaches it, that is only the port's set
+/// to watch: the state toxics need (pacing, timers, a buffer) is built when the first one
+/// arrives, so the connections of a port without toxics do not carry it (bench/README.md).
 #[derive(Debug)]
 pub struct Faults {
     toxics: watch::Receiver<ToxicSet>,
+    acting: Option<Box<Acting>>,
+}
+
+/// What a connection that toxics have reached keeps between its reads and writes.
+#[derive(Debug)]
+struct Acting {
     active: Vec<Active>,
     /// No toxic applies and nothing is held back: bytes pass straight through.
     inert: bool,
@@ -93,7 +101,7 @@ impl Faults {
     /// set's counted toxics apply only through a claim).
     pub(crate) fn with_claims(mut toxics: watch::Receiver<ToxicSet>, claims: Vec<Claim>) -> Self {
         let now = Instant::now();
-        let active = claims
+        let active: Vec<Active> = claims
             .into_iter()
             .map(|claim| Active {
                 toxic: claim.toxic,
@@ -102,15 +110,48 @@ impl Faults {
                 withdrawn: Some(claim.withdrawn),
             })
             .chain(
-                toxics
-                    .borrow_and_update()
-                    .iter()
-                    .filter(|t| t.first.is_none())
-                    .map(|t| Active::new(t.clone(), now)),
+                uncounted(&mut toxics)
+                    .into_iter()
+                    .map(|toxic| Active::new(toxic, now)),
             )
             .collect();
-        let mut faults = Self {
-            toxics,
+        let acting = (!active.is_empty()).then(|| Box::new(Acting::new(active)));
+        Self { toxics, acting }
+    }
+
+    /// Pick up a change to the port's toxics: the connection's state, once a toxic has
+    /// reached it.
+    fn refresh(&mut self) -> Option<&mut Acting> {
+        if self.toxics.has_changed().unwrap_or(false) {
+            let current = uncounted(&mut self.toxics);
+            let now = Instant::now();
+            match &mut self.acting {
+                Some(acting) => acting.update(current, now),
+                None if !current.is_empty() => {
+                    let active = current.into_iter().map(|t| Active::new(t, now)).collect();
+                    self.acting = Some(Box::new(Acting::new(active)));
+                }
+                None => {}
+            }
+        }
+        self.acting.as_deref_mut()
+    }
+}
+
+/// The set's toxics that apply to every connection (a counted one applies only through a
+/// claim), marked as seen.
+fn uncounted(toxics: &mut watch::Receiver<ToxicSet>) -> Vec<Toxic> {
+    toxics
+        .borrow_and_update()
+        .iter()
+        .filter(|t| t.first.is_none())
+        .cloned()
+        .collect()
+}
+
+impl Acting {
+    fn new(active: Vec<Active>) -> Self {
+        let mut acting = Self {
             active,
             inert: true,
             up: Pace::default(),
@@ -123,22 +164,13 @@ impl Faults {
             close_at: None,
             dead: None,
         };
-        faults.update_inert();
-        faults
+        acting.update_inert();
+        acting
     }
 
-    fn refresh(&mut self) {
-        if !self.toxics.has_changed().unwrap_or(false) {
-            return;
-        }
-        let now = Instant::now();
-        let current: Vec<Toxic> = self
-            .toxics
-            .borrow_and_update()
-            .iter()
-            .filter(|t| t.first.is_none())
-            .cloned()
-            .collect();
+    /// The port's toxics are now `current`: a toxic still there keeps what this connection
+    /// drew for it and when it first saw it.
+    fn update(&mut self, current: Vec<Toxic>, now: Instant) {
         let mut previous = std::mem::take(&mut self.active);
         // A claimed toxic stays with the connection until it is withdrawn.
         self.active = previous
@@ -317,8 +349,7 @@ impl Faults {
 impl FaultLayer for Faults {
     /// Whether bytes pass straight through right now (no toxic applies, nothing held).
     fn is_inert(&mut self) -> bool {
-        self.refresh();
-        self.inert
+        self.refresh().is_none_or(|acting| acting.inert)
     }
 
     fn poll_read(
@@ -327,10 +358,45 @@ impl FaultLayer for Faults {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.refresh();
-        if self.inert {
-            return Pin::new(tcp).poll_read(cx, buf);
+        match self.refresh() {
+            Some(acting) if !acting.inert => acting.poll_read(tcp, cx, buf),
+            _ => Pin::new(tcp).poll_read(cx, buf),
         }
+    }
+
+    fn poll_write(
+        &mut self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.refresh() {
+            Some(acting) if !acting.inert => acting.poll_write(tcp, cx, buf),
+            _ => Pin::new(tcp).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_shutdown(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.refresh() {
+            Some(acting) => acting.poll_shutdown(tcp, cx),
+            None => Pin::new(tcp).poll_shutdown(cx),
+        }
+    }
+
+    /// How much longer the socket must stay open after the service let go of it.
+    fn linger_after_drop(&mut self) -> Option<Duration> {
+        self.refresh()?.linger_after_drop()
+    }
+}
+
+/// The reads and writes of a connection that toxics have reached.
+impl Acting {
+    fn poll_read(
+        &mut self,
+        tcp: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let now = Instant::now();
         if let Some(Dead::Closed(_)) = self.dead {
             return Poll::Ready(Ok(())); // the end of the stream
@@ -411,10 +477,6 @@ impl FaultLayer for Faults {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.refresh();
-        if self.inert {
-            return Pin::new(tcp).poll_write(cx, buf);
-        }
         let now = Instant::now();
         if let Some(error) = self.fatal(tcp, now) {
             return Poll::Ready(Err(error));
@@ -472,7 +534,6 @@ impl FaultLayer for Faults {
     }
 
     fn poll_shutdown(&mut self, tcp: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.refresh();
         if let Some(delay) = self.slow_close(Stream::Downstream) {
             let at = *self.close_at.get_or_insert_with(|| Instant::now() + delay);
             if self.close_timer.poll_until(cx, at).is_pending() {
@@ -484,7 +545,6 @@ impl FaultLayer for Faults {
 
     /// How much longer the socket must stay open after the service let go of it.
     fn linger_after_drop(&mut self) -> Option<Duration> {
-        self.refresh();
         if self.dead == Some(Dead::Reset) {
             return None;
         }

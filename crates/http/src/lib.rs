@@ -225,7 +225,7 @@ impl Service for HttpService {
         self.name
     }
 
-    async fn serve(&self, mut conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, mut conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         // An idle connection holds only this future until its first byte; hyper's state for
         // it is built then, in a box of its own (so it takes no room here before that).
         if !serve::first_byte(&mut conn.stream, &self.app.settings, &shutdown).await? {
@@ -242,7 +242,7 @@ impl Service for HttpService {
         .await
     }
 
-    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+    async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, shutdown: Shutdown) {
         self.app.refuse(conn.stream, conn.info, why, shutdown).await;
     }
 }

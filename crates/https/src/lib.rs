@@ -106,7 +106,7 @@ impl Service for HttpsService {
         self.name
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let Conn { stream, mut info } = conn;
         let handshake = self.handshake(stream, &mut info);
         let stream = tokio::select! {
@@ -119,7 +119,7 @@ impl Service for HttpsService {
 
     /// Over a limit: the TLS handshake, then 503 with Retry-After (a client cannot read
     /// anything from an HTTPS port before the handshake).
-    async fn refuse(&self, conn: Conn, why: Refusal, shutdown: Shutdown) {
+    async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, shutdown: Shutdown) {
         let Conn { stream, mut info } = conn;
         if let Ok(stream) = self.handshake(stream, &mut info).await {
             self.app.refuse(stream, info, why, shutdown).await;

@@ -249,7 +249,7 @@ impl Service for ProxyService {
 
     /// Shutdown does not cut a proxied connection: it may finish until the deadline, as
     /// the protocol inside is the client's and the upstream's to end.
-    async fn serve(&self, conn: Conn, _shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, _shutdown: Shutdown) -> Result<(), BoxError> {
         let upstream = self.connect().await?;
         let info = conn.info.clone();
         let report = splice(conn.stream, upstream).await?;

@@ -141,7 +141,7 @@ impl Service for SmtpService {
         self.name
     }
 
-    async fn serve(&self, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
+    async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let Conn { stream, mut info } = conn;
         if self.implicit_tls {
             let stream = self.handshake(stream, &mut info).await?;
@@ -168,7 +168,7 @@ impl Service for SmtpService {
 
     /// Over a limit: `421 4.7.0`, the SMTP way to say "not now, try later" (RFC 5321 3.8),
     /// after the TLS handshake on an implicit-TLS port.
-    async fn refuse(&self, conn: Conn, why: Refusal, _shutdown: Shutdown) {
+    async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, _shutdown: Shutdown) {
         let reply = Reply::owned(
             421,
             "4.7.0",

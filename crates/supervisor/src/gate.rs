@@ -154,9 +154,28 @@ impl Gate {
             "conn", id, %peer, %local, port = number, service = name,
             tls = tracing::field::Empty
         );
-        let service = service.clone();
-        let events = self.events.clone();
-        let shutdown = port.shutdown.clone();
+        let started = Instant::now();
+        span.in_scope(|| {
+            self.events.emit(Event::new(
+                number,
+                name,
+                EventKind::ConnectionOpened { id, peer, local },
+            ));
+        });
+        let closing = Closing {
+            events: self.events.clone(),
+            id,
+            port: number,
+            service: name,
+            peer,
+            counts,
+            started,
+            error: None,
+        };
+        // The service's future is made here, not in the task: the task then holds only what
+        // it waits on (this future, the port's cut signal, the closing line), not a second
+        // room for the connection it hands over (bench/README.md, memory per connection).
+        let serving = service.clone().serve(conn, port.shutdown.clone());
         let cut = port.cut_signal();
 
         // Counted twice: among every connection (shutdown waits for those) and among its
@@ -165,29 +184,14 @@ impl Gate {
             port.connections.track_future(
                 async move {
                     let _admitted = admitted;
-                    events.emit(Event::new(
-                        number,
-                        name,
-                        EventKind::ConnectionOpened { id, peer, local },
-                    ));
-                    let mut closing = Closing {
-                        events,
-                        id,
-                        port: number,
-                        service: name,
-                        peer,
-                        counts,
-                        started: Instant::now(),
-                        error: None,
-                    };
-                    closing.error = match until_raised(&cut, service.serve(conn, shutdown)).await {
+                    closing.end(match until_raised(&cut, serving).await {
                         Some(result) => result.err().map(|e| e.to_string()),
                         None => Some(
                             "closed by switchboard: the port was disabled, or the \
                                  shutdown deadline passed"
                                 .to_owned(),
                         ),
-                    };
+                    });
                 }
                 .instrument(span),
             ),
@@ -206,14 +210,13 @@ impl Gate {
         let number = accepted.listening.port();
         let (conn, _, id) = self.conn(service.name(), accepted);
         let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port = number, service = service.name());
-        let service = service.clone();
-        let shutdown = port.shutdown.clone();
+        let refusing = service.clone().refuse(conn, why, port.shutdown.clone());
         let cut = port.cut_signal();
         self.connections.spawn(
             port.connections.track_future(
                 async move {
                     let _permit = permit;
-                    until_raised(&cut, service.refuse(conn, why, shutdown)).await;
+                    until_raised(&cut, refusing).await;
                 }
                 .instrument(span),
             ),
@@ -242,6 +245,13 @@ struct Closing {
     counts: Arc<ByteCounts>,
     started: Instant,
     error: Option<String>,
+}
+
+impl Closing {
+    /// The connection has ended, with `error` if it failed: its closing line is written now.
+    fn end(mut self, error: Option<String>) {
+        self.error = error;
+    }
 }
 
 impl Drop for Closing {
@@ -285,7 +295,7 @@ mod tests {
             "panics"
         }
 
-        async fn serve(&self, _: Conn, _: Shutdown) -> Result<(), BoxError> {
+        async fn serve(self: Arc<Self>, _: Conn, _: Shutdown) -> Result<(), BoxError> {
             panic!("a bug in the service");
         }
     }

@@ -201,3 +201,22 @@ async fn slow_close_delays_the_end_of_the_stream() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_connection_holds_toxic_state_only_once_a_toxic_reaches_it() {
+    let (set, watched) = watch::channel::<ToxicSet>(Vec::new().into());
+    let mut faults = Faults::new(watched);
+    assert!(faults.is_inert());
+    assert!(faults.acting.is_none(), "no toxic yet: nothing built");
+
+    // A toxic that does not apply to this connection (toxicity 0) still builds the state,
+    // for the draw is kept for the connection's life.
+    set.send_replace(vec![Toxic::latency(Duration::from_millis(5)).with_toxicity(0.0)].into());
+    assert!(faults.is_inert());
+    assert!(faults.acting.is_some());
+
+    set.send_replace(vec![Toxic::latency(Duration::from_millis(5))].into());
+    assert!(!faults.is_inert(), "a new toxic that applies");
+    set.send_replace(Vec::new().into());
+    assert!(faults.is_inert(), "removed again");
+}

@@ -118,7 +118,7 @@ pub(super) async fn whoami(
         service: conn.service,
         protocol: format!("{version:?}"),
         connection_id: conn.id,
-        tls: conn.tls.clone(),
+        tls: conn.tls.as_deref().cloned(),
     };
     if wants_json(&headers, query.format.as_deref()) {
         return Json(who).into_response();
