@@ -32,8 +32,10 @@ impl Shutdown {
 
     /// Completes once shutdown has been requested; at once if it already was. Cheap to poll
     /// on every wake-up of a connection's task (see [`Signal::raised`]).
-    pub async fn requested(&self) {
-        self.signal.raised().await;
+    pub fn requested(&self) -> impl Future<Output = ()> + Send + '_ {
+        // The signal's own future, not one wrapped in another: this is polled on every
+        // wake-up of every connection.
+        self.signal.raised()
     }
 }
 

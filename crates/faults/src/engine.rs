@@ -120,21 +120,27 @@ impl Faults {
     }
 
     /// Pick up a change to the port's toxics: the connection's state, once a toxic has
-    /// reached it.
+    /// reached it. Called on every read and write: without a change, one atomic load.
+    #[inline]
     fn refresh(&mut self) -> Option<&mut Acting> {
         if self.toxics.has_changed().unwrap_or(false) {
-            let current = uncounted(&mut self.toxics);
-            let now = Instant::now();
-            match &mut self.acting {
-                Some(acting) => acting.update(current, now),
-                None if !current.is_empty() => {
-                    let active = current.into_iter().map(|t| Active::new(t, now)).collect();
-                    self.acting = Some(Box::new(Acting::new(active)));
-                }
-                None => {}
-            }
+            self.changed();
         }
         self.acting.as_deref_mut()
+    }
+
+    #[cold]
+    fn changed(&mut self) {
+        let current = uncounted(&mut self.toxics);
+        let now = Instant::now();
+        match &mut self.acting {
+            Some(acting) => acting.update(current, now),
+            None if !current.is_empty() => {
+                let active = current.into_iter().map(|t| Active::new(t, now)).collect();
+                self.acting = Some(Box::new(Acting::new(active)));
+            }
+            None => {}
+        }
     }
 }
 
