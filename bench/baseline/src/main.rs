@@ -10,6 +10,8 @@
 //! (its router, limits and connection clocks) instead: switchboard without its supervisor.
 //! The difference between that and switchboard is what the supervisor's dispatch costs (the
 //! gate, the connection's task, span, byte counts and fault check, its events).
+//!
+//! It allocates with mimalloc, as switchboard does, so that both differences are code.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,6 +39,9 @@ use switchboard_mail::{Chaos, MailStore, Triggers};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(name = "switchboard-baseline", version, about)]
