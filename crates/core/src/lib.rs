@@ -39,4 +39,4 @@ pub use ports::{
 };
 pub use program::Program;
 pub use service::{BoxError, DatagramService, Refusal, Service};
-pub use shutdown::{Shutdown, Signal};
+pub use shutdown::{Raised, Shutdown, Signal};

@@ -11,9 +11,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A protocol that answers connections on a port: http, https, smtp, echo, …
 ///
 /// Services never bind or accept. The supervisor owns the listening sockets, accepts each
-/// connection, applies the port's limits, and then calls [`Service::serve`] in a task of its
-/// own. That split is what lets the port table, limits and faults work the same for every
-/// service.
+/// connection, applies the port's limits, and then runs the future of [`Service::serve`] in a
+/// task of its own. That split is what lets the port table, limits and faults work the same
+/// for every service.
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// The name the port table uses for this service, e.g. `"http"`.
@@ -24,6 +24,10 @@ pub trait Service: Send + Sync + 'static {
     /// When `shutdown` is requested the service should finish what is in flight, say goodbye
     /// in its protocol's terms if it has any, and return. The supervisor waits for that up to
     /// its shutdown deadline and then drops the future, which closes the connection.
+    ///
+    /// It takes the service by `Arc`, so that the future owns what it needs: the supervisor
+    /// makes it before it spawns the connection's task, which then holds nothing else of
+    /// the connection.
     async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError>;
 
     /// Turn away a connection the port's limits do not allow, in the protocol's own terms

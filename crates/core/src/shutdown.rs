@@ -1,9 +1,11 @@
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
-use tokio_util::sync::CancellationToken;
+use pin_project_lite::pin_project;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Tells a service that switchboard is shutting down.
 ///
@@ -79,21 +81,44 @@ impl Signal {
     /// waker changed: on the task's other wake-ups, a poll is one atomic load and a pointer
     /// compare. (Polling the token's future locks its waiter list; `select!` did that on every
     /// wake-up, for every request, before.)
-    pub async fn raised(&self) {
-        let waiting = self.0.wakes.cancelled();
-        tokio::pin!(waiting);
-        let mut registered: Option<Waker> = None;
-        std::future::poll_fn(|cx| {
-            if self.is_raised() {
-                return Poll::Ready(());
-            }
-            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                return Poll::Pending;
-            }
-            registered = Some(cx.waker().clone());
-            waiting.as_mut().poll(cx)
-        })
-        .await;
+    pub fn raised(&self) -> Raised<'_> {
+        Raised {
+            signal: self,
+            registered: None,
+            waiting: self.0.wakes.cancelled(),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Signal::raised`]. Written out rather than an `async fn`: it is polled
+    /// on every wake-up of every connection, and held by every idle one.
+    pub struct Raised<'a> {
+        signal: &'a Signal,
+        // The waker the token's future was last polled with.
+        registered: Option<Waker>,
+        #[pin]
+        waiting: WaitForCancellationFuture<'a>,
+    }
+}
+
+impl Future for Raised<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.signal.is_raised() {
+            return Poll::Ready(());
+        }
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        *this.registered = Some(cx.waker().clone());
+        this.waiting.poll(cx)
     }
 }
 
@@ -137,5 +162,37 @@ mod tests {
             .await
             .expect("the raise was not noticed")
             .unwrap();
+    }
+
+    /// A waker that records that it was woken.
+    struct Flag(AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_waker_of_the_latest_poll_is_the_one_woken() {
+        let signal = Signal::new();
+        let mut raised = std::pin::pin!(signal.raised());
+        let (first, second) = (
+            Arc::new(Flag(AtomicBool::new(false))),
+            Arc::new(Flag(AtomicBool::new(false))),
+        );
+        let (first_waker, second_waker) = (Waker::from(first.clone()), Waker::from(second.clone()));
+        let mut first_cx = Context::from_waker(&first_waker);
+        assert!(raised.as_mut().poll(&mut first_cx).is_pending());
+        assert!(
+            raised.as_mut().poll(&mut first_cx).is_pending(),
+            "same waker: not registered again"
+        );
+        let mut second_cx = Context::from_waker(&second_waker);
+        assert!(raised.as_mut().poll(&mut second_cx).is_pending());
+        signal.raise();
+        assert!(second.0.load(Ordering::SeqCst), "the newest waker is woken");
+        assert!(!first.0.load(Ordering::SeqCst), "the replaced one is not");
+        assert!(raised.as_mut().poll(&mut second_cx).is_ready());
     }
 }
