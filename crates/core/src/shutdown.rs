@@ -34,7 +34,7 @@ impl Shutdown {
 
     /// Completes once shutdown has been requested; at once if it already was. Cheap to poll
     /// on every wake-up of a connection's task (see [`Signal::raised`]).
-    pub fn requested(&self) -> impl Future<Output = ()> + Send + '_ {
+    pub fn requested(&self) -> Raised<'_> {
         // The signal's own future, not one wrapped in another: this is polled on every
         // wake-up of every connection.
         self.signal.raised()

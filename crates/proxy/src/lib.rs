@@ -288,8 +288,7 @@ where
     let mut buffer = Vec::with_capacity(FIRST_BUFFER);
     let mut total = 0u64;
     loop {
-        buffer.clear();
-        // Reads into the buffer's spare capacity: at most `capacity` bytes.
+        // The buffer is empty here, so this reads at most `capacity` bytes.
         let n = reader.read_buf(&mut buffer).await?;
         if n == 0 {
             writer.shutdown().await?;
@@ -298,10 +297,10 @@ where
         writer.write_all(&buffer).await?;
         writer.flush().await?;
         total += n as u64;
-        if n == buffer.capacity() && buffer.capacity() < MAX_BUFFER {
-            let doubled = buffer.capacity() * 2;
-            buffer.clear();
-            buffer.reserve_exact(doubled);
+        let filled = n == buffer.capacity();
+        buffer.clear();
+        if filled && buffer.capacity() < MAX_BUFFER {
+            buffer.reserve_exact(2 * buffer.capacity());
         }
     }
 }

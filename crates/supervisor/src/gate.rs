@@ -154,14 +154,6 @@ impl Gate {
             "conn", id, %peer, %local, port = number, service = name,
             tls = tracing::field::Empty
         );
-        let started = Instant::now();
-        span.in_scope(|| {
-            self.events.emit(Event::new(
-                number,
-                name,
-                EventKind::ConnectionOpened { id, peer, local },
-            ));
-        });
         let closing = Closing {
             events: self.events.clone(),
             id,
@@ -169,7 +161,7 @@ impl Gate {
             service: name,
             peer,
             counts,
-            started,
+            started: Instant::now(),
             error: None,
         };
         // The service's future is made here, not in the task: the task then holds only what
@@ -184,6 +176,9 @@ impl Gate {
             port.connections.track_future(
                 async move {
                     let _admitted = admitted;
+                    // In the task, not the accept loop: its log line is written on whichever
+                    // worker runs the connection.
+                    closing.opened(local);
                     closing.end(match until_raised(&cut, serving).await {
                         Some(result) => result.err().map(|e| e.to_string()),
                         None => Some(
@@ -234,8 +229,9 @@ async fn until_raised<F: Future>(signal: &Signal, work: F) -> Option<F::Output> 
     }
 }
 
-/// Emits a connection's "closed" event when it is dropped: when the service returns, and
-/// also when it panics, so that no connection is ever counted as open forever.
+/// A connection's two events: "opened" when its task starts, "closed" when this is dropped —
+/// when the service returns, and also when it panics, so that no connection is ever counted
+/// as open forever.
 struct Closing {
     events: EventBus,
     id: u64,
@@ -248,6 +244,19 @@ struct Closing {
 }
 
 impl Closing {
+    /// The connection's "opened" event, with the address the client reached.
+    fn opened(&self, local: SocketAddr) {
+        self.events.emit(Event::new(
+            self.port,
+            self.service,
+            EventKind::ConnectionOpened {
+                id: self.id,
+                peer: self.peer,
+                local,
+            },
+        ));
+    }
+
     /// The connection has ended, with `error` if it failed: its closing line is written now.
     fn end(mut self, error: Option<String>) {
         self.error = error;
