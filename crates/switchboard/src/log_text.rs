@@ -1,6 +1,12 @@
 //! How the text log writes a line's time and fields: the same bytes as tracing-subscriber's
 //! defaults, for fewer instructions (every connection and every message writes log lines).
 //!
+//! [`Line`] lays the line out (time, level, the spans it is in, its fields) as the default
+//! `Full` format does, but with one `write_str` per fixed part, where the default goes
+//! through `write!` and a style wrapper for each: the level, every span's name, braces and
+//! colon. A colour terminal still gets the default's own layout (a person reading, not a
+//! hot path).
+//!
 //! [`UtcTime`] writes the time (`2026-12-02T01:54:31.123456Z`) with one `write_str`, where the
 //! default formats seven numbers with padding, one `write!` each.
 //!
@@ -14,10 +20,81 @@
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormatFields;
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{Format, Full, Writer};
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The text log's line (`fmt::layer().event_format(Line::new(UtcTime))`): the default `Full`
+/// format with that clock and no target, byte for byte.
+#[derive(Debug)]
+pub(crate) struct Line<T> {
+    timer: T,
+    /// The default layout, for a colour terminal.
+    coloured: Format<Full, T>,
+}
+
+impl<T: FormatTime + Clone> Line<T> {
+    pub(crate) fn new(timer: T) -> Self {
+        Line {
+            coloured: tracing_subscriber::fmt::format()
+                .with_timer(timer.clone())
+                .with_target(false),
+            timer,
+        }
+    }
+}
+
+impl<S, N, T> FormatEvent<S, N> for Line<T>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    T: FormatTime,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        if writer.has_ansi_escapes() {
+            return self.coloured.format_event(ctx, writer, event);
+        }
+        if self.timer.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_str(match *event.metadata().level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        // The spans the line was written in, outermost first: `conn{id=7 peer=…}:`.
+        if let Some(scope) = ctx.event_scope() {
+            let mut seen = false;
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                seen = true;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    writer.write_char('{')?;
+                    writer.write_str(fields)?;
+                    writer.write_char('}')?;
+                }
+                writer.write_char(':')?;
+            }
+            if seen {
+                writer.write_char(' ')?;
+            }
+        }
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_char('\n')
+    }
+}
 
 /// The text log's clock (`fmt::layer().with_timer(UtcTime)`): UTC, to the microsecond.
 #[derive(Debug, Default, Clone, Copy)]
@@ -92,7 +169,9 @@ impl Visitor<'_> {
             let equals = Style::new().dimmed().paint("=");
             write!(self.writer, "{italic}{equals}{value:?}")
         } else {
-            write!(self.writer, "{name}={value:?}")
+            self.writer.write_str(name)?;
+            self.writer.write_char('=')?;
+            write!(self.writer, "{value:?}")
         }
     }
 }
@@ -147,14 +226,10 @@ impl Visit for Visitor<'_> {
             return;
         }
         self.result = match name {
-            "message" => {
-                let sanitize = self.writer.sanitizes_ansi_escapes();
-                write!(
-                    self.writer,
-                    "{}",
-                    Escaped::new(format_args!("{value:?}"), sanitize)
-                )
+            "message" if self.writer.sanitizes_ansi_escapes() => {
+                EscapingWriter::write(&mut self.writer, format_args!("{value:?}"))
             }
+            "message" => write!(self.writer, "{value:?}"),
             name => self.named(name.strip_prefix("r#").unwrap_or(name), value),
         };
     }
@@ -193,7 +268,7 @@ impl<T> Escaped<T> {
 impl<T: fmt::Display> fmt::Display for Escaped<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.sanitize {
-            write!(EscapingWriter(f), "{}", self.value)
+            EscapingWriter::write(f, format_args!("{}", self.value))
         } else {
             write!(f, "{}", self.value)
         }
@@ -202,41 +277,118 @@ impl<T: fmt::Display> fmt::Display for Escaped<T> {
 
 /// Passes text on, with the characters a terminal could act on written as escapes: ESC,
 /// BEL, BS, FF and DEL as `\x1b`, and the C1 controls (U+0080 to U+009F) as `\u{85}`.
-struct EscapingWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+///
+/// A message reaches it in many small pieces (each piece of literal text, each argument), so
+/// it gathers them, up to [`HELD`] bytes, and scans and passes on the whole at once: one
+/// scan and one write where there were one per piece, which was most of a line's cost.
+struct EscapingWriter<'a, W: fmt::Write + ?Sized> {
+    out: &'a mut W,
+    held: [u8; HELD],
+    len: usize,
+}
 
-impl fmt::Write for EscapingWriter<'_, '_> {
-    fn write_str(&mut self, mut text: &str) -> fmt::Result {
-        // Every character to escape starts with one of these bytes (a C1 control's UTF-8 is
-        // 0xC2 then 0x80..=0x9F), and none of them occurs inside another character's UTF-8,
-        // so the scan can look at bytes and every cut falls on a character boundary.
-        while let Some(at) = text
-            .bytes()
-            .position(|b| matches!(b, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2))
-        {
-            self.0.write_str(&text[..at])?;
-            let rest = &text[at..];
-            let Some(c) = rest.chars().next() else {
-                return Ok(());
-            };
-            match c {
-                '\x1b' => self.0.write_str("\\x1b")?,
-                '\x07' => self.0.write_str("\\x07")?,
-                '\x08' => self.0.write_str("\\x08")?,
-                '\x0c' => self.0.write_str("\\x0c")?,
-                '\x7f' => self.0.write_str("\\x7f")?,
-                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
-                other => self.0.write_char(other)?,
-            }
-            text = &rest[c.len_utf8()..];
-        }
-        self.0.write_str(text)
+/// How much text an [`EscapingWriter`] gathers before it passes it on: longer than most
+/// log lines, small enough for the stack.
+const HELD: usize = 256;
+
+impl<W: fmt::Write + ?Sized> EscapingWriter<'_, W> {
+    /// Write `args` to `out`, escaped.
+    fn write(out: &mut W, args: fmt::Arguments<'_>) -> fmt::Result {
+        let mut escaping = EscapingWriter {
+            out,
+            held: [0; HELD],
+            len: 0,
+        };
+        escaping.write_fmt(args)?;
+        escaping.pass_on()
     }
+
+    /// Pass what is held on, escaped.
+    fn pass_on(&mut self) -> fmt::Result {
+        let len = std::mem::take(&mut self.len);
+        // Only whole `&str`s went in, so this is UTF-8 and never fails.
+        let text = std::str::from_utf8(&self.held[..len]).map_err(|_| fmt::Error)?;
+        escape(self.out, text)
+    }
+}
+
+impl<W: fmt::Write + ?Sized> fmt::Write for EscapingWriter<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.len() > HELD - self.len {
+            self.pass_on()?;
+            if text.len() > HELD {
+                return escape(self.out, text);
+            }
+        }
+        self.held[self.len..][..text.len()].copy_from_slice(text.as_bytes());
+        self.len += text.len();
+        Ok(())
+    }
+}
+
+/// Write `text` to `out` with the characters a terminal could act on escaped.
+fn escape<W: fmt::Write + ?Sized>(out: &mut W, mut text: &str) -> fmt::Result {
+    // Every character to escape starts with one of the bytes `first_to_escape` looks for (a
+    // C1 control's UTF-8 is 0xC2 then 0x80..=0x9F), and none of them occurs inside another
+    // character's UTF-8, so the scan can look at bytes and every cut falls on a character
+    // boundary.
+    while let Some(at) = first_to_escape(text.as_bytes()) {
+        out.write_str(&text[..at])?;
+        let rest = &text[at..];
+        let Some(c) = rest.chars().next() else {
+            return Ok(());
+        };
+        match c {
+            '\x1b' => out.write_str("\\x1b")?,
+            '\x07' => out.write_str("\\x07")?,
+            '\x08' => out.write_str("\\x08")?,
+            '\x0c' => out.write_str("\\x0c")?,
+            '\x7f' => out.write_str("\\x7f")?,
+            '\u{80}'..='\u{9f}' => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+            other => out.write_char(other)?,
+        }
+        text = &rest[c.len_utf8()..];
+    }
+    out.write_str(text)
+}
+
+/// Where the first byte is that starts a character to escape (see [`escape`]).
+///
+/// A log line is mostly plain text, so the scan tests sixteen bytes at a time with no branch
+/// per byte (the compiler turns it into vector compares), and looks byte by byte only inside
+/// a block that holds one.
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 16;
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    let mut offset = 0;
+    for block in &mut blocks {
+        if block
+            .iter()
+            .fold(0, |any, &b| any | u8::from(starts_escape(b)))
+            != 0
+        {
+            break;
+        }
+        offset += BLOCK;
+    }
+    bytes[offset..]
+        .iter()
+        .position(|&b| starts_escape(b))
+        .map(|at| offset + at)
+}
+
+/// Whether `b` starts a character to escape: ESC, BEL, BS, FF, DEL, or 0xC2 (a C1 control's
+/// first byte, and also that of U+00A0 to U+00BF, which `escape` passes on as they are).
+/// Written with `|`, not `||` or `matches!`, so that it compiles without branches.
+fn starts_escape(b: u8) -> bool {
+    (b == 0x07) | (b == 0x08) | (b == 0x0c) | (b == 0x1b) | (b == 0x7f) | (b == 0xc2)
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
@@ -273,11 +425,19 @@ mod tests {
         }
     }
 
-    /// Lines that put every kind of field through a formatter, with hostile text in each.
+    /// Lines that put every kind of field through a formatter, with hostile text in each, at
+    /// every level, outside any span and in nested ones (with fields and without).
     fn log_everything() {
         let hostile = "a\x1b[31mred\x07\x08\x0c\x7f \u{85}\u{9f}\u{a0}é£ü ✓\ttab\r\n\u{202e}";
+        tracing::warn!("outside every span");
         let span = tracing::info_span!("conn", id = 7, r#type = "smtp", peer = hostile);
         let _entered = span.enter();
+        let inner = tracing::info_span!("bare");
+        inner.in_scope(|| {
+            tracing::error!("in two spans, the inner one without fields");
+            tracing::debug!(size = 1u64, "debug");
+            tracing::trace!("trace");
+        });
         tracing::info!("plain");
         tracing::info!("message captured: {hostile} from <{hostile}>, {} bytes", 12);
         tracing::info!(
@@ -298,22 +458,45 @@ mod tests {
         tracing::info!(error = &alone as &dyn std::error::Error, "an error alone");
         tracing::info!(message = hostile, "log.target" = "skipped");
         tracing::info!("{}", "\u{c2}\u{7f}\u{c2}\u{80}x\u{1b}");
+        // Longer than what the escaping writer holds at once: pieces that just fit, pieces
+        // that do not, and one longer than the whole.
+        let long = "é\x1b".repeat(100);
+        tracing::info!(
+            "{}{hostile}{}{hostile}",
+            "x".repeat(HELD - 1),
+            "y".repeat(HELD)
+        );
+        tracing::info!("{long}{long}{hostile}{long}");
     }
 
-    fn lines_of<N>(fields: N, ansi: bool) -> String
-    where
-        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
-    {
+    /// A clock that always says the same, so that two runs' lines can be compared.
+    #[derive(Clone, Copy)]
+    struct Stopped;
+
+    impl FormatTime for Stopped {
+        fn format_time(&self, writer: &mut Writer<'_>) -> fmt::Result {
+            writer.write_str("2026-12-02T01:54:31.123456Z")
+        }
+    }
+
+    /// Every line `log_everything` writes, through switchboard's formatters (`ours`) or
+    /// tracing-subscriber's defaults.
+    fn lines(ours: bool, ansi: bool) -> String {
         let out = Captured::default();
         let layer = tracing_subscriber::fmt::layer()
             .with_writer({
                 let out = out.clone();
                 move || out.clone()
             })
-            .with_ansi(ansi)
-            .without_time()
-            .with_target(false)
-            .fmt_fields(fields);
+            .with_ansi(ansi);
+        let layer = if ours {
+            layer
+                .fmt_fields(Fields)
+                .event_format(Line::new(Stopped))
+                .boxed()
+        } else {
+            layer.with_timer(Stopped).with_target(false).boxed()
+        };
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, log_everything);
         let bytes = out.0.lock().map(|b| b.clone()).unwrap_or_default();
@@ -358,16 +541,21 @@ mod tests {
     #[test]
     fn lines_are_byte_for_byte_the_default_formatters() {
         for ansi in [false, true] {
-            let ours = lines_of(Fields, ansi);
-            let theirs = lines_of(tracing_subscriber::fmt::format::DefaultFields::new(), ansi);
+            let ours = lines(true, ansi);
+            let theirs = lines(false, ansi);
             assert_eq!(ours, theirs, "ansi {ansi}");
-            assert_eq!(ours.matches("INFO").count(), 8, "{ours}");
+            assert_eq!(ours.matches("INFO").count(), 10, "{ours}");
+            for level in ["WARN", "ERROR", "DEBUG", "TRACE"] {
+                assert_eq!(ours.matches(level).count(), 1, "{level} in {ours}");
+            }
+            assert_eq!(ours.matches("2026-12-02T01:54:31.123456Z").count(), 14);
+            assert!(ours.contains("bare"), "{ours}");
         }
     }
 
     #[test]
     fn no_terminal_control_reaches_the_output_from_a_message() {
-        let lines = lines_of(Fields, false);
+        let lines = lines(true, false);
         let message = lines
             .lines()
             .find(|line| line.contains("message captured"))

@@ -388,9 +388,8 @@ fn init_logging(
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             lines
                 .with_ansi(ansi)
-                .with_target(false)
                 .fmt_fields(log_text::Fields)
-                .with_timer(log_text::UtcTime)
+                .event_format(log_text::Line::new(log_text::UtcTime))
                 .boxed()
         }
         LogFormat::Json => lines.json().with_ansi(false).boxed(),
