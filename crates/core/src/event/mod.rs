@@ -205,11 +205,7 @@ impl Event {
             service,
             kind,
         } = self;
-        // "port 80" for TCP, as people say it; "port 7/udp" for UDP.
-        let port = match protocol {
-            Protocol::Tcp => number.to_string(),
-            Protocol::Udp => format!("{number}/udp"),
-        };
+        let port = PortName(*number, *protocol);
         match kind {
             EventKind::PortBound { addr } if *service == crate::BLACKHOLE => tracing::info!(
                 %addr, port = number, %protocol, service,
@@ -359,10 +355,11 @@ impl Event {
                 ..
             } => {
                 let duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-                let summary = format!(
+                let ms = duration.as_secs_f64() * 1000.0;
+                // Written straight into the line, not into a string first.
+                let summary = format_args!(
                     "connection closed: {peer} → port {port} ({service}), \
-                     {bytes_in} bytes in, {bytes_out} bytes out, {ms:.1} ms",
-                    ms = duration.as_secs_f64() * 1000.0
+                     {bytes_in} bytes in, {bytes_out} bytes out, {ms:.1} ms"
                 );
                 match error {
                     None => tracing::info!(bytes_in, bytes_out, duration_us, "{summary}"),
@@ -372,6 +369,20 @@ impl Event {
                     ),
                 }
             }
+        }
+    }
+}
+
+/// A port as log lines name it: "port 80" for TCP, as people say it; "port 7/udp" for UDP.
+/// Written straight into the line (every connection's lines name their port).
+#[derive(Clone, Copy)]
+struct PortName(u16, Protocol);
+
+impl std::fmt::Display for PortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Protocol::Tcp => write!(f, "{}", self.0),
+            Protocol::Udp => write!(f, "{}/udp", self.0),
         }
     }
 }
@@ -638,6 +649,82 @@ mod tests {
     fn timestamps_are_utc_with_milliseconds_before_the_epoch_too() {
         let before = time::OffsetDateTime::UNIX_EPOCH - time::Duration::milliseconds(1500);
         assert_eq!(timestamp(before), "1969-12-31T23:59:58.500Z");
+    }
+
+    /// The messages of the log lines `emit` writes, one a line.
+    fn logged(events: Vec<Event>) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let lines = lines.clone();
+                move || lines.clone()
+            })
+            .without_time()
+            .with_level(false)
+            .with_target(false)
+            .with_ansi(false)
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                |w, field, value| {
+                    if field.name() == "message" {
+                        write!(w, "{value:?}")
+                    } else {
+                        Ok(())
+                    }
+                },
+            ))
+            .finish();
+        let bus = EventBus::new();
+        tracing::subscriber::with_default(subscriber, || {
+            events.into_iter().for_each(|e| bus.emit(e))
+        });
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn log_lines_name_the_port_as_people_say_it_and_sum_up_a_connection() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let closed = |error: Option<&str>| {
+            Event::new(
+                80,
+                "http",
+                EventKind::ConnectionClosed {
+                    id: 7,
+                    peer,
+                    bytes_in: 10,
+                    bytes_out: 20,
+                    duration: Duration::from_micros(1_500_250),
+                    error: error.map(str::to_owned),
+                },
+            )
+        };
+        let datagram = Event::new(
+            7,
+            "echo",
+            EventKind::Datagram {
+                peer,
+                bytes_in: 3,
+                bytes_out: 3,
+            },
+        )
+        .on(Protocol::Udp);
+        assert_eq!(
+            logged(vec![closed(None), closed(Some("reset by peer")), datagram]),
+            "connection closed: 127.0.0.1:5000 → port 80 (http), 10 bytes in, 20 bytes out, 1500.2 ms\n\
+             connection closed: 127.0.0.1:5000 → port 80 (http), 10 bytes in, 20 bytes out, 1500.2 ms, ended by: reset by peer\n\
+             datagram: 127.0.0.1:5000 → port 7/udp (echo), 3 bytes in, 3 bytes out\n"
+        );
     }
 
     #[test]
