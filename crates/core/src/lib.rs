@@ -33,7 +33,7 @@ mod shutdown;
 
 pub use access::{AccessRules, Cidr, Verdict};
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
-pub use event::{Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
+pub use event::{Addr, Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
 pub use ports::{
     BLACKHOLE, ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol,
 };

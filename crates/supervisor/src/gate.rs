@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchboard_core::{
-    ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service, Signal,
+    Addr, ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service,
+    Signal,
 };
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -151,7 +152,7 @@ impl Gate {
         // `tls` is filled in by TLS services once the handshake is done, so that the
         // connection's closing line shows it.
         let span = tracing::info_span!(
-            "conn", id, %peer, %local, port = number, service = name,
+            "conn", id, peer = %Addr(peer), local = %Addr(local), port = number, service = name,
             tls = tracing::field::Empty
         );
         let closing = Closing {
@@ -204,7 +205,7 @@ impl Gate {
     ) {
         let number = accepted.listening.port();
         let (conn, _, id) = self.conn(service.name(), accepted);
-        let span = tracing::info_span!("refused", id, peer = %conn.info.peer, port = number, service = service.name());
+        let span = tracing::info_span!("refused", id, peer = %Addr(conn.info.peer), port = number, service = service.name());
         let refusing = service.clone().refuse(conn, why, port.shutdown.clone());
         let cut = port.cut_signal();
         self.connections.spawn(

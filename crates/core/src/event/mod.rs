@@ -9,8 +9,11 @@ use tokio::sync::broadcast;
 use crate::{Protocol, TlsInfo};
 
 mod metrics;
+mod text;
 
 pub use metrics::{Metrics, PortCounts};
+pub use text::Addr;
+use text::PortName;
 
 /// Something that happened on a port. One type for everything, so that the log, the live
 /// feed and the counters can never disagree about what happened.
@@ -286,6 +289,7 @@ impl Event {
                 %fault,
                 "fault ended on port {port} ({service}): {fault}: {reason}"
             ),
+            // The lines every connection or datagram writes name the peer through `Addr`.
             EventKind::Datagram {
                 peer,
                 bytes_in,
@@ -293,7 +297,8 @@ impl Event {
             } => tracing::info!(
                 bytes_in,
                 bytes_out,
-                "datagram: {peer} → port {port} ({service}), {bytes_in} bytes in, {bytes_out} bytes out"
+                "datagram: {peer} → port {port} ({service}), {bytes_in} bytes in, {bytes_out} bytes out",
+                peer = Addr(*peer)
             ),
             EventKind::ProgramStarted { pid, command, .. } => tracing::info!(
                 pid,
@@ -310,9 +315,10 @@ impl Event {
                 "program ended: pid {pid}, {status}, after {ms:.1} ms",
                 ms = duration.as_secs_f64() * 1000.0
             ),
-            EventKind::ConnectionOpened { peer, .. } => {
-                tracing::info!("connection opened: {peer} → port {port} ({service})")
-            }
+            EventKind::ConnectionOpened { peer, .. } => tracing::info!(
+                "connection opened: {peer} → port {port} ({service})",
+                peer = Addr(*peer)
+            ),
             // The connection's span carries the TLS details from here on, so every later line
             // of the connection, its closing line included, shows them at info level; a line
             // of its own would add a third line to every short HTTPS connection.
@@ -356,6 +362,7 @@ impl Event {
             } => {
                 let duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
                 let ms = duration.as_secs_f64() * 1000.0;
+                let peer = Addr(*peer);
                 // Written straight into the line, not into a string first.
                 let summary = format_args!(
                     "connection closed: {peer} → port {port} ({service}), \
@@ -369,20 +376,6 @@ impl Event {
                     ),
                 }
             }
-        }
-    }
-}
-
-/// A port as log lines name it: "port 80" for TCP, as people say it; "port 7/udp" for UDP.
-/// Written straight into the line (every connection's lines name their port).
-#[derive(Clone, Copy)]
-struct PortName(u16, Protocol);
-
-impl std::fmt::Display for PortName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.1 {
-            Protocol::Tcp => write!(f, "{}", self.0),
-            Protocol::Udp => write!(f, "{}/udp", self.0),
         }
     }
 }
