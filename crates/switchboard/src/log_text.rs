@@ -174,12 +174,78 @@ impl Visitor<'_> {
             write!(self.writer, "{value:?}")
         }
     }
+
+    /// Start the field `name`: false if it is not written (an error before, or a field from
+    /// the `log` crate, which the line's metadata showed already); the space between fields.
+    fn begin(&mut self, name: &str) -> bool {
+        if self.result.is_err() || name.starts_with("log.") {
+            return false;
+        }
+        if self.first {
+            self.first = false;
+        } else if let Err(error) = self.writer.write_char(' ') {
+            self.result = Err(error);
+            return false;
+        }
+        true
+    }
+
+    /// A field whose value's `Debug` text is known without formatting: a number, or a string
+    /// that `Debug` would only put in quotes. Not for the message, nor on a colour terminal.
+    fn plain(&mut self, field: &Field, text: &str, quoted: bool) {
+        let name = field.name();
+        if !self.begin(name) {
+            return;
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        let writer = &mut self.writer;
+        self.result = (|| {
+            writer.write_str(name)?;
+            writer.write_str(if quoted { "=\"" } else { "=" })?;
+            writer.write_str(text)?;
+            if quoted {
+                writer.write_char('"')
+            } else {
+                Ok(())
+            }
+        })();
+    }
+
+    /// Whether a field can take the `plain` path.
+    fn plain_field(&self, field: &Field) -> bool {
+        field.name() != "message" && !self.writer.has_ansi_escapes()
+    }
+}
+
+/// Whether `str`'s `Debug` writes `text` as it is, between quotes: printable ASCII only,
+/// without quotes or backslashes.
+fn debug_as_is(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.record_debug(field, &format_args!("{value}"))
+        } else if self.plain_field(field) && debug_as_is(value) {
+            self.plain(field, value, true)
+        } else {
+            self.record_debug(field, &value)
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.plain_field(field) {
+            self.plain(field, itoa::Buffer::new().format(value), false)
+        } else {
+            self.record_debug(field, &value)
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.plain_field(field) {
+            self.plain(field, itoa::Buffer::new().format(value), false)
         } else {
             self.record_debug(field, &value)
         }
@@ -211,18 +277,8 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
-            return;
-        }
         let name = field.name();
-        // Fields carried over from the `log` crate were shown by the line's metadata already.
-        if name.starts_with("log.") {
-            return;
-        }
-        if self.first {
-            self.first = false;
-        } else if let Err(error) = self.writer.write_char(' ') {
-            self.result = Err(error);
+        if !self.begin(name) {
             return;
         }
         self.result = match name {
@@ -447,6 +503,18 @@ mod tests {
             "with fields {hostile}"
         );
         tracing::info!(%hostile, ?hostile, "display and debug fields");
+        tracing::info!(
+            plain = "smtp",
+            quoted = "a\"b",
+            slash = "a\\b",
+            empty = "",
+            tab = "\t",
+            max = u64::MAX,
+            negative = i64::MIN,
+            small = 25u16,
+            r#type = 7i32,
+            "plain fields"
+        );
         let failure = Failure {
             cause: std::io::Error::other("inner \u{9b}31m cause"),
         };
@@ -544,11 +612,11 @@ mod tests {
             let ours = lines(true, ansi);
             let theirs = lines(false, ansi);
             assert_eq!(ours, theirs, "ansi {ansi}");
-            assert_eq!(ours.matches("INFO").count(), 10, "{ours}");
+            assert_eq!(ours.matches("INFO").count(), 11, "{ours}");
             for level in ["WARN", "ERROR", "DEBUG", "TRACE"] {
                 assert_eq!(ours.matches(level).count(), 1, "{level} in {ours}");
             }
-            assert_eq!(ours.matches("2026-12-02T01:54:31.123456Z").count(), 14);
+            assert_eq!(ours.matches("2026-12-02T01:54:31.123456Z").count(), 15);
             assert!(ours.contains("bare"), "{ours}");
         }
     }
