@@ -15,7 +15,8 @@
 //! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish, and [`Signal`],
 //!   the cheap-to-poll flag under it.
 //! - `event/`: [`Event`] and [`EventBus`], the one stream that logs, feeds and counters read;
-//!   `event/metrics.rs` keeps the counters ([`Metrics`]).
+//!   `event/metrics.rs` keeps the counters ([`Metrics`]); `event/text.rs` writes ports and
+//!   addresses ([`Addr`]) for log lines.
 //! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
