@@ -297,10 +297,11 @@ where
         writer.write_all(&buffer).await?;
         writer.flush().await?;
         total += n as u64;
-        let filled = n == buffer.capacity();
-        buffer.clear();
-        if filled && buffer.capacity() < MAX_BUFFER {
-            buffer.reserve_exact(2 * buffer.capacity());
+        if n == buffer.capacity() && buffer.capacity() < MAX_BUFFER {
+            // A new buffer, not a grown one: growing would copy the bytes already sent.
+            buffer = Vec::with_capacity(2 * buffer.capacity());
+        } else {
+            buffer.clear();
         }
     }
 }

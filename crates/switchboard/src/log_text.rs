@@ -1,5 +1,6 @@
-//! How the text log writes a line's time and fields: the same bytes as tracing-subscriber's
-//! defaults, for fewer instructions (every connection and every message writes log lines).
+//! How the text log writes a line, its time and its fields: the same bytes as
+//! tracing-subscriber's defaults, for fewer instructions (every connection and every message
+//! writes log lines).
 //!
 //! [`Line`] lays the line out (time, level, the spans it is in, its fields) as the default
 //! `Full` format does, but with one `write_str` per fixed part, where the default goes
@@ -175,45 +176,57 @@ impl Visitor<'_> {
         }
     }
 
-    /// Start the field `name`: false if it is not written (an error before, or a field from
-    /// the `log` crate, which the line's metadata showed already); the space between fields.
-    fn begin(&mut self, name: &str) -> bool {
+    /// Start the field: its name as the line shows it (without `r#`), or `None` if it is not
+    /// written (an error before, or a field from the `log` crate, which the line's metadata
+    /// showed already). Writes the space between fields.
+    fn begin(&mut self, field: &Field) -> Option<&'static str> {
+        let name = field.name();
         if self.result.is_err() || name.starts_with("log.") {
-            return false;
+            return None;
         }
         if self.first {
             self.first = false;
         } else if let Err(error) = self.writer.write_char(' ') {
             self.result = Err(error);
-            return false;
+            return None;
         }
-        true
+        Some(name.strip_prefix("r#").unwrap_or(name))
     }
 
     /// A field whose value's `Debug` text is known without formatting: a number, or a string
-    /// that `Debug` would only put in quotes. Not for the message, nor on a colour terminal.
+    /// that `Debug` would only put in quotes. Only for fields that
+    /// [`plain_field`](Self::plain_field) allows.
     fn plain(&mut self, field: &Field, text: &str, quoted: bool) {
-        let name = field.name();
-        if !self.begin(name) {
-            return;
+        if let Some(name) = self.begin(field) {
+            self.result = write_plain(&mut self.writer, name, text, quoted);
         }
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        let writer = &mut self.writer;
-        self.result = (|| {
-            writer.write_str(name)?;
-            writer.write_str(if quoted { "=\"" } else { "=" })?;
-            writer.write_str(text)?;
-            if quoted {
-                writer.write_char('"')
-            } else {
-                Ok(())
-            }
-        })();
     }
 
-    /// Whether a field can take the `plain` path.
+    /// Whether a field can take the `plain` path: not the message, not on a colour terminal.
     fn plain_field(&self, field: &Field) -> bool {
         field.name() != "message" && !self.writer.has_ansi_escapes()
+    }
+
+    /// An integer field: its `Debug` text is its decimal digits.
+    fn integer<I: itoa::Integer + fmt::Debug>(&mut self, field: &Field, value: I) {
+        if self.plain_field(field) {
+            self.plain(field, itoa::Buffer::new().format(value), false)
+        } else {
+            self.record_debug(field, &value)
+        }
+    }
+}
+
+/// `name=text`, or `name="text"`.
+fn write_plain(writer: &mut Writer<'_>, name: &str, text: &str, quoted: bool) -> fmt::Result {
+    writer.write_str(name)?;
+    if quoted {
+        writer.write_str("=\"")?;
+        writer.write_str(text)?;
+        writer.write_char('"')
+    } else {
+        writer.write_char('=')?;
+        writer.write_str(text)
     }
 }
 
@@ -236,19 +249,11 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.plain_field(field) {
-            self.plain(field, itoa::Buffer::new().format(value), false)
-        } else {
-            self.record_debug(field, &value)
-        }
+        self.integer(field, value)
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.plain_field(field) {
-            self.plain(field, itoa::Buffer::new().format(value), false)
-        } else {
-            self.record_debug(field, &value)
-        }
+        self.integer(field, value)
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -277,16 +282,15 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let name = field.name();
-        if !self.begin(name) {
+        let Some(name) = self.begin(field) else {
             return;
-        }
+        };
         self.result = match name {
             "message" if self.writer.sanitizes_ansi_escapes() => {
                 EscapingWriter::write(&mut self.writer, format_args!("{value:?}"))
             }
             "message" => write!(self.writer, "{value:?}"),
-            name => self.named(name.strip_prefix("r#").unwrap_or(name), value),
+            name => self.named(name, value),
         };
     }
 }
@@ -336,7 +340,7 @@ impl<T: fmt::Display> fmt::Display for Escaped<T> {
 ///
 /// A message reaches it in many small pieces (each piece of literal text, each argument), so
 /// it gathers them, up to [`HELD`] bytes, and scans and passes on the whole at once: one
-/// scan and one write where there were one per piece, which was most of a line's cost.
+/// scan and one write where there were one per piece, which was most of a message's cost.
 struct EscapingWriter<'a, W: fmt::Write + ?Sized> {
     out: &'a mut W,
     held: [u8; HELD],

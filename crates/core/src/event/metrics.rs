@@ -267,7 +267,40 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+
+    #[test]
+    fn one_port_number_under_other_labels_is_counted_apart() {
+        // The labels hash by port number alone, so these three share a hash.
+        let metrics = Metrics::new();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let opened = EventKind::ConnectionOpened {
+            id: 1,
+            peer,
+            local: peer,
+        };
+        metrics.count(&Event::new(7, "echo", opened.clone()));
+        metrics.count(&Event::new(7, "echo", opened.clone()));
+        metrics.count(&Event::new(7, "discard", opened));
+        metrics.count(
+            &Event::new(
+                7,
+                "echo",
+                EventKind::Datagram {
+                    peer,
+                    bytes_in: 1,
+                    bytes_out: 1,
+                },
+            )
+            .on(Protocol::Udp),
+        );
+        assert_eq!(metrics.port(7, Protocol::Tcp, "echo").accepted, 2);
+        assert_eq!(metrics.port(7, Protocol::Tcp, "discard").accepted, 1);
+        assert_eq!(metrics.port(7, Protocol::Udp, "echo").accepted, 1);
+        assert_eq!(metrics.port(7, Protocol::Udp, "discard").accepted, 0);
+    }
 
     #[test]
     fn events_become_labelled_series() {
