@@ -13,7 +13,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use switchboard_core::durable::Visibility;
+use switchboard_files::Visibility;
 
 use crate::files::{warn_if_exposed, write_atomic};
 use crate::inspect::{self, CertInfo};
@@ -169,9 +169,12 @@ pub fn ensure_at(
     crl_url: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<LocalCa, CertError> {
-    std::fs::create_dir_all(dir).map_err(|source| CertError::Write {
-        path: dir.to_owned(),
-        source,
+    // Readable by all, as the CA's certificate in it must be; the keys in it are 0600.
+    switchboard_files::create_dir_all(dir, Visibility::Public).map_err(|source| {
+        CertError::Write {
+            path: dir.to_owned(),
+            source,
+        }
     })?;
     let paths = Paths::in_dir(dir);
     let names = requested_names(extra_names)?;
@@ -430,7 +433,7 @@ fn issue_server(
     write_atomic(
         &paths.server_cert,
         cert.pem().as_bytes(),
-        Visibility::Public,
+        Visibility::Private,
     )?;
     let info = CertInfo::of(cert.der(), &paths.server_cert)?;
     let identity = Identity {

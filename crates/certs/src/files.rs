@@ -1,23 +1,33 @@
-//! Certificate files: written with `switchboard_core::durable` (atomic, synced, keys 0600
-//! from the first byte), and checked for keys that others can read.
+//! Certificate files: written with `switchboard_files` (atomic, synced, 0600 from the first
+//! byte but for the CA's certificate), and checked for keys that others can read.
 
 use std::fs;
 use std::path::Path;
 
-use switchboard_core::durable::{self, Visibility};
+use switchboard_files::{Confined, Visibility};
 
 use crate::CertError;
 
-/// Replace `path` with `contents` atomically; see [`durable::write_atomically`].
+/// Replace `path` with `contents` atomically; see [`Confined::write`].
 pub(crate) fn write_atomic(
     path: &Path,
     contents: &[u8],
     visibility: Visibility,
 ) -> Result<(), CertError> {
-    durable::write_atomically(path, contents, visibility).map_err(|source| CertError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    Confined::open(dir)
+        .and_then(|dir| dir.write(name, contents, visibility))
+        .map_err(|source| CertError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Warn when a private key can be read by others than its owner.

@@ -44,7 +44,7 @@ fn private_keys_are_0600() {
     assert_eq!(mode("ca-key.pem"), 0o600);
     assert_eq!(mode("server-key.pem"), 0o600);
     assert_eq!(mode("ca.pem"), 0o644);
-    assert_eq!(mode("server.pem"), 0o644);
+    assert_eq!(mode("server.pem"), 0o600);
 }
 
 #[test]

@@ -20,12 +20,12 @@
 //! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
+//! - `clock.rs`: [`deadline`], an instant from a duration that may come from outside.
 //! - `program.rs`: [`Program`], what an `exec` row runs and within which limits.
-//! - `durable.rs`: crash-safe file writes, for certificates and captured mail.
 
 mod access;
+mod clock;
 mod conn;
-pub mod durable;
 mod event;
 mod ports;
 mod program;
@@ -33,6 +33,7 @@ mod service;
 mod shutdown;
 
 pub use access::{AccessRules, Cidr, Verdict};
+pub use clock::deadline;
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{Addr, Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
 pub use ports::{

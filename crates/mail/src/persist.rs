@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use switchboard_core::durable::{self, Visibility};
+use switchboard_files::{Confined, Visibility, is_leftover};
 use time::OffsetDateTime;
 
 use crate::{Envelope, StoredMessage};
@@ -42,12 +42,12 @@ const FLAGS: &str = "flags.json";
 
 #[derive(Debug)]
 pub(crate) struct MailDir {
-    dir: PathBuf,
+    dir: Confined,
 }
 
 impl MailDir {
     pub(crate) fn path(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Open (creating it if needed) and load every complete message, oldest first, and the
@@ -56,14 +56,14 @@ impl MailDir {
     pub(crate) fn open(
         dir: &Path,
     ) -> io::Result<(Self, Vec<StoredMessage>, HashMap<String, Flags>)> {
-        fs::create_dir_all(dir)?;
+        let confined = Confined::create(dir, Visibility::Private)?;
         let mut messages = Vec::new();
         let mut removed = false;
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if durable::is_leftover(&name) {
+            if is_leftover(&name) {
                 fs::remove_file(&path)?;
                 removed = true;
             } else if let Some(id) = name.strip_suffix(".eml") {
@@ -85,7 +85,7 @@ impl MailDir {
             }
         }
         if removed {
-            durable::sync_dir(dir)?;
+            confined.sync()?;
         }
         messages.sort_by_key(|m| m.received);
         let flags = match fs::read(dir.join(FLAGS)) {
@@ -96,13 +96,7 @@ impl MailDir {
             Err(error) if error.kind() == io::ErrorKind::NotFound => HashMap::new(),
             Err(error) => return Err(error),
         };
-        Ok((
-            Self {
-                dir: dir.to_owned(),
-            },
-            messages,
-            flags,
-        ))
+        Ok((Self { dir: confined }, messages, flags))
     }
 
     /// Replace `flags.json` with these messages' read flags and tags (the ones that are read
@@ -122,12 +116,13 @@ impl MailDir {
             })
             .collect();
         let json = serde_json::to_vec(&flags).map_err(io::Error::other)?;
-        durable::write_atomically(&self.dir.join(FLAGS), &json, Visibility::Public)
+        self.dir.write(FLAGS, &json, Visibility::Private)
     }
 
     /// Write a message so that it survives a crash; returns once it is on disk.
     pub(crate) fn save(&self, message: &StoredMessage) -> io::Result<()> {
-        durable::write_atomically(&self.eml(&message.id), &message.raw, Visibility::Public)?;
+        self.dir
+            .write(&eml(&message.id), &message.raw, Visibility::Private)?;
         let record = Record {
             id: message.id.clone(),
             received_ms: i64::try_from(message.received.unix_timestamp_nanos() / 1_000_000)
@@ -135,28 +130,24 @@ impl MailDir {
             envelope: message.envelope.clone(),
         };
         let json = serde_json::to_vec_pretty(&record).map_err(io::Error::other)?;
-        durable::write_atomically(&self.json(&message.id), &json, Visibility::Public)
+        self.dir
+            .write(&json_name(&message.id), &json, Visibility::Private)
     }
 
     /// Remove a message's files: the envelope first, so that a crash leaves at worst an
     /// orphan `.eml`, which the next start removes.
     pub(crate) fn remove(&self, id: &str) -> io::Result<()> {
-        for path in [self.json(id), self.eml(id)] {
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(())
+        self.dir.remove(&json_name(id))?;
+        self.dir.remove(&eml(id))
     }
+}
 
-    fn eml(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.eml"))
-    }
+fn eml(id: &str) -> String {
+    format!("{id}.eml")
+}
 
-    fn json(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
+fn json_name(id: &str) -> String {
+    format!("{id}.json")
 }
 
 fn load(dir: &Path, json_path: &Path) -> io::Result<StoredMessage> {
