@@ -538,8 +538,6 @@ async fn the_admin_api_answers_only_control_clients() {
 /// The example of docs/testing-clients.md ("Stubbing an HTTP API"), as it is written there.
 #[tokio::test]
 async fn the_documented_rust_example_works() {
-    use switchboard_testkit::RequestPattern;
-
     let stack = Stack::start(&["stubs"]).await.unwrap();
     // 503 twice, then 201: does the client retry?
     for (state, next, status) in [
@@ -574,10 +572,12 @@ async fn the_documented_rust_example_works() {
     }
     assert_eq!(status, StatusCode::CREATED);
     // Was it called with this body, and how often?
-    let sent = RequestPattern::parse(&json!({
-        "method": "POST", "url": "/v1/charges",
-        "bodyPatterns": [{"equalToJson": {"amount": 1000}}]
-    }))
-    .unwrap();
-    assert_eq!(stack.stubs().find(&sent).len(), 3);
+    let sent = stack
+        .stubs()
+        .pattern(&json!({
+            "method": "POST", "url": "/v1/charges",
+            "bodyPatterns": [{"equalToJson": {"amount": 1000}}]
+        }))
+        .unwrap();
+    assert_eq!(stack.stubs().find(sent).await.unwrap().len(), 3);
 }

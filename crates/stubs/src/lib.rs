@@ -8,14 +8,21 @@
 //! newest first among equals), and a scenario (`scenarioName`, `requiredScenarioState`,
 //! `newScenarioState`): a small state machine per name, starting in `Started`.
 //!
+//! Matching runs on one thread of its own ([`Stubs::serve`]): a costly match (each is
+//! bounded, see `cost.rs`) never holds one of the async workers that serve every port.
+//!
 //! # Layout
 //!
+//! - `cost.rs`: what a pattern may cost, checked when it is added ([`Limits`]).
 //! - `matcher.rs`: request patterns, and which fields a request missed.
 //! - `response.rs`: response definitions: bodies, delays, faults.
 //! - `journal.rs`: the bounded journal of requests and how they were answered.
-//! - `files.rs`: a WireMock directory (`mappings/*.json`, `__files/`), loaded and saved.
-//! - `lib.rs` (this file): [`Stubs`], the mappings and scenarios behind one lock.
+//! - `files.rs`: a WireMock directory (`mappings/*.json`, `__files/`), loaded and saved,
+//!   every name through `switchboard_files`.
+//! - `lib.rs` (this file): [`Stubs`], the mappings and scenarios behind one lock, and the
+//!   matching thread.
 
+mod cost;
 mod files;
 mod journal;
 mod matcher;
@@ -23,11 +30,12 @@ mod response;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use cost::Limits;
 pub use journal::Logged;
 pub use matcher::{Mismatches, Request, RequestPattern, distance, json_equal};
 pub use response::{BodySource, Distribution, Fault, ResponseDef};
@@ -55,7 +63,23 @@ pub struct StubsSettings {
     /// The most bytes of request bodies the journal keeps; older requests are forgotten
     /// first (the newest is always kept).
     pub max_journal_bytes: usize,
+    /// The largest compiled program of a regular expression, in bytes; a larger one is
+    /// refused when its stub is added. A match costs about this times the text's length.
+    pub max_regex_size: usize,
+    /// The deepest nesting of groups in a regular expression.
+    pub max_regex_nesting: u32,
+    /// The deepest nesting of brackets and parentheses in a JSONPath.
+    pub max_jsonpath_depth: usize,
+    /// The most pairs of JSON values one `equalToJson` with `ignoreArrayOrder` compares
+    /// (the expected value's nodes times the body's); a bigger body does not match.
+    pub max_json_comparisons: u64,
 }
+
+/// The most [`StubsSettings::max_regex_nesting`] and [`StubsSettings::max_jsonpath_depth`]
+/// may be: each parser recurses once per level, and these keep it well inside a thread's
+/// stack.
+const MAX_NESTING: u32 = 100;
+const MAX_JSONPATH_DEPTH: usize = 64;
 
 impl Default for StubsSettings {
     fn default() -> Self {
@@ -64,6 +88,10 @@ impl Default for StubsSettings {
             strict: false,
             max_journal: 1000,
             max_journal_bytes: 16 * 1024 * 1024,
+            max_regex_size: 16 * 1024,
+            max_regex_nesting: 32,
+            max_jsonpath_depth: 16,
+            max_json_comparisons: 10_000_000,
         }
     }
 }
@@ -71,13 +99,48 @@ impl Default for StubsSettings {
 impl StubsSettings {
     /// Check what types cannot; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_journal == 0 {
-            return Err("max_journal must be at least 1".into());
+        for (key, value) in [
+            ("max_journal", self.max_journal as u64),
+            ("max_journal_bytes", self.max_journal_bytes as u64),
+            ("max_regex_size", self.max_regex_size as u64),
+            ("max_jsonpath_depth", self.max_jsonpath_depth as u64),
+            ("max_json_comparisons", self.max_json_comparisons),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
         }
-        if self.max_journal_bytes == 0 {
-            return Err("max_journal_bytes must be at least 1".into());
+        if self.max_regex_nesting > MAX_NESTING {
+            return Err(format!(
+                "max_regex_nesting = {} is above {MAX_NESTING}, the most the parser's stack \
+                 allows",
+                self.max_regex_nesting
+            ));
+        }
+        if self.max_jsonpath_depth > MAX_JSONPATH_DEPTH {
+            return Err(format!(
+                "max_jsonpath_depth = {} is above {MAX_JSONPATH_DEPTH}, the most the parser's \
+                 stack allows",
+                self.max_jsonpath_depth
+            ));
         }
         Ok(())
+    }
+
+    /// The limits patterns are checked against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            regex_size: self.max_regex_size,
+            regex_nesting: self.max_regex_nesting,
+            jsonpath_depth: self.max_jsonpath_depth,
+            json_comparisons: self.max_json_comparisons,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        StubsSettings::default().limits()
     }
 }
 
@@ -105,20 +168,22 @@ struct Scenario {
 }
 
 impl Stub {
-    /// Check a mapping; it keeps its `id` (or `uuid`), or gets a new one.
-    fn parse(mut json: Value, serial: u64) -> Result<Self, String> {
+    /// Check a mapping against `limits`; it keeps its `id` (or `uuid`), or gets a new one.
+    fn parse(mut json: Value, serial: u64, limits: &Limits) -> Result<Self, String> {
         let Some(object) = json.as_object_mut() else {
             return Err("a stub mapping is a JSON object with request and response".into());
         };
-        let id = object
-            .get("id")
-            .or_else(|| object.get("uuid"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = match object.get("id").or_else(|| object.get("uuid")) {
+            None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+            Some(Value::String(id)) => {
+                files::check_id(id)?;
+                id.clone()
+            }
+            Some(other) => return Err(format!("id must be a string, not {other}")),
+        };
         object.insert("id".into(), Value::String(id.clone()));
         object.insert("uuid".into(), Value::String(id.clone()));
-        let pattern = RequestPattern::parse(object.get("request").unwrap_or(&Value::Null))?;
+        let pattern = RequestPattern::parse(object.get("request").unwrap_or(&Value::Null), limits)?;
         let response = ResponseDef::parse(object.get("response").unwrap_or(&Value::Null))?;
         let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
         let scenario = text("scenarioName").map(|name| Scenario {
@@ -178,15 +243,39 @@ struct State {
 /// The stubs, their scenarios and the request journal of every `stubs` row. Cloning is
 /// cheap; every clone sees the same stubs.
 #[derive(Clone)]
-pub struct Stubs {
-    state: Arc<Mutex<State>>,
-    settings: Arc<StubsSettings>,
+pub struct Stubs(Arc<Inner>);
+
+struct Inner {
+    state: Mutex<State>,
+    settings: StubsSettings,
+    limits: Limits,
+    /// The matching thread's queue, made when it is first needed.
+    matcher: OnceLock<Option<tokio::sync::mpsc::Sender<Job>>>,
 }
+
+/// Work for the matching thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Requests that may wait for the matching thread at once; more wait to join the queue.
+const MATCH_QUEUE: usize = 64;
+
+/// The matching thread could not do the work: it could not be started, or the work panicked
+/// (which is a bug; the thread goes on with the next request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatcherFailed;
+
+impl std::fmt::Display for MatcherFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("matching the request against the stubs failed")
+    }
+}
+
+impl std::error::Error for MatcherFailed {}
 
 impl std::fmt::Debug for Stubs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stubs")
-            .field("settings", &self.settings)
+            .field("settings", &self.0.settings)
             .finish_non_exhaustive()
     }
 }
@@ -198,15 +287,76 @@ impl Stubs {
     }
 
     fn new(settings: StubsSettings) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(State {
+        Self(Arc::new(Inner {
+            state: Mutex::new(State {
                 stubs: Vec::new(),
                 scenarios: HashMap::new(),
                 journal: Journal::new(settings.max_journal, settings.max_journal_bytes),
                 next_serial: 0,
-            })),
-            settings: Arc::new(settings),
-        }
+            }),
+            limits: settings.limits(),
+            settings,
+            matcher: OnceLock::new(),
+        }))
+    }
+
+    /// The limits a pattern is checked against (`[stubs]`).
+    pub fn limits(&self) -> &Limits {
+        &self.0.limits
+    }
+
+    /// A request pattern (`POST /__admin/requests/find`, `count`), checked against the
+    /// limits.
+    pub fn pattern(&self, json: &Value) -> Result<RequestPattern, String> {
+        RequestPattern::parse(json, &self.0.limits)
+    }
+
+    /// Run `work` on the matching thread and wait for its answer. One thread for every
+    /// stubs row: matching is serial anyway (it holds the stubs' lock, as scenarios
+    /// move on), and a costly match holds that thread, never an async worker.
+    async fn on_matcher<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Stubs) -> T + Send + 'static,
+    ) -> Result<T, MatcherFailed> {
+        let Some(queue) = self.matcher() else {
+            return Err(MatcherFailed);
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let stubs = self.clone();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work(&stubs));
+        });
+        queue.send(job).await.map_err(|_| MatcherFailed)?;
+        answered.await.map_err(|_| MatcherFailed)
+    }
+
+    /// The matching thread's queue, starting the thread the first time (none if it cannot
+    /// be started).
+    fn matcher(&self) -> Option<&tokio::sync::mpsc::Sender<Job>> {
+        self.0
+            .matcher
+            .get_or_init(|| {
+                let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job>(MATCH_QUEUE);
+                let started = std::thread::Builder::new()
+                    .name("stub-matcher".into())
+                    // Patterns and JSON documents are bounded in depth (cost.rs; serde_json
+                    // refuses 128 levels), so this is plenty.
+                    .stack_size(8 * 1024 * 1024)
+                    .spawn(move || {
+                        // Ends when every `Stubs` is gone (and with it every sender).
+                        while let Some(job) = jobs.blocking_recv() {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                    });
+                match started {
+                    Ok(_) => Some(queue),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot start the thread that matches stubs");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// Stubs from `settings.dir`'s `mappings/` (none without a directory). A file that
@@ -219,12 +369,12 @@ impl Stubs {
 
     /// (Re)load the directory's mappings in place of the current ones.
     fn load_files(&self) -> Result<Vec<String>, String> {
-        let Some(dir) = &self.settings.dir else {
+        let Some(dir) = &self.0.settings.dir else {
             self.state().stubs.clear();
             return Ok(Vec::new());
         };
         let (mappings, warnings) = files::read_mappings(dir);
-        if self.settings.strict
+        if self.0.settings.strict
             && let Some(first) = warnings.first()
         {
             return Err(format!("{first} ([stubs] strict = true)"));
@@ -235,12 +385,12 @@ impl Stubs {
         for (path, json) in mappings {
             let serial = state.next_serial;
             state.next_serial += 1;
-            match Stub::parse(json, serial) {
+            match Stub::parse(json, serial, &self.0.limits) {
                 Ok(stub) => state.stubs.push(Stub {
                     persisted: true,
                     ..stub
                 }),
-                Err(e) if self.settings.strict => {
+                Err(e) if self.0.settings.strict => {
                     return Err(format!("{}: {e} ([stubs] strict = true)", path.display()));
                 }
                 Err(e) => warnings.push(format!("{}: {e}", path.display())),
@@ -250,24 +400,24 @@ impl Stubs {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The stubs directory's body file `name` (`__files/name`).
+    /// The stubs directory's body file `name` (`__files/name`), if it is inside `__files/`
+    /// once every symlink is followed.
     pub fn body_file(&self, name: &str) -> Result<Vec<u8>, String> {
-        let Some(dir) = &self.settings.dir else {
+        let Some(dir) = &self.0.settings.dir else {
             return Err(format!(
                 "bodyFileName \"{name}\": no [stubs] dir is configured"
             ));
         };
-        let path = dir.join("__files").join(name);
-        std::fs::read(&path).map_err(|e| format!("bodyFileName: {}: {e}", path.display()))
+        files::read_body(dir, name)
     }
 
     /// Add a stub; the answer is its JSON, with its id.
     pub fn add(&self, json: Value) -> Result<Value, String> {
         let mut state = self.state();
-        let stub = Stub::parse(json, state.next_serial)?;
+        let stub = Stub::parse(json, state.next_serial, &self.0.limits)?;
         state.next_serial += 1;
         state.stubs.retain(|s| s.id != stub.id);
         let json = Value::clone(&stub.json);
@@ -302,7 +452,7 @@ impl Stubs {
         let Some(at) = state.stubs.iter().position(|s| s.id == id) else {
             return Ok(None);
         };
-        let stub = Stub::parse(json, state.stubs[at].serial)?;
+        let stub = Stub::parse(json, state.stubs[at].serial, &self.0.limits)?;
         let json = Value::clone(&stub.json);
         state.stubs[at] = stub;
         Ok(Some(json))
@@ -328,7 +478,7 @@ impl Stubs {
     /// Write every stub not in the directory yet to its `mappings/`, one file each (named
     /// by id); how many.
     pub fn save(&self) -> Result<usize, String> {
-        let Some(dir) = &self.settings.dir else {
+        let Some(dir) = &self.0.settings.dir else {
             return Err("no [stubs] dir is configured to save the mappings in".into());
         };
         let mut state = self.state();
@@ -355,9 +505,14 @@ impl Stubs {
         Ok(warnings)
     }
 
-    /// Answer `request`: the best stub that matches it (moving its scenario on), recorded in
-    /// the journal.
-    pub fn serve(&self, request: Request) -> Served {
+    /// Answer `request` on the matching thread: the best stub that matches it (moving its
+    /// scenario on), recorded in the journal.
+    pub async fn serve(&self, request: Request) -> Result<Served, MatcherFailed> {
+        self.on_matcher(move |stubs| stubs.serve_now(request)).await
+    }
+
+    /// [`serve`](Self::serve), here and now.
+    pub(crate) fn serve_now(&self, request: Request) -> Served {
         let mut guard = self.state();
         // Borrowed field by field: the matched stub stays borrowed from `stubs` while the
         // scenarios and the journal change (cloning it cost every request its whole JSON).
@@ -431,8 +586,13 @@ impl Stubs {
         self.state().journal.clear();
     }
 
-    /// The logged requests that match `pattern` (`POST /__admin/requests/find`, `count`).
-    pub fn find(&self, pattern: &RequestPattern) -> Vec<Value> {
+    /// The logged requests that match `pattern` (`POST /__admin/requests/find`, `count`),
+    /// found on the matching thread.
+    pub async fn find(&self, pattern: RequestPattern) -> Result<Vec<Value>, MatcherFailed> {
+        self.on_matcher(move |stubs| stubs.find_now(&pattern)).await
+    }
+
+    pub(crate) fn find_now(&self, pattern: &RequestPattern) -> Vec<Value> {
         self.state().journal.find(pattern)
     }
 
@@ -441,8 +601,13 @@ impl Stubs {
         self.state().journal.unmatched()
     }
 
-    /// For each unmatched request, the closest stub and how far it was.
-    pub fn near_misses(&self) -> Vec<Value> {
+    /// For each unmatched request, the closest stub and how far it was; matched on the
+    /// matching thread.
+    pub async fn near_misses(&self) -> Result<Vec<Value>, MatcherFailed> {
+        self.on_matcher(Stubs::near_misses_now).await
+    }
+
+    pub(crate) fn near_misses_now(&self) -> Vec<Value> {
         let state = self.state();
         state
             .journal

@@ -2,12 +2,15 @@
 //! that no stub answers — which parts of the closest stub did not match.
 //!
 //! A pattern is checked once, when the stub is added ([`RequestPattern::parse`]): a bad
-//! regular expression or JSONPath is a `400` then, never a surprise at request time.
+//! regular expression or JSONPath, or one over its cost limit (`cost.rs`), is a `422` then,
+//! never a surprise at request time.
 
 use base64::Engine;
 use regex_lite::Regex;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
+
+use crate::cost::{self, Limits};
 
 /// A request as the stubs see it.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +78,7 @@ pub(crate) enum StringMatcher {
 }
 
 impl StringMatcher {
-    fn parse(value: &Value, what: &str) -> Result<Self, String> {
+    fn parse(value: &Value, what: &str, limits: &Limits) -> Result<Self, String> {
         let Some(object) = value.as_object() else {
             return Err(format!(
                 "{what}: a matcher is an object such as {{\"equalTo\": \"…\"}}"
@@ -101,10 +104,14 @@ impl StringMatcher {
             return Ok(Self::Contains(text("contains")?));
         }
         if object.contains_key("matches") {
-            return Ok(Self::Matches(regex(&text("matches")?, what)?));
+            return Ok(Self::Matches(cost::regex(&text("matches")?, what, limits)?));
         }
         if object.contains_key("doesNotMatch") {
-            return Ok(Self::DoesNotMatch(regex(&text("doesNotMatch")?, what)?));
+            return Ok(Self::DoesNotMatch(cost::regex(
+                &text("doesNotMatch")?,
+                what,
+                limits,
+            )?));
         }
         if object.get("absent") == Some(&Value::Bool(true)) {
             return Ok(Self::Absent);
@@ -150,12 +157,6 @@ impl StringMatcher {
     }
 }
 
-/// A regular expression that must match the whole text, as in WireMock (Java's `matches`).
-fn regex(pattern: &str, what: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| format!("{what}: the regular expression {pattern:?} is not valid: {e}"))
-}
-
 /// How the URL must look.
 #[derive(Clone, Debug)]
 enum UrlMatcher {
@@ -178,6 +179,9 @@ enum BodyMatcher {
         expected: Value,
         ignore_array_order: bool,
         ignore_extra_elements: bool,
+        /// With `ignore_array_order`, the most comparisons allowed, divided by the expected
+        /// value's nodes: the most nodes a body may have to be compared.
+        max_body_nodes: u64,
     },
     /// Some node is found; with a matcher, some node's text matches it.
     JsonPath(JsonPath, Option<StringMatcher>),
@@ -185,7 +189,7 @@ enum BodyMatcher {
 }
 
 impl BodyMatcher {
-    fn parse(value: &Value) -> Result<Self, String> {
+    fn parse(value: &Value, limits: &Limits) -> Result<Self, String> {
         let what = "bodyPatterns";
         let object = value
             .as_object()
@@ -198,10 +202,12 @@ impl BodyMatcher {
                 other => other.clone(),
             };
             let flag = |key: &str| object.get(key).and_then(Value::as_bool).unwrap_or(false);
+            let max_body_nodes = limits.json_comparisons / cost::nodes(&expected);
             return Ok(Self::EqualToJson {
                 expected,
                 ignore_array_order: flag("ignoreArrayOrder"),
                 ignore_extra_elements: flag("ignoreExtraElements"),
+                max_body_nodes,
             });
         }
         if let Some(path) = object.get("matchesJsonPath") {
@@ -214,7 +220,7 @@ impl BodyMatcher {
                         .ok_or_else(|| format!("{what}: matchesJsonPath needs an expression"))?;
                     let mut rest = inner.clone();
                     rest.remove("expression");
-                    let matcher = StringMatcher::parse(&Value::Object(rest), what)?;
+                    let matcher = StringMatcher::parse(&Value::Object(rest), what, limits)?;
                     (expression.to_owned(), Some(matcher))
                 }
                 other => {
@@ -223,8 +229,7 @@ impl BodyMatcher {
                     ));
                 }
             };
-            let path = JsonPath::parse(&expression)
-                .map_err(|e| format!("{what}: the JSONPath {expression:?} is not valid: {e}"))?;
+            let path = cost::jsonpath(&expression, what, limits)?;
             return Ok(Self::JsonPath(path, matcher));
         }
         if let Some(encoded) = object.get("binaryEqualTo").and_then(Value::as_str) {
@@ -233,28 +238,48 @@ impl BodyMatcher {
                 .map_err(|e| format!("{what}: binaryEqualTo is not base64: {e}"))?;
             return Ok(Self::Binary(bytes));
         }
-        Ok(Self::Text(StringMatcher::parse(value, what)?))
+        Ok(Self::Text(StringMatcher::parse(value, what, limits)?))
     }
 
-    fn matches(&self, body: &[u8]) -> bool {
-        match self {
+    /// None if `body` matches; else what the mismatch list says (`body`, or why the body
+    /// was not compared).
+    fn mismatch(&self, body: &[u8]) -> Option<&'static str> {
+        match self.matches(body) {
+            Ok(true) => None,
+            Ok(false) => Some("body"),
+            Err(why) => Some(why),
+        }
+    }
+
+    fn matches(&self, body: &[u8]) -> Result<bool, &'static str> {
+        Ok(match self {
             Self::Binary(bytes) => bytes == body,
             Self::Text(matcher) => matcher.matches(std::str::from_utf8(body).ok()),
             Self::EqualToJson {
                 expected,
                 ignore_array_order,
                 ignore_extra_elements,
-            } => serde_json::from_slice::<Value>(body).is_ok_and(|actual| {
+                max_body_nodes,
+            } => {
+                let Ok(actual) = serde_json::from_slice::<Value>(body) else {
+                    return Ok(false);
+                };
+                // Ignoring order, each expected value may be compared with each of the
+                // body's: bounded before the work starts.
+                if *ignore_array_order && cost::nodes(&actual) > *max_body_nodes {
+                    return Err("body (too big to compare ignoring array order: \
+                                [stubs] max_json_comparisons)");
+                }
                 json_equal(
                     expected,
                     &actual,
                     *ignore_array_order,
                     *ignore_extra_elements,
                 )
-            }),
+            }
             Self::JsonPath(path, matcher) => {
                 let Ok(document) = serde_json::from_slice::<Value>(body) else {
-                    return false;
+                    return Ok(false);
                 };
                 let nodes = path.query(&document).all();
                 match matcher {
@@ -268,7 +293,7 @@ impl BodyMatcher {
                     }),
                 }
             }
-        }
+        })
     }
 }
 
@@ -347,8 +372,8 @@ pub fn distance(missed: &Mismatches) -> usize {
 }
 
 impl RequestPattern {
-    /// Check a `request` object; the error names the field.
-    pub fn parse(value: &Value) -> Result<Self, String> {
+    /// Check a `request` object against `limits`; the error names the field.
+    pub fn parse(value: &Value, limits: &Limits) -> Result<Self, String> {
         let empty = Map::new();
         let object = match value {
             Value::Object(object) => object,
@@ -363,11 +388,11 @@ impl RequestPattern {
         let url = if let Some(url) = text("url") {
             UrlMatcher::Url(url.to_owned())
         } else if let Some(pattern) = text("urlPattern") {
-            UrlMatcher::UrlPattern(regex(pattern, "urlPattern")?)
+            UrlMatcher::UrlPattern(cost::regex(pattern, "urlPattern", limits)?)
         } else if let Some(path) = text("urlPath") {
             UrlMatcher::Path(path.to_owned())
         } else if let Some(pattern) = text("urlPathPattern") {
-            UrlMatcher::PathPattern(regex(pattern, "urlPathPattern")?)
+            UrlMatcher::PathPattern(cost::regex(pattern, "urlPathPattern", limits)?)
         } else {
             UrlMatcher::Any
         };
@@ -379,7 +404,7 @@ impl RequestPattern {
                     .map(|(name, m)| {
                         Ok((
                             name.clone(),
-                            StringMatcher::parse(m, &format!("{key}.{name}"))?,
+                            StringMatcher::parse(m, &format!("{key}.{name}"), limits)?,
                         ))
                     })
                     .collect(),
@@ -390,10 +415,10 @@ impl RequestPattern {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(patterns)) => patterns
                 .iter()
-                .map(BodyMatcher::parse)
+                .map(|p| BodyMatcher::parse(p, limits))
                 .collect::<Result<_, _>>()?,
             // One pattern on its own, as some clients send it (WireMock's Python client).
-            Some(one @ Value::Object(_)) => vec![BodyMatcher::parse(one)?],
+            Some(one @ Value::Object(_)) => vec![BodyMatcher::parse(one, limits)?],
             Some(other) => return Err(format!("bodyPatterns must be a list, not {other}")),
         };
         let basic_auth = match object.get("basicAuthCredentials") {
@@ -480,8 +505,8 @@ impl RequestPattern {
                 missed.push("basic auth credentials".to_owned());
             }
         }
-        if self.body.iter().any(|b| !b.matches(&request.body)) {
-            missed.push("body".to_owned());
+        if let Some(why) = self.body.iter().find_map(|b| b.mismatch(&request.body)) {
+            missed.push(why.to_owned());
         }
         missed
     }
@@ -507,7 +532,9 @@ mod tests {
     }
 
     fn missed(pattern: Value, request: &Request) -> Mismatches {
-        RequestPattern::parse(&pattern).unwrap().mismatches(request)
+        RequestPattern::parse(&pattern, &Limits::default())
+            .unwrap()
+            .mismatches(request)
     }
 
     #[test]
@@ -619,20 +646,32 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_named_when_added() {
-        let err = RequestPattern::parse(&json!({"urlPathPattern": "/users/[0-9"})).unwrap_err();
+        let err = RequestPattern::parse(
+            &json!({"urlPathPattern": "/users/[0-9"}),
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(
             err.contains("urlPathPattern") && err.contains("not valid"),
             "{err}"
         );
-        let err = RequestPattern::parse(&json!({"urlPathPattern": "/\\p{L}+"})).unwrap_err();
+        let err = RequestPattern::parse(&json!({"urlPathPattern": "/\\p{L}+"}), &Limits::default())
+            .unwrap_err();
         assert!(
             err.contains("not valid"),
             "Unicode classes are refused: {err}"
         );
-        let err = RequestPattern::parse(&json!({"headers": {"X": {"sortOf": "x"}}})).unwrap_err();
+        let err = RequestPattern::parse(
+            &json!({"headers": {"X": {"sortOf": "x"}}}),
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("headers.X: unknown matcher"), "{err}");
-        let err = RequestPattern::parse(&json!({"bodyPatterns": [{"matchesJsonPath": "$$["}]}))
-            .unwrap_err();
+        let err = RequestPattern::parse(
+            &json!({"bodyPatterns": [{"matchesJsonPath": "$$["}]}),
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("JSONPath"), "{err}");
     }
 }

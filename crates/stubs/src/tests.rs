@@ -32,7 +32,11 @@ fn the_highest_priority_then_the_newest_stub_answers() {
     stubs
         .add(json!({"request": {"urlPathPattern": "/users/.*"}, "response": {"status": 201}}))
         .unwrap();
-    assert_eq!(status(stubs.serve(get("/users/1"))), Ok(201), "the newest");
+    assert_eq!(
+        status(stubs.serve_now(get("/users/1"))),
+        Ok(201),
+        "the newest"
+    );
     stubs
         .add(
             json!({"priority": 1, "request": {"urlPath": "/users/1"}, "response": {"status": 202}}),
@@ -44,7 +48,7 @@ fn the_highest_priority_then_the_newest_stub_answers() {
         )
         .unwrap();
     assert_eq!(
-        status(stubs.serve(get("/users/1"))),
+        status(stubs.serve_now(get("/users/1"))),
         Ok(202),
         "priority 1 first"
     );
@@ -76,7 +80,7 @@ fn a_scenario_fails_twice_then_succeeds() {
         ..Request::default()
     };
     let codes: Vec<_> = (0..4)
-        .map(|_| status(stubs.serve(post())).unwrap())
+        .map(|_| status(stubs.serve_now(post())).unwrap())
         .collect();
     assert_eq!(codes, [503, 503, 200, 200]);
     assert_eq!(stubs.scenarios()[0]["state"], "two failures");
@@ -85,13 +89,13 @@ fn a_scenario_fails_twice_then_succeeds() {
         json!(["Started", "one failure", "two failures"])
     );
     stubs.reset_scenarios();
-    assert_eq!(status(stubs.serve(post())), Ok(503), "Started again");
+    assert_eq!(status(stubs.serve_now(post())), Ok(503), "Started again");
 }
 
 #[test]
 fn an_unmatched_request_names_the_closest_stub_and_what_it_missed() {
     let stubs = stubs();
-    let no_stub = status(stubs.serve(get("/x"))).unwrap_err();
+    let no_stub = status(stubs.serve_now(get("/x"))).unwrap_err();
     assert!(no_stub.contains("No stub is configured"), "{no_stub}");
     stubs
         .add(
@@ -102,7 +106,7 @@ fn an_unmatched_request_names_the_closest_stub_and_what_it_missed() {
     stubs
         .add(json!({"request": {"method": "DELETE", "url": "/elsewhere"}}))
         .unwrap();
-    let diff = status(stubs.serve(get("/v1/charges"))).unwrap_err();
+    let diff = status(stubs.serve_now(get("/v1/charges"))).unwrap_err();
     assert!(diff.contains("GET /v1/charges"), "{diff}");
     assert!(diff.contains("Closest stub: \"charge\""), "{diff}");
     assert!(diff.contains("does not match: method"), "{diff}");
@@ -111,7 +115,7 @@ fn an_unmatched_request_names_the_closest_stub_and_what_it_missed() {
         "{diff}"
     );
     assert!(!diff.contains("URL"), "the URL did match: {diff}");
-    let near = stubs.near_misses();
+    let near = stubs.near_misses_now();
     assert_eq!(near.len(), 2, "one per unmatched request, oldest first");
     assert_eq!(near[1]["request"]["url"], "/v1/charges");
     assert_eq!(near[1]["stubMapping"]["name"], "charge");
@@ -130,7 +134,7 @@ fn the_journal_records_finds_counts_and_forgets_the_oldest() {
     .unwrap();
     stubs.add(json!({"request": {"urlPath": "/a"}})).unwrap();
     for url in ["/a?n=1", "/b", "/a?n=2", "/a?n=3"] {
-        stubs.serve(get(url));
+        stubs.serve_now(get(url));
     }
     let requests = stubs.requests();
     assert_eq!(requests.len(), 3, "the oldest was forgotten");
@@ -142,8 +146,8 @@ fn the_journal_records_finds_counts_and_forgets_the_oldest() {
     );
     let id = requests[1]["id"].as_str().unwrap();
     assert_eq!(stubs.request(id).unwrap()["request"]["url"], "/a?n=2");
-    let pattern = RequestPattern::parse(&json!({"urlPath": "/a"})).unwrap();
-    assert_eq!(stubs.find(&pattern).len(), 2);
+    let pattern = RequestPattern::parse(&json!({"urlPath": "/a"}), &Limits::default()).unwrap();
+    assert_eq!(stubs.find_now(&pattern).len(), 2);
     assert_eq!(stubs.unmatched().len(), 1);
     stubs.clear_requests();
     assert!(stubs.requests().is_empty());
@@ -152,7 +156,7 @@ fn the_journal_records_finds_counts_and_forgets_the_oldest() {
 #[test]
 fn a_journal_entry_says_when_the_request_arrived_not_when_it_was_listed() {
     let stubs = stubs();
-    stubs.serve(get("/early"));
+    stubs.serve_now(get("/early"));
     let after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -178,17 +182,17 @@ fn the_journal_keeps_at_most_its_bytes_of_bodies() {
         body: body.as_bytes().to_vec(),
         ..Request::default()
     };
-    stubs.serve(post("12345"));
-    stubs.serve(post("67890"));
+    stubs.serve_now(post("12345"));
+    stubs.serve_now(post("67890"));
     assert_eq!(stubs.requests().len(), 2, "10 bytes fit");
-    stubs.serve(post("abc"));
+    stubs.serve_now(post("abc"));
     let bodies: Vec<_> = stubs
         .requests()
         .iter()
         .map(|r| r["request"]["body"].clone())
         .collect();
     assert_eq!(bodies, [json!("abc"), json!("67890")], "the oldest went");
-    stubs.serve(post("a body above the budget"));
+    stubs.serve_now(post("a body above the budget"));
     assert_eq!(stubs.requests().len(), 1, "the newest is always kept");
     let err = StubsSettings {
         max_journal: 0,
@@ -279,7 +283,7 @@ fn ids_are_kept_replaced_and_removed() {
         .unwrap()
         .unwrap();
     assert_eq!(replaced["id"], id);
-    assert_eq!(status(stubs.serve(get("/y"))), Ok(418));
+    assert_eq!(status(stubs.serve_now(get("/y"))), Ok(418));
     assert!(stubs.replace("nope", json!({})).unwrap().is_none());
     assert!(stubs.remove(id));
     assert!(!stubs.remove(id));
@@ -287,4 +291,82 @@ fn ids_are_kept_replaced_and_removed() {
         .add(json!({"request": {"urlPattern": "("}}))
         .unwrap_err();
     assert!(err.contains("urlPattern"), "{err}");
+}
+
+#[tokio::test]
+async fn matching_runs_on_its_own_thread_and_outlives_a_panic() {
+    let stubs = stubs();
+    stubs
+        .add(json!({"request": {"urlPath": "/a"}, "response": {"status": 204}}))
+        .unwrap();
+    let thread = stubs
+        .on_matcher(|_| std::thread::current().name().map(str::to_owned))
+        .await;
+    assert_eq!(thread, Ok(Some("stub-matcher".to_owned())));
+    let failed = stubs
+        .on_matcher(|_| -> u8 { std::panic::panic_any("a bug in a matcher") })
+        .await;
+    assert_eq!(failed, Err(MatcherFailed));
+    assert_eq!(status(stubs.serve(get("/a")).await.unwrap()), Ok(204));
+    let pattern = stubs.pattern(&json!({"urlPath": "/a"})).unwrap();
+    assert_eq!(stubs.find(pattern).await.unwrap().len(), 1);
+    assert_eq!(stubs.near_misses().await.unwrap().len(), 0);
+}
+
+#[test]
+fn an_id_must_name_a_file_in_mappings() {
+    let stubs = stubs();
+    for id in [
+        "../x",
+        "/etc/x",
+        "a/b",
+        "..",
+        ".",
+        "",
+        "a\nb",
+        &"x".repeat(251),
+    ] {
+        let error = stubs
+            .add(json!({"id": id, "request": {"urlPath": "/a"}}))
+            .unwrap_err();
+        assert!(error.starts_with("id "), "{id:?}: {error}");
+    }
+    let error = stubs.add(json!({"id": 7})).unwrap_err();
+    assert!(error.contains("id must be a string"), "{error}");
+    assert!(stubs.add(json!({"id": "x".repeat(250)})).is_ok());
+    assert!(stubs.add(json!({"uuid": "kept-as-given"})).is_ok());
+}
+
+#[test]
+fn comparing_ignoring_array_order_is_bounded_before_it_starts() {
+    let (stubs, _) = Stubs::load(StubsSettings {
+        max_json_comparisons: 1000,
+        ..StubsSettings::default()
+    })
+    .unwrap();
+    // Ten expected values: a body of up to 100 values may be compared.
+    stubs
+        .add(
+            json!({"request": {"bodyPatterns": [{"equalToJson": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+                     "ignoreArrayOrder": true, "ignoreExtraElements": true}]},
+                     "response": {"status": 200}}),
+        )
+        .unwrap();
+    let post = |body: String| Request {
+        method: "POST".into(),
+        url: "/".into(),
+        body: body.into_bytes(),
+        ..Request::default()
+    };
+    let small: Vec<u32> = (1..=99).rev().collect();
+    assert_eq!(
+        status(stubs.serve_now(post(serde_json::to_string(&small).unwrap()))),
+        Ok(200)
+    );
+    let big: Vec<u32> = (1..=100).rev().collect();
+    let refused = status(stubs.serve_now(post(serde_json::to_string(&big).unwrap()))).unwrap_err();
+    assert!(
+        refused.contains("too big to compare ignoring array order: [stubs] max_json_comparisons"),
+        "{refused}"
+    );
 }

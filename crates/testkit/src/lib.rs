@@ -134,7 +134,7 @@ pub use switchboard_faults::Toxic;
 use switchboard_faults::ToxicControl;
 use switchboard_mail::Chaos;
 pub use switchboard_mail::{MailStore, Query, StoredMessage, Trigger, Triggers};
-pub use switchboard_stubs::{RequestPattern, Stubs};
+pub use switchboard_stubs::Stubs;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use switchboard_core::{Event, EventKind};
-use switchboard_stubs::{BodySource, Fault, RequestPattern, ResponseDef, Served};
+use switchboard_stubs::{BodySource, Fault, MatcherFailed, ResponseDef, Served};
 
 use super::AppState;
 use crate::serve::{Connection, Sabotage};
@@ -157,25 +157,38 @@ async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> R
     }
 }
 
-fn pattern(body: &Bytes) -> Result<RequestPattern, String> {
-    json_body(body).and_then(|json| RequestPattern::parse(&json))
+/// The journal's requests that match the request pattern in `body`, found on the stubs'
+/// matching thread.
+async fn found(state: &AppState, body: &Bytes) -> Result<Vec<Value>, Response> {
+    let pattern = json_body(body)
+        .and_then(|json| state.shared.stubs.pattern(&json))
+        .map_err(invalid)?;
+    state
+        .shared
+        .stubs
+        .find(pattern)
+        .await
+        .map_err(matcher_failed)
+}
+
+/// 500: the matching thread could not answer (see `switchboard_stubs::MatcherFailed`).
+fn matcher_failed(error: MatcherFailed) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("500 {error}\n")).into_response()
 }
 
 /// `POST /__admin/requests/count` with a request pattern: `{"count": N}`.
 async fn count_requests(State(state): State<AppState>, body: Bytes) -> Response {
-    match pattern(&body) {
-        Ok(pattern) => {
-            Json(json!({"count": state.shared.stubs.find(&pattern).len()})).into_response()
-        }
-        Err(message) => invalid(message),
+    match found(&state, &body).await {
+        Ok(requests) => Json(json!({"count": requests.len()})).into_response(),
+        Err(refusal) => refusal,
     }
 }
 
 /// `POST /__admin/requests/find` with a request pattern: `{"requests": [...]}`.
 async fn find_requests(State(state): State<AppState>, body: Bytes) -> Response {
-    match pattern(&body) {
-        Ok(pattern) => Json(json!({"requests": state.shared.stubs.find(&pattern)})).into_response(),
-        Err(message) => invalid(message),
+    match found(&state, &body).await {
+        Ok(requests) => Json(json!({"requests": requests})).into_response(),
+        Err(refusal) => refusal,
     }
 }
 
@@ -183,8 +196,11 @@ async fn unmatched(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"requests": state.shared.stubs.unmatched()}))
 }
 
-async fn near_misses(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"nearMisses": state.shared.stubs.near_misses()}))
+async fn near_misses(State(state): State<AppState>) -> Response {
+    match state.shared.stubs.near_misses().await {
+        Ok(near) => Json(json!({"nearMisses": near})).into_response(),
+        Err(error) => matcher_failed(error),
+    }
 }
 
 async fn scenarios(State(state): State<AppState>) -> Json<Value> {
@@ -247,7 +263,11 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
         body: body.to_vec(),
     };
     let (method, url) = (request.method.clone(), request.url.clone());
-    match state.shared.stubs.serve(request) {
+    let served = match state.shared.stubs.serve(request).await {
+        Ok(served) => served,
+        Err(error) => return matcher_failed(error),
+    };
+    match served {
         Served::Stub { response, .. } => respond(&state, &response).await,
         Served::Unmatched { diff, closest } => {
             let (closest, mismatched) = closest.unzip();
