@@ -169,7 +169,7 @@ impl PortToxics {
         if let Some(duration) = toxic.duration {
             let (toxics, name) = (Arc::downgrade(self), toxic.name.clone());
             // From now, not from when the task first runs.
-            let at = tokio::time::Instant::now() + duration;
+            let at = switchboard_core::deadline(duration);
             tokio::spawn(async move {
                 tokio::time::sleep_until(at).await;
                 expire(&toxics, &name, serial, duration);

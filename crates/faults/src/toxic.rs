@@ -162,6 +162,28 @@ pub enum TimeSpec {
     Text(String),
 }
 
+/// The longest time a toxic may wait, hold, or last: a day. Longer is never a useful fault
+/// (a toxic without `duration` lasts until it is removed, a `timeout` of 0 holds for ever),
+/// and it keeps every deadline the engine computes far from the clock's end.
+pub(crate) const MAX_TOXIC_TIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A toxic's time in milliseconds, at most [`MAX_TOXIC_TIME`].
+fn toxic_millis(name: &str, ms: u64) -> Result<Duration, String> {
+    let time = Duration::from_millis(ms);
+    at_most_a_day(name, time, &format!("{ms} ms"))?;
+    Ok(time)
+}
+
+fn at_most_a_day(name: &str, time: Duration, given: &str) -> Result<(), String> {
+    match time <= MAX_TOXIC_TIME {
+        true => Ok(()),
+        false => Err(format!(
+            "{name} {given} is more than a day ({} ms), the longest a toxic may take",
+            MAX_TOXIC_TIME.as_millis()
+        )),
+    }
+}
+
 impl TimeSpec {
     fn to_duration(&self) -> Result<Duration, String> {
         match self {
@@ -377,13 +399,12 @@ impl Toxic {
     /// Check a toxic written as JSON or TOML; the error says what is wrong in its terms.
     pub fn from_spec(spec: ToxicSpec) -> Result<Self, String> {
         let map = spec.attributes.unwrap_or_default();
-        let ms = Duration::from_millis;
         let kind = match spec.kind.as_str() {
             "latency" => {
                 let a: LatencyAttributes = attributes("latency", map)?;
                 Kind::Latency {
-                    latency: ms(a.latency),
-                    jitter: ms(a.jitter),
+                    latency: toxic_millis("latency", a.latency)?,
+                    jitter: toxic_millis("jitter", a.jitter)?,
                 }
             }
             "bandwidth" => {
@@ -394,23 +415,34 @@ impl Toxic {
                 Kind::Bandwidth { rate_kb: a.rate }
             }
             "slow_close" => Kind::SlowClose {
-                delay: ms(attributes::<DelayAttributes>("slow_close", map)?.delay),
+                delay: toxic_millis(
+                    "delay",
+                    attributes::<DelayAttributes>("slow_close", map)?.delay,
+                )?,
             },
             "timeout" => Kind::Timeout {
-                timeout: ms(attributes::<TimeoutAttributes>("timeout", map)?.timeout),
+                timeout: toxic_millis(
+                    "timeout",
+                    attributes::<TimeoutAttributes>("timeout", map)?.timeout,
+                )?,
             },
             "reset_peer" => Kind::ResetPeer {
-                timeout: ms(attributes::<TimeoutAttributes>("reset_peer", map)?.timeout),
+                timeout: toxic_millis(
+                    "timeout",
+                    attributes::<TimeoutAttributes>("reset_peer", map)?.timeout,
+                )?,
             },
             "slicer" => {
                 let a: SlicerAttributes = attributes("slicer", map)?;
                 if a.average_size == 0 {
                     return Err("a slicer toxic needs an average_size above 0".into());
                 }
+                let delay = Duration::from_micros(a.delay);
+                at_most_a_day("delay", delay, &format!("{} µs", a.delay))?;
                 Kind::Slicer {
                     average_size: a.average_size,
                     size_variation: a.size_variation.min(a.average_size - 1),
-                    delay: Duration::from_micros(a.delay),
+                    delay,
                 }
             }
             "limit_data" => Kind::LimitData {
@@ -436,8 +468,12 @@ impl Toxic {
             .as_ref()
             .map(TimeSpec::to_duration)
             .transpose()?;
-        if duration.is_some_and(|d| d.is_zero()) {
-            return Err("`duration` must be above 0 (how long the toxic lasts)".into());
+        if let Some(duration) = duration {
+            if duration.is_zero() {
+                return Err("`duration` must be above 0 (how long the toxic lasts)".into());
+            }
+            let given = humantime::format_duration(duration).to_string();
+            at_most_a_day("duration", duration, &given)?;
         }
         let mut toxic = Toxic {
             name: String::new(),
@@ -508,6 +544,53 @@ mod tests {
 
     fn parse(value: Value) -> Result<Toxic, String> {
         Toxic::from_spec(serde_json::from_value(value).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn a_toxic_takes_at_most_a_day() {
+        let day = MAX_TOXIC_TIME.as_millis() as u64;
+        assert!(parse(json!({"type": "latency", "attributes": {"latency": day}})).is_ok());
+        for (toxic, words) in [
+            (
+                json!({"type": "latency", "attributes": {"latency": u64::MAX}}),
+                "latency 18446744073709551615 ms",
+            ),
+            (
+                json!({"type": "latency", "attributes": {"jitter": day + 1}}),
+                "jitter",
+            ),
+            (
+                json!({"type": "slow_close", "attributes": {"delay": u64::MAX}}),
+                "delay",
+            ),
+            (
+                json!({"type": "timeout", "attributes": {"timeout": u64::MAX}}),
+                "timeout",
+            ),
+            (
+                json!({"type": "reset_peer", "attributes": {"timeout": u64::MAX}}),
+                "timeout",
+            ),
+            (
+                json!({"type": "slicer", "attributes": {"average_size": 1, "delay": u64::MAX}}),
+                "delay",
+            ),
+            (
+                json!({"type": "latency", "duration": "2days"}),
+                "duration 2days",
+            ),
+            (json!({"type": "latency", "duration": u64::MAX}), "duration"),
+        ] {
+            let error = parse(toxic.clone()).unwrap_err();
+            assert!(
+                error.contains(words) && error.contains("more than a day (86400000 ms)"),
+                "{toxic}: {error}"
+            );
+        }
+        let patched = parse(json!({"type": "latency"}))
+            .unwrap()
+            .patched(&json!({"attributes": {"latency": u64::MAX}}));
+        assert!(patched.unwrap_err().contains("more than a day"));
     }
 
     #[test]

@@ -44,9 +44,16 @@ pub struct HttpSettings {
     /// Hosts besides switchboard itself that `/redirect-to` may send a client to; a URL on
     /// any other host gets 403, so that the endpoint is not an open redirect.
     pub redirect_hosts: Vec<String>,
-    /// Longest `/api/v1/wait` will wait for a message; longer requests are cut to it.
+    /// Longest `/api/v1/wait` will wait for a message; a longer `timeout` gets 400.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
+    /// The largest picture a thumbnail is made of, in decoded bytes (width × height × bytes
+    /// a pixel, as its header declares it); a larger one gets a blank thumbnail, undecoded.
+    pub max_image_bytes: u64,
+    /// Thumbnails made at the same time; more requests wait their turn.
+    pub thumbnails_at_once: usize,
+    /// Thumbnails kept once made; the oldest is forgotten first.
+    pub thumbnail_cache: usize,
     /// Well-known ports the page lists although switchboard does not listen on them, to
     /// show what happens where nobody listens.
     pub show_unbound: Vec<u16>,
@@ -81,6 +88,9 @@ impl Default for HttpSettings {
             max_redirects: 100,
             redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),
+            max_image_bytes: 48 * 1024 * 1024,
+            thumbnails_at_once: 2,
+            thumbnail_cache: 128,
             show_unbound: vec![21, 22],
             knock_rate: 5,
             knock_timeout: Duration::from_secs(2),
@@ -100,6 +110,9 @@ impl HttpSettings {
         }
         if self.knock_rate == 0 {
             return Err("knock_rate must be at least 1 (knocks a second per client)".into());
+        }
+        if self.thumbnails_at_once == 0 {
+            return Err("thumbnails_at_once must be at least 1".into());
         }
         if self.max_websocket_message_bytes == 0 {
             return Err(
@@ -143,6 +156,10 @@ pub struct ControlSettings {
     /// shell for whoever reaches it, so by default programs on ports come from the config
     /// file only.
     pub allow_exec: bool,
+    /// The longest `POST /api/ports/{port}/close?for=` may close a port for; longer gets
+    /// 400 (closing without `for` closes until the port is opened again).
+    #[serde(with = "humantime_serde")]
+    pub max_close_for: Duration,
 }
 
 impl Default for ControlSettings {
@@ -153,6 +170,7 @@ impl Default for ControlSettings {
                 .filter_map(|c| c.parse().ok())
                 .collect(),
             allow_exec: false,
+            max_close_for: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

@@ -580,7 +580,7 @@ impl MailStore {
         if let Some(found) = self.search(query).into_iter().next() {
             return Some(found);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = switchboard_core::deadline(timeout);
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
                 Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => return None,

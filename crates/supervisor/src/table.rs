@@ -203,7 +203,7 @@ impl PortTable {
         let refused = format!("new connections refused for {after}");
         self.emit(&port, EventKind::fault_started("close", refused));
         let table = Arc::downgrade(self);
-        let at = tokio::time::Instant::now() + reopen_after;
+        let at = switchboard_core::deadline(reopen_after);
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             let Some(table) = table.upgrade() else {

@@ -119,11 +119,16 @@ async fn close(
     let closed = match query.reopen_after.as_deref() {
         None => state.shared.control.close_port(port).await,
         Some(text) => {
-            let Some(after) = super::parse_duration(text).filter(|d| !d.is_zero()) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("for={text}: give a time such as 5s or 500ms"),
-                );
+            let max = state.shared.control_settings.max_close_for;
+            let after = match super::params::duration("for", text, max, "[control] max_close_for") {
+                Ok(after) if !after.is_zero() => after,
+                Ok(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("for={text}: give a time above zero, such as 5s or 500ms"),
+                    );
+                }
+                Err(why) => return error(StatusCode::BAD_REQUEST, why),
             };
             state.shared.control.close_port_for(port, after).await
         }

@@ -32,7 +32,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/message/{id}/part/{part}", get(part))
         .route(
             "/api/v1/message/{id}/part/{part}/thumb",
-            get(view::thumbnail),
+            get(super::thumbnail::thumbnail),
         )
         .route("/api/v1/search", get(search).delete(delete_search))
         .route("/api/v1/tags", get(list_tags).put(set_tags))
@@ -389,6 +389,20 @@ pub(super) fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, Api
     state.shared.mail.get(id).ok_or_else(|| not_found(id))
 }
 
+/// The part `part_id` of the message `id`, or 404 saying which is missing.
+pub(super) fn find_part(
+    state: &AppState,
+    id: &str,
+    part_id: &str,
+) -> Result<switchboard_mail::PartData, ApiError> {
+    find(state, id)?.part(part_id).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("message {id} has no part {part_id}"),
+        )
+    })
+}
+
 /// `GET /api/v1/message/{ID}` (or `latest`): the whole message; marks it read.
 async fn message(
     State(state): State<AppState>,
@@ -446,13 +460,7 @@ async fn part(
     State(state): State<AppState>,
     Path((id, part_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let m = find(&state, &id)?;
-    let Some(part) = m.part(&part_id) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("message {id} has no part {part_id}"),
-        ));
-    };
+    let part = find_part(&state, &id, &part_id)?;
     // Always an attachment, never shown in place: a part is a stranger's file on
     // switchboard's own origin. (An <img> in the sandboxed view still loads it.) Should a
     // browser show it anyway, it is sandboxed: no script, no requests.
@@ -471,36 +479,15 @@ async fn part(
         .into_response())
 }
 
-/// Characters that reorder or hide text (bidirectional overrides, isolates and marks): in a
-/// file name they make `invoice\u{202E}fdp.exe` read as `invoiceexe.pdf`.
-fn reorders_text(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// The name a download is saved under: the sender's file name without any folder (`/` or
-/// `\`), control or reordering characters, or leading dots (no hidden files, no `..`),
-/// at most 200 characters; "attachment" when nothing is left.
-fn safe_file_name(name: &str) -> String {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let kept: String = last
-        .chars()
-        .filter(|c| !c.is_control() && !reorders_text(*c))
-        .take(200)
-        .collect();
-    let kept = kept.trim().trim_start_matches('.').trim();
-    match kept.is_empty() {
-        true => "attachment".to_owned(),
-        false => kept.to_owned(),
-    }
-}
-
 /// `Content-Disposition` for a part: always an attachment, under a safe name, in ASCII for
 /// every client and in UTF-8 for those that read RFC 6266's `filename*`.
 fn disposition(file_name: &str) -> String {
     if file_name.is_empty() {
         return "attachment".to_owned();
     }
-    let name = safe_file_name(file_name);
+    // The sender's name without folders, controls or reordering characters, or leading dots
+    // (no hidden files, no `..`).
+    let name = switchboard_files::cleaned_name(file_name, "attachment");
     let ascii: String = name
         .chars()
         .map(|c| match c {
@@ -585,15 +572,13 @@ async fn wait(
         Some(text) => Search::parse(text).map_err(|e| bad_request(e.to_string()))?,
         None => Search::default(),
     };
+    let max = state.settings.max_wait;
     let timeout = match params.get("timeout") {
-        None => DEFAULT_WAIT,
-        Some(text) => parse_timeout(text).ok_or_else(|| {
-            bad_request(format!(
-                "timeout {text:?} is not a duration like 5s or 500ms"
-            ))
-        })?,
-    }
-    .min(state.settings.max_wait);
+        None => DEFAULT_WAIT.min(max),
+        Some(text) => {
+            super::params::duration("timeout", text, max, "[http] max_wait").map_err(bad_request)?
+        }
+    };
     match state.shared.mail.wait_for(&query, timeout).await {
         Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),
         None => Err(ApiError(
@@ -607,29 +592,20 @@ async fn wait(
     }
 }
 
-fn parse_timeout(text: &str) -> Option<Duration> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Some(Duration::from_secs_f64(seconds))
-        }
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(text).ok(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_download_keeps_a_safe_name() {
-        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(safe_file_name("..\\..\\win.ini"), "win.ini");
-        assert_eq!(safe_file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
-        assert_eq!(safe_file_name("a\u{2067}b\u{200F}c\r\nd\0e"), "abcde");
-        assert_eq!(safe_file_name(".bashrc"), "bashrc");
-        assert_eq!(safe_file_name("dir/"), "attachment");
-        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 200);
+        assert_eq!(
+            disposition("../../etc/pass\u{202E}wd"),
+            "attachment; filename=\"passwd\"; filename*=UTF-8''passwd"
+        );
+        assert_eq!(
+            disposition(".."),
+            "attachment; filename=\"attachment\"; filename*=UTF-8''attachment"
+        );
         assert_eq!(
             disposition("r\u{e9}sum\u{e9} \"1\".pdf"),
             "attachment; filename=\"r_sum_ _1_.pdf\"; \
@@ -642,15 +618,5 @@ mod tests {
     fn timestamps_look_like_mailpit_s() {
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_687_200_123_456_789).unwrap();
         assert_eq!(timestamp(t), "2026-11-26T10:00:00.123Z");
-    }
-
-    #[test]
-    fn timeouts_in_seconds_or_with_units() {
-        assert_eq!(parse_timeout("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_timeout("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_timeout("-1"), None);
-        assert_eq!(parse_timeout("soon"), None);
     }
 }

@@ -8,9 +8,11 @@ mod live;
 mod mail;
 mod mailpit_events;
 mod page;
+pub(crate) mod params;
 mod send;
 mod site;
 mod stubs;
+mod thumbnail;
 mod toxiproxy;
 mod view;
 mod websocket;
@@ -42,17 +44,25 @@ pub(crate) struct State {
     pub(crate) hosts: HostNames,
     /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
     pub(crate) knocks: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Thumbnails of image attachments, made once each, a few at a time.
+    pub(crate) thumbnails: thumbnail::Thumbnails,
 }
 
 impl AppState {
     pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>) -> Self {
         let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
         let knocks = knock::limiter(settings.knock_rate);
+        let thumbnails = thumbnail::Thumbnails::new(
+            settings.thumbnail_cache,
+            settings.thumbnails_at_once,
+            settings.max_image_bytes,
+        );
         Self(Arc::new(State {
             shared,
             settings,
             hosts,
             knocks,
+            thumbnails,
         }))
     }
 }
@@ -117,6 +127,7 @@ pub(crate) fn send_message(body: &[u8]) -> Result<(Vec<u8>, String, Vec<String>)
     send::message_of(body).map_err(|e| e.1)
 }
 
+pub(crate) use thumbnail::{decoded as decoded_image, thumbnail_of};
 pub(crate) use toxiproxy::rows_of as toxiproxy_rows;
 
 /// The router of a `toxiproxy` row: Toxiproxy's API.
@@ -127,18 +138,6 @@ pub(crate) fn toxiproxy_router(state: AppState) -> Router {
 /// The router of a `stubs` row: the stubs, and WireMock's admin API under `/__admin`.
 pub(crate) fn stubs_router(state: AppState) -> Router {
     stubs::router(state)
-}
-
-/// A time as a query gives it: a number of seconds (`2`, `0.5`) or with a unit (`500ms`,
-/// `5s`); none for anything else, negative numbers included.
-fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Some(std::time::Duration::from_secs_f64(secs))
-        }
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(text).ok(),
-    }
 }
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {

@@ -95,6 +95,48 @@ fn check_address(address: &str, field: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An attachment's fields become MIME part headers, which mail-builder writes as they are:
+/// a line break in one would start a header of the client's own (or move the part's
+/// `Content-Transfer-Encoding` into its body). So `ContentType` must be a media type,
+/// `ContentID` printable ASCII without spaces or angle brackets, and `Filename` free of
+/// controls.
+fn check_attachment(attachment: &Attachment) -> Result<(), ApiError> {
+    let refuse = |field: &str, value: &str, why: &str| {
+        Err(bad_request(format!("Attachments: {field} {value:?} {why}")))
+    };
+    let content_type = &attachment.content_type;
+    if !content_type.is_empty() && content_type.parse::<mime::Mime>().is_err() {
+        return refuse(
+            "ContentType",
+            content_type,
+            "is not a media type such as image/png or text/plain; charset=utf-8",
+        );
+    }
+    let cid = &attachment.content_id;
+    if !cid
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+    {
+        return refuse(
+            "ContentID",
+            cid,
+            "must be printable ASCII without spaces or angle brackets",
+        );
+    }
+    if let Some(c) = attachment
+        .filename
+        .chars()
+        .find(|c| switchboard_files::is_hostile(*c))
+    {
+        return refuse(
+            "Filename",
+            &attachment.filename,
+            &format!("holds {c:?}: no control or line-separating characters"),
+        );
+    }
+    Ok(())
+}
+
 /// Build the message's bytes; the envelope recipients are To, Cc and Bcc.
 fn build(request: &SendRequest) -> Result<(Vec<u8>, String, Vec<String>), ApiError> {
     let Some(from) = &request.from else {
@@ -158,6 +200,7 @@ fn build(request: &SendRequest) -> Result<(Vec<u8>, String, Vec<String>), ApiErr
         message = message.html_body(&*request.html);
     }
     for attachment in &request.attachments {
+        check_attachment(attachment)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(attachment.content.trim())
             .map_err(|e| {

@@ -1,5 +1,4 @@
-//! A message as a browser or a test script sees it: `/view/{ID}.html`, `/view/{ID}.txt`,
-//! and thumbnails of image attachments.
+//! A message as a browser or a test script sees it: `/view/{ID}.html`, `/view/{ID}.txt`.
 //!
 //! The HTML view is a stranger's HTML served from switchboard's own origin, so it is
 //! sandboxed: `Content-Security-Policy: sandbox` gives it an origin of its own (it cannot
@@ -7,13 +6,9 @@
 //! images only from switchboard itself (its own inline parts) or `data:` URLs, so a tracking
 //! pixel or a stylesheet elsewhere learns nothing.
 
-use std::io::Cursor;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use image::imageops::FilterType;
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 use super::AppState;
 use super::mail::{ApiError, find};
@@ -127,64 +122,6 @@ pub(super) async fn view(
         .into_response())
 }
 
-/// Thumbnails are this size, as in Mailpit.
-const THUMB: (u32, u32) = (180, 120);
-
-/// `GET /api/v1/message/{ID}/part/{PartID}/thumb`: a 180×120 JPEG of an image attachment,
-/// cropped to fill (or padded on white when smaller); blank white for anything that is
-/// not an image switchboard can read (PNG, JPEG, GIF).
-pub(super) async fn thumbnail(
-    State(state): State<AppState>,
-    Path((id, part_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let message = find(&state, &id)?;
-    let Some(part) = message.part(&part_id) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("message {id} has no part {part_id}"),
-        ));
-    };
-    // Decoding is CPU work of unknown size: off the async workers.
-    let jpeg = tokio::task::spawn_blocking(move || thumbnail_of(&part.bytes))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/jpeg"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        jpeg,
-    )
-        .into_response())
-}
-
-/// The JPEG thumbnail of `bytes`; a blank one if they are not a readable image.
-fn thumbnail_of(bytes: &[u8]) -> Vec<u8> {
-    let (width, height) = THUMB;
-    let mut canvas = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let decoded = image::guess_format(bytes)
-        .ok()
-        .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif))
-        .and_then(|format| image::load_from_memory_with_format(bytes, format).ok());
-    if let Some(image) = decoded {
-        let fitted = if image.width() >= width && image.height() >= height {
-            image.resize_to_fill(width, height, FilterType::Triangle)
-        } else {
-            image // smaller than a thumbnail: padded, not enlarged
-        };
-        let fitted = DynamicImage::ImageRgba8(fitted.to_rgba8());
-        let x = (i64::from(width) - i64::from(fitted.width())) / 2;
-        let y = (i64::from(height) - i64::from(fitted.height())) / 2;
-        let mut layer = DynamicImage::ImageRgb8(canvas);
-        image::imageops::overlay(&mut layer, &fitted, x, y);
-        canvas = layer.to_rgb8();
-    }
-    let mut jpeg = Cursor::new(Vec::new());
-    // Writing an RGB image to memory cannot fail.
-    let _ = DynamicImage::ImageRgb8(canvas).write_to(&mut jpeg, ImageFormat::Jpeg);
-    jpeg.into_inner()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,38 +137,5 @@ mod tests {
              <x-meta http-equiv=refresh content=\"0;url=http://x/\"><x-Meta/>\
              </head><body><p>kept <img src=cid:a> <linked> <metadata></p><x-link"
         );
-    }
-
-    fn png(width: u32, height: u32) -> Vec<u8> {
-        let image = RgbImage::from_pixel(width, height, Rgb([200, 10, 10]));
-        let mut out = Cursor::new(Vec::new());
-        DynamicImage::ImageRgb8(image)
-            .write_to(&mut out, ImageFormat::Png)
-            .unwrap();
-        out.into_inner()
-    }
-
-    fn decoded(jpeg: &[u8]) -> RgbImage {
-        image::load_from_memory_with_format(jpeg, ImageFormat::Jpeg)
-            .unwrap()
-            .to_rgb8()
-    }
-
-    #[test]
-    fn large_images_are_cropped_to_fill_small_ones_padded_others_blank() {
-        let large = decoded(&thumbnail_of(&png(900, 300)));
-        assert_eq!(large.dimensions(), THUMB);
-        assert!(large.get_pixel(0, 0)[0] > 150 && large.get_pixel(0, 0)[1] < 80);
-
-        let small = decoded(&thumbnail_of(&png(20, 20)));
-        assert_eq!(small.dimensions(), THUMB);
-        let corner = small.get_pixel(0, 0);
-        let middle = small.get_pixel(90, 60);
-        assert!(corner[1] > 200, "padded with white: {corner:?}");
-        assert!(middle[1] < 80, "the image in the middle: {middle:?}");
-
-        let blank = decoded(&thumbnail_of(b"not an image"));
-        assert_eq!(blank.dimensions(), THUMB);
-        assert!(blank.get_pixel(90, 60)[0] > 200);
     }
 }

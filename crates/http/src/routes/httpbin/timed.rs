@@ -20,13 +20,19 @@ use tokio::time::Instant;
 use super::{bad_request, over_cap};
 use crate::routes::AppState;
 
-/// A number of seconds as a query gives it: `2`, `0.5`, or with a unit (`500ms`, `2s`).
-fn seconds(name: &str, value: Option<&str>, default: Duration) -> Result<Duration, String> {
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    crate::routes::parse_duration(text)
-        .ok_or_else(|| format!("{name}={text}: use seconds, such as 2, 0.5 or 500ms\n"))
+/// A number of seconds as a query gives it (`2`, `0.5`, or with a unit: `500ms`, `2s`), at
+/// most `max`; `default` when it is not given.
+fn seconds(
+    name: &str,
+    value: Option<&str>,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(text) => crate::routes::params::duration(name, text, max, "[http] max_delay")
+            .map_err(|why| why + "\n"),
+    }
 }
 
 /// The start delay and the span of a timed answer, checked against `[http] max_delay`.
@@ -37,10 +43,10 @@ fn schedule(
     duration: Option<&str>,
     default_duration: Duration,
 ) -> Result<(Duration, Duration), String> {
-    let delay = seconds("delay", delay, default_delay)?;
-    let duration = seconds("duration", duration, default_duration)?;
     let max = state.settings.max_delay;
-    if delay + duration > max {
+    let delay = seconds("delay", delay, default_delay, max)?;
+    let duration = seconds("duration", duration, default_duration, max)?;
+    if delay.saturating_add(duration) > max {
         return Err(format!(
             "delay {}s + duration {}s: together at most {}s (the cap is [http] max_delay)\n",
             delay.as_secs_f64(),
@@ -178,22 +184,24 @@ mod tests {
 
     #[test]
     fn seconds_take_numbers_and_units_and_name_bad_ones() {
-        let d = Duration::from_secs(9);
-        assert_eq!(seconds("delay", None, d), Ok(d));
+        let (d, max) = (Duration::from_secs(9), Duration::from_secs(10));
+        assert_eq!(seconds("delay", None, d, max), Ok(d));
         assert_eq!(
-            seconds("delay", Some("0.5"), d),
+            seconds("delay", Some("0.5"), d, max),
             Ok(Duration::from_millis(500))
         );
         assert_eq!(
-            seconds("delay", Some("250ms"), d),
+            seconds("delay", Some("250ms"), d, max),
             Ok(Duration::from_millis(250))
         );
         assert!(
-            seconds("delay", Some("-1"), d)
+            seconds("delay", Some("-1"), d, max)
                 .unwrap_err()
                 .contains("delay=-1")
         );
-        assert!(seconds("duration", Some("soon"), d).is_err());
+        assert!(seconds("duration", Some("soon"), d, max).is_err());
+        let over = seconds("duration", Some("1e308"), d, max).unwrap_err();
+        assert!(over.contains("[http] max_delay"), "{over}");
     }
 
     #[test]
