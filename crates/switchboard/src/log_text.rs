@@ -14,9 +14,15 @@
 //! The default formatter keeps a client's bytes from reaching a terminal as escape sequences
 //! by passing each message through a writer that escapes ESC, BEL, BS, FF, DEL and the C1
 //! controls — one `write_char` call per character of the line. That was about a quarter of an
-//! SMTP message's instructions (its "message captured" line). [`Fields`] escapes exactly the
-//! same characters in exactly the same way, but scans for them and hands the text between them
-//! on in one piece; a test below checks its lines against the default's, byte for byte.
+//! SMTP message's instructions (its "message captured" line). [`Fields`] escapes the same
+//! characters in the same way, but scans for them and hands the text between them on in one
+//! piece; a test below checks its lines against the default's, byte for byte.
+//!
+//! It escapes more than the default, in more places: every control character (CR and LF
+//! among them, as `\r` and `\n`), the line and paragraph separators and the characters that
+//! reorder text, in the message and in every field's value (the default passes a `%` field
+//! as it is). Text from the network — an SMTP AUTH user name, a stub's URL — can then never
+//! start a line of its own: one event is one line.
 
 use std::fmt::{self, Write as _};
 
@@ -162,17 +168,21 @@ struct Visitor<'writer> {
 }
 
 impl Visitor<'_> {
-    /// `name=value`, with the name in italics and `=` dimmed on a colour terminal.
-    fn named(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
+    /// `name=value`, with the name in italics and `=` dimmed on a colour terminal; the
+    /// value escaped (see the module's docs) unless it is `escaped` already.
+    fn named(&mut self, name: &str, value: &dyn fmt::Debug, escaped: bool) -> fmt::Result {
         if self.writer.has_ansi_escapes() {
             use nu_ansi_term::Style;
             let italic = Style::new().italic().paint(name);
             let equals = Style::new().dimmed().paint("=");
-            write!(self.writer, "{italic}{equals}{value:?}")
+            write!(self.writer, "{italic}{equals}")?;
         } else {
             self.writer.write_str(name)?;
             self.writer.write_char('=')?;
-            write!(self.writer, "{value:?}")
+        }
+        match self.writer.sanitizes_ansi_escapes() && !escaped {
+            true => EscapingWriter::write(&mut self.writer, format_args!("{value:?}")),
+            false => write!(self.writer, "{value:?}"),
         }
     }
 
@@ -275,22 +285,34 @@ impl Visit for Visitor<'_> {
                     first: source,
                     sanitize,
                 };
-                self.record_debug(field, &format_args!("{error} {sources}{equals}{list}"))
+                // The error and its sources are escaped each; the rest is the line's own.
+                self.field(
+                    field,
+                    &format_args!("{error} {sources}{equals}{list}"),
+                    true,
+                )
             }
-            None => self.record_debug(field, &format_args!("{error}")),
+            None => self.field(field, &format_args!("{error}"), true),
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, value, false)
+    }
+}
+
+impl Visitor<'_> {
+    /// Any field but a plain one: the message as it is written, others as `name=value`.
+    fn field(&mut self, field: &Field, value: &dyn fmt::Debug, escaped: bool) {
         let Some(name) = self.begin(field) else {
             return;
         };
         self.result = match name {
-            "message" if self.writer.sanitizes_ansi_escapes() => {
+            "message" if self.writer.sanitizes_ansi_escapes() && !escaped => {
                 EscapingWriter::write(&mut self.writer, format_args!("{value:?}"))
             }
             "message" => write!(self.writer, "{value:?}"),
-            name => self.named(name, value),
+            name => self.named(name, value, escaped),
         };
     }
 }
@@ -335,8 +357,10 @@ impl<T: fmt::Display> fmt::Display for Escaped<T> {
     }
 }
 
-/// Passes text on, with the characters a terminal could act on written as escapes: ESC,
-/// BEL, BS, FF and DEL as `\x1b`, and the C1 controls (U+0080 to U+009F) as `\u{85}`.
+/// Passes text on, with the characters a terminal or a reader of lines could act on written
+/// as escapes: CR, LF and TAB as `\r`, `\n`, `\t`, the other C0 controls and DEL as
+/// `\x1b`, and the C1 controls (U+0080 to U+009F), the line and paragraph separators and the
+/// characters that reorder text as `\u{85}`.
 ///
 /// A message reaches it in many small pieces (each piece of literal text, each argument), so
 /// it gathers them, up to [`HELD`] bytes, and scans and passes on the whole at once: one
@@ -386,12 +410,13 @@ impl<W: fmt::Write + ?Sized> fmt::Write for EscapingWriter<'_, W> {
     }
 }
 
-/// Write `text` to `out` with the characters a terminal could act on escaped.
+/// Write `text` to `out` with the characters a terminal or a reader of lines could act on
+/// escaped.
 fn escape<W: fmt::Write + ?Sized>(out: &mut W, mut text: &str) -> fmt::Result {
     // Every character to escape starts with one of the bytes `first_to_escape` looks for (a
-    // C1 control's UTF-8 is 0xC2 then 0x80..=0x9F), and none of them occurs inside another
-    // character's UTF-8, so the scan can look at bytes and every cut falls on a character
-    // boundary.
+    // C1 control's UTF-8 is 0xC2 then 0x80..=0x9F; U+2028 and the others from U+2000 start
+    // with 0xE2), and none of them occurs inside another character's UTF-8, so the scan can
+    // look at bytes and every cut falls on a character boundary.
     while let Some(at) = first_to_escape(text.as_bytes()) {
         out.write_str(&text[..at])?;
         let rest = &text[at..];
@@ -399,12 +424,12 @@ fn escape<W: fmt::Write + ?Sized>(out: &mut W, mut text: &str) -> fmt::Result {
             return Ok(());
         };
         match c {
-            '\x1b' => out.write_str("\\x1b")?,
-            '\x07' => out.write_str("\\x07")?,
-            '\x08' => out.write_str("\\x08")?,
-            '\x0c' => out.write_str("\\x0c")?,
-            '\x7f' => out.write_str("\\x7f")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            '\0'..='\x1f' | '\x7f' => write!(out, "\\x{:02x}", u32::from(c))?,
             '\u{80}'..='\u{9f}' => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+            c if switchboard_files::is_hostile(c) => write!(out, "\\u{{{:x}}}", u32::from(c))?,
             other => out.write_char(other)?,
         }
         text = &rest[c.len_utf8()..];
@@ -437,11 +462,13 @@ fn first_to_escape(bytes: &[u8]) -> Option<usize> {
         .map(|at| offset + at)
 }
 
-/// Whether `b` starts a character to escape: ESC, BEL, BS, FF, DEL, or 0xC2 (a C1 control's
-/// first byte, and also that of U+00A0 to U+00BF, which `escape` passes on as they are).
-/// Written with `|`, not `||` or `matches!`, so that it compiles without branches.
+/// Whether `b` may start a character to escape: a C0 control, DEL, 0xC2 (a C1 control's
+/// first byte, and also that of U+00A0 to U+00BF, which `escape` passes on as they are) or
+/// 0xE2 (the first byte of U+2028, U+2029 and the characters that reorder text, and of
+/// every other character from U+2000 to U+2FFF, passed on). Written with `|`, not `||` or
+/// `matches!`, so that it compiles without branches.
 fn starts_escape(b: u8) -> bool {
-    (b == 0x07) | (b == 0x08) | (b == 0x0c) | (b == 0x1b) | (b == 0x7f) | (b == 0xc2)
+    (b < 0x20) | (b == 0x7f) | (b == 0xc2) | (b == 0xe2)
 }
 
 #[cfg(test)]
@@ -485,10 +512,18 @@ mod tests {
         }
     }
 
+    /// Terminal controls (which the default escapes in a message) between text that passes
+    /// as it is, also from the two first bytes switchboard looks at (0xC2, 0xE2).
+    const TERMINAL: &str = "a\x1b[31mred\x07\x08\x0c\x7f \u{85}\u{9f}\u{a0}é£ü ✓";
+    /// All that, and what starts lines or reorders them.
+    const HOSTILE: &str =
+        "a\x1b[31mred\x07\x08\x0c\x7f \u{85}\u{9f}\u{a0}é£ü ✓\ttab\r\n\u{202e}\u{2028}\0\x01";
+
     /// Lines that put every kind of field through a formatter, with hostile text in each, at
-    /// every level, outside any span and in nested ones (with fields and without).
-    fn log_everything() {
-        let hostile = "a\x1b[31mred\x07\x08\x0c\x7f \u{85}\u{9f}\u{a0}é£ü ✓\ttab\r\n\u{202e}";
+    /// every level, outside any span and in nested ones (with fields and without); `shown`
+    /// goes into a `%` field, which the default formatter passes on as it is.
+    fn log_everything(hostile: &str, shown: &str) {
+        let hostile = hostile.to_owned();
         tracing::warn!("outside every span");
         let span = tracing::info_span!("conn", id = 7, r#type = "smtp", peer = hostile);
         let _entered = span.enter();
@@ -506,7 +541,7 @@ mod tests {
             ok = true,
             "with fields {hostile}"
         );
-        tracing::info!(%hostile, ?hostile, "display and debug fields");
+        tracing::info!(%shown, ?hostile, "display and debug fields");
         tracing::info!(
             plain = "smtp",
             quoted = "a\"b",
@@ -553,7 +588,7 @@ mod tests {
 
     /// Every line `log_everything` writes, through switchboard's formatters (`ours`) or
     /// tracing-subscriber's defaults.
-    fn lines(ours: bool, ansi: bool) -> String {
+    fn lines(ours: bool, ansi: bool, hostile: &str, shown: &str) -> String {
         let out = Captured::default();
         let layer = tracing_subscriber::fmt::layer()
             .with_writer({
@@ -570,7 +605,7 @@ mod tests {
             layer.with_timer(Stopped).with_target(false).boxed()
         };
         let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, log_everything);
+        tracing::subscriber::with_default(subscriber, || log_everything(hostile, shown));
         let bytes = out.0.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8(bytes).expect("log lines are UTF-8")
     }
@@ -610,11 +645,13 @@ mod tests {
         assert_eq!(ours, "1970-01-01T00:00:00.000000Z");
     }
 
+    /// Where the default escapes what switchboard escapes (a message's terminal controls),
+    /// or nothing is to be escaped, the lines are the same.
     #[test]
     fn lines_are_byte_for_byte_the_default_formatters() {
         for ansi in [false, true] {
-            let ours = lines(true, ansi);
-            let theirs = lines(false, ansi);
+            let ours = lines(true, ansi, TERMINAL, "plain é ✓ \u{a0}");
+            let theirs = lines(false, ansi, TERMINAL, "plain é ✓ \u{a0}");
             assert_eq!(ours, theirs, "ansi {ansi}");
             assert_eq!(ours.matches("INFO").count(), 11, "{ours}");
             for level in ["WARN", "ERROR", "DEBUG", "TRACE"] {
@@ -625,9 +662,48 @@ mod tests {
         }
     }
 
+    /// A client's text cannot start a line of its own (issue 39: CR LF in an SMTP AUTH user
+    /// name forged a line at column 0), whichever way it reaches the line: the message, a
+    /// `%` field, a `?` field, a span's field, an error.
+    #[test]
+    fn every_event_is_one_line_whatever_its_text_holds() {
+        let out = lines(true, false, HOSTILE, HOSTILE);
+        let events = 15;
+        assert_eq!(out.matches('\n').count(), events, "{out}");
+        assert_eq!(out.lines().count(), events, "{out}");
+        for line in out.lines() {
+            assert!(line.starts_with("2026-12-02T01:54:31.123456Z"), "{line:?}");
+            let control = line
+                .chars()
+                .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'));
+            assert_eq!(control, None, "{line:?}");
+        }
+        let forged = "bob\r\n2026-12-02T01:54:31.123456Z  INFO forged";
+        let out = {
+            let captured = Captured::default();
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer({
+                    let out = captured.clone();
+                    move || out.clone()
+                })
+                .with_ansi(false)
+                .fmt_fields(Fields)
+                .event_format(Line::new(Stopped));
+            let subscriber = tracing_subscriber::registry().with(layer);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!(user = forged, "authenticated as {forged}");
+                tracing::info!(user = %forged, "a display field");
+            });
+            let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
+            String::from_utf8(bytes).expect("UTF-8")
+        };
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("authenticated as bob\\r\\n2026"), "{out}");
+    }
+
     #[test]
     fn no_terminal_control_reaches_the_output_from_a_message() {
-        let lines = lines(true, false);
+        let lines = lines(true, false, HOSTILE, HOSTILE);
         let message = lines
             .lines()
             .find(|line| line.contains("message captured"))

@@ -16,6 +16,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
+mod log_json;
 mod log_text;
 mod ports;
 mod signal;
@@ -381,18 +382,22 @@ fn init_logging(
         Err(error) => (LogFilter::default(), Some(error)),
     };
     let (writer, guard) = log_queue(queue_lines, std::io::stderr());
-    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines = match format {
         LogFormat::Text => {
             // Colour only for a person at a terminal, never into files or pipes.
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            lines
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
                 .with_ansi(ansi)
                 .fmt_fields(log_text::Fields)
                 .event_format(log_text::Line::new(log_text::UtcTime))
                 .boxed()
         }
-        LogFormat::Json => lines.json().with_ansi(false).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(log_json::JsonLines(writer))
+            .json()
+            .with_ansi(false)
+            .boxed(),
     };
     let filter = match filter {
         LogFilter::Targets(targets) => targets.boxed(),
