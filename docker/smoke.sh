@@ -95,8 +95,9 @@ say "building the image from a binary compiled here (nothing pulled)"
 docker/build-offline.sh "$image"
 size=$(docker image inspect --format '{{.Size}}' "$image")
 # The budget catches accidents (debug info, a second TLS stack, a C library linked in),
-# not features: it was 10 MB until Toxiproxy's API took the binary past it.
-[ "$size" -lt 12000000 ] || fail "the image is $size bytes; it must stay under 12 MB"
+# not features: it was 10 MB until Toxiproxy's API took the binary past it, then 12 MB;
+# 20 MB leaves room for the mail departments, FTP and SSH, each issue reporting its bytes.
+[ "$size" -lt 20000000 ] || fail "the image is $size bytes; it must stay under 20 MB"
 user=$(docker image inspect --format '{{.Config.User}}' "$image")
 [ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the numeric user 10001"
 say "image $image: $((size / 1024)) KiB, user $user"

@@ -16,6 +16,7 @@ mod deterministic;
 mod dispatch;
 mod docs;
 mod exec;
+mod hostile;
 mod http;
 mod httpbin;
 mod httpbin_wire;

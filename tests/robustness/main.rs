@@ -11,6 +11,7 @@ mod crash;
 mod exhaustion;
 mod flood;
 mod garbage;
+mod hostile;
 mod outbound;
 mod signals;
 mod slow;

@@ -47,6 +47,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("send", send),
     ("stub", stub),
     ("udp_datagram", udp_datagram),
+    ("duration", duration),
+    ("thumbnail", thumbnail),
+    ("file_name", file_name),
 ];
 
 /// A config file: it loads, or the error names the file and what is wrong.
@@ -169,6 +172,19 @@ pub fn toxic(input: &[u8]) {
     if let Ok(toxic) = Toxic::from_spec(spec) {
         let toxicity = toxic.toxicity;
         assert!((0.0..=1.0).contains(&toxicity), "toxicity {toxicity}");
+        // Every time a toxic takes is at most a day: no deadline the engine computes from
+        // it can overflow the clock.
+        let json = serde_json::to_value(&toxic).unwrap_or_default();
+        let day = 24 * 60 * 60 * 1000;
+        for key in ["latency", "jitter", "delay", "timeout"] {
+            if let Some(ms) = json["attributes"][key].as_u64() {
+                let ms = if toxic.kind.type_name() == "slicer" { ms / 1000 } else { ms };
+                assert!(ms <= day, "{key} {ms} ms in {json}");
+            }
+        }
+        if let Some(duration) = toxic.duration {
+            assert!(duration.as_millis() <= day.into(), "duration {duration:?}");
+        }
         if let Ok(patch) = serde_json::from_slice(input) {
             let _ = toxic.patched(&patch);
         }
@@ -237,6 +253,14 @@ pub fn toxiproxy(input: &[u8]) {
     }
 }
 
+/// Header names a MIME part of a message built by the send API may have.
+const SEND_PART_HEADERS: &[&str] = &[
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-id",
+];
+
 /// Header names a message built by the send API may have besides those its request's
 /// `Headers` asks for.
 const SEND_HEADERS: &[&str] = &[
@@ -272,7 +296,7 @@ pub fn send(input: &[u8]) {
     block_on(async {
         let store = MailStore::in_memory(1);
         let stored = store
-            .insert(envelope(), raw.into())
+            .insert(envelope(), raw.clone().into())
             .await
             .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
         for name in stored.headers().keys() {
@@ -283,6 +307,19 @@ pub fn send(input: &[u8]) {
             );
         }
     });
+    // Nor into a part's head, through an attachment's ContentType, ContentID or Filename.
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&raw[..])
+        .unwrap_or_else(|| panic!("the send API built a message mail-parser cannot read"));
+    for part in parsed.parts.iter().skip(1) {
+        for header in &part.headers {
+            let name = header.name.as_str().to_ascii_lowercase();
+            assert!(
+                SEND_PART_HEADERS.contains(&name.as_str()),
+                "a part header nobody asked for: {name}"
+            );
+        }
+    }
 }
 
 /// A WireMock stub mapping (`POST /__admin/mappings`), then a request for the path that
@@ -300,7 +337,9 @@ pub fn stub(input: &[u8]) {
     if stubs.add(json).is_err() {
         return;
     }
-    if let switchboard_stubs::Served::Stub { response, .. } = stubs.serve(stub_request(&path)) {
+    let served = block_on(stubs.serve(stub_request(&path)))
+        .unwrap_or_else(|e| panic!("the stubs could not answer: {e}"));
+    if let switchboard_stubs::Served::Stub { response, .. } = served {
         // Three digits, as HTTP/1.1 can carry (600 to 999 on purpose: a client under test
         // may meet them).
         assert!(
@@ -324,6 +363,52 @@ fn stub_request(path: &str) -> switchboard_stubs::Request {
         headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
         body: path.as_bytes().to_vec(),
     }
+}
+
+/// A duration from a request's query (`delay=`, `timeout=`, `for=`): read as at most its
+/// maximum, or refused with a reason (one that names the maximum when it is over it);
+/// never a panic, whatever the number (`1e308`, `18446744073709551615s`).
+pub fn duration(input: &[u8]) {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    match switchboard_http::fuzzing::duration(text) {
+        Ok(time) => assert!(time <= switchboard_http::fuzzing::MAX_DURATION, "{text}: {time:?}"),
+        Err(why) => assert!(why.starts_with(&format!("t={text}: ")), "{why}"),
+    }
+}
+
+/// An attachment's bytes through the thumbnail route, with a decoded size limit of 4 MiB:
+/// always a JPEG, and never a picture decoded that is bigger than the limit.
+pub fn thumbnail(input: &[u8]) {
+    const MAX: u64 = 4 * 1024 * 1024;
+    let jpeg = switchboard_http::fuzzing::thumbnail(input, MAX);
+    assert!(jpeg.starts_with(&[0xff, 0xd8]), "not a JPEG");
+    if let Some(bytes) = switchboard_http::fuzzing::decoded_bytes(input, MAX) {
+        assert!(bytes as u64 <= MAX, "decoded {bytes} bytes");
+    }
+}
+
+/// A name from a request that would become a file: refused, or one component that stays in
+/// its directory; a path, components that each are; a name cleaned for a download, always
+/// safe.
+pub fn file_name(input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    if let Ok(name) = switchboard_files::safe_name(&text) {
+        assert!(!name.contains(['/', '\\', '\0']) && name != ".." && name != ".", "{name:?}");
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+        assert!(name.len() <= switchboard_files::MAX_NAME_BYTES);
+    }
+    if let Ok(path) = switchboard_files::safe_path(&text) {
+        for part in path.components() {
+            assert!(
+                matches!(part, std::path::Component::Normal(_)),
+                "{text:?} gives {path:?}"
+            );
+        }
+    }
+    let cleaned = switchboard_files::cleaned_name(&text, "attachment");
+    assert!(switchboard_files::safe_name(&cleaned).is_ok(), "{cleaned:?}");
 }
 
 /// A datagram to each UDP builtin: no answer is longer than the datagram or RFC 864's
@@ -400,7 +485,37 @@ mod tests {
             let row: switchboard_app::PortRow = serde_json::from_slice(&seed(row)).unwrap();
             assert!(row.spec(1).is_ok(), "{row:?}");
         }
-        for (mapping, status) in [("stub/json-body", 201), ("stub/pattern-scenario", 200)] {
+        for refused in ["send/attachment-injection"] {
+            assert!(switchboard_http::fuzzing::send(&seed(refused)).is_err(), "{refused}");
+        }
+        assert!(switchboard_http::fuzzing::send(&seed("send/attachments")).is_ok());
+        for refused in [
+            "stub/deep-jsonpath",
+            "stub/costly-regex",
+            "stub/multiplying-union",
+            "stub/id-traversal",
+        ] {
+            let input = seed(refused);
+            let at = input.iter().position(|b| *b == 0).unwrap();
+            let stubs = switchboard_stubs::Stubs::empty();
+            let added = stubs.add(serde_json::from_slice(&input[..at]).unwrap());
+            assert!(added.is_err(), "{refused} was added");
+        }
+        // The small images decode (their thumbnails are not blank), the bomb does not.
+        for (image, blank) in [
+            ("thumbnail/small.png", false),
+            ("thumbnail/small.gif", false),
+            ("thumbnail/declares-384MB.png", true),
+        ] {
+            let jpeg = switchboard_http::fuzzing::thumbnail(&seed(image), 4 << 20);
+            let white = jpeg_is_blank(&jpeg);
+            assert_eq!(white, blank, "{image}");
+        }
+        for (mapping, status) in [
+            ("stub/json-body", 201),
+            ("stub/pattern-scenario", 200),
+            ("stub/unordered-json", 202),
+        ] {
             let input = seed(mapping);
             let at = input.iter().position(|b| *b == 0).unwrap();
             let stubs = switchboard_stubs::Stubs::empty();
@@ -408,7 +523,7 @@ mod tests {
                 .add(serde_json::from_slice(&input[..at]).unwrap())
                 .unwrap();
             let path = String::from_utf8(input[at + 1..].to_vec()).unwrap();
-            let served = stubs.serve(super::stub_request(&path));
+            let served = super::block_on(stubs.serve(super::stub_request(&path))).unwrap();
             match served {
                 switchboard_stubs::Served::Stub { response, .. } => {
                     assert_eq!(response.status, status, "{mapping}")
@@ -416,6 +531,12 @@ mod tests {
                 switchboard_stubs::Served::Unmatched { diff, .. } => panic!("{mapping}: {diff}"),
             }
         }
+    }
+
+    /// Whether a thumbnail is all white: the mark of a part that was not decoded.
+    fn jpeg_is_blank(jpeg: &[u8]) -> bool {
+        let image = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).unwrap();
+        image.to_rgb8().iter().all(|b| *b > 240)
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! Hostile requests from loopback, each once found to crash, exhaust or escape switchboard
+//! (issue 39), each answered now in its protocol's terms: a stub id or body file that names a
+//! path outside the stubs directory, a regular expression too costly to run, MIME headers
+//! smuggled through the send API, and durations too big for a clock.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard_testkit::Stack;
+
+use crate::{assert_answer, http_client};
+
+async fn stubs_in(dir: &std::path::Path) -> Stack {
+    let dir = dir.to_owned();
+    Stack::builder()
+        .service("stubs")
+        .configure(move |c| c.stubs.dir = Some(dir))
+        .start()
+        .await
+        .unwrap()
+}
+
+async fn add_mapping(stack: &Stack, mapping: &Value) -> reqwest::Response {
+    http_client()
+        .post(stack.url("stubs", "/__admin/mappings"))
+        .json(mapping)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_stub_id_never_becomes_a_path_outside_the_stubs_directory() {
+    let outside = tempfile::tempdir().unwrap();
+    let stubs_dir = outside.path().join("a").join("stubs");
+    std::fs::create_dir_all(&stubs_dir).unwrap();
+    let stack = stubs_in(&stubs_dir).await;
+    let absolute = outside.path().join("planted");
+    for id in [
+        "../../planted",
+        "../mappings-elsewhere",
+        absolute.to_str().unwrap(),
+        "a/b",
+        "..",
+        "with\nnewline",
+        "",
+    ] {
+        let response = add_mapping(
+            &stack,
+            &json!({"id": id, "request": {"url": "/x"}, "response": {"status": 200}}),
+        )
+        .await;
+        assert_answer(response, StatusCode::UNPROCESSABLE_ENTITY, "id").await;
+    }
+    // A body file is a path below `__files/`, never above it.
+    for name in ["../../../etc/passwd", "/etc/passwd", "a/../../b"] {
+        let response = add_mapping(
+            &stack,
+            &json!({"request": {"url": "/y"}, "response": {"bodyFileName": name}}),
+        )
+        .await;
+        assert_answer(response, StatusCode::UNPROCESSABLE_ENTITY, "bodyFileName").await;
+    }
+    // A safe id is saved where it belongs, owner-only.
+    let ok = add_mapping(
+        &stack,
+        &json!({"id": "d9b5d1e8-0f0e-4d8c-9a51-6a4b0a1f7c11", "request": {"url": "/z"},
+                "response": {"status": 204}}),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let saved = http_client()
+        .post(stack.url("stubs", "/__admin/mappings/save"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(
+        files_under(outside.path()),
+        ["a/stubs/mappings/d9b5d1e8-0f0e-4d8c-9a51-6a4b0a1f7c11.json"]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let file = stubs_dir.join("mappings/d9b5d1e8-0f0e-4d8c-9a51-6a4b0a1f7c11.json");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&stubs_dir.join("mappings")), 0o700);
+    }
+}
+
+#[tokio::test]
+async fn a_body_file_behind_a_symlink_out_of_the_stubs_directory_is_not_served() {
+    let outside = tempfile::tempdir().unwrap();
+    let stubs_dir = outside.path().join("stubs");
+    std::fs::create_dir_all(stubs_dir.join("__files")).unwrap();
+    std::fs::write(outside.path().join("secret"), "not for clients").unwrap();
+    std::fs::write(stubs_dir.join("__files/kept.json"), "{\"ok\": true}").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path(), stubs_dir.join("__files/out")).unwrap();
+    let stack = stubs_in(&stubs_dir).await;
+    for (path, name) in [("/kept", "kept.json"), ("/escape", "out/secret")] {
+        let added = add_mapping(
+            &stack,
+            &json!({"request": {"url": path}, "response": {"bodyFileName": name}}),
+        )
+        .await;
+        assert_eq!(added.status(), StatusCode::CREATED);
+    }
+    let kept = http_client()
+        .get(stack.url("stubs", "/kept"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.text().await.unwrap(), "{\"ok\": true}");
+    let escape = http_client()
+        .get(stack.url("stubs", "/escape"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(escape.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = escape.text().await.unwrap();
+    assert!(!body.contains("not for clients"), "{body}");
+    assert!(body.contains("bodyFileName"), "{body}");
+}
+
+#[tokio::test]
+async fn a_regular_expression_too_costly_to_run_is_refused_when_the_stub_is_added() {
+    let stack = Stack::start(&["stubs"]).await.unwrap();
+    // 24 characters that compile to a program of some 80 000 states: 30 s of CPU for each
+    // 100 KB it was matched against.
+    let costly = "(?:[a-z]{0,100}){400}!";
+    for mapping in [
+        json!({"request": {"bodyPatterns": [{"matches": costly}]}, "response": {}}),
+        json!({"request": {"urlPattern": costly}, "response": {}}),
+        json!({"request": {"headers": {"X": {"doesNotMatch": costly}}}, "response": {}}),
+    ] {
+        let response = add_mapping(&stack, &mapping).await;
+        assert_answer(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[stubs] max_regex_size",
+        )
+        .await;
+    }
+    let nested = format!("{}a{}", "(".repeat(100), ")".repeat(100));
+    let response = add_mapping(
+        &stack,
+        &json!({"request": {"urlPathPattern": nested}, "response": {}}),
+    )
+    .await;
+    assert_answer(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "[stubs] max_regex_nesting",
+    )
+    .await;
+    // The journal's search takes the same patterns, with the same limits.
+    let find = http_client()
+        .post(stack.url("stubs", "/__admin/requests/find"))
+        .json(&json!({"bodyPatterns": [{"matches": costly}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_answer(
+        find,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "[stubs] max_regex_size",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deeply_nested_json_path_is_refused_naming_the_limit() {
+    let stack = Stack::start(&["stubs"]).await.unwrap();
+    let deep = format!("$[?{}@.a == 1{}]", "(".repeat(1000), ")".repeat(1000));
+    for (route, body) in [
+        (
+            "/__admin/mappings",
+            json!({"request": {"bodyPatterns": [{"matchesJsonPath": deep}]}, "response": {}}),
+        ),
+        (
+            "/__admin/requests/find",
+            json!({"bodyPatterns": [{"matchesJsonPath": deep}]}),
+        ),
+    ] {
+        let response = http_client()
+            .post(stack.url("stubs", route))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_answer(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[stubs] max_jsonpath_depth",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_send_api_refuses_line_breaks_in_an_attachment_s_fields() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let attachment = |field: &str, value: &str| {
+        let mut attachment = json!({"Content": "aGVsbG8=", "Filename": "a.txt",
+                                    "ContentType": "text/plain"});
+        attachment[field] = json!(value);
+        json!({"From": {"Email": "a@example.test"}, "To": [{"Email": "b@example.test"}],
+               "Subject": "s", "Attachments": [attachment]})
+    };
+    for (field, value) in [
+        ("ContentType", "text/plain\r\nX-Injected: yes"),
+        (
+            "ContentType",
+            "text/plain\r\nContent-Transfer-Encoding: 8bit",
+        ),
+        ("ContentID", "cid\r\nX-Injected: yes"),
+        ("ContentID", "cid\nX-Injected: yes"),
+        ("Filename", "a\r\nX-Injected: yes.txt"),
+        ("ContentType", "text/plain\u{0}"),
+        ("ContentType", "not a type"),
+    ] {
+        let response = http_client()
+            .post(stack.url("http", "/api/v1/send"))
+            .json(&attachment(field, value))
+            .send()
+            .await
+            .unwrap();
+        assert_answer(response, StatusCode::BAD_REQUEST, field).await;
+    }
+    assert_eq!(stack.mail().stats().messages, 0, "nothing was stored");
+    // Ordinary values still go through.
+    let fine = http_client()
+        .post(stack.url("http", "/api/v1/send"))
+        .json(&attachment("ContentType", "text/plain; charset=utf-8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn durations_beyond_their_maximum_answer_400_naming_it() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    for (path, words) in [
+        ("/drip?duration=1e308", "[http] max_delay"),
+        ("/drip?delay=18446744073709551615s", "[http] max_delay"),
+        ("/sse?duration=1e308", "[http] max_delay"),
+        (
+            "/sse?delay=18446744073709551615s&count=1",
+            "[http] max_delay",
+        ),
+        ("/delay/1e308", "[http] max_delay"),
+        ("/api/v1/wait?timeout=1e308", "[http] max_wait"),
+        (
+            "/api/v1/wait?timeout=18446744073709551615s",
+            "[http] max_wait",
+        ),
+    ] {
+        let response = http_client()
+            .get(stack.url("http", path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_answer(response, StatusCode::BAD_REQUEST, words).await;
+    }
+    let port = stack.addr("http").port();
+    for duration in ["1e308", "18446744073709551615s", "1e20"] {
+        let response = http_client()
+            .post(stack.url("http", &format!("/api/ports/{port}/close?for={duration}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("close?for={duration}: {e}"));
+        assert_answer(response, StatusCode::BAD_REQUEST, "[control] max_close_for").await;
+    }
+    // Still open: none of them closed the port.
+    let ok = http_client()
+        .get(stack.url("http", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+/// CR LF in an SMTP AUTH user name once started a forged line at column 0 of the text log
+/// (the text formatter's unit tests in crates/switchboard/src/log_text.rs hold that). Here
+/// the binary's JSON log: one line, the name whole in its field, no character a reader of
+/// lines would break at.
+#[tokio::test]
+async fn a_user_name_with_line_breaks_cannot_forge_a_log_line() {
+    use base64::Engine as _;
+    let forged = "bob\r\n2026-12-07T00:00:00.000000Z  INFO forged: all is well\u{85}x\u{2028}y";
+    {
+        let mut server = crate::switchboard()
+            .start(&switchboard_testkit::binary::port_table(&["smtp"]), &[])
+            .await;
+        let (mut chat, _) = crate::Chat::connect(server.addr("smtp")).await;
+        assert!(chat.cmd("EHLO tests.example").await.starts_with("250"));
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{forged}\0secret"));
+        let reply = chat.cmd(&format!("AUTH PLAIN {credentials}")).await;
+        assert!(reply.starts_with("235"), "{reply}");
+        chat.cmd("QUIT").await;
+        server.signal(nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(server.exit_code(std::time::Duration::ZERO).await, Some(0));
+        let transcript = server.logs.transcript();
+        assert!(transcript.contains("authenticated as bob"), "{transcript}");
+        for line in transcript.lines() {
+            assert!(
+                !line.contains("forged") || line.contains("authenticated as bob"),
+                "{line}"
+            );
+            assert!(!line.contains(['\u{85}', '\u{2028}', '\r']), "{line:?}");
+            let log: Value = serde_json::from_str(line).unwrap();
+            if log["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("authenticated"))
+            {
+                assert_eq!(log["fields"]["user"], forged);
+            }
+        }
+    }
+}
