@@ -339,3 +339,61 @@ async fn a_user_name_with_line_breaks_cannot_forge_a_log_line() {
         }
     }
 }
+
+/// JSON nested deeper than serde_json's 128 levels is refused by the parser on every route
+/// that reads JSON, before anything recurses over it.
+#[tokio::test]
+async fn json_nested_too_deep_is_refused_where_it_is_read() {
+    let stack = Stack::start(&["http", "stubs"]).await.unwrap();
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    for (service, path, status, words) in [
+        (
+            "stubs",
+            "/__admin/mappings",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recursion limit",
+        ),
+        (
+            "stubs",
+            "/__admin/requests/find",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recursion limit",
+        ),
+        (
+            "http",
+            "/api/v1/send",
+            StatusCode::BAD_REQUEST,
+            "not a send request",
+        ),
+        (
+            "http",
+            "/api/ports",
+            StatusCode::BAD_REQUEST,
+            "recursion limit",
+        ),
+    ] {
+        let response = http_client()
+            .post(stack.url(service, path))
+            .header("content-type", "application/json")
+            .body(deep.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_answer(response, status, words).await;
+    }
+    // A request a stub matches against with equalToJson or a JSONPath: not JSON to it.
+    let added = add_mapping(
+        &stack,
+        &json!({"request": {"bodyPatterns": [{"matchesJsonPath": "$[0]"}]},
+                "response": {"status": 204}}),
+    )
+    .await;
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let served = http_client()
+        .post(stack.url("stubs", "/"))
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::NOT_FOUND);
+}

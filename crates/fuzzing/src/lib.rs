@@ -178,7 +178,11 @@ pub fn toxic(input: &[u8]) {
         let day = 24 * 60 * 60 * 1000;
         for key in ["latency", "jitter", "delay", "timeout"] {
             if let Some(ms) = json["attributes"][key].as_u64() {
-                let ms = if toxic.kind.type_name() == "slicer" { ms / 1000 } else { ms };
+                let ms = if toxic.kind.type_name() == "slicer" {
+                    ms / 1000
+                } else {
+                    ms
+                };
                 assert!(ms <= day, "{key} {ms} ms in {json}");
             }
         }
@@ -373,7 +377,10 @@ pub fn duration(input: &[u8]) {
         return;
     };
     match switchboard_http::fuzzing::duration(text) {
-        Ok(time) => assert!(time <= switchboard_http::fuzzing::MAX_DURATION, "{text}: {time:?}"),
+        Ok(time) => assert!(
+            time <= switchboard_http::fuzzing::MAX_DURATION,
+            "{text}: {time:?}"
+        ),
         Err(why) => assert!(why.starts_with(&format!("t={text}: ")), "{why}"),
     }
 }
@@ -395,7 +402,10 @@ pub fn thumbnail(input: &[u8]) {
 pub fn file_name(input: &[u8]) {
     let text = String::from_utf8_lossy(input);
     if let Ok(name) = switchboard_files::safe_name(&text) {
-        assert!(!name.contains(['/', '\\', '\0']) && name != ".." && name != ".", "{name:?}");
+        assert!(
+            !name.contains(['/', '\\', '\0']) && name != ".." && name != ".",
+            "{name:?}"
+        );
         assert!(!name.chars().any(char::is_control), "{name:?}");
         assert!(name.len() <= switchboard_files::MAX_NAME_BYTES);
     }
@@ -408,7 +418,10 @@ pub fn file_name(input: &[u8]) {
         }
     }
     let cleaned = switchboard_files::cleaned_name(&text, "attachment");
-    assert!(switchboard_files::safe_name(&cleaned).is_ok(), "{cleaned:?}");
+    assert!(
+        switchboard_files::safe_name(&cleaned).is_ok(),
+        "{cleaned:?}"
+    );
 }
 
 /// A datagram to each UDP builtin: no answer is longer than the datagram or RFC 864's
@@ -485,9 +498,8 @@ mod tests {
             let row: switchboard_app::PortRow = serde_json::from_slice(&seed(row)).unwrap();
             assert!(row.spec(1).is_ok(), "{row:?}");
         }
-        for refused in ["send/attachment-injection"] {
-            assert!(switchboard_http::fuzzing::send(&seed(refused)).is_err(), "{refused}");
-        }
+        let injected = switchboard_http::fuzzing::send(&seed("send/attachment-injection"));
+        assert!(injected.is_err(), "{injected:?}");
         assert!(switchboard_http::fuzzing::send(&seed("send/attachments")).is_ok());
         for refused in [
             "stub/deep-jsonpath",

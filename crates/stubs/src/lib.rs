@@ -300,11 +300,6 @@ impl Stubs {
         }))
     }
 
-    /// The limits a pattern is checked against (`[stubs]`).
-    pub fn limits(&self) -> &Limits {
-        &self.0.limits
-    }
-
     /// A request pattern (`POST /__admin/requests/find`, `count`), checked against the
     /// limits.
     pub fn pattern(&self, json: &Value) -> Result<RequestPattern, String> {
