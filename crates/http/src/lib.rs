@@ -18,8 +18,9 @@
 //!     `auth.rs`, `redirect.rs`, `cookies.rs`, `content.rs`, `image.rs`, `caching.rs`,
 //!     `stream.rs`);
 //!   - `control.rs`: closing and opening ports, toxics, reset, chaos;
-//!   - `mail.rs`, `send.rs`, `view.rs`: the Mailpit-shaped mail API, its send API, the
-//!     `/view/` pages and thumbnails;
+//!   - `mail.rs`, `send.rs`, `view.rs`, `thumbnail.rs`: the Mailpit-shaped mail API, its
+//!     send API, the `/view/` pages, and thumbnails (decoded within a byte limit, made once);
+//!   - `params.rs`: durations from a request, checked against their maximum;
 //!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
 //!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
 
