@@ -76,25 +76,36 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
-/// The usual service of a well-known port (IANA's names).
+/// The well-known ports switchboard speaks of, with their usual services (IANA's service
+/// names): `switchboard probe` labels what it finds with them, and the page's building names
+/// its painted-over doors with them. The one copy of this table.
+pub const WELL_KNOWN: &[(u16, &str)] = &[
+    (20, "ftp-data"),
+    (21, "ftp"),
+    (22, "ssh"),
+    (23, "telnet"),
+    (25, "smtp"),
+    (53, "domain"),
+    (80, "http"),
+    (110, "pop3"),
+    (143, "imap"),
+    (443, "https"),
+    (465, "submissions"),
+    (587, "submission"),
+    (993, "imaps"),
+    (995, "pop3s"),
+    (3306, "mysql"),
+    (5432, "postgresql"),
+    (6379, "redis"),
+    (8080, "http-alt"),
+];
+
+/// The usual service of a well-known port ([`WELL_KNOWN`]).
 pub fn well_known(port: u16) -> Option<&'static str> {
-    Some(match port {
-        20 => "ftp-data",
-        21 => "ftp",
-        22 => "ssh",
-        23 => "telnet",
-        25 => "smtp",
-        53 => "domain",
-        80 => "http",
-        110 => "pop3",
-        143 => "imap",
-        443 => "https",
-        465 => "submissions",
-        587 => "submission",
-        993 => "imaps",
-        995 => "pop3s",
-        _ => return None,
-    })
+    WELL_KNOWN
+        .iter()
+        .find(|(known, _)| *known == port)
+        .map(|(_, name)| *name)
 }
 
 #[cfg(test)]

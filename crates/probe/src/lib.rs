@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use classify::{Identified, classify, printable, well_known};
+pub use classify::{Identified, WELL_KNOWN, classify, printable, well_known};
 
 /// What happened at one address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

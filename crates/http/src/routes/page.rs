@@ -69,31 +69,6 @@ struct Visitor {
     tls: Option<String>,
 }
 
-/// The usual service of a well-known port (IANA's names), for ports shown as unbound.
-fn well_known(port: u16) -> &'static str {
-    match port {
-        20 => "ftp-data",
-        21 => "ftp",
-        22 => "ssh",
-        23 => "telnet",
-        25 => "smtp",
-        53 => "domain (DNS)",
-        80 => "http",
-        110 => "pop3",
-        143 => "imap",
-        443 => "https",
-        465 => "submissions",
-        587 => "submission",
-        993 => "imaps",
-        995 => "pop3s",
-        3306 => "mysql",
-        5432 => "postgresql",
-        6379 => "redis",
-        8080 => "http-alt",
-        _ => "",
-    }
-}
-
 /// Commands to try a port by hand, for copy and paste.
 fn try_it(service: &str, host: &str, port: u16) -> Vec<String> {
     match service {
@@ -214,7 +189,7 @@ pub(super) async fn index(
         .filter(|p| !ours.contains(p))
         .map(|&port| Unbound {
             port,
-            name: well_known(port),
+            name: switchboard_probe::well_known(port).unwrap_or(""),
             taken: listening.contains(&port),
             try_it: format!("curl -v telnet://{host}:{port}"),
         })
