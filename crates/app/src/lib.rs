@@ -11,61 +11,32 @@
 //! # Layout
 //!
 //! - `config.rs`: [`Config`], the port table and every setting, from defaults or TOML.
+//! - `error.rs`: [`Error`], why switchboard could not start.
 //! - `services.rs`: service names → services, and wiring them to the bound ports; adding a
 //!   service is one line there.
 //! - `lib.rs` (this file): [`App`]: the order things are built in, and [`Control`].
 
 mod config;
+mod error;
 mod services;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_certs::{CertError, Source, TlsSettings};
+use switchboard_certs::{Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
 use switchboard_http::{HttpApp, PublishedCa, Shared};
-use switchboard_mail::{Chaos, MailError, MailStore};
+use switchboard_mail::{Chaos, MailStore};
 use switchboard_proxy::UpstreamGuard;
 use switchboard_stubs::Stubs;
-use switchboard_supervisor::{BindError, PortTable, Supervisor};
+use switchboard_supervisor::{PortTable, Supervisor};
 
 pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, PortRow, Preset};
+pub use error::Error;
 pub use services::names as service_names;
 pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings, Upstream};
 
 use crate::services::ServiceContext;
-
-/// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    #[error(
-        "the port table names the service \"{0}\", which switchboard does not have (known: {known})",
-        known = services::names().collect::<Vec<_>>().join(", ")
-    )]
-    UnknownService(String),
-    #[error(transparent)]
-    Certs(#[from] CertError),
-    #[error("the {0} service needs a certificate, but none was loaded")]
-    NoCertificate(&'static str),
-    #[error(transparent)]
-    Mail(#[from] MailError),
-    #[error("port {0} is a proxy without an upstream: give it `upstream = \"host:port\"`")]
-    NoUpstream(u16),
-    #[error(
-        "port {0} is an exec row without a program: give it `command = [\"program\", \"arg\"]`"
-    )]
-    NoCommand(u16),
-    #[error("port {0} (exec): {1}")]
-    Exec(u16, String),
-    #[error("[proxy] {0}")]
-    Proxy(String),
-    #[error("[stubs] {0}")]
-    Stubs(String),
-}
 
 /// A switchboard with every port bound and every service built, ready to run.
 #[derive(Debug)]

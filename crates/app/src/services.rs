@@ -161,6 +161,12 @@ fn smtps(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     )))
 }
 
+/// A service switchboard does not have.
+fn unknown(name: String) -> Error {
+    let known = names().collect::<Vec<_>>().join(", ");
+    Error::UnknownService { name, known }
+}
+
 /// The names a port table may use, in the order they were added; last, the blackhole,
 /// which is not a service but the supervisor's own (nobody answers it).
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -196,7 +202,7 @@ impl Factory {
         let entry = SERVICES
             .iter()
             .find(|e| e.name == row.service)
-            .ok_or_else(|| Error::UnknownService(row.service.to_owned()))?;
+            .ok_or_else(|| unknown(row.service.to_owned()))?;
         if entry.per_row {
             return (entry.build)(&self.cx, row);
         }
@@ -252,5 +258,5 @@ fn datagram_service(row: &PortSpec) -> Result<Arc<dyn DatagramService>, Error> {
         .find(|e| e.name == row.service)
         .and_then(|e| e.udp)
         .map(|build| build())
-        .ok_or_else(|| Error::UnknownService(format!("{}/udp", row.service)))
+        .ok_or_else(|| unknown(format!("{}/udp", row.service)))
 }

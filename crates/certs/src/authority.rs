@@ -15,9 +15,10 @@ use time::{Duration, OffsetDateTime};
 
 use switchboard_files::Visibility;
 
+use crate::error::CertError;
 use crate::files::{warn_if_exposed, write_atomic};
+use crate::identity::{Identity, check_pair};
 use crate::inspect::{self, CertInfo};
-use crate::{CertError, Identity, check_pair};
 
 /// How long the CA is valid. Long, because every client that trusts it would have to be
 /// told about a new one.

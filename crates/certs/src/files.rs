@@ -6,7 +6,7 @@ use std::path::Path;
 
 use switchboard_files::{Confined, Visibility};
 
-use crate::CertError;
+use crate::error::CertError;
 
 /// Replace `path` with `contents` atomically; see [`Confined::write`].
 pub(crate) fn write_atomic(

@@ -9,7 +9,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use crate::CertError;
+use crate::error::CertError;
 
 /// What a certificate says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]

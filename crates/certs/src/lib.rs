@@ -8,6 +8,8 @@
 //!
 //! # Layout
 //!
+//! - `error.rs`: [`CertError`], each problem worded with its file and what to do.
+//! - `identity.rs`: [`Identity`], a chain and its key, checked to belong together.
 //! - `authority.rs`: create, reuse and renew the CA and the server certificate.
 //! - `inspect.rs`: what a certificate says (names, validity, fingerprint).
 //! - `files.rs`: atomic writes; private keys 0600 from the start.
@@ -15,14 +17,15 @@
 //! - `handshake.rs`: the server side of a handshake, as every TLS service runs it.
 
 mod authority;
+mod error;
 mod files;
 mod handshake;
+mod identity;
 mod inspect;
 mod tls;
 
 use std::path::{Path, PathBuf};
 
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -30,7 +33,10 @@ pub use authority::{
     Action, CA_VALIDITY, LocalCa, Paths, RENEW_BEFORE, SERVER_VALIDITY, default_names, ensure,
     ensure_at,
 };
+pub use error::CertError;
 pub use handshake::{HandshakeFailed, accept};
+pub use identity::Identity;
+use identity::check_pair;
 pub use inspect::CertInfo;
 pub use tls::server_config;
 
@@ -63,13 +69,6 @@ impl TlsSettings {
     pub fn dir(&self) -> &Path {
         self.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR))
     }
-}
-
-/// A certificate chain and its private key: what a TLS server presents.
-#[derive(Debug)]
-pub struct Identity {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
 }
 
 /// Where the server's certificate came from.
@@ -116,90 +115,6 @@ pub fn load(settings: &TlsSettings) -> Result<(Identity, Source), CertError> {
             Ok((identity, Source::LocalCa(Box::new(ca))))
         }
     }
-}
-
-/// Check that `key` is the private key of the first certificate in `chain`.
-pub(crate) fn check_pair(
-    chain: &[CertificateDer<'static>],
-    key: &PrivateKeyDer<'_>,
-    cert_path: &Path,
-    key_path: &Path,
-) -> Result<(), CertError> {
-    let provider = rustls::crypto::ring::default_provider();
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| CertError::Malformed {
-            path: key_path.to_owned(),
-            what: "private key",
-            detail: e.to_string(),
-        })?;
-    rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key)
-        .keys_match()
-        .map_err(|_| CertError::Mismatch {
-            cert: cert_path.to_owned(),
-            key: key_path.to_owned(),
-        })
-}
-
-/// A certificate problem, worded with the file it concerns and what to do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum CertError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot write {path}: {source}. Make the directory writable, or choose another \
-         with --certs DIR"
-    )]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} is not a valid PEM {what} ({detail}). Replace it with a good one, or \
-         delete it and its pair so that switchboard creates new ones"
-    )]
-    Malformed {
-        path: PathBuf,
-        what: &'static str,
-        detail: String,
-    },
-    #[error(
-        "{key} is not the private key of {cert}: they do not belong together. Put the \
-         matching key there, or delete both so that switchboard creates new ones"
-    )]
-    Mismatch { cert: PathBuf, key: PathBuf },
-    #[error(
-        "{cert} exists but its key {key} does not, so switchboard cannot sign with this CA. \
-         Restore {key}, or delete {cert} to create a new CA (clients that trusted the old \
-         one must then trust the new one)"
-    )]
-    MissingCaKey { cert: PathBuf, key: PathBuf },
-    #[error("{0} is not a CA certificate; put switchboard's ca.pem there, or delete it")]
-    NotCa(PathBuf),
-    #[error(
-        "the local CA {path} expired on {}. Delete {path} and {key} to create a new CA, \
-         then trust the new ca.pem in your clients",
-        not_after.date()
-    )]
-    CaExpired {
-        path: PathBuf,
-        key: PathBuf,
-        not_after: OffsetDateTime,
-    },
-    #[error("\"{0}\" is not a host name or IP address a certificate can carry")]
-    InvalidName(String),
-    #[error(
-        "[tls] cert and key go together: set both to use a certificate of your own, or neither"
-    )]
-    HalfProvided,
-    #[error("cannot create a certificate: {0}")]
-    Generate(#[from] rcgen::Error),
-    #[error("cannot set up TLS: {0}")]
-    Tls(#[from] rustls::Error),
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::version::{TLS12, TLS13};
 
-use crate::{CertError, Identity};
+use crate::error::CertError;
+use crate::identity::Identity;
 
 /// A TLS server configuration presenting `identity`: the ring provider, TLS 1.2 and 1.3
 /// only (nothing older), rustls's default cipher suites (all AEAD with forward secrecy),

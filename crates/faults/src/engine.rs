@@ -23,11 +23,17 @@ use tokio::time::{Instant, Sleep};
 
 use switchboard_core::FaultLayer;
 
-use crate::port::Claim;
 use crate::toxic::{Kind, Stream, Toxic};
 
 /// A port's current toxics, as every connection of the port sees them.
 pub type ToxicSet = Arc<[Toxic]>;
+
+/// A counted toxic, as the connection that claimed it holds it.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub(crate) toxic: Toxic,
+    pub(crate) withdrawn: Arc<AtomicBool>,
+}
 
 /// How often a connection stalled by a `timeout` toxic with no end looks whether the toxic
 /// is still there.

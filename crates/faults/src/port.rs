@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, Weak};
 use switchboard_core::{ControlError, Event, EventBus, EventKind};
 use tokio::sync::watch;
 
-use crate::engine::{Faults, ToxicSet};
+use crate::engine::{Claim, Faults, ToxicSet};
 use crate::toxic::Toxic;
 
 /// One port's toxics. Shared by the port (its connections) and the control that changes them.
@@ -52,13 +52,6 @@ struct Life {
     left: Option<u32>,
     /// Raised when it is removed: the connections holding a claim drop it then.
     withdrawn: Arc<AtomicBool>,
-}
-
-/// A counted toxic, as the connection that claimed it holds it.
-#[derive(Debug)]
-pub(crate) struct Claim {
-    pub(crate) toxic: Toxic,
-    pub(crate) withdrawn: Arc<AtomicBool>,
 }
 
 impl PortToxics {

@@ -8,11 +8,13 @@
 //!
 //! - `lib.rs`: [`resolve`], [`probe`], and the text and JSON reports.
 //! - `classify.rs`: what a server's first bytes say about it (pure, fuzzable).
+//! - `knock.rs`: [`Knock`], how long to wait and from which address.
 //! - `tls.rs`: a TLS handshake that reports the certificate instead of judging it.
 //! - `sockets.rs`: the server's side: the kernel's table of listening sockets, from
 //!   `/proc/net/tcp`, and which process holds each.
 
 mod classify;
+mod knock;
 pub mod sockets;
 mod tls;
 
@@ -25,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use classify::{Identified, WELL_KNOWN, classify, printable, well_known};
+pub use knock::Knock;
 
 /// What happened at one address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -116,54 +119,6 @@ impl Finding {
             usual: well_known(addr.port()),
             detail,
         }
-    }
-}
-
-/// How to knock: how long to wait for each answer, and from which of this machine's
-/// addresses. Without `from` the kernel picks the source address from its routes; with it,
-/// the probe speaks as that address (`--from`, like nmap's `-S` or curl's `--interface`),
-/// which is how a rule that admits some sources only is tried from both sides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Knock {
-    pub timeout: Duration,
-    pub from: Option<IpAddr>,
-}
-
-impl From<Duration> for Knock {
-    fn from(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            from: None,
-        }
-    }
-}
-
-impl Knock {
-    /// The local address to bind for a socket to `addr`: `from`, or any address of the
-    /// same family (the kernel's choice), always with a port of the kernel's choice.
-    fn local(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
-        match (self.from, addr) {
-            (Some(from), to) if from.is_ipv4() != to.is_ipv4() => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--from {from} cannot reach {}: another address family",
-                    to.ip()
-                ),
-            )),
-            (Some(from), _) => Ok(SocketAddr::new(from, 0)),
-            (None, SocketAddr::V4(_)) => Ok((std::net::Ipv4Addr::UNSPECIFIED, 0).into()),
-            (None, SocketAddr::V6(_)) => Ok((std::net::Ipv6Addr::UNSPECIFIED, 0).into()),
-        }
-    }
-
-    /// A TCP connection to `addr`, from `from` if given.
-    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.bind(self.local(addr)?)?;
-        socket.connect(addr).await
     }
 }
 

@@ -12,7 +12,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::TlsConnector;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::Knock;
+use crate::knock::Knock;
 
 pub(crate) struct Report {
     pub(crate) service: &'static str,

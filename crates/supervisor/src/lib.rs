@@ -16,8 +16,10 @@
 //! A connection's way in, from the kernel to the service, and the modules that carry it. Each
 //! module uses only those above it in this list: the chain runs one way.
 //!
-//! - `port.rs`: one port: its row ([`PortSpec`]), rules, limits and toxics, and the whole
-//!   admission decision for a connection (serve, refuse politely, or drop).
+//! - `settings.rs`: [`SupervisorSettings`], the `[supervisor]` table.
+//! - `port.rs`: one port: its row ([`PortSpec`]), rules, limits and toxics, the whole
+//!   admission decision for a connection (serve, refuse politely, or drop), and draining
+//!   ports (ask their connections to finish, wait up to a deadline, cut what is left).
 //! - `blackhole.rs`: a port that listens and never answers: its queue kept full with
 //!   connections of its own, so the kernel drops every knock, as a dropping firewall would.
 //! - `bind.rs`: opening listening sockets, all of them before any is served, with errors a
@@ -32,8 +34,8 @@
 //!   reset, status) and the listeners the run loop owns, which carry out its requests; ports
 //!   added while running get their services from the app's [`ServiceFactory`].
 //! - `lib.rs` (this file): [`Supervisor`]: bind, run, and draining at shutdown (stop
-//!   accepting, ask services to finish, wait up to a deadline, cut what is left), which
-//!   removing one port does for that port alone.
+//!   accepting, then `port.rs`'s drain of every port), which removing one port does for
+//!   that port alone.
 
 mod bind;
 mod blackhole;
@@ -41,60 +43,25 @@ mod datagram;
 mod gate;
 mod listener;
 mod port;
+mod settings;
 mod table;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Deserialize;
 use switchboard_core::EventBus;
 use tokio::sync::mpsc;
-use tokio_util::task::TaskTracker;
 
 pub use bind::BindError;
 pub use port::{PortSpec, Upstream};
+pub use settings::SupervisorSettings;
 pub use switchboard_core::BLACKHOLE;
 pub use table::{PortTable, ServiceFactory, Services};
 
 use crate::gate::Gate;
-use crate::port::Port;
+use crate::port::{Port, drain};
 use crate::table::{Listeners, Request};
-
-/// The `[supervisor]` table.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SupervisorSettings {
-    /// After a shutdown signal, how long open connections may take to finish before they
-    /// are closed.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_timeout: Duration,
-    /// The default for each port's `max_connections`.
-    pub max_connections: usize,
-    /// Connections being turned away politely at once, per port. When even these are all
-    /// busy, switchboard stops accepting and new connections wait in the kernel's queue.
-    pub max_refusals: usize,
-    /// The most bytes a UDP service answers a datagram with, unless the datagram itself was
-    /// longer (an echo is never cut): the brake on using a UDP port to amplify traffic.
-    pub udp_max_answer: usize,
-    /// How long a blackhole row waits for a knock of its own to go unanswered, the proof
-    /// that its queue is full, before the port is ready (per address).
-    #[serde(with = "humantime_serde")]
-    pub blackhole_wait: Duration,
-}
-
-impl Default for SupervisorSettings {
-    fn default() -> Self {
-        Self {
-            shutdown_timeout: Duration::from_secs(10),
-            max_connections: 1024,
-            max_refusals: 64,
-            udp_max_answer: 512,
-            blackhole_wait: Duration::from_millis(200),
-        }
-    }
-}
 
 /// One listening socket: which port, which service, which address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,26 +206,5 @@ impl Supervisor {
         }
         tracing::info!("stopped");
         Stopped { connections_cut }
-    }
-}
-
-/// Ask the connections of `ports` to finish, wait for `tasks` up to `timeout`, then close
-/// what is left; how many were closed that way. Shutdown drains every port (and every
-/// connection task); removing a port drains that one.
-pub(crate) async fn drain(ports: &[Arc<Port>], tasks: &TaskTracker, timeout: Duration) -> usize {
-    for port in ports {
-        port.shutdown.request();
-    }
-    tasks.close();
-    match tokio::time::timeout(timeout, tasks.wait()).await {
-        Ok(()) => 0,
-        Err(_) => {
-            let cut = tasks.len();
-            for port in ports {
-                port.cut_connections();
-            }
-            tasks.wait().await;
-            cut
-        }
     }
 }

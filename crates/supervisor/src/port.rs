@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_core::{
@@ -405,6 +406,27 @@ impl Port {
             toxics: self.toxics.names(),
             upstream: self.upstream.clone(),
             command: self.command.clone(),
+        }
+    }
+}
+
+/// Ask the connections of `ports` to finish, wait for `tasks` up to `timeout`, then close
+/// what is left; how many were closed that way. Shutdown drains every port (and every
+/// connection task); removing a port drains that one.
+pub(crate) async fn drain(ports: &[Arc<Port>], tasks: &TaskTracker, timeout: Duration) -> usize {
+    for port in ports {
+        port.shutdown.request();
+    }
+    tasks.close();
+    match tokio::time::timeout(timeout, tasks.wait()).await {
+        Ok(()) => 0,
+        Err(_) => {
+            let cut = tasks.len();
+            for port in ports {
+                port.cut_connections();
+            }
+            tasks.wait().await;
+            cut
         }
     }
 }

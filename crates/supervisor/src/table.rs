@@ -360,7 +360,7 @@ impl Listeners {
         table: Arc<PortTable>,
         sockets: Vec<Sockets>,
         services: Services,
-        settings: &crate::SupervisorSettings,
+        settings: &crate::settings::SupervisorSettings,
     ) -> Self {
         let Services {
             mut by_port,
@@ -548,7 +548,8 @@ impl Listeners {
                 port = number,
                 "port {number} removed; {open} connection(s) may finish"
             );
-            let cut = crate::drain(std::slice::from_ref(&port), &port.connections, timeout).await;
+            let cut =
+                crate::port::drain(std::slice::from_ref(&port), &port.connections, timeout).await;
             if cut > 0 {
                 tracing::warn!(
                     port = number,
