@@ -18,7 +18,7 @@ pub fn toxiproxy_rows(body: &[u8]) -> Result<Vec<Value>, String> {
 /// A duration a request gives (`/drip?delay=`, `/api/v1/wait?timeout=`, `close?for=`), read
 /// against a maximum of ten seconds: the duration, or the refusal's text.
 pub fn duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::routes::params::duration("t", text, MAX_DURATION, "[fuzz] max")
+    switchboard_web::params::duration("t", text, MAX_DURATION, "[fuzz] max")
 }
 
 /// The maximum [`duration`] reads against.

@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use switchboard_core::{BoxError, ConnInfo, ConnStream, ResetSwitch, Shutdown};
+use switchboard_web::{Connection, Sabotage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower::Service as _;
@@ -61,11 +62,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let connection = Arc::new(Connection {
-        info,
-        shutdown: shutdown.clone(),
-        upgrade: Mutex::new(None),
-    });
+    let connection = Arc::new(Connection::new(info, shutdown.clone()));
     let upgraded = connection.clone();
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -140,12 +137,7 @@ where
     };
     // A connection that switched protocols (a WebSocket) goes on here, in the connection's
     // own task: the supervisor keeps counting it, and waits for it at shutdown.
-    let session = upgraded
-        .upgrade
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(session) = session {
+    if let Some(session) = upgraded.take_upgrade() {
         session.await;
     }
     result
@@ -186,34 +178,6 @@ pub(crate) async fn first_byte(
                 watchdog.as_mut().reset(next_check());
             }
         }
-    }
-}
-
-/// What handlers may ask about the connection a request came on. One per connection, in
-/// every request's extensions: one entry rather than one per field, as each entry costs
-/// every request an allocation and a hash-map insertion.
-pub(crate) struct Connection {
-    pub(crate) info: ConnInfo,
-    /// Long-lived responses (the event stream) end themselves when shutdown is requested.
-    pub(crate) shutdown: Shutdown,
-    /// What the connection does once it has switched protocols (`101`).
-    upgrade: Mutex<Option<Upgrade>>,
-}
-
-type Upgrade = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    /// Run `session` on this connection once its `101 Switching Protocols` is sent.
-    pub(crate) fn after_upgrade(&self, session: impl Future<Output = ()> + Send + 'static) {
-        *self.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::pin(session));
     }
 }
 
@@ -353,19 +317,6 @@ impl Drop for InFlight {
             activity.head_started.store(0, Ordering::Relaxed);
         }
     }
-}
-
-/// What a connection does instead of sending a response: a stub's `fault`. A handler puts
-/// one in its response's extensions; the connection's stream then sends none of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Sabotage {
-    /// Close without a byte (FIN).
-    Close = 1,
-    /// Reset the connection (RST).
-    Reset = 2,
-    /// Random bytes, then close.
-    Garbage = 3,
 }
 
 /// The connection's stream, reporting arriving bytes to the watchdog, and sabotaging its

@@ -17,7 +17,7 @@ use switchboard_core::{ControlError, Event, EventKind};
 use switchboard_faults::{Toxic, ToxicSpec};
 use switchboard_mail::Triggers;
 
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 use super::AppState;
 
@@ -120,7 +120,12 @@ async fn close(
         None => state.shared.control.close_port(port).await,
         Some(text) => {
             let max = state.shared.control_settings.max_close_for;
-            let after = match super::params::duration("for", text, max, "[control] max_close_for") {
+            let after = match switchboard_web::params::duration(
+                "for",
+                text,
+                max,
+                "[control] max_close_for",
+            ) {
                 Ok(after) if !after.is_zero() => after,
                 Ok(_) => {
                     return error(

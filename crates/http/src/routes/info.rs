@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_core::{PortState, PortStatus, TlsInfo};
 
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 use super::AppState;
 

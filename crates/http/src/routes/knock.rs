@@ -21,7 +21,7 @@ use serde_json::json;
 use switchboard_core::Protocol;
 
 use super::AppState;
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 /// Knocks per client address: `[http] knock_rate` a second.
 pub(crate) fn limiter(per_second: u32) -> DefaultKeyedRateLimiter<IpAddr> {

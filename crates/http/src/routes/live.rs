@@ -15,8 +15,9 @@ use switchboard_core::{Shutdown, Timed};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, mailpit_events, websocket};
-use crate::serve::Connection;
+use super::{AppState, mailpit_events};
+use switchboard_web::Connection;
+use switchboard_web::websocket;
 
 /// The event stream and the metrics: they show switchboard's state (behind the site guard).
 pub(super) fn state_routes() -> Router<AppState> {

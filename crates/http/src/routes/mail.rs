@@ -575,9 +575,8 @@ async fn wait(
     let max = state.settings.max_wait;
     let timeout = match params.get("timeout") {
         None => DEFAULT_WAIT.min(max),
-        Some(text) => {
-            super::params::duration("timeout", text, max, "[http] max_wait").map_err(bad_request)?
-        }
+        Some(text) => switchboard_web::params::duration("timeout", text, max, "[http] max_wait")
+            .map_err(bad_request)?,
     };
     match state.shared.mail.wait_for(&query, timeout).await {
         Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),

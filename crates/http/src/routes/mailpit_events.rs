@@ -25,9 +25,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::AppState;
 use super::mail::MessageSummary;
-use super::{AppState, websocket};
-use crate::serve::Connection;
+use switchboard_web::Connection;
+use switchboard_web::websocket;
 
 /// Answer the handshake and forward the mailbox's changes on the socket afterwards.
 pub(super) fn upgrade(state: &AppState, conn: &Connection, request: Request) -> Response {

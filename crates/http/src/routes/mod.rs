@@ -8,14 +8,12 @@ mod live;
 mod mail;
 mod mailpit_events;
 mod page;
-pub(crate) mod params;
 mod send;
 mod site;
 mod stubs;
 mod thumbnail;
 mod toxiproxy;
 mod view;
-mod websocket;
 
 use std::sync::Arc;
 

@@ -14,7 +14,7 @@ use switchboard_core::{ConnInfo, PortState, PortStatus, Protocol};
 use switchboard_probe::sockets;
 
 use super::AppState;
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 #[derive(Template)]
 #[template(path = "index.html")]

@@ -17,7 +17,7 @@ use switchboard_mail::{Arrival, Envelope};
 
 use super::AppState;
 use super::mail::{ApiError, bad_request};
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 /// Mailpit's `SendRequest`.
 #[derive(Deserialize, Default)]

@@ -27,7 +27,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 /// The names switchboard answers to on its state routes: `localhost` and every
 /// `*.localhost` name (they always mean this machine), any IP address (a rebinding needs a
@@ -90,15 +90,6 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
     }
 }
 
-/// The server this request names: the `Host` header (HTTP/1.1), or the URI's authority
-/// (HTTP/2's `:authority`).
-pub(super) fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-}
-
 /// Split `host[:port]` (IPv6 in brackets); the port defaults to the scheme's.
 fn split_authority(authority: &str, tls: bool) -> Option<(String, u16)> {
     let authority: axum::http::uri::Authority = authority.parse().ok()?;
@@ -114,7 +105,7 @@ fn check(
     headers: &HeaderMap,
     tls: bool,
 ) -> Result<(), String> {
-    let host = host_of(uri, headers);
+    let host = switchboard_web::host_of(uri, headers);
     if let Some(host) = host {
         let name = split_authority(host, tls).map(|(name, _)| name);
         if !name.as_deref().is_some_and(|n| hosts.allows(n)) {
@@ -126,7 +117,7 @@ fn check(
     }
     // A WebSocket is a GET, but a page on any site may open one and read every message on
     // it (browsers apply no CORS to WebSockets): it is checked like a change.
-    if !super::websocket::is_websocket(headers)
+    if !switchboard_web::websocket::is_websocket(headers)
         && matches!(
             *method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE

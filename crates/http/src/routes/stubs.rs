@@ -18,7 +18,7 @@ use switchboard_core::{Event, EventKind};
 use switchboard_stubs::{BodySource, Fault, MatcherFailed, ResponseDef, Served};
 
 use super::AppState;
-use crate::serve::{Connection, Sabotage};
+use switchboard_web::{Connection, Sabotage};
 
 pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()
@@ -239,7 +239,7 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let host = super::site::host_of(&parts.uri, &parts.headers).unwrap_or("localhost");
+    let host = switchboard_web::host_of(&parts.uri, &parts.headers).unwrap_or("localhost");
     let scheme = if conn.info.tls.is_some() {
         "https"
     } else {

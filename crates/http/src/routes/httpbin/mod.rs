@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 use tower_http::cors::CorsLayer;
 
-use crate::serve::Connection;
+use switchboard_web::Connection;
 
 use super::AppState;
 
@@ -128,11 +128,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let conn = parts.extensions.get::<Arc<Connection>>().map(|c| &c.info);
         let origin = conn.map(|c| c.peer.ip().to_string()).unwrap_or_default();
-        let host: std::borrow::Cow<'_, str> = match super::site::host_of(&parts.uri, &parts.headers)
-        {
-            Some(host) => host.into(),
-            None => conn.map(|c| c.local.to_string()).unwrap_or_default().into(),
-        };
+        let host: std::borrow::Cow<'_, str> =
+            match switchboard_web::host_of(&parts.uri, &parts.headers) {
+                Some(host) => host.into(),
+                None => conn.map(|c| c.local.to_string()).unwrap_or_default().into(),
+            };
         let scheme = match conn.is_some_and(|c| c.tls.is_some()) {
             true => "https",
             false => "http",

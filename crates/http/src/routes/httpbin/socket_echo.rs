@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
 use crate::routes::AppState;
-use crate::routes::websocket::{self, Socket};
-use crate::serve::Connection;
+use switchboard_web::Connection;
+use switchboard_web::websocket::{self, Socket};
 
 pub(super) async fn echo(
     State(state): State<AppState>,

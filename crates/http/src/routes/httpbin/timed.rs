@@ -30,7 +30,7 @@ fn seconds(
 ) -> Result<Duration, String> {
     match value {
         None => Ok(default),
-        Some(text) => crate::routes::params::duration(name, text, max, "[http] max_delay")
+        Some(text) => switchboard_web::params::duration(name, text, max, "[http] max_delay")
             .map_err(|why| why + "\n"),
     }
 }

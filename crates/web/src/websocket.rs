@@ -2,7 +2,7 @@
 //! Mailpit's mailbox events at `/api/events` and httpbin's `/websocket/echo`.
 //!
 //! The handler answers `101 Switching Protocols`; the session then runs in the connection's
-//! own task (`Connection::after_upgrade`), so the connection limits and shutdown hold for it.
+//! own task ([`Connection::after_upgrade`]), so the connection limits and shutdown hold for it.
 
 use std::future::Future;
 
@@ -15,13 +15,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::serve::Connection;
+use crate::conn::Connection;
 
 /// A WebSocket on an upgraded connection.
-pub(super) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Whether the request asks to become a WebSocket.
-pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
+pub fn is_websocket(headers: &HeaderMap) -> bool {
     headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -31,7 +31,7 @@ pub(super) fn is_websocket(headers: &HeaderMap) -> bool {
 /// Answer the handshake (`101`, or 400/426 saying what is missing) and run `session` on the
 /// socket once the client has it. `config` sets the socket's limits (tungstenite's
 /// defaults without one).
-pub(super) fn accept<F, Fut>(
+pub fn accept<F, Fut>(
     conn: &Connection,
     mut request: Request,
     config: Option<WebSocketConfig>,

@@ -7,12 +7,7 @@ use std::time::Duration;
 
 /// The time `text` gives for the parameter `name`: seconds (`2`, `0.5`) or with a unit
 /// (`500ms`, `1m`), at most `max`, whose config key is `key` (`[http] max_delay`).
-pub(crate) fn duration(
-    name: &str,
-    text: &str,
-    max: Duration,
-    key: &str,
-) -> Result<Duration, String> {
+pub fn duration(name: &str, text: &str, max: Duration, key: &str) -> Result<Duration, String> {
     let over = || {
         format!(
             "{name}={text}: at most {} (the cap is {key})",
