@@ -24,10 +24,10 @@ async fn capped_stack() -> Stack {
         .service("stubs")
         .service("smtp")
         .configure(|c| {
-            c.http.max_bytes = MAX_BYTES;
-            c.http.max_stream_lines = MAX_LINES;
-            c.http.max_links = MAX_LINKS;
-            c.http.max_delay = MAX_DELAY;
+            c.httpbin.max_bytes = MAX_BYTES;
+            c.httpbin.max_stream_lines = MAX_LINES;
+            c.httpbin.max_links = MAX_LINKS;
+            c.httpbin.max_delay = MAX_DELAY;
             c.mail.max_messages = 20;
             c.stubs.max_journal = 50;
         })

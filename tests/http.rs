@@ -209,7 +209,7 @@ async fn status_codes_on_demand() {
 
 #[tokio::test]
 async fn delay_waits_and_refuses_more_than_its_cap() {
-    let stack = http_stack(|c| c.http.max_delay = Duration::from_millis(100)).await;
+    let stack = http_stack(|c| c.httpbin.max_delay = Duration::from_millis(100)).await;
     let client = client();
     let response = client
         .get(stack.url("http", "/delay/0.05?x=1"))
@@ -236,7 +236,7 @@ async fn delay_waits_and_refuses_more_than_its_cap() {
 
 #[tokio::test]
 async fn bytes_are_random_seedable_and_refused_over_the_cap() {
-    let stack = http_stack(|c| c.http.max_bytes = 1000).await;
+    let stack = http_stack(|c| c.httpbin.max_bytes = 1000).await;
     let client = client();
     let fetch = |path: &'static str| {
         let request = client.get(stack.url("http", path));

@@ -602,7 +602,7 @@ async fn a_cookie_jar_keeps_what_cookies_set_sets_and_loses_what_delete_deletes(
 
 #[tokio::test]
 async fn redirects_lead_where_httpbin_leads_and_no_further_than_the_cap() {
-    let stack = http_stack(|c| c.http.max_redirects = 5).await;
+    let stack = http_stack(|c| c.httpbin.max_redirects = 5).await;
     let base = stack.url("http", "");
     let follow = crate::http_client();
     let first_hop = crate::first_hop_client();
@@ -662,7 +662,7 @@ async fn redirects_lead_where_httpbin_leads_and_no_further_than_the_cap() {
 
 #[tokio::test]
 async fn redirect_hosts_lets_redirect_to_send_clients_to_a_listed_host() {
-    let stack = http_stack(|c| c.http.redirect_hosts = vec!["app.example.test".into()]).await;
+    let stack = http_stack(|c| c.httpbin.redirect_hosts = vec!["app.example.test".into()]).await;
     let first_hop = crate::first_hop_client();
     let response = first_hop
         .get(stack.url("http", "/redirect-to?url=https://app.example.test/done"))
@@ -678,7 +678,7 @@ async fn redirect_hosts_lets_redirect_to_send_clients_to_a_listed_host() {
 
 #[tokio::test]
 async fn documents_parse_as_their_media_type_says() {
-    let stack = http_stack(|c| c.http.max_links = 4).await;
+    let stack = http_stack(|c| c.httpbin.max_links = 4).await;
     let client = crate::http_client();
     let text = |path: &str| {
         let request = client.get(stack.url("http", path));
@@ -872,8 +872,8 @@ async fn unstable_fails_at_its_rate_and_a_seed_repeats_the_answer() {
 #[tokio::test]
 async fn streams_arrive_whole_in_their_shape_and_within_their_caps() {
     let stack = http_stack(|c| {
-        c.http.max_stream_lines = 5;
-        c.http.max_bytes = 1000;
+        c.httpbin.max_stream_lines = 5;
+        c.httpbin.max_bytes = 1000;
     })
     .await;
     let client = crate::http_client();
@@ -936,7 +936,7 @@ async fn streams_arrive_whole_in_their_shape_and_within_their_caps() {
 
 #[tokio::test]
 async fn range_answers_byte_ranges_as_rfc_9110_says() {
-    let stack = http_stack(|c| c.http.max_bytes = 1000).await;
+    let stack = http_stack(|c| c.httpbin.max_bytes = 1000).await;
     let client = crate::http_client();
     let get = |path: &str, range: Option<&str>| {
         let mut request = client.get(stack.url("http", path));
@@ -987,7 +987,7 @@ async fn the_pages_try_it_section_names_every_httpbin_endpoint() {
     let section = &page[page.find(r#"id="httpbin""#).expect("no httpbin section")..];
     let source = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../http/src/routes/httpbin/mod.rs"
+        "/../httpbin/src/lib.rs"
     ))
     .unwrap();
     let mut endpoints: Vec<&str> = source

@@ -147,9 +147,9 @@ async fn drip_sends_its_bytes_over_the_duration_it_was_given() {
 #[tokio::test]
 async fn drip_and_sse_caps_name_their_keys() {
     let stack = http_stack(|c| {
-        c.http.max_delay = Duration::from_secs(1);
-        c.http.max_bytes = 8;
-        c.http.max_stream_lines = 3;
+        c.httpbin.max_delay = Duration::from_secs(1);
+        c.httpbin.max_bytes = 8;
+        c.httpbin.max_stream_lines = 3;
     })
     .await;
     let client = crate::http_client();
@@ -283,7 +283,7 @@ async fn close_code(socket: &mut Socket) -> (CloseCode, String) {
 
 #[tokio::test]
 async fn websocket_echo_sends_each_message_back_and_closes_one_over_the_size_cap() {
-    let stack = http_stack(|c| c.http.max_websocket_message_bytes = 1024).await;
+    let stack = http_stack(|c| c.httpbin.max_websocket_message_bytes = 1024).await;
     let mut socket = open_echo(&stack).await;
     for message in [
         Message::text("hello"),
@@ -304,7 +304,7 @@ async fn websocket_echo_sends_each_message_back_and_closes_one_over_the_size_cap
 async fn websocket_echo_counts_a_fragmented_message_whole() {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-    let stack = http_stack(|c| c.http.max_websocket_message_bytes = 1024).await;
+    let stack = http_stack(|c| c.httpbin.max_websocket_message_bytes = 1024).await;
     let mut socket = open_echo(&stack).await;
     let first = Frame::message(vec![1u8; 600], OpCode::Data(Data::Binary), false);
     let last = Frame::message(vec![2u8; 600], OpCode::Data(Data::Continue), true);
@@ -317,7 +317,7 @@ async fn websocket_echo_counts_a_fragmented_message_whole() {
 
 #[tokio::test]
 async fn websocket_echo_sessions_end_at_their_time_limit() {
-    let stack = http_stack(|c| c.http.max_websocket_duration = Duration::from_millis(200)).await;
+    let stack = http_stack(|c| c.httpbin.max_websocket_duration = Duration::from_millis(200)).await;
     let mut socket = open_echo(&stack).await;
     let (code, reason) = close_code(&mut socket).await;
     assert_eq!(code, CloseCode::Policy);

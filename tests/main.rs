@@ -337,10 +337,15 @@ pub(crate) fn blank_parameters(path: &str) -> String {
         .join("/")
 }
 
-/// Every path the router serves, read from the routes' source (`.route("/path", …)`).
+/// Every path the routers serve, read from the routes' source (`.route("/path", …)`) in
+/// every crate: the http crate's and each HTTP product's (httpbin, Mailpit's API, …).
 pub(crate) fn router_paths() -> BTreeSet<String> {
     let mut paths = BTreeSet::new();
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src/routes")];
+    let mut dirs: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap()
+        .map(|crate_dir| crate_dir.unwrap().path().join("src"))
+        .filter(|src| src.is_dir())
+        .collect();
     let mut files = Vec::new();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {

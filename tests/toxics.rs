@@ -81,7 +81,7 @@ async fn latency_through_the_api_adds_at_least_the_delay() {
 async fn bandwidth_holds_the_rate_within_twenty_percent() {
     let stack = Stack::builder()
         .service("http")
-        .configure(|c| c.http.max_bytes = 1_000_000)
+        .configure(|c| c.httpbin.max_bytes = 1_000_000)
         .start()
         .await
         .unwrap();

@@ -192,7 +192,7 @@ fn app() -> HttpApp {
         server_names: Vec::new(),
         local_ca: None,
     };
-    HttpApp::new(shared, HttpSettings::default())
+    HttpApp::new(shared, HttpSettings::default(), Default::default())
 }
 
 /// The port table of a server that has no supervisor: empty, and nothing to control.

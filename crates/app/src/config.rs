@@ -39,8 +39,9 @@ use serde::Deserialize;
 use switchboard_certs::TlsSettings;
 use switchboard_core::{AccessRules, Cidr, Program, Protocol};
 
+use serde::de::IntoDeserializer;
 use switchboard_faults::{Toxic, ToxicSpec};
-use switchboard_http::{ControlSettings, HttpSettings};
+use switchboard_http::{ControlSettings, HttpSettings, HttpbinSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
 use switchboard_proxy::ProxySettings;
@@ -49,7 +50,9 @@ use switchboard_smtp::SmtpSettings;
 use switchboard_stubs::StubsSettings;
 use switchboard_supervisor::{PortSpec, SupervisorSettings, Upstream};
 use toml::Spanned;
+use toml::de::DeTable;
 
+use crate::keys::{self, KeyError};
 use crate::services;
 
 /// The port table switchboard serves when no config file names one: one line per service.
@@ -77,7 +80,10 @@ pub enum Preset {
 pub struct Config {
     pub ports: Vec<PortSpec>,
     pub supervisor: SupervisorSettings,
+    /// `[http]`: the HTTP service's own keys; httpbin's limits, in the same table, are
+    /// [`httpbin`](Self::httpbin).
     pub http: HttpSettings,
+    pub httpbin: HttpbinSettings,
     pub https: HttpsSettings,
     pub smtp: SmtpSettings,
     pub mail: MailSettings,
@@ -116,6 +122,7 @@ impl Default for Config {
                 .collect(),
             supervisor,
             http: HttpSettings::default(),
+            httpbin: HttpbinSettings::default(),
             https: HttpsSettings::default(),
             smtp: SmtpSettings::default(),
             mail: MailSettings::default(),
@@ -169,8 +176,18 @@ impl Config {
     /// Parse config text; `origin` names it in error messages (usually the file's path).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let source = Source { text, origin };
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| source.error(e.span(), e.message().to_owned()))?;
+        let toml_error = |e: toml::de::Error| source.error(e.span(), e.message().to_owned());
+        let located = |e: KeyError| source.error(e.span, e.message);
+        let mut document = DeTable::parse(text).map_err(toml_error)?;
+        // `[http]` is shared: the HTTP service's keys and httpbin's (keys.rs).
+        let http = document.get_mut().remove("http");
+        let raw = RawConfig::deserialize(document.into_deserializer()).map_err(toml_error)?;
+        let mut http = keys::Shared::new(http, "http").map_err(located)?;
+        let (http_settings, httpbin) = (
+            http.take::<HttpSettings>().map_err(located)?,
+            http.take::<HttpbinSettings>().map_err(located)?,
+        );
+        http.finish().map_err(located)?;
 
         let mut ports = Vec::with_capacity(raw.port.len());
         for entry in &raw.port {
@@ -222,9 +239,9 @@ impl Config {
             .chaos
             .validate()
             .map_err(|message| source.error(None, format!("[smtp.chaos] {message}")))?;
-        raw.http
-            .validate()
-            .map_err(|message| source.error(None, format!("[http] {message}")))?;
+        for checked in [http_settings.validate(), httpbin.validate()] {
+            checked.map_err(|message| source.error(None, format!("[http] {message}")))?;
+        }
 
         if raw.https.handshake_timeout.is_zero() {
             return Err(source.error(
@@ -261,7 +278,8 @@ impl Config {
         let mut config = Config {
             ports,
             supervisor: raw.supervisor,
-            http: raw.http,
+            http: http_settings,
+            httpbin,
             https: raw.https,
             smtp: raw.smtp,
             mail: raw.mail,
@@ -394,8 +412,6 @@ struct RawConfig {
     port: Vec<RawPort>,
     #[serde(default)]
     supervisor: SupervisorSettings,
-    #[serde(default)]
-    http: HttpSettings,
     #[serde(default)]
     https: HttpsSettings,
     #[serde(default)]
@@ -816,7 +832,10 @@ mod tests {
         assert_eq!(config.http.max_body_bytes, 2048);
         assert_eq!(config.http.keep_alive_timeout, Duration::from_secs(120));
         // Unset keys keep their defaults.
-        assert_eq!(config.http.max_delay, HttpSettings::default().max_delay);
+        assert_eq!(
+            config.httpbin.max_delay,
+            HttpbinSettings::default().max_delay
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 mod config;
 mod error;
+mod keys;
 mod services;
 
 use std::sync::Arc;
@@ -91,7 +92,7 @@ impl App {
                 .collect(),
             local_ca,
         };
-        let http_app = HttpApp::new(shared, config.http.clone());
+        let http_app = HttpApp::new(shared, config.http.clone(), config.httpbin.clone());
         let bound = supervisor.bound_ports();
         let rows: Vec<(u16, &PortSpec)> = bound.into_iter().zip(&config.ports).collect();
         let factory = services::Factory::new(ServiceContext {

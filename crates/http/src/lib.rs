@@ -45,6 +45,7 @@ use switchboard_stubs::Stubs;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
+pub use switchboard_httpbin::HttpbinSettings;
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
 /// the captured mail and the chaos triggers (the mail store's), and the event stream with its
@@ -103,9 +104,9 @@ impl std::fmt::Debug for HttpApp {
 }
 
 impl HttpApp {
-    pub fn new(shared: Shared, settings: HttpSettings) -> Self {
+    pub fn new(shared: Shared, settings: HttpSettings, httpbin: HttpbinSettings) -> Self {
         let settings = Arc::new(settings);
-        let state = routes::AppState::new(shared, settings.clone());
+        let state = routes::AppState::new(shared, settings.clone(), httpbin);
         Self {
             router: routes::router(state.clone()),
             state,

@@ -23,27 +23,6 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
-    /// Longest wait `/delay/{seconds}` will do, and longest `delay` plus `duration` of
-    /// `/drip` and `/sse`; longer ones get 400.
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-    /// Most bytes `/bytes/{n}`, `/stream-bytes/{n}`, `/range/{n}` and `/drip` will send;
-    /// more get 400.
-    pub max_bytes: usize,
-    /// Most lines `/stream/{n}` and events `/sse` will send; more get 400.
-    pub max_stream_lines: u32,
-    /// Largest message `/websocket/echo` takes; a larger one closes the socket (1009).
-    pub max_websocket_message_bytes: usize,
-    /// Longest a `/websocket/echo` session lasts; then the server closes it (1008).
-    #[serde(with = "humantime_serde")]
-    pub max_websocket_duration: Duration,
-    /// Most links `/links/{n}/{offset}` will put on a page; more get 400.
-    pub max_links: u32,
-    /// Longest chain `/redirect/{n}` and its relatives will make; longer ones get 400.
-    pub max_redirects: u32,
-    /// Hosts besides switchboard itself that `/redirect-to` may send a client to; a URL on
-    /// any other host gets 403, so that the endpoint is not an open redirect.
-    pub redirect_hosts: Vec<String>,
     /// Longest `/api/v1/wait` will wait for a message; a longer `timeout` gets 400.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
@@ -79,14 +58,6 @@ impl Default for HttpSettings {
             keep_alive_timeout: Duration::from_secs(60),
             max_header_bytes: 32 * 1024,
             max_body_bytes: 1024 * 1024,
-            max_delay: Duration::from_secs(10),
-            max_bytes: 100 * 1024,
-            max_links: 256,
-            max_stream_lines: 100,
-            max_websocket_message_bytes: 64 * 1024,
-            max_websocket_duration: Duration::from_secs(60),
-            max_redirects: 100,
-            redirect_hosts: Vec::new(),
             max_wait: Duration::from_secs(60),
             max_image_bytes: 48 * 1024 * 1024,
             thumbnails_at_once: 2,
@@ -114,15 +85,9 @@ impl HttpSettings {
         if self.thumbnails_at_once == 0 {
             return Err("thumbnails_at_once must be at least 1".into());
         }
-        if self.max_websocket_message_bytes == 0 {
-            return Err(
-                "max_websocket_message_bytes must be at least 1 (64 KiB by default)".into(),
-            );
-        }
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),
-            ("max_websocket_duration", self.max_websocket_duration),
             ("knock_timeout", self.knock_timeout),
         ] {
             if value.is_zero() {
@@ -204,9 +169,9 @@ mod tests {
                 },
             ),
             (
-                "max_websocket_duration",
+                "header_read_timeout",
                 HttpSettings {
-                    max_websocket_duration: Duration::ZERO,
+                    header_read_timeout: Duration::ZERO,
                     ..HttpSettings::default()
                 },
             ),

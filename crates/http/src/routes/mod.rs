@@ -1,7 +1,6 @@
 //! The router: which path goes to which handler, and the limits every request passes.
 
 mod control;
-mod httpbin;
 mod info;
 mod knock;
 mod live;
@@ -38,6 +37,8 @@ pub(crate) struct AppState(Arc<State>);
 pub(crate) struct State {
     pub(crate) shared: Shared,
     pub(crate) settings: Arc<HttpSettings>,
+    /// httpbin's limits.
+    pub(crate) httpbin: switchboard_httpbin::HttpbinSettings,
     /// The names the state routes answer to: `[http] hosts` and the certificate's.
     pub(crate) hosts: HostNames,
     /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
@@ -47,7 +48,11 @@ pub(crate) struct State {
 }
 
 impl AppState {
-    pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>) -> Self {
+    pub(crate) fn new(
+        shared: Shared,
+        settings: Arc<HttpSettings>,
+        httpbin: switchboard_httpbin::HttpbinSettings,
+    ) -> Self {
         let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
         let knocks = knock::limiter(settings.knock_rate);
         let thumbnails = thumbnail::Thumbnails::new(
@@ -58,6 +63,7 @@ impl AppState {
         Self(Arc::new(State {
             shared,
             settings,
+            httpbin,
             hosts,
             knocks,
             thumbnails,
@@ -86,7 +92,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/mail", get(live::mailbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
     Router::new()
-        .merge(httpbin::routes())
+        .merge(switchboard_httpbin::routes(state.httpbin.clone()))
         .merge(state_routes)
         // One body limit for every route above (they may read a body), enforced while the
         // body streams in (and at once from Content-Length), answered with 413; axum's own

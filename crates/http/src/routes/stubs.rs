@@ -295,7 +295,7 @@ async fn serve(State(state): State<AppState>, request: Request) -> Response {
 /// A stub's response: after its delay (at most `[http] max_delay`, as httpbin's `/delay`);
 /// its fault instead, if it has one.
 async fn respond(state: &AppState, response: &ResponseDef) -> Response {
-    let delay = response.delay().min(state.settings.max_delay);
+    let delay = response.delay().min(state.httpbin.max_delay);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

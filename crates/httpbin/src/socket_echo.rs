@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-use crate::routes::AppState;
+use crate::settings::AppState;
 use switchboard_web::Connection;
 use switchboard_web::websocket::{self, Socket};
 
@@ -25,11 +25,11 @@ pub(super) async fn echo(
     Extension(conn): Extension<Arc<Connection>>,
     request: Request,
 ) -> Response {
-    let max = state.settings.max_websocket_message_bytes;
+    let max = state.max_websocket_message_bytes;
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    let limit = state.settings.max_websocket_duration;
+    let limit = state.max_websocket_duration;
     let shutdown = conn.shutdown.clone();
     websocket::accept(&conn, request, Some(config), move |socket| {
         session(socket, limit, shutdown)

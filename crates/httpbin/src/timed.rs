@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{bad_request, over_cap};
-use crate::routes::AppState;
+use crate::echo::{Echo, get_echo};
+use crate::reply::{bad_request, over_cap};
+use crate::settings::AppState;
 
 /// A number of seconds as a query gives it (`2`, `0.5`, or with a unit: `500ms`, `2s`), at
 /// most `max`; `default` when it is not given.
@@ -43,7 +44,7 @@ fn schedule(
     duration: Option<&str>,
     default_duration: Duration,
 ) -> Result<(Duration, Duration), String> {
-    let max = state.settings.max_delay;
+    let max = state.max_delay;
     let delay = seconds("delay", delay, default_delay, max)?;
     let duration = seconds("duration", duration, default_duration, max)?;
     if delay.saturating_add(duration) > max {
@@ -67,7 +68,7 @@ fn due(start: Instant, duration: Duration, i: u32, n: u32) -> Instant {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Drip {
+pub(crate) struct Drip {
     numbytes: Option<u32>,
     duration: Option<String>,
     delay: Option<String>,
@@ -76,14 +77,9 @@ pub(super) struct Drip {
 
 /// `/drip?numbytes=10&duration=2&delay=2&code=200`: wait `delay`, answer `code`, then send
 /// `numbytes` asterisks spread evenly over `duration`. numbytes at most `[http] max_bytes`.
-pub(super) async fn drip(State(state): State<AppState>, Query(query): Query<Drip>) -> Response {
+pub(crate) async fn drip(State(state): State<AppState>, Query(query): Query<Drip>) -> Response {
     let numbytes = query.numbytes.unwrap_or(10);
-    if let Some(refusal) = over_cap(
-        numbytes as usize,
-        "bytes",
-        state.settings.max_bytes,
-        "max_bytes",
-    ) {
+    if let Some(refusal) = over_cap(numbytes as usize, "bytes", state.max_bytes, "max_bytes") {
         return refusal;
     }
     let code = query.code.unwrap_or(200);
@@ -134,7 +130,7 @@ pub(super) async fn drip(State(state): State<AppState>, Query(query): Query<Drip
 }
 
 #[derive(Deserialize)]
-pub(super) struct ServerSentEvents {
+pub(crate) struct ServerSentEvents {
     count: Option<u32>,
     duration: Option<String>,
     delay: Option<String>,
@@ -143,12 +139,12 @@ pub(super) struct ServerSentEvents {
 /// `/sse?count=10&duration=5&delay=0`: `count` events named `ping`, spread evenly over
 /// `duration` after `delay`, each with its `id` and the time it left (`timestamp`, Unix
 /// milliseconds). count at most `[http] max_stream_lines`.
-pub(super) async fn sse(
+pub(crate) async fn sse(
     State(state): State<AppState>,
     Query(query): Query<ServerSentEvents>,
 ) -> Response {
     let count = query.count.unwrap_or(10);
-    let max = state.settings.max_stream_lines;
+    let max = state.max_stream_lines;
     if let Some(refusal) = over_cap(count, "events", max, "max_stream_lines") {
         return refusal;
     }
@@ -176,6 +172,26 @@ pub(super) async fn sse(
         )
     });
     Sse::new(events).into_response()
+}
+
+/// `/delay/{seconds}`: wait, then echo like `/get`. At most `[http] max_delay`, else 400.
+pub(crate) async fn delay(
+    State(state): State<AppState>,
+    Path(seconds): Path<f64>,
+    echo: Echo,
+) -> Response {
+    let max = state.max_delay;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return bad_request("delay must be a number of seconds, 0 or more\n");
+    }
+    if seconds > max.as_secs_f64() {
+        return bad_request(format!(
+            "a delay of {seconds}s: ask for at most {}s (the cap is [http] max_delay)\n",
+            max.as_secs_f64()
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    get_echo(echo).await.into_response()
 }
 
 #[cfg(test)]

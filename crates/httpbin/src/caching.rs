@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{Echo, get_echo, pairs_to_map};
+use crate::echo::{Echo, get_echo, pairs_to_map};
 
 /// A response's fixed validators: it never changes, so one date and one tag do.
 const LAST_MODIFIED: &str = "Thu, 01 Jan 2026 00:00:00 GMT";
@@ -15,7 +15,7 @@ const CACHE_ETAG: &str = "\"switchboard-cache\"";
 
 /// `/cache`: 304 when the request carries `If-Modified-Since` or `If-None-Match` (the
 /// client has a copy), else `/get`'s answer with `Last-Modified` and `ETag`.
-pub(super) async fn cache(headers: HeaderMap, echo: Echo) -> Response {
+pub(crate) async fn cache(headers: HeaderMap, echo: Echo) -> Response {
     if headers.contains_key(header::IF_MODIFIED_SINCE)
         || headers.contains_key(header::IF_NONE_MATCH)
     {
@@ -32,7 +32,7 @@ pub(super) async fn cache(headers: HeaderMap, echo: Echo) -> Response {
 }
 
 /// `/cache/{seconds}`: `/get`'s answer with `Cache-Control: public, max-age={seconds}`.
-pub(super) async fn cache_for(Path(seconds): Path<u32>, echo: Echo) -> Response {
+pub(crate) async fn cache_for(Path(seconds): Path<u32>, echo: Echo) -> Response {
     let mut response = get_echo(echo).await.into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
@@ -53,7 +53,7 @@ fn names(list: &HeaderValue, etag: &str) -> bool {
 
 /// `/etag/{etag}`: 304 when `If-None-Match` names the tag, 412 when `If-Match` does not,
 /// else `/get`'s answer; each with `ETag: "{etag}"`.
-pub(super) async fn etag(Path(etag): Path<String>, headers: HeaderMap, echo: Echo) -> Response {
+pub(crate) async fn etag(Path(etag): Path<String>, headers: HeaderMap, echo: Echo) -> Response {
     let Ok(tag) = HeaderValue::from_str(&format!("\"{etag}\"")) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -80,7 +80,7 @@ pub(super) async fn etag(Path(etag): Path<String>, headers: HeaderMap, echo: Ech
 
 /// `/response-headers?name=value&…` (GET and POST): each pair becomes a response header;
 /// the body lists them as JSON (repeated names as a list), with the Content-Type.
-pub(super) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>) -> Response {
+pub(crate) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     let mut headers = Vec::new();
     for (name, value) in &pairs {
         let (Ok(name), Ok(value)) = (

@@ -8,45 +8,45 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{bad_request, over_cap};
-use crate::routes::AppState;
+use crate::reply::{bad_request, over_cap};
+use crate::settings::AppState;
 
 const HTML_UTF8: &str = "text/html; charset=utf-8";
 const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 
-pub(super) async fn json() -> Response {
+pub(crate) async fn json() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../../assets/httpbin/sample.json"),
+        include_str!("../assets/sample.json"),
     )
         .into_response()
 }
 
-pub(super) async fn html() -> Html<&'static str> {
-    Html(include_str!("../../../assets/httpbin/sample.html"))
+pub(crate) async fn html() -> Html<&'static str> {
+    Html(include_str!("../assets/sample.html"))
 }
 
-pub(super) async fn xml() -> Response {
+pub(crate) async fn xml() -> Response {
     (
         [(header::CONTENT_TYPE, "application/xml")],
-        include_str!("../../../assets/httpbin/sample.xml"),
+        include_str!("../assets/sample.xml"),
     )
         .into_response()
 }
 
-pub(super) async fn utf8() -> Response {
+pub(crate) async fn utf8() -> Response {
     (
         [(header::CONTENT_TYPE, HTML_UTF8)],
-        include_str!("../../../assets/httpbin/utf8.html"),
+        include_str!("../assets/utf8.html"),
     )
         .into_response()
 }
 
-pub(super) async fn forms_post() -> Html<&'static str> {
-    Html(include_str!("../../../assets/httpbin/forms.html"))
+pub(crate) async fn forms_post() -> Html<&'static str> {
+    Html(include_str!("../assets/forms.html"))
 }
 
-pub(super) async fn robots_txt() -> Response {
+pub(crate) async fn robots_txt() -> Response {
     (
         [(header::CONTENT_TYPE, TEXT_UTF8)],
         "User-agent: *\nDisallow: /deny\n",
@@ -55,7 +55,7 @@ pub(super) async fn robots_txt() -> Response {
 }
 
 /// `/deny`: the page robots.txt tells crawlers to keep away from.
-pub(super) async fn deny() -> Response {
+pub(crate) async fn deny() -> Response {
     (
         [(header::CONTENT_TYPE, TEXT_UTF8)],
         "robots.txt asks crawlers to stay out of /deny, and here you are.\n",
@@ -63,7 +63,7 @@ pub(super) async fn deny() -> Response {
         .into_response()
 }
 
-pub(super) async fn uuid() -> Json<Value> {
+pub(crate) async fn uuid() -> Json<Value> {
     Json(json!({ "uuid": uuid::Uuid::new_v4().to_string() }))
 }
 
@@ -83,7 +83,7 @@ fn decode(value: &str) -> Result<Vec<u8>, base64::DecodeError> {
 /// httpbin.org answers `text/html`; switchboard answers `text/plain`, because a decoded
 /// value is chosen by whoever wrote the link, and as HTML it would run script on the same
 /// origin as the mail and control routes.
-pub(super) async fn base64_decode(Path(value): Path<String>) -> Response {
+pub(crate) async fn base64_decode(Path(value): Path<String>) -> Response {
     match decode(&value) {
         Ok(bytes) => ([(header::CONTENT_TYPE, TEXT_UTF8)], bytes).into_response(),
         Err(error) => bad_request(format!("{value:?} is not base64: {error}\n")),
@@ -91,22 +91,22 @@ pub(super) async fn base64_decode(Path(value): Path<String>) -> Response {
 }
 
 /// `/base64/encode/{value}`: the value encoded (URL-safe alphabet, padded).
-pub(super) async fn base64_encode(Path(value): Path<String>) -> Response {
+pub(crate) async fn base64_encode(Path(value): Path<String>) -> Response {
     let encoded = base64::engine::general_purpose::URL_SAFE.encode(value);
     ([(header::CONTENT_TYPE, TEXT_UTF8)], encoded).into_response()
 }
 
 /// `/links/{n}`: to the first of n pages of links.
-pub(super) async fn links_start(Path(n): Path<u32>) -> Redirect {
+pub(crate) async fn links_start(Path(n): Path<u32>) -> Redirect {
     Redirect::to(&format!("/links/{n}/0"))
 }
 
 /// `/links/{n}/{offset}`: a page linking to the other n−1 pages, `offset` being this one.
-pub(super) async fn links(
+pub(crate) async fn links(
     State(state): State<AppState>,
     Path((n, offset)): Path<(u32, u32)>,
 ) -> Response {
-    if let Some(refusal) = over_cap(n, "links", state.settings.max_links, "max_links") {
+    if let Some(refusal) = over_cap(n, "links", state.max_links, "max_links") {
         return refusal;
     }
     let mut page = String::from("<html><head><title>Links</title></head><body>");

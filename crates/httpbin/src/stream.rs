@@ -11,16 +11,17 @@ use http_body_util::StreamBody;
 use hyper::body::Frame;
 use serde::Deserialize;
 
-use super::{Echo, bad_request, over_cap, random_bytes};
-use crate::routes::AppState;
+use crate::echo::Echo;
+use crate::reply::{bad_request, over_cap, random_bytes};
+use crate::settings::AppState;
 
 /// `/stream/{n}`: n lines of newline-delimited JSON, `/get`'s answer plus an `id` each.
-pub(super) async fn lines(
+pub(crate) async fn lines(
     State(state): State<AppState>,
     Path(n): Path<u32>,
     echo: Echo,
 ) -> Response {
-    let max = state.settings.max_stream_lines;
+    let max = state.max_stream_lines;
     if let Some(refusal) = over_cap(n, "lines", max, "max_stream_lines") {
         return refusal;
     }
@@ -40,19 +41,19 @@ pub(super) async fn lines(
 }
 
 #[derive(Deserialize)]
-pub(super) struct StreamBytes {
+pub(crate) struct StreamBytes {
     chunk_size: Option<usize>,
     seed: Option<u64>,
 }
 
 /// `/stream-bytes/{n}?chunk_size=10240&seed=N`: n random bytes (the same for the same seed)
 /// in chunks of that size; n at most `[http] max_bytes`.
-pub(super) async fn bytes(
+pub(crate) async fn bytes(
     State(state): State<AppState>,
     Path(n): Path<usize>,
     Query(query): Query<StreamBytes>,
 ) -> Response {
-    if let Some(refusal) = over_cap(n, "bytes", state.settings.max_bytes, "max_bytes") {
+    if let Some(refusal) = over_cap(n, "bytes", state.max_bytes, "max_bytes") {
         return refusal;
     }
     let chunk_size = query.chunk_size.unwrap_or(10 * 1024);
@@ -75,7 +76,7 @@ pub(super) async fn bytes(
 /// `/dump/request`: the request line, headers and body as switchboard's parser read them
 /// (names in lower case, headers of one name together; HTTP/2's pseudo-headers as a request
 /// line).
-pub(super) async fn dump(
+pub(crate) async fn dump(
     method: Method,
     uri: Uri,
     version: Version,
@@ -98,12 +99,12 @@ pub(super) async fn dump(
 /// `/range/{n}`: n bytes of the alphabet, over and over; a `Range` of one span gets 206 and
 /// that span, one that cannot be met 416. Several spans get the whole body (200), which
 /// RFC 9110 allows. n at most `[http] max_bytes`.
-pub(super) async fn range(
+pub(crate) async fn range(
     State(state): State<AppState>,
     Path(n): Path<usize>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = over_cap(n, "bytes", state.settings.max_bytes, "max_bytes") {
+    if let Some(refusal) = over_cap(n, "bytes", state.max_bytes, "max_bytes") {
         return refusal;
     }
     let body: Bytes = (b'a'..=b'z').cycle().take(n).collect::<Vec<u8>>().into();
@@ -173,7 +174,7 @@ const NOT_TRAILERS: &[HeaderName] = &[
 /// `/trailers?name=value&…`: `/get`'s answer, then each pair as a trailer field after the
 /// body, all named in the `Trailer` header first. HTTP/2 always carries them; HTTP/1.1 only
 /// to a client that says it takes them (`TE: trailers`), which hyper requires.
-pub(super) async fn trailers(uri: Uri, echo: Echo) -> Response {
+pub(crate) async fn trailers(uri: Uri, echo: Echo) -> Response {
     let mut fields = HeaderMap::new();
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
@@ -207,4 +208,22 @@ pub(super) async fn trailers(uri: Uri, echo: Echo) -> Response {
         response.headers_mut().insert(header::TRAILER, declared);
     }
     response
+}
+#[derive(Deserialize)]
+pub(crate) struct BytesQuery {
+    seed: Option<u64>,
+}
+
+/// `/bytes/{n}`: n random bytes (the same ones for the same `?seed=`). At most
+/// `[http] max_bytes`, else 400.
+pub(crate) async fn bytes_whole(
+    State(state): State<AppState>,
+    Path(n): Path<usize>,
+    Query(query): Query<BytesQuery>,
+) -> Response {
+    if let Some(refusal) = over_cap(n, "bytes", state.max_bytes, "max_bytes") {
+        return refusal;
+    }
+    let body = random_bytes(n, query.seed);
+    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
 }

@@ -7,7 +7,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::{Echo, pairs_to_map};
+use crate::echo::{Echo, pairs_to_map};
 
 /// A request body as httpbin reports it: `data` is the body as text, unless it was a form,
 /// whose fields go to `form` (and, for multipart, its files to `files`); `json` is the body
@@ -89,7 +89,7 @@ async fn report(headers: HeaderMap, echo: Echo, body: Bytes) -> Result<Value, Re
     }))
 }
 
-pub(super) async fn body_echo(headers: HeaderMap, echo: Echo, body: Bytes) -> Response {
+pub(crate) async fn body_echo(headers: HeaderMap, echo: Echo, body: Bytes) -> Response {
     match report(headers, echo, body).await {
         Ok(value) => axum::Json(value).into_response(),
         Err(response) => response,
@@ -97,7 +97,7 @@ pub(super) async fn body_echo(headers: HeaderMap, echo: Echo, body: Bytes) -> Re
 }
 
 /// `/anything`: any method, any body; everything about the request comes back.
-pub(super) async fn anything(
+pub(crate) async fn anything(
     method: Method,
     headers: HeaderMap,
     echo: Echo,

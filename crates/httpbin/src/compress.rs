@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::Echo;
+use crate::echo::Echo;
 
 /// A content coding of RFC 9110 and the JSON key that names it in the answer.
 #[derive(Clone, Copy)]
@@ -71,19 +71,19 @@ impl Coding {
     }
 }
 
-pub(super) async fn gzip(method: Method, echo: Echo) -> Response {
+pub(crate) async fn gzip(method: Method, echo: Echo) -> Response {
     answer(Coding::Gzip, method, echo)
 }
 
-pub(super) async fn deflate(method: Method, echo: Echo) -> Response {
+pub(crate) async fn deflate(method: Method, echo: Echo) -> Response {
     answer(Coding::Deflate, method, echo)
 }
 
-pub(super) async fn brotli(method: Method, echo: Echo) -> Response {
+pub(crate) async fn brotli(method: Method, echo: Echo) -> Response {
     answer(Coding::Brotli, method, echo)
 }
 
-pub(super) async fn zstd(method: Method, echo: Echo) -> Response {
+pub(crate) async fn zstd(method: Method, echo: Echo) -> Response {
     answer(Coding::Zstd, method, echo)
 }
 

@@ -14,7 +14,7 @@ use md5::Md5;
 use serde_json::json;
 use sha2::{Digest, Sha256, Sha512, Sha512_256};
 
-use super::bad_request;
+use crate::reply::bad_request;
 
 const REALM: &str = "switchboard";
 
@@ -92,7 +92,7 @@ struct Expected {
     algorithm: Algorithm,
 }
 
-pub(super) async fn md5_default(
+pub(crate) async fn md5_default(
     Path((qop, user, password)): Path<(String, String, String)>,
     method: Method,
     uri: Uri,
@@ -105,7 +105,7 @@ pub(super) async fn md5_default(
     }
 }
 
-pub(super) async fn with_algorithm(
+pub(crate) async fn with_algorithm(
     Path((qop, user, password, algorithm)): Path<(String, String, String, String)>,
     method: Method,
     uri: Uri,

@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
 
-use super::bad_request;
+use crate::reply::bad_request;
 
 /// The realm httpbin's challenges name; clients under test sometimes assert on it.
 const REALM: &str = r#"Basic realm="Fake Realm""#;
 
 /// `/status/{codes}`: `418`, or a weighted choice such as `200:0.7,500:0.3` (a code without a
 /// weight weighs 1). A redirect status carries a Location, 401 a challenge.
-pub(super) async fn status(Path(codes): Path<String>) -> Response {
+pub(crate) async fn status(Path(codes): Path<String>) -> Response {
     let choices = match parse_choices(&codes) {
         Ok(choices) => choices,
         Err(why) => return bad_request(why),
@@ -78,19 +78,19 @@ fn choose(choices: &[(StatusCode, f64)], roll: f64) -> StatusCode {
 }
 
 #[derive(serde::Deserialize)]
-pub(super) struct Unstable {
+pub(crate) struct Unstable {
     failure_rate: Option<f64>,
     seed: Option<u64>,
 }
 
 /// `/unstable?failure_rate=0.5&seed=N`: 500 at that rate (default one in two), else 200;
 /// with a seed, the same answer every time for the same seed and rate.
-pub(super) async fn unstable(Query(query): Query<Unstable>) -> Response {
+pub(crate) async fn unstable(Query(query): Query<Unstable>) -> Response {
     let rate = query.failure_rate.unwrap_or(0.5);
     if !(0.0..=1.0).contains(&rate) {
         return bad_request(format!("failure_rate={rate}: use 0 to 1\n"));
     }
-    let roll = super::seeded(query.seed).f64();
+    let roll = crate::reply::seeded(query.seed).f64();
     match roll < rate {
         true => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         false => StatusCode::OK.into_response(),
@@ -116,7 +116,7 @@ fn authenticated(headers: &HeaderMap, user: &str, password: &str) -> bool {
 }
 
 /// `/basic-auth/{user}/{password}`: 200 with those credentials, else 401 and a challenge.
-pub(super) async fn basic_auth(
+pub(crate) async fn basic_auth(
     Path((user, password)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -133,7 +133,7 @@ pub(super) async fn basic_auth(
 
 /// `/hidden-basic-auth/{user}/{password}`: like basic-auth, but 404 without a challenge,
 /// as a server that hides what it protects answers.
-pub(super) async fn hidden_basic_auth(
+pub(crate) async fn hidden_basic_auth(
     Path((user, password)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -144,7 +144,7 @@ pub(super) async fn hidden_basic_auth(
 }
 
 /// `/bearer`: 200 and the token with `Authorization: Bearer <token>`, else 401.
-pub(super) async fn bearer(headers: HeaderMap) -> Response {
+pub(crate) async fn bearer(headers: HeaderMap) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -14,26 +14,14 @@ use serde_json::json;
 /// Name, media type and bytes, in the order `/image` prefers them when `Accept` allows
 /// several.
 const FORMATS: [(&str, &str, &[u8]); 4] = [
-    (
-        "webp",
-        "image/webp",
-        include_bytes!("../../../assets/httpbin/image.webp"),
-    ),
+    ("webp", "image/webp", include_bytes!("../assets/image.webp")),
     (
         "svg",
         "image/svg+xml",
-        include_bytes!("../../../assets/httpbin/image.svg"),
+        include_bytes!("../assets/image.svg"),
     ),
-    (
-        "jpeg",
-        "image/jpeg",
-        include_bytes!("../../../assets/httpbin/image.jpeg"),
-    ),
-    (
-        "png",
-        "image/png",
-        include_bytes!("../../../assets/httpbin/image.png"),
-    ),
+    ("jpeg", "image/jpeg", include_bytes!("../assets/image.jpeg")),
+    ("png", "image/png", include_bytes!("../assets/image.png")),
 ];
 
 fn image(name: &str) -> Option<Response> {
@@ -42,7 +30,7 @@ fn image(name: &str) -> Option<Response> {
 }
 
 /// `/image/{format}`: png, jpeg, webp or svg; 404 for another.
-pub(super) async fn by_name(Path(name): Path<String>) -> Response {
+pub(crate) async fn by_name(Path(name): Path<String>) -> Response {
     image(&name).unwrap_or_else(|| {
         (
             StatusCode::NOT_FOUND,
@@ -54,7 +42,7 @@ pub(super) async fn by_name(Path(name): Path<String>) -> Response {
 
 /// `/image`: the first of [`FORMATS`] that `Accept` names (`image/*` and `*/*` alone get PNG;
 /// q-values are not weighed); 406 and the list of types when it names none of them.
-pub(super) async fn by_accept(headers: HeaderMap) -> Response {
+pub(crate) async fn by_accept(headers: HeaderMap) -> Response {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

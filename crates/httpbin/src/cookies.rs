@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 /// `/cookies`: `{"cookies": {name: value}}` from the request's Cookie headers, percent-decoded
 /// as `/cookies/set` encodes them.
-pub(super) async fn list(headers: HeaderMap) -> Json<Value> {
+pub(crate) async fn list(headers: HeaderMap) -> Json<Value> {
     let mut cookies = Map::new();
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
@@ -36,7 +36,7 @@ fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
 }
 
 /// `/cookies/set?name=value&…`: set each, path `/`.
-pub(super) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response {
+pub(crate) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     set_and_show(
         pairs
             .into_iter()
@@ -45,12 +45,12 @@ pub(super) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response 
 }
 
 /// `/cookies/set/{name}/{value}`: set one.
-pub(super) async fn set_one(Path((name, value)): Path<(String, String)>) -> Response {
+pub(crate) async fn set_one(Path((name, value)): Path<(String, String)>) -> Response {
     set_and_show([Cookie::build((name, value)).path("/").build()])
 }
 
 /// `/cookies/delete?name&…`: expire each (in the past, and `Max-Age=0`).
-pub(super) async fn delete(Query(pairs): Query<Vec<(String, String)>>) -> Response {
+pub(crate) async fn delete(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     set_and_show(pairs.into_iter().map(|(name, _)| {
         Cookie::build((name, ""))
             .path("/")

@@ -7,8 +7,9 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Echo, bad_request};
-use crate::routes::AppState;
+use crate::echo::Echo;
+use crate::reply::bad_request;
+use crate::settings::AppState;
 
 /// A redirect with that status to `location`; 400 if it cannot be a header value.
 fn redirect_with(status: StatusCode, location: &str) -> Response {
@@ -20,7 +21,7 @@ fn redirect_with(status: StatusCode, location: &str) -> Response {
 
 /// The hop count, checked against `[http] max_redirects`; the error says why not.
 fn hops(state: &AppState, n: u32) -> Result<u32, String> {
-    let max = state.settings.max_redirects;
+    let max = state.max_redirects;
     match n {
         1.. if n <= max => Ok(n),
         _ => Err(format!(
@@ -30,12 +31,12 @@ fn hops(state: &AppState, n: u32) -> Result<u32, String> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct RedirectQuery {
+pub(crate) struct RedirectQuery {
     absolute: Option<bool>,
 }
 
 /// `/redirect/{n}`: 302 n times, then `/get`. `?absolute=true` gives absolute URLs.
-pub(super) async fn redirect(
+pub(crate) async fn redirect(
     state: State<AppState>,
     n: Path<u32>,
     Query(query): Query<RedirectQuery>,
@@ -48,7 +49,7 @@ pub(super) async fn redirect(
 }
 
 /// `/relative-redirect/{n}`: 302 to `/relative-redirect/{n-1}`, the last one to `/get`.
-pub(super) async fn relative(State(state): State<AppState>, Path(n): Path<u32>) -> Response {
+pub(crate) async fn relative(State(state): State<AppState>, Path(n): Path<u32>) -> Response {
     match hops(&state, n) {
         Ok(1) => redirect_with(StatusCode::FOUND, "/get"),
         Ok(n) => redirect_with(StatusCode::FOUND, &format!("/relative-redirect/{}", n - 1)),
@@ -57,7 +58,7 @@ pub(super) async fn relative(State(state): State<AppState>, Path(n): Path<u32>) 
 }
 
 /// `/absolute-redirect/{n}`: the same with absolute URLs, on the host the client named.
-pub(super) async fn absolute(
+pub(crate) async fn absolute(
     State(state): State<AppState>,
     Path(n): Path<u32>,
     echo: Echo,
@@ -74,13 +75,13 @@ pub(super) async fn absolute(
 }
 
 #[derive(Deserialize)]
-pub(super) struct RedirectTo {
+pub(crate) struct RedirectTo {
     url: Option<String>,
     status_code: Option<u16>,
 }
 
 /// `/redirect-to?url=…&status_code=…`: any method; 302 unless another 3xx is asked for.
-pub(super) async fn redirect_to(
+pub(crate) async fn redirect_to(
     State(state): State<AppState>,
     Query(query): Query<RedirectTo>,
     echo: Echo,
@@ -92,7 +93,7 @@ pub(super) async fn redirect_to(
         code @ 300..=399 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),
         code => return bad_request(format!("status_code={code}: use a redirect, 300 to 399\n")),
     };
-    if !allowed(&url, &echo.base, &state.settings.redirect_hosts) {
+    if !allowed(&url, &echo.base, &state.redirect_hosts) {
         return (
             StatusCode::FORBIDDEN,
             format!(
