@@ -34,7 +34,10 @@ use switchboard_core::{
     ConnInfo, ControlError, EventBus, PortControl, PortDirectory, PortStatus, Shutdown,
 };
 use switchboard_faults::{Toxic, ToxicControl};
-use switchboard_http::{ControlSettings, HttpApp, HttpSettings, Shared};
+use switchboard_http::{
+    ControlSettings, HttpApp, HttpSettings, HttpbinSettings, MailWeb, MailpitSettings, Products,
+    Shared,
+};
 use switchboard_mail::{Chaos, MailStore, Triggers};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -180,19 +183,30 @@ async fn respond<S>(
 /// switchboard's HTTP app with its default settings, showing an empty port table.
 fn app() -> HttpApp {
     let ports = Arc::new(NoPorts);
+    let (mail, events) = (MailStore::in_memory(1000), EventBus::new());
+    let mailpit = MailWeb::new(
+        mail.clone(),
+        Chaos::new(Triggers::default()),
+        events.clone(),
+        ports.clone(),
+        MailpitSettings::default(),
+    );
     let shared = Shared {
         ports: ports.clone(),
         control: ports.clone(),
         toxics: ports,
-        mail: MailStore::in_memory(1000),
-        events: EventBus::new(),
-        chaos: Chaos::new(Triggers::default()),
+        mail,
+        events,
         stubs: switchboard_stubs::Stubs::empty(),
         control_settings: ControlSettings::default(),
         server_names: Vec::new(),
         local_ca: None,
     };
-    HttpApp::new(shared, HttpSettings::default(), Default::default())
+    let products = Products {
+        httpbin: HttpbinSettings::default(),
+        mailpit,
+    };
+    HttpApp::new(shared, HttpSettings::default(), products)
 }
 
 /// The port table of a server that has no supervisor: empty, and nothing to control.

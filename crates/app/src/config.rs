@@ -41,7 +41,7 @@ use switchboard_core::{AccessRules, Cidr, Program, Protocol};
 
 use serde::de::IntoDeserializer;
 use switchboard_faults::{Toxic, ToxicSpec};
-use switchboard_http::{ControlSettings, HttpSettings, HttpbinSettings};
+use switchboard_http::{ControlSettings, HttpSettings, HttpbinSettings, MailpitSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
 use switchboard_proxy::ProxySettings;
@@ -84,6 +84,8 @@ pub struct Config {
     /// [`httpbin`](Self::httpbin).
     pub http: HttpSettings,
     pub httpbin: HttpbinSettings,
+    /// The mail web's limits, in `[http]` too.
+    pub mailpit: MailpitSettings,
     pub https: HttpsSettings,
     pub smtp: SmtpSettings,
     pub mail: MailSettings,
@@ -123,6 +125,7 @@ impl Default for Config {
             supervisor,
             http: HttpSettings::default(),
             httpbin: HttpbinSettings::default(),
+            mailpit: MailpitSettings::default(),
             https: HttpsSettings::default(),
             smtp: SmtpSettings::default(),
             mail: MailSettings::default(),
@@ -179,13 +182,14 @@ impl Config {
         let toml_error = |e: toml::de::Error| source.error(e.span(), e.message().to_owned());
         let located = |e: KeyError| source.error(e.span, e.message);
         let mut document = DeTable::parse(text).map_err(toml_error)?;
-        // `[http]` is shared: the HTTP service's keys and httpbin's (keys.rs).
+        // `[http]` is shared: the HTTP service's keys, httpbin's and the mail web's (keys.rs).
         let http = document.get_mut().remove("http");
         let raw = RawConfig::deserialize(document.into_deserializer()).map_err(toml_error)?;
         let mut http = keys::Shared::new(http, "http").map_err(located)?;
-        let (http_settings, httpbin) = (
+        let (http_settings, httpbin, mailpit) = (
             http.take::<HttpSettings>().map_err(located)?,
             http.take::<HttpbinSettings>().map_err(located)?,
+            http.take::<MailpitSettings>().map_err(located)?,
         );
         http.finish().map_err(located)?;
 
@@ -239,7 +243,11 @@ impl Config {
             .chaos
             .validate()
             .map_err(|message| source.error(None, format!("[smtp.chaos] {message}")))?;
-        for checked in [http_settings.validate(), httpbin.validate()] {
+        for checked in [
+            http_settings.validate(),
+            httpbin.validate(),
+            mailpit.validate(),
+        ] {
             checked.map_err(|message| source.error(None, format!("[http] {message}")))?;
         }
 
@@ -280,6 +288,7 @@ impl Config {
             supervisor: raw.supervisor,
             http: http_settings,
             httpbin,
+            mailpit,
             https: raw.https,
             smtp: raw.smtp,
             mail: raw.mail,

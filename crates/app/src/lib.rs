@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchboard_certs::{Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
-use switchboard_http::{HttpApp, PublishedCa, Shared};
+use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared};
 use switchboard_mail::{Chaos, MailStore};
 use switchboard_proxy::UpstreamGuard;
 use switchboard_stubs::Stubs;
@@ -73,6 +73,7 @@ impl App {
         let control = Arc::new(Control {
             table: supervisor.control(),
             chaos: chaos.clone(),
+            events: events.clone(),
             max_connections: config.supervisor.max_connections,
             upstream_guard: upstream_guard.clone(),
             allow_exec: config.control.allow_exec,
@@ -83,7 +84,6 @@ impl App {
             toxics: control.table.clone(),
             mail: mail.clone(),
             events: events.clone(),
-            chaos: chaos.clone(),
             stubs: stubs.clone(),
             control_settings: config.control.clone(),
             server_names: switchboard_certs::default_names()
@@ -92,7 +92,18 @@ impl App {
                 .collect(),
             local_ca,
         };
-        let http_app = HttpApp::new(shared, config.http.clone(), config.httpbin.clone());
+        let mailpit = MailWeb::new(
+            mail.clone(),
+            chaos.clone(),
+            events.clone(),
+            control.table.clone(),
+            config.mailpit.clone(),
+        );
+        let products = Products {
+            httpbin: config.httpbin.clone(),
+            mailpit,
+        };
+        let http_app = HttpApp::new(shared, config.http.clone(), products);
         let bound = supervisor.bound_ports();
         let rows: Vec<(u16, &PortSpec)> = bound.into_iter().zip(&config.ports).collect();
         let factory = services::Factory::new(ServiceContext {
@@ -151,6 +162,8 @@ impl App {
 pub struct Control {
     table: Arc<PortTable>,
     chaos: Chaos,
+    /// Where a reset says which chaos faults it ended.
+    events: EventBus,
     /// `[supervisor] max_connections`: the default of a row added at run time.
     max_connections: usize,
     /// Where proxies added at run time may connect.
@@ -194,9 +207,18 @@ impl PortControl for Control {
     }
 
     async fn reset(&self) -> Result<(), ControlError> {
+        let before = self.chaos.get();
         self.table.reset().await?;
         self.chaos.reset();
         tracing::info!("reset: chaos triggers as configured");
+        let after = self.chaos.get();
+        switchboard_mail::announce_chaos(
+            &self.events,
+            &*self.table,
+            before,
+            after,
+            "removed by a reset",
+        );
         Ok(())
     }
 

@@ -285,7 +285,7 @@ const SEND_HEADERS: &[&str] = &[
 /// and no field smuggles a header of its own into the message (header injection) or a
 /// line break into the envelope.
 pub fn send(input: &[u8]) {
-    let Ok((raw, from, recipients)) = switchboard_http::fuzzing::send(input) else {
+    let Ok((raw, from, recipients)) = switchboard_mailpit::fuzzing::send(input) else {
         return;
     };
     for address in std::iter::once(&from).chain(&recipients) {
@@ -376,11 +376,9 @@ pub fn duration(input: &[u8]) {
     let Ok(text) = std::str::from_utf8(input) else {
         return;
     };
-    match switchboard_http::fuzzing::duration(text) {
-        Ok(time) => assert!(
-            time <= switchboard_http::fuzzing::MAX_DURATION,
-            "{text}: {time:?}"
-        ),
+    const MAX: std::time::Duration = std::time::Duration::from_secs(10);
+    match switchboard_web::params::duration("t", text, MAX, "[fuzz] max") {
+        Ok(time) => assert!(time <= MAX, "{text}: {time:?}"),
         Err(why) => assert!(why.starts_with(&format!("t={text}: ")), "{why}"),
     }
 }
@@ -389,9 +387,9 @@ pub fn duration(input: &[u8]) {
 /// always a JPEG, and never a picture decoded that is bigger than the limit.
 pub fn thumbnail(input: &[u8]) {
     const MAX: u64 = 4 * 1024 * 1024;
-    let jpeg = switchboard_http::fuzzing::thumbnail(input, MAX);
+    let jpeg = switchboard_mailpit::fuzzing::thumbnail(input, MAX);
     assert!(jpeg.starts_with(&[0xff, 0xd8]), "not a JPEG");
-    if let Some(bytes) = switchboard_http::fuzzing::decoded_bytes(input, MAX) {
+    if let Some(bytes) = switchboard_mailpit::fuzzing::decoded_bytes(input, MAX) {
         assert!(bytes as u64 <= MAX, "decoded {bytes} bytes");
     }
 }
@@ -488,9 +486,9 @@ mod tests {
     #[test]
     fn the_seeds_reach_the_promises() {
         let seed = |path: &str| std::fs::read(fuzz_dir().join("seeds").join(path)).unwrap();
-        let built = switchboard_http::fuzzing::send(&seed("send/everything"));
+        let built = switchboard_mailpit::fuzzing::send(&seed("send/everything"));
         assert!(built.is_ok(), "{built:?}");
-        let refused = switchboard_http::fuzzing::send(&seed("send/envelope-injection"));
+        let refused = switchboard_mailpit::fuzzing::send(&seed("send/envelope-injection"));
         assert!(refused.is_err(), "{refused:?}");
         let rows = switchboard_http::fuzzing::toxiproxy_rows(&seed("toxiproxy/populate"));
         assert_eq!(rows.map(|r| r.len()), Ok(2));
@@ -498,9 +496,9 @@ mod tests {
             let row: switchboard_app::PortRow = serde_json::from_slice(&seed(row)).unwrap();
             assert!(row.spec(1).is_ok(), "{row:?}");
         }
-        let injected = switchboard_http::fuzzing::send(&seed("send/attachment-injection"));
+        let injected = switchboard_mailpit::fuzzing::send(&seed("send/attachment-injection"));
         assert!(injected.is_err(), "{injected:?}");
-        assert!(switchboard_http::fuzzing::send(&seed("send/attachments")).is_ok());
+        assert!(switchboard_mailpit::fuzzing::send(&seed("send/attachments")).is_ok());
         for refused in [
             "stub/deep-jsonpath",
             "stub/costly-regex",
@@ -519,7 +517,7 @@ mod tests {
             ("thumbnail/small.gif", false),
             ("thumbnail/declares-384MB.png", true),
         ] {
-            let jpeg = switchboard_http::fuzzing::thumbnail(&seed(image), 4 << 20);
+            let jpeg = switchboard_mailpit::fuzzing::thumbnail(&seed(image), 4 << 20);
             let white = jpeg_is_blank(&jpeg);
             assert_eq!(white, blank, "{image}");
         }

@@ -40,12 +40,23 @@ use switchboard_core::{
     Shutdown,
 };
 use switchboard_faults::ToxicControl;
-use switchboard_mail::{Chaos, MailStore};
+use switchboard_mail::MailStore;
 use switchboard_stubs::Stubs;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
 pub use switchboard_httpbin::HttpbinSettings;
+pub use switchboard_mailpit::{MailWeb, MailpitSettings};
+
+/// The products the HTTP service serves beside its own routes, each with its own settings
+/// and state, built by the app.
+#[derive(Debug)]
+pub struct Products {
+    /// httpbin's limits.
+    pub httpbin: HttpbinSettings,
+    /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
+    pub mailpit: MailWeb,
+}
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
 /// the captured mail and the chaos triggers (the mail store's), and the event stream with its
@@ -57,7 +68,6 @@ pub struct Shared {
     pub toxics: Arc<dyn ToxicControl>,
     pub mail: MailStore,
     pub events: EventBus,
-    pub chaos: Chaos,
     /// The stubs of every `stubs` row, and their request journal.
     pub stubs: Stubs,
     pub control_settings: ControlSettings,
@@ -104,9 +114,9 @@ impl std::fmt::Debug for HttpApp {
 }
 
 impl HttpApp {
-    pub fn new(shared: Shared, settings: HttpSettings, httpbin: HttpbinSettings) -> Self {
+    pub fn new(shared: Shared, settings: HttpSettings, products: Products) -> Self {
         let settings = Arc::new(settings);
-        let state = routes::AppState::new(shared, settings.clone(), httpbin);
+        let state = routes::AppState::new(shared, settings.clone(), products);
         Self {
             router: routes::router(state.clone()),
             state,

@@ -23,16 +23,6 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
-    /// Longest `/api/v1/wait` will wait for a message; a longer `timeout` gets 400.
-    #[serde(with = "humantime_serde")]
-    pub max_wait: Duration,
-    /// The largest picture a thumbnail is made of, in decoded bytes (width × height × bytes
-    /// a pixel, as its header declares it); a larger one gets a blank thumbnail, undecoded.
-    pub max_image_bytes: u64,
-    /// Thumbnails made at the same time; more requests wait their turn.
-    pub thumbnails_at_once: usize,
-    /// Thumbnails kept once made; the oldest is forgotten first.
-    pub thumbnail_cache: usize,
     /// Well-known ports the page lists although switchboard does not listen on them, to
     /// show what happens where nobody listens.
     pub show_unbound: Vec<u16>,
@@ -58,10 +48,6 @@ impl Default for HttpSettings {
             keep_alive_timeout: Duration::from_secs(60),
             max_header_bytes: 32 * 1024,
             max_body_bytes: 1024 * 1024,
-            max_wait: Duration::from_secs(60),
-            max_image_bytes: 48 * 1024 * 1024,
-            thumbnails_at_once: 2,
-            thumbnail_cache: 128,
             show_unbound: vec![21, 22],
             knock_rate: 5,
             knock_timeout: Duration::from_secs(2),
@@ -81,9 +67,6 @@ impl HttpSettings {
         }
         if self.knock_rate == 0 {
             return Err("knock_rate must be at least 1 (knocks a second per client)".into());
-        }
-        if self.thumbnails_at_once == 0 {
-            return Err("thumbnails_at_once must be at least 1".into());
         }
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),

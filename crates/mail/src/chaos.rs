@@ -132,6 +132,45 @@ impl Chaos {
     }
 }
 
+/// Say which counted triggers (`first`) a change from `before` to `after` ended and which it
+/// started, as fault events on every SMTP port of `ports` (the triggers are shared by all of
+/// them); `why` says why one ended ("replaced", "removed by a reset").
+pub fn announce(
+    events: &switchboard_core::EventBus,
+    ports: &dyn switchboard_core::PortDirectory,
+    before: Triggers,
+    after: Triggers,
+    why: &str,
+) {
+    use switchboard_core::{Event, EventKind};
+    let smtp_ports: Vec<_> = ports
+        .ports()
+        .into_iter()
+        .filter(|p| matches!(p.service, "smtp" | "smtps"))
+        .collect();
+    let emit = |kind: EventKind| {
+        for port in &smtp_ports {
+            events.emit(Event::new(port.port, port.service, kind.clone()));
+        }
+    };
+    for ((name, old), (_, new)) in before.named().into_iter().zip(after.named()) {
+        if old == new {
+            continue;
+        }
+        let fault = format!("chaos {name}");
+        if old.first > 0 {
+            emit(EventKind::fault_ended(&fault, why));
+        }
+        if new.first > 0 {
+            let what = format!(
+                "the next {} {name} command(s) fail with {}",
+                new.first, new.error_code
+            );
+            emit(EventKind::fault_started(fault, what));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

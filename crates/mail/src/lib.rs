@@ -18,7 +18,7 @@ mod persist;
 mod search;
 mod store;
 
-pub use chaos::{Chaos, Trigger, Triggers};
+pub use chaos::{Chaos, Trigger, Triggers, announce as announce_chaos};
 pub use message::{
     Address, Arrival, Checksums, Details, Envelope, PartData, PartInfo, StoredMessage, Summary,
     clean_tags,

@@ -1,6 +1,7 @@
 //! The control API: add, remove, close and open ports, add and remove toxics (Toxiproxy's
-//! shape), reset, and the SMTP chaos triggers (Mailpit's shape). It answers only to sources
-//! in `[control] allow` (default: this machine); everyone else gets 403.
+//! shape), reset, and the SMTP chaos triggers (Mailpit's shape, served by
+//! `switchboard_mailpit`). It answers only to sources in `[control] allow` (default: this
+//! machine); everyone else gets 403.
 
 use std::sync::Arc;
 
@@ -13,9 +14,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
-use switchboard_core::{ControlError, Event, EventKind};
+use switchboard_core::ControlError;
 use switchboard_faults::{Toxic, ToxicSpec};
-use switchboard_mail::Triggers;
 
 use switchboard_web::Connection;
 
@@ -34,7 +34,8 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
             get(get_toxic).patch(update_toxic).delete(remove_toxic),
         )
         .route("/api/reset", post(reset))
-        .route("/api/v1/chaos", get(get_chaos).put(set_chaos))
+        // Mailpit's chaos triggers change how SMTP answers: control, too.
+        .merge(switchboard_mailpit::chaos_routes(&state.mailpit))
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 
@@ -268,79 +269,8 @@ async fn remove_toxic(
 /// `POST /api/reset`: every toxic removed, every closed port open again, chaos as
 /// configured at start-up.
 async fn reset(State(state): State<AppState>) -> Response {
-    match reset_all(&state).await {
+    match state.shared.control.reset().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failed(e),
-    }
-}
-
-/// Put everything back as it started (both APIs' reset), saying which chaos faults ended.
-pub(super) async fn reset_all(state: &AppState) -> Result<(), ControlError> {
-    let before = state.shared.chaos.get();
-    state.shared.control.reset().await?;
-    chaos_changed(
-        state,
-        before,
-        state.shared.chaos.get(),
-        "removed by a reset",
-    );
-    Ok(())
-}
-
-/// Say which counted chaos triggers (`First`) ended and which started, on every SMTP port
-/// (the triggers are shared by all of them).
-fn chaos_changed(state: &AppState, before: Triggers, after: Triggers, why: &str) {
-    let smtp_ports: Vec<_> = state
-        .shared
-        .ports
-        .ports()
-        .into_iter()
-        .filter(|p| matches!(p.service, "smtp" | "smtps"))
-        .collect();
-    let emit = |kind: EventKind| {
-        for port in &smtp_ports {
-            let event = Event::new(port.port, port.service, kind.clone());
-            state.shared.events.emit(event);
-        }
-    };
-    for ((name, old), (_, new)) in before.named().into_iter().zip(after.named()) {
-        if old == new {
-            continue;
-        }
-        let fault = format!("chaos {name}");
-        if old.first > 0 {
-            emit(EventKind::fault_ended(&fault, why));
-        }
-        if new.first > 0 {
-            let what = format!(
-                "the next {} {name} command(s) fail with {}",
-                new.first, new.error_code
-            );
-            emit(EventKind::fault_started(fault, what));
-        }
-    }
-}
-
-/// `GET /api/v1/chaos`: Mailpit's `Triggers` (plus `Data`).
-async fn get_chaos(State(state): State<AppState>) -> Json<Triggers> {
-    Json(state.shared.chaos.get())
-}
-
-/// `PUT /api/v1/chaos`: as in Mailpit, triggers left out are switched off.
-async fn set_chaos(State(state): State<AppState>, body: Bytes) -> Response {
-    let triggers = if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(Triggers::default())
-    } else {
-        serde_json::from_slice::<Triggers>(&body).map_err(|e| format!("invalid triggers: {e}"))
-    };
-    let before = state.shared.chaos.get();
-    match triggers.and_then(|t| state.shared.chaos.set(t).map(|()| t)) {
-        Ok(triggers) => {
-            chaos_changed(&state, before, triggers, "replaced");
-            Json(triggers).into_response()
-        }
-        Err(message) => {
-            (StatusCode::BAD_REQUEST, Json(json!({ "Error": message }))).into_response()
-        }
     }
 }

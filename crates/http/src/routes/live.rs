@@ -15,7 +15,7 @@ use switchboard_core::{Shutdown, Timed};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, mailpit_events};
+use super::AppState;
 use switchboard_web::Connection;
 use switchboard_web::websocket;
 
@@ -32,42 +32,6 @@ pub(super) fn asset_routes() -> Router<AppState> {
         .route("/assets/page.js", get(script))
         .route("/assets/building.js", get(building))
         .route("/assets/page.css", get(style))
-        .route("/assets/mail.js", get(mail_script))
-        .route("/assets/mail.css", get(mail_style))
-}
-
-/// What the mailbox page may load: its own script and style, its own API and events, and
-/// message views from switchboard itself; nothing from anywhere else.
-const MAILBOX_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; frame-src 'self'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
-
-/// `GET /mail`: the mailbox (`assets/mail.html`, `mail.js`, `mail.css`).
-pub(super) async fn mailbox() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, MAILBOX_POLICY),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        include_str!("../../assets/mail.html"),
-    )
-        .into_response()
-}
-
-async fn mail_script() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../assets/mail.js"),
-    )
-}
-
-async fn mail_style() -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("../../assets/mail.css"),
-    )
 }
 
 /// `GET /api/events`: every event as it happens, one JSON object each, named by its kind
@@ -75,14 +39,14 @@ async fn mail_style() -> Response {
 /// behind gets a `lagged` event saying how many it missed; the server never waits for it.
 ///
 /// A WebSocket upgrade on the same path gets Mailpit's mailbox events instead
-/// (`mailpit_events.rs`), as Mailpit's clients expect there.
+/// (`switchboard_mailpit`), as Mailpit's clients expect there.
 async fn events(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<Connection>>,
     request: Request,
 ) -> Response {
     if websocket::is_websocket(request.headers()) {
-        return mailpit_events::upgrade(&state, &conn, request);
+        return switchboard_mailpit::events(&state.mailpit, &conn, request);
     }
     server_sent_events(&state, &conn).into_response()
 }

@@ -4,15 +4,10 @@ mod control;
 mod info;
 mod knock;
 mod live;
-mod mail;
-mod mailpit_events;
 mod page;
-mod send;
 mod site;
 mod stubs;
-mod thumbnail;
 mod toxiproxy;
-mod view;
 
 use std::sync::Arc;
 
@@ -24,7 +19,7 @@ use axum::routing::{get, post};
 use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{HttpSettings, Shared};
+use crate::{HttpSettings, Products, Shared};
 use site::HostNames;
 
 /// What handlers share: what the app shows and controls, and its settings.
@@ -39,34 +34,25 @@ pub(crate) struct State {
     pub(crate) settings: Arc<HttpSettings>,
     /// httpbin's limits.
     pub(crate) httpbin: switchboard_httpbin::HttpbinSettings,
+    /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
+    pub(crate) mailpit: switchboard_mailpit::MailWeb,
     /// The names the state routes answer to: `[http] hosts` and the certificate's.
     pub(crate) hosts: HostNames,
     /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
     pub(crate) knocks: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
-    /// Thumbnails of image attachments, made once each, a few at a time.
-    pub(crate) thumbnails: thumbnail::Thumbnails,
 }
 
 impl AppState {
-    pub(crate) fn new(
-        shared: Shared,
-        settings: Arc<HttpSettings>,
-        httpbin: switchboard_httpbin::HttpbinSettings,
-    ) -> Self {
+    pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>, products: Products) -> Self {
         let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
         let knocks = knock::limiter(settings.knock_rate);
-        let thumbnails = thumbnail::Thumbnails::new(
-            settings.thumbnail_cache,
-            settings.thumbnails_at_once,
-            settings.max_image_bytes,
-        );
         Self(Arc::new(State {
             shared,
             settings,
-            httpbin,
+            httpbin: products.httpbin,
+            mailpit: products.mailpit,
             hosts,
             knocks,
-            thumbnails,
         }))
     }
 }
@@ -84,12 +70,11 @@ pub(crate) fn router(state: AppState) -> Router {
     // Every route that reads or changes switchboard's state: behind the guard against
     // cross-site requests and DNS rebinding (site.rs). A state route goes here, nowhere else.
     let state_routes = Router::new()
-        .merge(mail::routes())
+        .merge(switchboard_mailpit::routes(&state.mailpit))
         .merge(control::routes(state.clone()))
         .merge(live::state_routes())
         .route("/api/ports", get(info::ports))
         .route("/api/knock/{port}", post(knock::knock))
-        .route("/mail", get(live::mailbox))
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
     Router::new()
         .merge(switchboard_httpbin::routes(state.httpbin.clone()))
@@ -109,6 +94,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/ca.pem", get(info::ca_pem))
         .route("/ca.crl", get(info::ca_crl))
         .merge(live::asset_routes())
+        .merge(switchboard_mailpit::asset_routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -125,13 +111,6 @@ fn control_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard))
 }
 
-/// The send API's message builder (`POST /api/v1/send`), its refusals as text: for
-/// [`crate::fuzzing`].
-pub(crate) fn send_message(body: &[u8]) -> Result<(Vec<u8>, String, Vec<String>), String> {
-    send::message_of(body).map_err(|e| e.1)
-}
-
-pub(crate) use thumbnail::{decoded as decoded_image, thumbnail_of};
 pub(crate) use toxiproxy::rows_of as toxiproxy_rows;
 
 /// The router of a `toxiproxy` row: Toxiproxy's API.

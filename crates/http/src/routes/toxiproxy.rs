@@ -322,7 +322,7 @@ async fn destroy(State(state): State<AppState>, Path(name): Path<String>) -> Ans
 
 /// `POST /reset`: every row open again, every toxic and fault gone (proxies stay).
 async fn reset(State(state): State<AppState>) -> Answer {
-    super::control::reset_all(&state).await?;
+    state.shared.control.reset().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

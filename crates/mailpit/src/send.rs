@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use switchboard_core::Event;
 use switchboard_mail::{Arrival, Envelope};
 
-use super::AppState;
-use super::mail::{ApiError, bad_request};
+use crate::errors::{ApiError, bad_request};
+use crate::state::AppState;
 use switchboard_web::Connection;
 
 /// Mailpit's `SendRequest`.
@@ -232,7 +232,7 @@ pub(crate) fn message_of(body: &[u8]) -> Result<(Vec<u8>, String, Vec<String>), 
 }
 
 /// `POST /api/v1/send`: `{"ID": "…"}` of the stored message.
-pub(super) async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     Extension(conn): Extension<Arc<Connection>>,
     body: Bytes,
@@ -253,12 +253,11 @@ pub(super) async fn send(
         },
     };
     let message = state
-        .shared
         .mail
         .insert(envelope, raw.into())
         .await
         .map_err(|e| ApiError(axum::http::StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-    state.shared.events.emit(Event::message_captured(
+    state.events.emit(Event::message_captured(
         info,
         message.id.clone(),
         mail_from,

@@ -1,212 +1,33 @@
-//! The mail API, shaped like Mailpit's v1 API (field names and types as in its published
-//! definition) so that Mailpit clients and test helpers work unchanged; plus `/api/v1/wait`.
+//! Mailpit's v1 API over the mail store: messages, search, tags, parts, info, and (beyond
+//! Mailpit) `/api/v1/wait`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::timestamp;
-use switchboard_mail::{Address, PartInfo, Query as Search, StoredMessage};
+use switchboard_mail::{Query as Search, StoredMessage};
 
-use super::{AppState, send, view};
-
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/messages",
-            get(list_messages).delete(delete_messages).put(set_read),
-        )
-        .route("/api/v1/message/{id}", get(message))
-        .route("/api/v1/message/{id}/raw", get(raw))
-        .route("/api/v1/message/{id}/headers", get(headers))
-        .route("/api/v1/message/{id}/part/{part}", get(part))
-        .route(
-            "/api/v1/message/{id}/part/{part}/thumb",
-            get(super::thumbnail::thumbnail),
-        )
-        .route("/api/v1/search", get(search).delete(delete_search))
-        .route("/api/v1/tags", get(list_tags).put(set_tags))
-        .route("/api/v1/tags/{tag}", put(rename_tag).delete(delete_tag))
-        .route("/api/v1/send", post(send::send))
-        .route("/api/v1/info", get(info))
-        .route("/api/v1/webui", get(webui))
-        .route("/api/v1/wait", get(wait))
-        .route("/view/{file}", get(view::view))
-}
+use crate::errors::{ApiError, bad_request, find, find_part, ok};
+use crate::shapes::{Common, EnvelopeJson, Message, MessageSummary, MessagesSummary};
+use crate::state::AppState;
 
 /// How many messages a list returns when the client does not say.
 const DEFAULT_LIMIT: usize = 50;
 /// How long `/api/v1/wait` waits when the client does not say.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
-/// An API error: the status, and `{"Error": "…"}`.
-#[derive(Debug)]
-pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "Error": self.1 }))).into_response()
-    }
-}
-
-pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message.into())
-}
-
-pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("message {id} not found"))
-}
-
-pub(super) fn ok() -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
-}
-
-/// The fields Mailpit's `MessageSummary` and `Message` share.
-#[derive(Serialize)]
-struct Common {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(rename = "MessageID")]
-    message_id: String,
-    #[serde(rename = "From")]
-    from: Option<Address>,
-    #[serde(rename = "To")]
-    to: Vec<Address>,
-    #[serde(rename = "Cc")]
-    cc: Vec<Address>,
-    #[serde(rename = "Bcc")]
-    bcc: Vec<Address>,
-    #[serde(rename = "ReplyTo")]
-    reply_to: Vec<Address>,
-    #[serde(rename = "Subject")]
-    subject: String,
-    #[serde(rename = "Tags")]
-    tags: Vec<String>,
-    #[serde(rename = "Size")]
-    size: usize,
-}
-
-impl From<&StoredMessage> for Common {
-    fn from(m: &StoredMessage) -> Self {
-        let s = m.summary();
-        Self {
-            id: m.id.clone(),
-            message_id: s.message_id.clone(),
-            from: s.from.clone(),
-            to: s.to.clone(),
-            cc: s.cc.clone(),
-            bcc: s.bcc.clone(),
-            reply_to: s.reply_to.clone(),
-            subject: s.subject.clone(),
-            tags: m.tags(),
-            size: m.size(),
-        }
-    }
-}
-
-/// Mailpit's `MessageSummary`.
-#[derive(Serialize)]
-pub(super) struct MessageSummary {
-    #[serde(flatten)]
-    common: Common,
-    #[serde(rename = "Read")]
-    read: bool,
-    #[serde(rename = "Created")]
-    created: String,
-    #[serde(rename = "Attachments")]
-    attachments: usize,
-    #[serde(rename = "Snippet")]
-    snippet: String,
-}
-
-impl From<&StoredMessage> for MessageSummary {
-    fn from(m: &StoredMessage) -> Self {
-        Self {
-            common: Common::from(m),
-            read: m.is_read(),
-            created: timestamp(m.received),
-            attachments: m.summary().attachments,
-            snippet: m.summary().snippet.clone(),
-        }
-    }
-}
-
-/// Mailpit's `MessagesSummary`.
-#[derive(Serialize)]
-struct MessagesSummary {
-    total: usize,
-    unread: usize,
-    /// How many messages this page holds (older Mailpit clients read it).
-    count: usize,
-    messages_count: usize,
-    start: usize,
-    tags: Vec<String>,
-    messages: Vec<MessageSummary>,
-}
-
-/// Mailpit's `Message`, plus the SMTP envelope.
-#[derive(Serialize)]
-struct Message {
-    #[serde(flatten)]
-    common: Common,
-    #[serde(rename = "Read")]
-    read: bool,
-    #[serde(rename = "ReturnPath")]
-    return_path: String,
-    #[serde(rename = "Date")]
-    date: String,
-    #[serde(rename = "Text")]
-    text: String,
-    #[serde(rename = "HTML")]
-    html: String,
-    #[serde(rename = "Inline")]
-    inline: Vec<PartInfo>,
-    #[serde(rename = "Attachments")]
-    attachments: Vec<PartInfo>,
-    /// Not in Mailpit: what the SMTP client said, as opposed to what the headers say.
-    #[serde(rename = "Envelope")]
-    envelope: EnvelopeJson,
-}
-
-#[derive(Serialize)]
-struct EnvelopeJson {
-    #[serde(rename = "MailFrom")]
-    mail_from: String,
-    #[serde(rename = "RcptTo")]
-    rcpt_to: Vec<String>,
-    #[serde(rename = "Helo")]
-    helo: String,
-    #[serde(rename = "Peer")]
-    peer: String,
-    #[serde(rename = "TLS")]
-    tls: bool,
-    #[serde(rename = "AuthUser")]
-    auth_user: Option<String>,
-    /// The port the message came in on (the local end of the connection).
-    #[serde(rename = "Port")]
-    port: Option<u16>,
-    #[serde(rename = "Local")]
-    local: Option<String>,
-    #[serde(rename = "Service")]
-    service: String,
-    /// The TLS session and how it began, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384 (STARTTLS)`.
-    #[serde(rename = "TLSSession")]
-    tls_session: Option<String>,
-}
-
 /// `start` and `limit` of a listing, as Mailpit reads them (defaults 0 and 50).
 #[derive(Deserialize)]
-struct Paging {
+pub(crate) struct Paging {
     #[serde(default)]
     start: usize,
     #[serde(default = "default_limit")]
@@ -231,7 +52,7 @@ fn summary_page(
     matching: usize,
     start: usize,
 ) -> MessagesSummary {
-    let stats = state.shared.mail.stats();
+    let stats = state.mail.stats();
     let messages: Vec<MessageSummary> = page
         .iter()
         .map(|m| MessageSummary::from(m.as_ref()))
@@ -248,17 +69,17 @@ fn summary_page(
 }
 
 fn tag_names(state: &AppState) -> Vec<String> {
-    let tags = state.shared.mail.tags();
+    let tags = state.mail.tags();
     tags.into_iter().map(|(tag, _)| tag).collect()
 }
 
 /// `GET /api/v1/messages?start=&limit=`: newest first.
-async fn list_messages(
+pub(crate) async fn list_messages(
     State(state): State<AppState>,
     page: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MessagesSummary>, ApiError> {
     let Paging { start, limit } = paging(page)?;
-    let (page, total) = state.shared.mail.page(start, limit);
+    let (page, total) = state.mail.page(start, limit);
     Ok(Json(summary_page(&state, &page, total, start)))
 }
 
@@ -270,30 +91,30 @@ fn search_query(params: &HashMap<String, String>) -> Result<Search, ApiError> {
 }
 
 /// `GET /api/v1/search?query=`
-async fn search(
+pub(crate) async fn search(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
     page: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<MessagesSummary>, ApiError> {
     let query = search_query(&params)?;
     let Paging { start, limit } = paging(page)?;
-    let matching = state.shared.mail.search(&query);
+    let matching = state.mail.search(&query);
     let page: Vec<_> = matching.iter().skip(start).take(limit).cloned().collect();
     Ok(Json(summary_page(&state, &page, matching.len(), start)))
 }
 
 /// `DELETE /api/v1/search?query=`
-async fn delete_search(
+pub(crate) async fn delete_search(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = search_query(&params)?;
-    state.shared.mail.delete_matching(&query).await;
+    state.mail.delete_matching(&query).await;
     Ok(ok())
 }
 
 #[derive(Deserialize, Default)]
-struct IdsBody {
+pub(crate) struct IdsBody {
     #[serde(rename = "IDs", default)]
     ids: Vec<String>,
     #[serde(rename = "Read", default)]
@@ -311,31 +132,37 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T
 }
 
 /// `DELETE /api/v1/messages` with `{"IDs": […]}`; no IDs (or no body) deletes everything.
-async fn delete_messages(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn delete_messages(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: IdsBody = json_body(&body)?;
     if body.ids.is_empty() {
-        state.shared.mail.delete_all().await;
+        state.mail.delete_all().await;
     } else {
-        state.shared.mail.delete(&body.ids).await;
+        state.mail.delete(&body.ids).await;
     }
     Ok(ok())
 }
 
 /// `PUT /api/v1/messages` with `{"IDs": […], "Read": true}`; no IDs means every message.
-async fn set_read(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn set_read(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: IdsBody = json_body(&body)?;
     let ids = (!body.ids.is_empty()).then_some(body.ids.as_slice());
-    state.shared.mail.set_read(ids, body.read).await;
+    state.mail.set_read(ids, body.read).await;
     Ok(ok())
 }
 
 /// `GET /api/v1/tags`: every tag in use, sorted.
-async fn list_tags(State(state): State<AppState>) -> Json<Vec<String>> {
+pub(crate) async fn list_tags(State(state): State<AppState>) -> Json<Vec<String>> {
     Json(tag_names(&state))
 }
 
 #[derive(Deserialize, Default)]
-struct TagsBody {
+pub(crate) struct TagsBody {
     #[serde(rename = "IDs", default)]
     ids: Vec<String>,
     #[serde(rename = "Tags", default)]
@@ -344,7 +171,10 @@ struct TagsBody {
 
 /// `PUT /api/v1/tags` with `{"Tags": […], "IDs": […]}`: these messages get exactly these
 /// tags (an empty list removes them all).
-async fn set_tags(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn set_tags(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: TagsBody = json_body(&body)?;
     let Some(tags) = body.tags else {
         return Err(bad_request(
@@ -354,18 +184,18 @@ async fn set_tags(State(state): State<AppState>, body: Bytes) -> Result<Response
     if body.ids.is_empty() {
         return Err(bad_request("IDs is required: the messages to tag"));
     }
-    state.shared.mail.set_tags(&body.ids, &tags).await;
+    state.mail.set_tags(&body.ids, &tags).await;
     Ok(ok())
 }
 
 #[derive(Deserialize, Default)]
-struct RenameBody {
+pub(crate) struct RenameBody {
     #[serde(rename = "Name", default)]
     name: String,
 }
 
 /// `PUT /api/v1/tags/{tag}` with `{"Name": "new"}`: rename a tag on every message.
-async fn rename_tag(
+pub(crate) async fn rename_tag(
     State(state): State<AppState>,
     Path(tag): Path<String>,
     body: Bytes,
@@ -375,43 +205,24 @@ async fn rename_tag(
     if name.is_empty() {
         return Err(bad_request("Name is required: the tag's new name"));
     }
-    state.shared.mail.rename_tag(&tag, Some(&name)).await;
+    state.mail.rename_tag(&tag, Some(&name)).await;
     Ok(ok())
 }
 
 /// `DELETE /api/v1/tags/{tag}`: remove a tag from every message (the messages stay).
-async fn delete_tag(State(state): State<AppState>, Path(tag): Path<String>) -> Response {
-    state.shared.mail.rename_tag(&tag, None).await;
+pub(crate) async fn delete_tag(State(state): State<AppState>, Path(tag): Path<String>) -> Response {
+    state.mail.rename_tag(&tag, None).await;
     ok()
 }
 
-pub(super) fn find(state: &AppState, id: &str) -> Result<Arc<StoredMessage>, ApiError> {
-    state.shared.mail.get(id).ok_or_else(|| not_found(id))
-}
-
-/// The part `part_id` of the message `id`, or 404 saying which is missing.
-pub(super) fn find_part(
-    state: &AppState,
-    id: &str,
-    part_id: &str,
-) -> Result<switchboard_mail::PartData, ApiError> {
-    find(state, id)?.part(part_id).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("message {id} has no part {part_id}"),
-        )
-    })
-}
-
 /// `GET /api/v1/message/{ID}` (or `latest`): the whole message; marks it read.
-async fn message(
+pub(crate) async fn message(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Message>, ApiError> {
     let m = find(&state, &id)?;
     // As in Mailpit, reading a message through the API marks it read.
     state
-        .shared
         .mail
         .set_read(Some(std::slice::from_ref(&m.id)), true)
         .await;
@@ -441,13 +252,16 @@ async fn message(
 }
 
 /// `GET /api/v1/message/{ID}/raw`: the bytes exactly as received.
-async fn raw(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn raw(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = find(&state, &id)?;
     Ok(([(header::CONTENT_TYPE, "text/plain")], m.raw.clone()).into_response())
 }
 
 /// `GET /api/v1/message/{ID}/headers`: `{"Name": ["value", …]}`, names in order.
-async fn headers(
+pub(crate) async fn headers(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -456,7 +270,7 @@ async fn headers(
 }
 
 /// `GET /api/v1/message/{ID}/part/{PartID}`: an attachment, with its own content type.
-async fn part(
+pub(crate) async fn part(
     State(state): State<AppState>,
     Path((id, part_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -500,8 +314,8 @@ fn disposition(file_name: &str) -> String {
 }
 
 /// `GET /api/v1/info`: Mailpit's `AppInformation`.
-async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let stats = state.shared.mail.stats();
+pub(crate) async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let stats = state.mail.stats();
     Json(json!({
         "Version": env!("CARGO_PKG_VERSION"),
         "LatestVersion": "",
@@ -509,9 +323,7 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "DatabaseSize": stats.bytes,
         "Messages": stats.messages,
         "Unread": stats.unread,
-        "Tags": state
-            .shared
-            .mail
+        "Tags": state.mail
             .tags()
             .into_iter()
             .map(|(tag, count)| (tag, json!(count)))
@@ -530,7 +342,7 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// `GET /api/v1/webui`: Mailpit's web UI settings; switchboard relays nothing and runs no
 /// spam checks, and its chaos triggers are always available.
-async fn webui() -> Json<serde_json::Value> {
+pub(crate) async fn webui() -> Json<serde_json::Value> {
     Json(json!({
         "Label": "switchboard",
         "MessageRelay": {
@@ -564,7 +376,7 @@ fn resident_memory() -> u64 {
 /// stored or the first to arrive within the timeout (`5`, `2.5`, `500ms`, `1m`; default 10s,
 /// at most `max_wait`). 404 if none arrives in time. The request simply stays open until
 /// then: no polling.
-async fn wait(
+pub(crate) async fn wait(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<MessageSummary>, ApiError> {
@@ -578,7 +390,7 @@ async fn wait(
         Some(text) => switchboard_web::params::duration("timeout", text, max, "[http] max_wait")
             .map_err(bad_request)?,
     };
-    match state.shared.mail.wait_for(&query, timeout).await {
+    match state.mail.wait_for(&query, timeout).await {
         Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,

@@ -20,8 +20,8 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use tokio::sync::Semaphore;
 
-use super::AppState;
-use super::mail::{ApiError, find_part};
+use crate::errors::{ApiError, find_part};
+use crate::state::AppState;
 
 /// Thumbnails are this size, as in Mailpit.
 const THUMB: (u32, u32) = (180, 120);
@@ -71,7 +71,7 @@ impl Thumbnails {
 /// cropped to fill (or fitted and padded on white when smaller in either side); blank white
 /// for anything that is not an image switchboard can read (PNG, JPEG, GIF) within
 /// `[http] max_image_bytes`.
-pub(super) async fn thumbnail(
+pub(crate) async fn thumbnail(
     State(state): State<AppState>,
     Path((id, part_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {

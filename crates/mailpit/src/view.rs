@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use super::mail::{ApiError, find};
+use crate::errors::{ApiError, find};
+use crate::state::AppState;
 
 /// What the HTML view may do: nothing but show itself and its own images.
 const SANDBOX: &str = "sandbox; default-src 'none'; img-src 'self' data:; \
@@ -57,7 +57,7 @@ fn without_hints(html: &str) -> String {
 
 /// `?remote=1` on the HTML view.
 #[derive(serde::Deserialize)]
-pub(super) struct ViewOptions {
+pub(crate) struct ViewOptions {
     #[serde(default)]
     remote: Option<String>,
 }
@@ -65,7 +65,7 @@ pub(super) struct ViewOptions {
 /// `GET /view/{ID}.html` and `GET /view/{ID}.txt` (`ID` may be `latest`): the message's HTML
 /// or text part alone, for tests that look at what a user would see. `?remote=1` lets the
 /// HTML load remote images (the mailbox's "load remote images").
-pub(super) async fn view(
+pub(crate) async fn view(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(options): Query<ViewOptions>,

@@ -25,14 +25,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::AppState;
-use super::mail::MessageSummary;
+use crate::shapes::MessageSummary;
+use crate::state::AppState;
 use switchboard_web::Connection;
 use switchboard_web::websocket;
 
 /// Answer the handshake and forward the mailbox's changes on the socket afterwards.
-pub(super) fn upgrade(state: &AppState, conn: &Connection, request: Request) -> Response {
-    let mail = state.shared.mail.clone();
+pub(crate) fn upgrade(state: &AppState, conn: &Connection, request: Request) -> Response {
+    let mail = state.mail.clone();
     let shutdown = conn.shutdown.clone();
     websocket::accept(conn, request, None, move |socket| {
         session(socket, mail, shutdown)
