@@ -36,7 +36,7 @@ use switchboard_core::{
 use switchboard_faults::{Toxic, ToxicControl};
 use switchboard_http::{
     ControlSettings, HttpApp, HttpSettings, HttpbinSettings, MailWeb, MailpitSettings, Products,
-    Shared,
+    Shared, ToxiproxyApi,
 };
 use switchboard_mail::{Chaos, MailStore, Triggers};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -191,6 +191,7 @@ fn app() -> HttpApp {
         ports.clone(),
         MailpitSettings::default(),
     );
+    let toxiproxy = ToxiproxyApi::new(ports.clone(), ports.clone(), ports.clone());
     let shared = Shared {
         ports: ports.clone(),
         control: ports.clone(),
@@ -205,6 +206,7 @@ fn app() -> HttpApp {
     let products = Products {
         httpbin: HttpbinSettings::default(),
         mailpit,
+        toxiproxy,
     };
     HttpApp::new(shared, HttpSettings::default(), products)
 }

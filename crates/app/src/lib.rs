@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchboard_certs::{Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
-use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared};
+use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared, ToxiproxyApi};
 use switchboard_mail::{Chaos, MailStore};
 use switchboard_proxy::UpstreamGuard;
 use switchboard_stubs::Stubs;
@@ -99,9 +99,15 @@ impl App {
             control.table.clone(),
             config.mailpit.clone(),
         );
+        let toxiproxy = ToxiproxyApi::new(
+            control.table.clone(),
+            control.clone(),
+            control.table.clone(),
+        );
         let products = Products {
             httpbin: config.httpbin.clone(),
             mailpit,
+            toxiproxy,
         };
         let http_app = HttpApp::new(shared, config.http.clone(), products);
         let bound = supervisor.bound_ports();

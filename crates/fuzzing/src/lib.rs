@@ -244,7 +244,7 @@ pub fn port_row(input: &[u8]) {
 /// A body of Toxiproxy's `POST /proxies` or `/populate`: each proxy becomes a `proxy` row
 /// (never a program, whatever the body says), which the control API then checks.
 pub fn toxiproxy(input: &[u8]) {
-    let Ok(rows) = switchboard_http::fuzzing::toxiproxy_rows(input) else {
+    let Ok(rows) = switchboard_toxiproxy::fuzzing::rows(input) else {
         return;
     };
     for json in rows {
@@ -490,7 +490,7 @@ mod tests {
         assert!(built.is_ok(), "{built:?}");
         let refused = switchboard_mailpit::fuzzing::send(&seed("send/envelope-injection"));
         assert!(refused.is_err(), "{refused:?}");
-        let rows = switchboard_http::fuzzing::toxiproxy_rows(&seed("toxiproxy/populate"));
+        let rows = switchboard_toxiproxy::fuzzing::rows(&seed("toxiproxy/populate"));
         assert_eq!(rows.map(|r| r.len()), Ok(2));
         for row in ["port_row/proxy", "port_row/exec", "port_row/blackhole"] {
             let row: switchboard_app::PortRow = serde_json::from_slice(&seed(row)).unwrap();

@@ -24,7 +24,6 @@
 //!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
 //!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
 
-pub mod fuzzing;
 mod routes;
 mod serve;
 mod settings;
@@ -47,6 +46,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
 pub use switchboard_httpbin::HttpbinSettings;
 pub use switchboard_mailpit::{MailWeb, MailpitSettings};
+pub use switchboard_toxiproxy::ToxiproxyApi;
 
 /// The products the HTTP service serves beside its own routes, each with its own settings
 /// and state, built by the app.
@@ -56,6 +56,8 @@ pub struct Products {
     pub httpbin: HttpbinSettings,
     /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
     pub mailpit: MailWeb,
+    /// Toxiproxy's API, for `toxiproxy` rows.
+    pub toxiproxy: ToxiproxyApi,
 }
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),

@@ -13,9 +13,10 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
+// The control API answers in Toxiproxy's shapes.
 use switchboard_core::ControlError;
-use switchboard_faults::{Toxic, ToxicSpec};
+use switchboard_toxiproxy::error;
 
 use switchboard_web::Connection;
 
@@ -63,31 +64,8 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
     next.run(request).await
 }
 
-/// Errors in Toxiproxy's shape: `{"error": "…", "status": 404}`.
-pub(super) fn error(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        Json(json!({"error": message, "status": status.as_u16()})),
-    )
-        .into_response()
-}
-
 fn failed(e: ControlError) -> Response {
-    error(failed_status(&e), e.to_string())
-}
-
-/// The status code of a control error.
-pub(super) fn failed_status(e: &ControlError) -> StatusCode {
-    match e {
-        ControlError::NoSuchPort(_) | ControlError::NoSuchToxic { .. } => StatusCode::NOT_FOUND,
-        ControlError::ToxicExists { .. }
-        | ControlError::Bind { .. }
-        | ControlError::PortExists(_)
-        | ControlError::NameExists(_) => StatusCode::CONFLICT,
-        ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
-        ControlError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    error(switchboard_toxiproxy::status_of(&e), e.to_string())
 }
 
 fn port_status(state: &AppState, port: u16) -> Response {
@@ -209,16 +187,9 @@ fn parse_json(body: &Bytes) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
-/// A toxic in Toxiproxy's JSON (plus `first` and `duration`), checked.
-pub(super) fn parse_toxic(body: &Bytes) -> Result<Toxic, String> {
-    serde_json::from_value::<ToxicSpec>(parse_json(body)?)
-        .map_err(|e| format!("bad request body: {e}"))
-        .and_then(Toxic::from_spec)
-}
-
 /// `POST /api/ports/{port}/toxics` with a toxic: it applies from the next read or write.
 async fn add_toxic(State(state): State<AppState>, Path(port): Path<u16>, body: Bytes) -> Response {
-    match parse_toxic(&body) {
+    match switchboard_toxiproxy::toxic_of(&body) {
         Ok(toxic) => match state.shared.toxics.add_toxic(port, toxic) {
             Ok(toxic) => Json(toxic).into_response(),
             Err(e) => failed(e),

@@ -7,7 +7,6 @@ mod live;
 mod page;
 mod site;
 mod stubs;
-mod toxiproxy;
 
 use std::sync::Arc;
 
@@ -36,6 +35,8 @@ pub(crate) struct State {
     pub(crate) httpbin: switchboard_httpbin::HttpbinSettings,
     /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
     pub(crate) mailpit: switchboard_mailpit::MailWeb,
+    /// Toxiproxy's API, for `toxiproxy` rows.
+    pub(crate) toxiproxy: switchboard_toxiproxy::ToxiproxyApi,
     /// The names the state routes answer to: `[http] hosts` and the certificate's.
     pub(crate) hosts: HostNames,
     /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
@@ -51,6 +52,7 @@ impl AppState {
             settings,
             httpbin: products.httpbin,
             mailpit: products.mailpit,
+            toxiproxy: products.toxiproxy,
             hosts,
             knocks,
         }))
@@ -111,11 +113,13 @@ fn control_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState
         .route_layer(middleware::from_fn_with_state(state.clone(), site::guard))
 }
 
-pub(crate) use toxiproxy::rows_of as toxiproxy_rows;
-
-/// The router of a `toxiproxy` row: Toxiproxy's API.
+/// The router of a `toxiproxy` row: Toxiproxy's API, for `[control] allow` alone.
 pub(crate) fn toxiproxy_router(state: AppState) -> Router {
-    toxiproxy::router(state)
+    let api = switchboard_toxiproxy::routes(&state.toxiproxy);
+    control_routes(api, &state)
+        .fallback(switchboard_toxiproxy::not_found)
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .with_state(state)
 }
 
 /// The router of a `stubs` row: the stubs, and WireMock's admin API under `/__admin`.

@@ -1,99 +1,20 @@
-//! Toxiproxy's HTTP API (its routes, bodies and status codes), so that the Toxiproxy
-//! clients people already have — Go, Ruby, Python, Java, Testcontainers — drive switchboard
-//! unchanged. It is served by the `toxiproxy` row (port 8474 in the built-in table), behind
-//! the same guards as the control API.
-//!
-//! A Toxiproxy *proxy* is a row of switchboard's port table, named: a proxy created here is
-//! a `proxy` row added at run time (with the same check of `[proxy] allow_upstreams` as
-//! `POST /api/ports`); switchboard's own rows are listed as `<service>-<port>` (`http-80`,
-//! `smtp-25`), with `upstream` naming their service, so toxics go on port 25 as on any
-//! proxy. What differs from Toxiproxy, and why, is in docs/api.md.
+//! Toxiproxy's proxies and their toxics, as rows of switchboard's port table.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard_core::{ControlError, PortState, PortStatus, Protocol};
+use switchboard_core::{PortState, PortStatus, Protocol};
 
-use super::AppState;
-use super::control::{error, failed_status, parse_toxic};
-
-/// The Toxiproxy API version whose routes and shapes this answers with.
-const TOXIPROXY_VERSION: &str = "2.6.0";
-
-/// An error answer, in Toxiproxy's shape (`{"error": "…", "status": 404}`).
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        error(self.status, self.message)
-    }
-}
-
-/// A control error in Toxiproxy's words where a client may look for them.
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        let status = failed_status(&e);
-        match e {
-            ControlError::NameExists(_) => Self::new(status, "proxy already exists"),
-            ControlError::NoSuchToxic { .. } => Self::new(status, "toxic not found"),
-            ControlError::ToxicExists { .. } => Self::new(status, "toxic already exists"),
-            other => Self::new(status, other.to_string()),
-        }
-    }
-}
+use crate::shapes::{ApiError, TOXIPROXY_VERSION, toxic_of};
+use crate::state::AppState;
 
 type Answer = Result<Response, ApiError>;
 
-pub(crate) fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/version", get(version))
-        .route("/reset", post(reset))
-        .route("/proxies", get(list).post(create))
-        .route("/populate", post(populate))
-        .route(
-            "/proxies/{proxy}",
-            get(show).post(update).patch(update).delete(destroy),
-        )
-        .route("/proxies/{proxy}/toxics", get(toxics).post(add_toxic))
-        .route(
-            "/proxies/{proxy}/toxics/{toxic}",
-            get(show_toxic)
-                .post(update_toxic)
-                .patch(update_toxic)
-                .delete(remove_toxic),
-        );
-    super::control_routes(routes, &state)
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            state.settings.max_body_bytes,
-        ))
-        .with_state(state)
-}
-
-async fn version() -> Json<Value> {
+pub(crate) async fn version() -> Json<Value> {
     Json(json!({
         "version": TOXIPROXY_VERSION,
         "server": concat!("switchboard ", env!("CARGO_PKG_VERSION")),
@@ -103,7 +24,6 @@ async fn version() -> Json<Value> {
 /// Every TCP row of the port table but the API's own, as proxies (Toxiproxy proxies TCP).
 fn rows(state: &AppState) -> Vec<PortStatus> {
     state
-        .shared
         .ports
         .ports()
         .into_iter()
@@ -120,7 +40,7 @@ fn find(state: &AppState, name: &str) -> Result<PortStatus, ApiError> {
 
 /// A row as Toxiproxy shows a proxy, with its toxics.
 fn proxy(state: &AppState, row: &PortStatus) -> Value {
-    let toxics = state.shared.toxics.toxics(row.port).unwrap_or_default();
+    let toxics = state.toxics.toxics(row.port).unwrap_or_default();
     json!({
         "name": row.name,
         "listen": row.addresses.first().map(|a| a.to_string()).unwrap_or_default(),
@@ -131,7 +51,7 @@ fn proxy(state: &AppState, row: &PortStatus) -> Value {
 }
 
 /// `GET /proxies`: every proxy by name.
-async fn list(State(state): State<AppState>) -> Json<Map<String, Value>> {
+pub(crate) async fn list(State(state): State<AppState>) -> Json<Map<String, Value>> {
     Json(
         rows(&state)
             .iter()
@@ -140,7 +60,7 @@ async fn list(State(state): State<AppState>) -> Json<Map<String, Value>> {
     )
 }
 
-async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+pub(crate) async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
     let row = find(&state, &name)?;
     Ok(Json(proxy(&state, &row)).into_response())
 }
@@ -233,15 +153,15 @@ async fn add(
     enabled: bool,
 ) -> Result<PortStatus, ApiError> {
     let row = row_of(name, listen, upstream).map_err(ApiError::bad)?;
-    let status = state.shared.control.add_port(row).await?;
+    let status = state.control.add_port(row).await?;
     if !enabled {
-        state.shared.control.disable_port(status.port).await?;
+        state.control.disable_port(status.port).await?;
     }
     find(state, name)
 }
 
 /// `POST /proxies`: 201 and the proxy (its real address when `listen` asked for port 0).
-async fn create(State(state): State<AppState>, body: Bytes) -> Answer {
+pub(crate) async fn create(State(state): State<AppState>, body: Bytes) -> Answer {
     let body: ProxyBody = parse(&body)?;
     let (name, upstream) = required(&body, "")?;
     if find(&state, &name).is_ok() {
@@ -266,7 +186,7 @@ async fn apply(
         .as_deref()
         .is_some_and(|u| u != current_upstream);
     let enabled = body.enabled.unwrap_or(row.state == PortState::Listening);
-    let control = &state.shared.control;
+    let control = &state.control;
     if moves || retargets {
         if !row.runtime {
             return Err(ApiError::bad(format!(
@@ -275,7 +195,7 @@ async fn apply(
                 row.name
             )));
         }
-        let toxics = state.shared.toxics.toxics(row.port)?;
+        let toxics = state.toxics.toxics(row.port)?;
         control.disable_port(row.port).await?;
         control.remove_port(row.port).await?;
         let listen = match &body.listen {
@@ -289,7 +209,7 @@ async fn apply(
         let upstream = body.upstream.as_deref().unwrap_or(current_upstream);
         let new = add(state, &row.name, Some(&listen), upstream, enabled).await?;
         for toxic in toxics {
-            state.shared.toxics.add_toxic(new.port, toxic)?;
+            state.toxics.add_toxic(new.port, toxic)?;
         }
         return find(state, &row.name);
     }
@@ -302,7 +222,11 @@ async fn apply(
 }
 
 /// `POST` or `PATCH /proxies/{name}`: change `enabled` (or the address or upstream).
-async fn update(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Answer {
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
     let body: ProxyBody = parse(&body)?;
     let row = apply(&state, find(&state, &name)?, &body).await?;
     Ok(Json(proxy(&state, &row)).into_response())
@@ -311,24 +235,24 @@ async fn update(State(state): State<AppState>, Path(name): Path<String>, body: B
 /// `DELETE /proxies/{name}`: a proxy made through an API is removed; switchboard's own rows
 /// are closed and stay listed, disabled (`POST /reset` opens them again). Either way, open
 /// connections are dropped, as Toxiproxy does.
-async fn destroy(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+pub(crate) async fn destroy(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
     let row = find(&state, &name)?;
-    state.shared.control.disable_port(row.port).await?;
+    state.control.disable_port(row.port).await?;
     if row.runtime {
-        state.shared.control.remove_port(row.port).await?;
+        state.control.remove_port(row.port).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /reset`: every row open again, every toxic and fault gone (proxies stay).
-async fn reset(State(state): State<AppState>) -> Answer {
-    state.shared.control.reset().await?;
+pub(crate) async fn reset(State(state): State<AppState>) -> Answer {
+    state.control.reset().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /populate`: create or replace each proxy of the list; 201 and every proxy. The
 /// list is checked whole before anything changes.
-async fn populate(State(state): State<AppState>, body: Bytes) -> Answer {
+pub(crate) async fn populate(State(state): State<AppState>, body: Bytes) -> Answer {
     let bodies: Vec<ProxyBody> = parse(&body)?;
     let mut names = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
@@ -356,25 +280,28 @@ async fn populate(State(state): State<AppState>, body: Bytes) -> Answer {
     Ok((StatusCode::CREATED, Json(json!({ "proxies": proxies }))).into_response())
 }
 
-async fn toxics(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
+pub(crate) async fn toxics(State(state): State<AppState>, Path(name): Path<String>) -> Answer {
     let port = find(&state, &name)?.port;
-    Ok(Json(state.shared.toxics.toxics(port)?).into_response())
+    Ok(Json(state.toxics.toxics(port)?).into_response())
 }
 
 /// `POST /proxies/{name}/toxics`: 200 and the toxic, as Toxiproxy answers.
-async fn add_toxic(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Answer {
+pub(crate) async fn add_toxic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
     let port = find(&state, &name)?.port;
-    let toxic = parse_toxic(&body).map_err(ApiError::bad)?;
-    Ok(Json(state.shared.toxics.add_toxic(port, toxic)?).into_response())
+    let toxic = toxic_of(&body).map_err(ApiError::bad)?;
+    Ok(Json(state.toxics.add_toxic(port, toxic)?).into_response())
 }
 
-async fn show_toxic(
+pub(crate) async fn show_toxic(
     State(state): State<AppState>,
     Path((name, toxic)): Path<(String, String)>,
 ) -> Answer {
     let port = find(&state, &name)?.port;
     let toxic = state
-        .shared
         .toxics
         .toxics(port)?
         .into_iter()
@@ -384,22 +311,22 @@ async fn show_toxic(
 }
 
 /// `POST` or `PATCH /proxies/{name}/toxics/{toxic}`: change toxicity, stream, attributes.
-async fn update_toxic(
+pub(crate) async fn update_toxic(
     State(state): State<AppState>,
     Path((name, toxic)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     let port = find(&state, &name)?.port;
     let patch: Value = parse(&body)?;
-    Ok(Json(state.shared.toxics.update_toxic(port, &toxic, &patch)?).into_response())
+    Ok(Json(state.toxics.update_toxic(port, &toxic, &patch)?).into_response())
 }
 
-async fn remove_toxic(
+pub(crate) async fn remove_toxic(
     State(state): State<AppState>,
     Path((name, toxic)): Path<(String, String)>,
 ) -> Answer {
     let port = find(&state, &name)?.port;
-    state.shared.toxics.remove_toxic(port, &toxic)?;
+    state.toxics.remove_toxic(port, &toxic)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
