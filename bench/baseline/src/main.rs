@@ -36,7 +36,7 @@ use switchboard_core::{
 use switchboard_faults::{Toxic, ToxicControl};
 use switchboard_http::{
     ControlSettings, HttpApp, HttpSettings, HttpbinSettings, MailWeb, MailpitSettings, Products,
-    Shared, ToxiproxyApi,
+    Shared, ToxiproxyApi, WireMock,
 };
 use switchboard_mail::{Chaos, MailStore, Triggers};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -198,15 +198,22 @@ fn app() -> HttpApp {
         toxics: ports,
         mail,
         events,
-        stubs: switchboard_stubs::Stubs::empty(),
         control_settings: ControlSettings::default(),
         server_names: Vec::new(),
         local_ca: None,
     };
+    let httpbin = HttpbinSettings::default();
+    let wiremock = WireMock::new(
+        switchboard_stubs::Stubs::empty(),
+        EventBus::new(),
+        HttpSettings::default().max_body_bytes,
+        httpbin.max_delay,
+    );
     let products = Products {
-        httpbin: HttpbinSettings::default(),
+        httpbin,
         mailpit,
         toxiproxy,
+        wiremock,
     };
     HttpApp::new(shared, HttpSettings::default(), products)
 }

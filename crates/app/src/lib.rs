@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchboard_certs::{Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
-use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared, ToxiproxyApi};
+use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared, ToxiproxyApi, WireMock};
 use switchboard_mail::{Chaos, MailStore};
 use switchboard_proxy::UpstreamGuard;
 use switchboard_stubs::Stubs;
@@ -84,7 +84,6 @@ impl App {
             toxics: control.table.clone(),
             mail: mail.clone(),
             events: events.clone(),
-            stubs: stubs.clone(),
             control_settings: config.control.clone(),
             server_names: switchboard_certs::default_names()
                 .into_iter()
@@ -104,10 +103,17 @@ impl App {
             control.clone(),
             control.table.clone(),
         );
+        let wiremock = WireMock::new(
+            stubs.clone(),
+            events.clone(),
+            config.http.max_body_bytes,
+            config.httpbin.max_delay,
+        );
         let products = Products {
             httpbin: config.httpbin.clone(),
             mailpit,
             toxiproxy,
+            wiremock,
         };
         let http_app = HttpApp::new(shared, config.http.clone(), products);
         let bound = supervisor.bound_ports();

@@ -40,13 +40,13 @@ use switchboard_core::{
 };
 use switchboard_faults::ToxicControl;
 use switchboard_mail::MailStore;
-use switchboard_stubs::Stubs;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
 pub use switchboard_httpbin::HttpbinSettings;
 pub use switchboard_mailpit::{MailWeb, MailpitSettings};
 pub use switchboard_toxiproxy::ToxiproxyApi;
+pub use switchboard_wiremock::WireMock;
 
 /// The products the HTTP service serves beside its own routes, each with its own settings
 /// and state, built by the app.
@@ -58,6 +58,8 @@ pub struct Products {
     pub mailpit: MailWeb,
     /// Toxiproxy's API, for `toxiproxy` rows.
     pub toxiproxy: ToxiproxyApi,
+    /// The stubs and WireMock's admin API, for `stubs` rows.
+    pub wiremock: WireMock,
 }
 
 /// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
@@ -70,8 +72,6 @@ pub struct Shared {
     pub toxics: Arc<dyn ToxicControl>,
     pub mail: MailStore,
     pub events: EventBus,
-    /// The stubs of every `stubs` row, and their request journal.
-    pub stubs: Stubs,
     pub control_settings: ControlSettings,
     /// The names switchboard's certificate carries: its state routes answer to them (and to
     /// `[http] hosts`).

@@ -6,7 +6,6 @@ mod knock;
 mod live;
 mod page;
 mod site;
-mod stubs;
 
 use std::sync::Arc;
 
@@ -37,6 +36,8 @@ pub(crate) struct State {
     pub(crate) mailpit: switchboard_mailpit::MailWeb,
     /// Toxiproxy's API, for `toxiproxy` rows.
     pub(crate) toxiproxy: switchboard_toxiproxy::ToxiproxyApi,
+    /// The stubs and WireMock's admin API, for `stubs` rows.
+    pub(crate) wiremock: switchboard_wiremock::WireMock,
     /// The names the state routes answer to: `[http] hosts` and the certificate's.
     pub(crate) hosts: HostNames,
     /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
@@ -53,6 +54,7 @@ impl AppState {
             httpbin: products.httpbin,
             mailpit: products.mailpit,
             toxiproxy: products.toxiproxy,
+            wiremock: products.wiremock,
             hosts,
             knocks,
         }))
@@ -124,7 +126,11 @@ pub(crate) fn toxiproxy_router(state: AppState) -> Router {
 
 /// The router of a `stubs` row: the stubs, and WireMock's admin API under `/__admin`.
 pub(crate) fn stubs_router(state: AppState) -> Router {
-    stubs::router(state)
+    let admin = switchboard_wiremock::admin_routes(&state.wiremock);
+    control_routes(admin, &state)
+        .merge(switchboard_wiremock::stub_routes(&state.wiremock))
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {
