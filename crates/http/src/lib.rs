@@ -24,9 +24,11 @@
 //!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
 //!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
 
+mod hosts;
 mod routes;
 mod serve;
 mod settings;
+mod state;
 
 use std::sync::Arc;
 
@@ -34,75 +36,23 @@ use async_trait::async_trait;
 use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use switchboard_core::{
-    BoxError, Conn, ConnInfo, EventBus, PortControl, PortDirectory, Refusal, ResetSwitch, Service,
-    Shutdown,
-};
-use switchboard_faults::ToxicControl;
-use switchboard_mail::MailStore;
+use switchboard_core::{BoxError, Conn, ConnInfo, Refusal, ResetSwitch, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
+pub use state::{Products, PublishedCa, Shared};
+
+use state::AppState;
 pub use switchboard_httpbin::HttpbinSettings;
 pub use switchboard_mailpit::{MailWeb, MailpitSettings};
 pub use switchboard_toxiproxy::ToxiproxyApi;
 pub use switchboard_wiremock::WireMock;
 
-/// The products the HTTP service serves beside its own routes, each with its own settings
-/// and state, built by the app.
-#[derive(Debug)]
-pub struct Products {
-    /// httpbin's limits.
-    pub httpbin: HttpbinSettings,
-    /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
-    pub mailpit: MailWeb,
-    /// Toxiproxy's API, for `toxiproxy` rows.
-    pub toxiproxy: ToxiproxyApi,
-    /// The stubs and WireMock's admin API, for `stubs` rows.
-    pub wiremock: WireMock,
-}
-
-/// What the HTTP app shows and controls, owned elsewhere: the port table (the supervisor's),
-/// the captured mail and the chaos triggers (the mail store's), and the event stream with its
-/// counters.
-#[derive(Clone)]
-pub struct Shared {
-    pub ports: Arc<dyn PortDirectory>,
-    pub control: Arc<dyn PortControl>,
-    pub toxics: Arc<dyn ToxicControl>,
-    pub mail: MailStore,
-    pub events: EventBus,
-    pub control_settings: ControlSettings,
-    /// The names switchboard's certificate carries: its state routes answer to them (and to
-    /// `[http] hosts`).
-    pub server_names: Vec<String>,
-    /// The local CA's certificate and revocation list, served at `/ca.pem` and `/ca.crl`;
-    /// absent when no TLS port is configured or the certificate is the user's own.
-    pub local_ca: Option<Arc<PublishedCa>>,
-}
-
-/// What the local CA publishes for clients.
-#[derive(Debug)]
-pub struct PublishedCa {
-    /// The CA certificate, PEM: what clients trust.
-    pub pem: String,
-    /// Its revocation list, DER (it revokes nothing).
-    pub crl_der: Vec<u8>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("mail", &self.mail)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The HTTP application: routes plus the connection settings, ready to serve any stream.
 #[derive(Clone)]
 pub struct HttpApp {
     router: Router,
-    state: routes::AppState,
+    state: AppState,
     settings: Arc<HttpSettings>,
     builder: Arc<auto::Builder<TokioExecutor>>,
 }
@@ -118,7 +68,7 @@ impl std::fmt::Debug for HttpApp {
 impl HttpApp {
     pub fn new(shared: Shared, settings: HttpSettings, products: Products) -> Self {
         let settings = Arc::new(settings);
-        let state = routes::AppState::new(shared, settings.clone(), products);
+        let state = AppState::new(shared, settings.clone(), products);
         Self {
             router: routes::router(state.clone()),
             state,

@@ -57,7 +57,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(web: &MailWeb) -> Router<S> {
         .route("/api/v1/message/{id}/part/{part}", get(messages::part))
         .route(
             "/api/v1/message/{id}/part/{part}/thumb",
-            get(thumbnail::thumbnail),
+            get(messages::thumbnail),
         )
         .route(
             "/api/v1/search",

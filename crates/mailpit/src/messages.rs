@@ -293,6 +293,30 @@ pub(crate) async fn part(
         .into_response())
 }
 
+/// `GET /api/v1/message/{ID}/part/{PartID}/thumb`: a 180×120 JPEG of an image attachment,
+/// cropped to fill (or fitted and padded on white when smaller in either side); blank white
+/// for anything that is not an image switchboard can read (PNG, JPEG, GIF) within
+/// `[http] max_image_bytes`.
+pub(crate) async fn thumbnail(
+    State(state): State<AppState>,
+    Path((id, part_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let part = find_part(&state, &id, &part_id)?;
+    let jpeg = state
+        .thumbnails
+        .of((id, part_id), part.bytes)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
 /// `Content-Disposition` for a part: always an attachment, under a safe name, in ASCII for
 /// every client and in UTF-8 for those that read RFC 6266's `filename*`.
 fn disposition(file_name: &str) -> String {

@@ -12,16 +12,11 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::sync::Mutex;
 
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use tokio::sync::Semaphore;
-
-use crate::errors::{ApiError, find_part};
-use crate::state::AppState;
+use tokio::task::JoinError;
 
 /// Thumbnails are this size, as in Mailpit.
 const THUMB: (u32, u32) = (180, 120);
@@ -53,6 +48,26 @@ impl Thumbnails {
         made.0.get(key).cloned()
     }
 
+    /// The thumbnail of the part `key`, whose bytes are `bytes`: the one made before, or one
+    /// made now, off the async workers and after waiting for a turn.
+    pub(crate) async fn of(&self, key: PartKey, bytes: Vec<u8>) -> Result<Bytes, JoinError> {
+        if let Some(jpeg) = self.cached(&key) {
+            return Ok(jpeg);
+        }
+        // The semaphore is never closed: it lives as long as the thumbnails.
+        let _turn = self.turns.acquire().await;
+        // Another request for the same part may have made it while this one waited.
+        if let Some(jpeg) = self.cached(&key) {
+            return Ok(jpeg);
+        }
+        let max_bytes = self.max_bytes;
+        let jpeg =
+            tokio::task::spawn_blocking(move || Bytes::from(thumbnail_of(&bytes, max_bytes)))
+                .await?;
+        self.keep(key, jpeg.clone());
+        Ok(jpeg)
+    }
+
     fn keep(&self, key: PartKey, jpeg: Bytes) {
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order) = &mut *made;
@@ -65,53 +80,6 @@ impl Thumbnails {
             }
         }
     }
-}
-
-/// `GET /api/v1/message/{ID}/part/{PartID}/thumb`: a 180×120 JPEG of an image attachment,
-/// cropped to fill (or fitted and padded on white when smaller in either side); blank white
-/// for anything that is not an image switchboard can read (PNG, JPEG, GIF) within
-/// `[http] max_image_bytes`.
-pub(crate) async fn thumbnail(
-    State(state): State<AppState>,
-    Path((id, part_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let part = find_part(&state, &id, &part_id)?;
-    let thumbnails = &state.thumbnails;
-    let key = (id, part_id);
-    let jpeg = match thumbnails.cached(&key) {
-        Some(jpeg) => jpeg,
-        None => {
-            // Closed never: the semaphore lives as long as the app.
-            let _turn = thumbnails
-                .turns
-                .acquire()
-                .await
-                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            // Another request for the same part may have made it while this one waited.
-            match thumbnails.cached(&key) {
-                Some(jpeg) => jpeg,
-                None => {
-                    let max_bytes = thumbnails.max_bytes;
-                    // Decoding is CPU work: off the async workers.
-                    let jpeg = tokio::task::spawn_blocking(move || {
-                        Bytes::from(thumbnail_of(&part.bytes, max_bytes))
-                    })
-                    .await
-                    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                    thumbnails.keep(key, jpeg.clone());
-                    jpeg
-                }
-            }
-        }
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/jpeg"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        jpeg,
-    )
-        .into_response())
 }
 
 /// `bytes` decoded, if they are a PNG, JPEG or GIF whose picture fits in `max_bytes`. The

@@ -20,7 +20,7 @@ use switchboard_toxiproxy::error;
 
 use switchboard_web::Connection;
 
-use super::AppState;
+use crate::state::AppState;
 
 pub(super) fn routes(state: AppState) -> Router<AppState> {
     Router::new()

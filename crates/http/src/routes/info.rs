@@ -11,7 +11,7 @@ use switchboard_core::{PortState, PortStatus, TlsInfo};
 
 use switchboard_web::Connection;
 
-use super::AppState;
+use crate::state::AppState;
 
 pub(super) async fn healthz() -> &'static str {
     "ok\n"

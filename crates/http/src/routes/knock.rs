@@ -6,8 +6,7 @@
 //! only, to the ports drawn on the page only (the table's TCP rows and `[http]
 //! show_unbound`), at most `[http] knock_rate` times a second per client.
 
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,18 +15,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use switchboard_core::Protocol;
 
-use super::AppState;
+use crate::state::AppState;
 use switchboard_web::Connection;
-
-/// Knocks per client address: `[http] knock_rate` a second.
-pub(crate) fn limiter(per_second: u32) -> DefaultKeyedRateLimiter<IpAddr> {
-    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::keyed(Quota::per_second(rate))
-}
 
 pub(super) async fn knock(
     State(state): State<AppState>,

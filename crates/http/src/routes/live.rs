@@ -15,7 +15,7 @@ use switchboard_core::{Shutdown, Timed};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use crate::state::AppState;
 use switchboard_web::Connection;
 use switchboard_web::websocket;
 

@@ -7,8 +7,6 @@ mod live;
 mod page;
 mod site;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
@@ -17,57 +15,7 @@ use axum::routing::{get, post};
 use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{HttpSettings, Products, Shared};
-use site::HostNames;
-
-/// What handlers share: what the app shows and controls, and its settings.
-///
-/// The router clones its state for every request, so it is one `Arc`: one reference count
-/// to bump instead of one per field.
-#[derive(Clone)]
-pub(crate) struct AppState(Arc<State>);
-
-pub(crate) struct State {
-    pub(crate) shared: Shared,
-    pub(crate) settings: Arc<HttpSettings>,
-    /// httpbin's limits.
-    pub(crate) httpbin: switchboard_httpbin::HttpbinSettings,
-    /// The mail web: Mailpit's API, `/view/`, the mailbox page, Mailpit's events.
-    pub(crate) mailpit: switchboard_mailpit::MailWeb,
-    /// Toxiproxy's API, for `toxiproxy` rows.
-    pub(crate) toxiproxy: switchboard_toxiproxy::ToxiproxyApi,
-    /// The stubs and WireMock's admin API, for `stubs` rows.
-    pub(crate) wiremock: switchboard_wiremock::WireMock,
-    /// The names the state routes answer to: `[http] hosts` and the certificate's.
-    pub(crate) hosts: HostNames,
-    /// Knocks on the picture's doors, per client address (`[http] knock_rate`).
-    pub(crate) knocks: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
-}
-
-impl AppState {
-    pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>, products: Products) -> Self {
-        let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
-        let knocks = knock::limiter(settings.knock_rate);
-        Self(Arc::new(State {
-            shared,
-            settings,
-            httpbin: products.httpbin,
-            mailpit: products.mailpit,
-            toxiproxy: products.toxiproxy,
-            wiremock: products.wiremock,
-            hosts,
-            knocks,
-        }))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = State;
-
-    fn deref(&self) -> &State {
-        &self.0
-    }
-}
+use crate::state::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
     let max_body_bytes = state.settings.max_body_bytes;

@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use switchboard_core::{ConnInfo, PortState, PortStatus, Protocol};
 use switchboard_probe::sockets;
 
-use super::AppState;
+use crate::state::AppState;
 use switchboard_web::Connection;
 
 #[derive(Template)]

@@ -18,7 +18,6 @@
 //! Neither check needs a JSON content type (real client libraries send JSON under others),
 //! and these routes send no CORS headers.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -26,46 +25,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use crate::hosts::{HostNames, normalize};
+use crate::state::AppState;
 use switchboard_web::Connection;
-
-/// The names switchboard answers to on its state routes: `localhost` and every
-/// `*.localhost` name (they always mean this machine), any IP address (a rebinding needs a
-/// name), and the names it was given: the certificate's and `[http] hosts`. A name
-/// `*.example.test` allows every name below `example.test`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct HostNames {
-    names: Vec<String>,
-}
-
-impl HostNames {
-    pub(crate) fn new(names: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        Self {
-            names: names.into_iter().map(|n| normalize(n.as_ref())).collect(),
-        }
-    }
-
-    /// Whether `host` (as in a `Host` header, without the port) names this server.
-    pub(crate) fn allows(&self, host: &str) -> bool {
-        let host = normalize(host);
-        if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-            return true;
-        }
-        if host == "localhost" || host.ends_with(".localhost") {
-            return true;
-        }
-        self.names.iter().any(|name| match name.strip_prefix("*.") {
-            Some(domain) => host
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-            None => *name == host,
-        })
-    }
-}
-
-fn normalize(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
 
 /// The middleware: refuse what [`check`] refuses, with a one-line reason.
 pub(super) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
