@@ -271,7 +271,7 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
         .udp_service("echo")
         .service("exec")
         .port(|row| {
-            row.exec = Some(switchboard_exec::Program {
+            row.set_keys(&switchboard_exec::Program {
                 command: vec!["cat".into()],
                 ..Default::default()
             })

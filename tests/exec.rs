@@ -29,7 +29,7 @@ fn program(command: &[&str]) -> Program {
 async fn exec_stack(program: Program) -> Stack {
     Stack::builder()
         .service("exec")
-        .port(|row| row.exec = Some(program))
+        .port(|row| row.set_keys(&program))
         .start()
         .await
         .unwrap()
@@ -223,7 +223,7 @@ async fn many_clients_at_once_get_at_most_max_connections_programs() {
     let stack = Stack::builder()
         .service("exec")
         .port(|row| {
-            row.exec = Some(program(&["cat"]));
+            row.set_keys(&program(&["cat"]));
             row.max_connections = 2;
         })
         .configure(|c| c.supervisor.max_refusals = 8)

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_core::EventKind;
 
-use switchboard_app::Upstream;
+use switchboard_proxy::ProxyRow;
 use switchboard_testkit::{Stack, Toxic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,9 +22,8 @@ async fn proxy_to(upstream: SocketAddr) -> Stack {
         .service("http")
         .service("proxy")
         .port(|row| {
-            row.upstream = Some(Upstream {
-                address: upstream.to_string(),
-                guarded: false,
+            row.set_keys(&ProxyRow {
+                upstream: Some(upstream.to_string()),
             })
         })
         .configure(|c| c.proxy.connect_timeout = Duration::from_millis(500))

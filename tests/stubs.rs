@@ -487,7 +487,7 @@ async fn a_wiremock_directory_is_served_as_it_is() {
 async fn stubs_over_tls_with_the_local_ca() {
     let stack = Stack::builder()
         .service("stubs")
-        .port(|row| row.tls = true)
+        .port(|row| row.set_keys(&switchboard_wiremock::StubsRow { tls: true }))
         .start()
         .await
         .unwrap();

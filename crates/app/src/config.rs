@@ -33,14 +33,12 @@
 
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::{IgnoredAny, IntoDeserializer};
 use switchboard_certs::TlsSettings;
-use switchboard_core::{AccessRules, Cidr, Program, Protocol};
-
-use serde::de::IntoDeserializer;
-use switchboard_faults::{Toxic, ToxicSpec};
+use switchboard_core::Protocol;
 use switchboard_http::{ControlSettings, HttpSettings, HttpbinSettings, MailpitSettings};
 use switchboard_https::HttpsSettings;
 use switchboard_mail::MailSettings;
@@ -48,12 +46,12 @@ use switchboard_proxy::ProxySettings;
 pub use switchboard_smtp::AuthPolicy;
 use switchboard_smtp::SmtpSettings;
 use switchboard_stubs::StubsSettings;
-use switchboard_supervisor::{PortSpec, SupervisorSettings, Upstream};
-use toml::Spanned;
-use toml::de::DeTable;
+use switchboard_supervisor::{PortSpec, SupervisorSettings};
+use toml::de::{DeTable, DeValue};
 
+use crate::error::ConfigError;
 use crate::keys::{self, KeyError};
-use crate::services;
+use crate::rows::{self, RowError};
 
 /// The port table switchboard serves when no config file names one: one line per service.
 /// Toxiproxy's API sits on its own port, 8474, as its clients expect (it is above 1024, so
@@ -138,33 +136,6 @@ impl Default for Config {
     }
 }
 
-/// A configuration problem, worded so the reader knows where and what to change.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{location}: {message}")]
-    Invalid { location: String, message: String },
-    #[error(
-        "both a config file (--config or SWITCHBOARD_CONFIG) and inline config (--config-toml or \
-         SWITCHBOARD_CONFIG_TOML) are given; use one of them"
-    )]
-    TwoSources,
-    #[error(
-        "--port-offset {offset} moves port {port} to {moved}, above 65535, the highest TCP port; \
-         choose an offset of at most {max}"
-    )]
-    PortOffset {
-        port: u16,
-        offset: u16,
-        moved: u32,
-        max: u16,
-    },
-}
-
 impl Config {
     /// Read and check a config file. Its `[[port]]` tables replace the built-in table; a
     /// file without any keeps the built-in table and only changes settings.
@@ -184,6 +155,22 @@ impl Config {
         let mut document = DeTable::parse(text).map_err(toml_error)?;
         // `[http]` is shared: the HTTP service's keys, httpbin's and the mail web's (keys.rs).
         let http = document.get_mut().remove("http");
+        // `[[port]]` rows: the keys every row has, and the keys of each row's service.
+        let rows = match document.get_mut().remove("port") {
+            None => Vec::new(),
+            Some(value) => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Array(rows) => rows.into_iter().collect::<Vec<_>>(),
+                    _ => {
+                        return Err(source.error(
+                            Some(span),
+                            "`port` is a list of rows: write each as a [[port]] table".into(),
+                        ));
+                    }
+                }
+            }
+        };
         let raw = RawConfig::deserialize(document.into_deserializer()).map_err(toml_error)?;
         let mut http = keys::Shared::new(http, "http").map_err(located)?;
         let (http_settings, httpbin, mailpit) = (
@@ -193,37 +180,43 @@ impl Config {
         );
         http.finish().map_err(located)?;
 
-        let mut ports = Vec::with_capacity(raw.port.len());
-        for entry in &raw.port {
-            let (port, protocol) = (*entry.port.get_ref(), entry.protocol);
+        let mut ports = Vec::with_capacity(rows.len());
+        // Where each row's port is, to name the first of two rows for one port.
+        let mut seen: Vec<(u16, Protocol, usize)> = Vec::new();
+        for row in rows {
+            let mut table = keys::Shared::new(Some(row), "port").map_err(located)?;
+            let (row, owned) = rows::read_toml(&mut table)
+                .map_err(|e| source.error(e.span.or_else(|| table.span_of("port")), e.message))?;
+            let at = table.span_of("port").unwrap_or_else(|| table.span());
             // Port 0 means "any free port", so it may appear more than once; 7/tcp and
             // 7/udp are two ports.
-            if port != 0
-                && let Some(first) = raw
-                    .port
+            if row.port != 0
+                && let Some((_, _, first)) = seen
                     .iter()
-                    .find(|p| *p.port.get_ref() == port && p.protocol == protocol)
-                && !std::ptr::eq(first, entry)
+                    .find(|(port, protocol, _)| *port == row.port && *protocol == row.protocol)
             {
-                let port = match protocol {
-                    Protocol::Tcp => port.to_string(),
-                    Protocol::Udp => format!("{port}/udp"),
+                let port = match row.protocol {
+                    Protocol::Tcp => row.port.to_string(),
+                    Protocol::Udp => format!("{}/udp", row.port),
                 };
                 return Err(source.error(
-                    Some(entry.port.span()),
+                    Some(at),
                     format!(
                         "port {port} appears twice in the port table (first at line {}); \
                          each port can have one service",
-                        source.line(first.port.span().start)
+                        source.line(*first)
                     ),
                 ));
             }
-            let spec = entry
-                .row()
-                .to_spec(raw.supervisor.max_connections)
-                .map_err(|error| match error {
-                    RowError::Service(message) => source.error(Some(entry.service.span()), message),
-                    RowError::Other(message) => source.error(Some(entry.port.span()), message),
+            seen.push((row.port, row.protocol, at.start));
+            let spec = row
+                .spec(raw.supervisor.max_connections, owned)
+                .map_err(|error| {
+                    let span = match error {
+                        RowError::Service(_) => table.span_of("service"),
+                        RowError::Other(_) => Some(at.clone()),
+                    };
+                    source.error(span, error.to_string())
                 })?;
             ports.push(spec);
         }
@@ -417,8 +410,12 @@ struct RawConfig {
     /// Keep the built-in rows and add (or replace, port by port) the file's.
     #[serde(default)]
     builtin_ports: bool,
-    #[serde(default)]
-    port: Vec<RawPort>,
+    /// Read before the rest (`[[port]]` rows and `[http]` are shared among crates, keys.rs);
+    /// named here so that the message about an unknown table lists them.
+    #[serde(default, rename = "port")]
+    _port: IgnoredAny,
+    #[serde(default, rename = "http")]
+    _http: IgnoredAny,
     #[serde(default)]
     supervisor: SupervisorSettings,
     #[serde(default)]
@@ -437,321 +434,6 @@ struct RawConfig {
     stubs: StubsSettings,
     #[serde(default)]
     log: LogSettings,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPort {
-    port: Spanned<u16>,
-    #[serde(default)]
-    protocol: Protocol,
-    service: Spanned<String>,
-    upstream: Option<String>,
-    #[serde(default)]
-    bind: Vec<IpAddr>,
-    max_connections: Option<usize>,
-    #[serde(default)]
-    allow: Vec<Cidr>,
-    #[serde(default)]
-    deny: Vec<Cidr>,
-    max_per_source: Option<u32>,
-    max_rate: Option<u32>,
-    #[serde(default)]
-    toxics: Vec<ToxicSpec>,
-    name: Option<String>,
-    #[serde(default)]
-    tls: bool,
-    /// For `service = "exec"`: the program, and the limits it runs under.
-    command: Option<Vec<String>>,
-    shell: Option<bool>,
-    user: Option<String>,
-    group: Option<String>,
-    #[serde(default, with = "humantime_serde")]
-    time_limit: Option<std::time::Duration>,
-    cpu_seconds: Option<u64>,
-    max_memory: Option<u64>,
-    max_open_files: Option<u64>,
-    max_stderr: Option<usize>,
-}
-
-impl RawPort {
-    /// The row without the places it was written at.
-    fn row(&self) -> PortRow {
-        PortRow {
-            port: *self.port.get_ref(),
-            protocol: self.protocol,
-            service: self.service.get_ref().clone(),
-            bind: self.bind.clone(),
-            max_connections: self.max_connections,
-            allow: self.allow.clone(),
-            deny: self.deny.clone(),
-            max_per_source: self.max_per_source,
-            max_rate: self.max_rate,
-            toxics: self.toxics.clone(),
-            upstream: self.upstream.clone(),
-            name: self.name.clone(),
-            tls: self.tls,
-            command: self.command.clone(),
-            shell: self.shell,
-            user: self.user.clone(),
-            group: self.group.clone(),
-            time_limit: self.time_limit,
-            cpu_seconds: self.cpu_seconds,
-            max_memory: self.max_memory,
-            max_open_files: self.max_open_files,
-            max_stderr: self.max_stderr,
-        }
-    }
-}
-
-/// One row of the port table with the keys of a `[[port]]` table: read from the config file,
-/// or as JSON from the control API (`POST /api/ports`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortRow {
-    pub port: u16,
-    /// `tcp` (the default) or `udp`.
-    #[serde(default)]
-    pub protocol: Protocol,
-    pub service: String,
-    #[serde(default)]
-    pub bind: Vec<IpAddr>,
-    pub max_connections: Option<usize>,
-    #[serde(default)]
-    pub allow: Vec<Cidr>,
-    #[serde(default)]
-    pub deny: Vec<Cidr>,
-    pub max_per_source: Option<u32>,
-    pub max_rate: Option<u32>,
-    #[serde(default)]
-    pub toxics: Vec<ToxicSpec>,
-    /// For `service = "proxy"`: where it connects, `host:port`.
-    pub upstream: Option<String>,
-    /// The row's name in the Toxiproxy API (default `<service>-<port>`).
-    pub name: Option<String>,
-    /// For `service = "stubs"`: serve inside TLS, with switchboard's certificate.
-    #[serde(default)]
-    pub tls: bool,
-    /// For `service = "exec"`: the program and its arguments, run for each connection.
-    pub command: Option<Vec<String>>,
-    /// For `exec`: run `command`'s one string with `/bin/sh -c`.
-    pub shell: Option<bool>,
-    /// For `exec`, as root: the user and group programs run as.
-    pub user: Option<String>,
-    pub group: Option<String>,
-    /// For `exec`: the limits of one program (defaults in `switchboard_exec::Program`).
-    #[serde(default, with = "humantime_serde")]
-    pub time_limit: Option<std::time::Duration>,
-    pub cpu_seconds: Option<u64>,
-    pub max_memory: Option<u64>,
-    pub max_open_files: Option<u64>,
-    pub max_stderr: Option<usize>,
-}
-
-/// What is wrong with a row: its service, or another of its keys.
-#[derive(Debug)]
-pub(crate) enum RowError {
-    Service(String),
-    Other(String),
-}
-
-impl std::fmt::Display for RowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RowError::Service(message) | RowError::Other(message) => f.write_str(message),
-        }
-    }
-}
-
-impl PortRow {
-    /// The row as the supervisor takes it, as the control API checks one (and the fuzz
-    /// targets do); the error says what is wrong.
-    pub fn spec(&self, default_max: usize) -> Result<PortSpec, String> {
-        self.to_spec(default_max).map_err(|e| e.to_string())
-    }
-
-    /// The row as the supervisor takes it; `max_connections` is `default_max` unless given.
-    pub(crate) fn to_spec(&self, default_max: usize) -> Result<PortSpec, RowError> {
-        let (name, port) = (self.service.as_str(), self.port);
-        let Some(service) = services::names().find(|s| *s == name) else {
-            return Err(RowError::Service(format!(
-                "unknown service \"{name}\" in `service`; known services: {}",
-                services::names().collect::<Vec<_>>().join(", ")
-            )));
-        };
-        for (key, zero) in [
-            ("max_connections", self.max_connections == Some(0)),
-            ("max_per_source", self.max_per_source == Some(0)),
-            ("max_rate", self.max_rate == Some(0)),
-        ] {
-            if zero {
-                return Err(RowError::Other(format!("`{key}` must be at least 1")));
-            }
-        }
-        if let Some(name) = &self.name
-            && (name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
-        {
-            return Err(RowError::Other(format!(
-                "`name` \"{name}\": use letters, digits, _ - and . (it is part of URLs)"
-            )));
-        }
-        let mut toxics: Vec<Toxic> = Vec::new();
-        for spec in &self.toxics {
-            let toxic = Toxic::from_spec(spec.clone())
-                .map_err(|e| RowError::Other(format!("a toxic of port {port}: {e}")))?;
-            if toxics.iter().any(|t| t.name == toxic.name) {
-                return Err(RowError::Other(format!(
-                    "port {port} has two toxics named \"{}\"; give each its own `name`",
-                    toxic.name
-                )));
-            }
-            toxics.push(toxic);
-        }
-        if self.protocol == Protocol::Udp {
-            self.check_udp(service)?;
-        }
-        if service == switchboard_supervisor::BLACKHOLE {
-            self.check_blackhole()?;
-        }
-        if self.tls && service != "stubs" {
-            return Err(RowError::Other(format!(
-                "`tls` is for stubs rows; for HTTP inside TLS use the https service, not {service}"
-            )));
-        }
-        let upstream = match (service, &self.upstream) {
-            ("proxy", Some(address)) => {
-                switchboard_proxy::parse_upstream(address).map_err(RowError::Other)?;
-                Some(Upstream {
-                    address: address.clone(),
-                    guarded: false,
-                })
-            }
-            ("proxy", None) => {
-                return Err(RowError::Other(
-                    "a proxy needs `upstream`: where to connect, as host:port".into(),
-                ));
-            }
-            (_, Some(_)) => {
-                return Err(RowError::Other(format!(
-                    "`upstream` is for proxies; the {service} service does not connect anywhere"
-                )));
-            }
-            (_, None) => None,
-        };
-        let exec = self.exec_program(service)?;
-        Ok(PortSpec {
-            exec,
-            upstream,
-            port,
-            protocol: self.protocol,
-            service,
-            bind: self.bind.clone(),
-            max_connections: self.max_connections.unwrap_or(default_max),
-            rules: AccessRules {
-                allow: self.allow.clone(),
-                deny: self.deny.clone(),
-            },
-            max_per_source: self.max_per_source,
-            max_rate: self.max_rate,
-            toxics,
-            name: self.name.clone(),
-            tls: self.tls,
-        })
-    }
-}
-
-impl PortRow {
-    /// The program of an `exec` row (its keys over the defaults), checked; none for other
-    /// services, which may not have those keys.
-    fn exec_program(&self, service: &str) -> Result<Option<Program>, RowError> {
-        let defaults = Program::default();
-        let given = [
-            ("command", self.command.is_some()),
-            ("shell", self.shell.is_some()),
-            ("user", self.user.is_some()),
-            ("group", self.group.is_some()),
-            ("time_limit", self.time_limit.is_some()),
-            ("cpu_seconds", self.cpu_seconds.is_some()),
-            ("max_memory", self.max_memory.is_some()),
-            ("max_open_files", self.max_open_files.is_some()),
-            ("max_stderr", self.max_stderr.is_some()),
-        ];
-        if service != "exec" {
-            return match given.iter().find(|(_, given)| *given) {
-                Some((key, _)) => Err(RowError::Other(format!(
-                    "`{key}` is for exec rows (a program on a port), not {service}"
-                ))),
-                None => Ok(None),
-            };
-        }
-        let program = Program {
-            command: self.command.clone().unwrap_or_default(),
-            shell: self.shell.unwrap_or(defaults.shell),
-            user: self.user.clone(),
-            group: self.group.clone(),
-            time_limit: self.time_limit.unwrap_or(defaults.time_limit),
-            cpu_seconds: self.cpu_seconds.unwrap_or(defaults.cpu_seconds),
-            max_memory: self.max_memory.unwrap_or(defaults.max_memory),
-            max_open_files: self.max_open_files.unwrap_or(defaults.max_open_files),
-            max_stderr: self.max_stderr.unwrap_or(defaults.max_stderr),
-        };
-        program.validate().map_err(RowError::Other)?;
-        Ok(Some(program))
-    }
-
-    /// What a UDP row may not have: a service without a UDP form, or a key about
-    /// connections or byte streams (UDP has neither).
-    fn check_udp(&self, service: &str) -> Result<(), RowError> {
-        if !services::answers_datagrams(service) {
-            return Err(RowError::Service(format!(
-                "the {service} service has no UDP form; over UDP: {}",
-                services::names()
-                    .filter(|s| services::answers_datagrams(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        for (key, given) in [
-            ("max_connections", self.max_connections.is_some()),
-            ("max_per_source", self.max_per_source.is_some()),
-            ("toxics", !self.toxics.is_empty()),
-            ("tls", self.tls),
-        ] {
-            if given {
-                return Err(RowError::Other(format!(
-                    "`{key}` is for TCP rows: UDP has no connections or byte streams \
-                     (limit datagrams per source with `max_rate`)"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl PortRow {
-    /// What a blackhole row may not have: a key about connections, since it never accepts
-    /// one (the kernel drops every knock before switchboard could see it).
-    fn check_blackhole(&self) -> Result<(), RowError> {
-        for (key, given) in [
-            ("max_connections", self.max_connections.is_some()),
-            ("max_per_source", self.max_per_source.is_some()),
-            ("max_rate", self.max_rate.is_some()),
-            ("allow", !self.allow.is_empty()),
-            ("deny", !self.deny.is_empty()),
-            ("toxics", !self.toxics.is_empty()),
-        ] {
-            if given {
-                return Err(RowError::Other(format!(
-                    "`{key}` has no effect on a blackhole row: it never accepts a connection \
-                     (the kernel drops every knock before switchboard sees it)"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The config text, for turning byte offsets into "file, line N" messages.
@@ -1126,10 +808,15 @@ mod tests {
             "[[port]]\nport = 8007\nservice = \"exec\"\ncommand = [\"cat\"]\ntime_limit = \"2s\"\n",
         )
         .unwrap();
-        let program = config.ports[0].exec.as_ref().unwrap();
+        let keys = config.ports[0].service_keys.clone();
+        let program: switchboard_exec::Program =
+            serde_json::from_value(serde_json::Value::Object(keys)).unwrap();
         assert_eq!(program.command, ["cat"]);
         assert_eq!(program.time_limit, std::time::Duration::from_secs(2));
-        assert_eq!(program.max_open_files, Program::default().max_open_files);
+        assert_eq!(
+            program.max_open_files,
+            switchboard_exec::Program::default().max_open_files
+        );
 
         let err = parse("[[port]]\nport = 8007\nservice = \"exec\"\n").unwrap_err();
         assert!(err.contains("an exec row needs `command`"), "{err}");

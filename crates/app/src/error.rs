@@ -1,10 +1,12 @@
 //! Why switchboard could not start.
 
+use std::path::PathBuf;
+
 use switchboard_certs::CertError;
+use switchboard_core::InvalidRow;
+use switchboard_exec::ExecError;
 use switchboard_mail::MailError;
 use switchboard_supervisor::BindError;
-
-use crate::config::ConfigError;
 
 /// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -28,16 +30,39 @@ pub enum Error {
     NoCertificate(&'static str),
     #[error(transparent)]
     Mail(#[from] MailError),
-    #[error("port {0} is a proxy without an upstream: give it `upstream = \"host:port\"`")]
-    NoUpstream(u16),
-    #[error(
-        "port {0} is an exec row without a program: give it `command = [\"program\", \"arg\"]`"
-    )]
-    NoCommand(u16),
+    #[error("port {0}: {1}")]
+    Row(u16, InvalidRow),
     #[error("port {0} (exec): {1}")]
-    Exec(u16, String),
+    Exec(u16, ExecError),
     #[error("[proxy] {0}")]
     Proxy(String),
     #[error("[stubs] {0}")]
     Stubs(String),
+}
+
+/// A configuration problem, worded so the reader knows where and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+    #[error(
+        "both a config file (--config or SWITCHBOARD_CONFIG) and inline config (--config-toml or \
+         SWITCHBOARD_CONFIG_TOML) are given; use one of them"
+    )]
+    TwoSources,
+    #[error(
+        "--port-offset {offset} moves port {port} to {moved}, above 65535, the highest TCP port; \
+         choose an offset of at most {max}"
+    )]
+    PortOffset {
+        port: u16,
+        offset: u16,
+        moved: u32,
+        max: u16,
+    },
 }

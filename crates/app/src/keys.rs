@@ -42,6 +42,8 @@ pub(crate) struct Shared<'i> {
     entries: Vec<(Spanned<toml::de::DeString<'i>>, Spanned<DeValue<'i>>)>,
     /// Every key some owner took, for the message about a key nobody has.
     known: Vec<&'static str>,
+    /// Where each key of the table is, taken or not, for errors found after reading.
+    places: Vec<(String, Range<usize>)>,
 }
 
 impl<'i> Shared<'i> {
@@ -53,15 +55,24 @@ impl<'i> Shared<'i> {
                 span: 0..0,
                 entries: Vec::new(),
                 known: Vec::new(),
+                places: Vec::new(),
             });
         };
         let span = value.span();
         match value.into_inner() {
-            DeValue::Table(table) => Ok(Self {
-                span,
-                entries: table.into_iter().collect(),
-                known: Vec::new(),
-            }),
+            DeValue::Table(table) => {
+                let entries: Vec<_> = table.into_iter().collect();
+                let places = entries
+                    .iter()
+                    .map(|(key, value)| (key.get_ref().to_string(), value.span()))
+                    .collect();
+                Ok(Self {
+                    span,
+                    entries,
+                    known: Vec::new(),
+                    places,
+                })
+            }
             _ => Err(KeyError {
                 span: Some(span),
                 message: format!("`{name}` must be a table"),
@@ -84,6 +95,19 @@ impl<'i> Shared<'i> {
         }
         let value = T::deserialize(Spanned::new(self.span.clone(), table).into_deserializer())?;
         Ok(value)
+    }
+
+    /// Where the value of `key` is in the file, whoever took it.
+    pub(crate) fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.places
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, span)| span.clone())
+    }
+
+    /// The table's own place in the file.
+    pub(crate) fn span(&self) -> Range<usize> {
+        self.span.clone()
     }
 
     /// The keys nobody took, with their places.

@@ -11,7 +11,10 @@
 //! # Layout
 //!
 //! - `config.rs`: [`Config`], the port table and every setting, from defaults or TOML.
-//! - `error.rs`: [`Error`], why switchboard could not start.
+//! - `error.rs`: [`Error`], why switchboard could not start, and [`ConfigError`].
+//! - `keys.rs`: tables whose keys several crates own (`[http]`, `[[port]]`), shared out.
+//! - `rows.rs`: one row of the port table: the keys every row has ([`PortRow`]), from TOML
+//!   or from the control API's JSON ([`port_spec`]).
 //! - `services.rs`: service names → services, and wiring them to the bound ports; adding a
 //!   service is one line there.
 //! - `lib.rs` (this file): [`App`]: the order things are built in, and [`Control`].
@@ -19,6 +22,7 @@
 mod config;
 mod error;
 mod keys;
+mod rows;
 mod services;
 
 use std::sync::Arc;
@@ -28,14 +32,15 @@ use switchboard_certs::{Source, TlsSettings};
 use switchboard_core::{ControlError, EventBus, PortControl, PortStatus};
 use switchboard_http::{HttpApp, MailWeb, Products, PublishedCa, Shared, ToxiproxyApi, WireMock};
 use switchboard_mail::{Chaos, MailStore};
-use switchboard_proxy::UpstreamGuard;
+use switchboard_proxy::{ProxyRow, UpstreamGuard};
 use switchboard_stubs::Stubs;
 use switchboard_supervisor::{PortTable, Supervisor};
 
-pub use config::{AuthPolicy, Config, ConfigError, DEFAULT_PORTS, LogSettings, PortRow, Preset};
-pub use error::Error;
+pub use config::{AuthPolicy, Config, DEFAULT_PORTS, LogSettings, Preset};
+pub use error::{ConfigError, Error};
+pub use rows::{PortRow, port_spec};
 pub use services::names as service_names;
-pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings, Upstream};
+pub use switchboard_supervisor::{Listening, PortSpec, Stopped, SupervisorSettings};
 
 use crate::services::ServiceContext;
 
@@ -119,9 +124,11 @@ impl App {
         let bound = supervisor.bound_ports();
         let rows: Vec<(u16, &PortSpec)> = bound.into_iter().zip(&config.ports).collect();
         let factory = services::Factory::new(ServiceContext {
-            config: config.clone(),
             events,
             http_app,
+            https: config.https.clone(),
+            smtp: config.smtp.clone(),
+            proxy: config.proxy.clone(),
             identity,
             mail: mail.clone(),
             chaos,
@@ -235,9 +242,9 @@ impl PortControl for Control {
     }
 
     async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError> {
-        let row: PortRow = serde_json::from_value(row)
-            .map_err(|e| ControlError::Invalid(format!("not a [[port]] row: {e}")))?;
-        if row.service == "exec" && !self.allow_exec {
+        let spec = rows::port_spec(row, self.max_connections)
+            .map_err(|e| ControlError::Invalid(e.message))?;
+        if spec.service == "exec" && !self.allow_exec {
             return Err(ControlError::Forbidden(
                 "the API does not add exec rows: a program on a port, started by whoever can \
                  reach this API, would be a remote shell. Put the row in the config file, or \
@@ -246,17 +253,16 @@ impl PortControl for Control {
                     .into(),
             ));
         }
-        let mut spec = row
-            .spec(self.max_connections)
-            .map_err(ControlError::Invalid)?;
         // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
-        // checked now, and again at each connect (a name may resolve elsewhere later).
-        if let Some(upstream) = &mut spec.upstream {
+        // checked now, and again at each connect (the row is `runtime`; a name may resolve
+        // elsewhere later).
+        if spec.service == "proxy" {
+            let row: ProxyRow = serde_json::from_value(spec.service_keys.clone().into())
+                .map_err(|e| ControlError::Invalid(e.to_string()))?;
             self.upstream_guard
-                .check(&upstream.address)
+                .check(row.address())
                 .await
                 .map_err(ControlError::Forbidden)?;
-            upstream.guarded = true;
         }
         self.table.add_port(spec).await
     }
@@ -281,11 +287,7 @@ fn load_certificate(
     ),
     Error,
 > {
-    if !config
-        .ports
-        .iter()
-        .any(|p| p.tls || services::uses_tls(p.service))
-    {
+    if !config.ports.iter().any(services::uses_tls) {
         return Ok((None, None));
     }
     let tls = TlsSettings {

@@ -2,32 +2,41 @@
 //! the bound ports.
 //!
 //! Adding a service is one crate and one line in [`SERVICES`]; the port table (built-in or
-//! from a config file) then refers to it by that name.
+//! from a config file, or a row added through an API) then refers to it by that name. A
+//! service whose rows have keys of their own names their type in its line (`keys`): the
+//! type, in the service's crate, parses and checks them ([`RowKeys`]); the app reads the
+//! keys every row has and hands it the rest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde_json::{Map, Value};
 use switchboard_certs::Identity;
 use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
-use switchboard_core::{DatagramService, EventBus, Protocol, Service};
+use switchboard_core::{DatagramService, EventBus, InvalidRow, Protocol, RowKeys, Service, Target};
 use switchboard_echo::EchoService;
-use switchboard_exec::ExecService;
+use switchboard_exec::{ExecService, Program};
 use switchboard_http::{HttpApp, HttpService};
-use switchboard_https::HttpsService;
+use switchboard_https::{HttpsService, HttpsSettings};
 use switchboard_mail::{Chaos, MailStore};
-use switchboard_proxy::{ProxyService, UpstreamGuard};
-use switchboard_smtp::SmtpService;
+use switchboard_proxy::{ProxyRow, ProxyService, ProxySettings, UpstreamGuard};
+use switchboard_smtp::{SmtpService, SmtpSettings};
 use switchboard_supervisor::{BLACKHOLE, PortSpec, ServiceFactory, Services};
+use switchboard_wiremock::StubsRow;
 
-use crate::{Config, Error};
+use crate::error::Error;
+use crate::keys::{KeyError, Shared};
 
 /// What a service may need when it is built: kept for as long as switchboard runs, since
 /// ports added at run time need their services built then.
 pub(crate) struct ServiceContext {
-    pub(crate) config: Config,
     pub(crate) events: EventBus,
     /// The HTTP application, shared by every service that answers HTTP.
     pub(crate) http_app: HttpApp,
+    pub(crate) https: HttpsSettings,
+    pub(crate) smtp: SmtpSettings,
+    pub(crate) proxy: ProxySettings,
     /// The server certificate; loaded only when a port in the table uses TLS.
     pub(crate) identity: Option<Identity>,
     /// Where captured mail goes.
@@ -46,13 +55,13 @@ impl ServiceContext {
 
 type Build = fn(&ServiceContext, &PortSpec) -> Result<Arc<dyn Service>, Error>;
 
-/// One service: its name, whether it needs a certificate, whether each row gets its own
-/// instance (it has settings of its own in the row) or all rows share one, and how to build
-/// it; and, for the few that also answer UDP rows, their datagram form.
+/// One service: its name, whether it needs a certificate, the keys its rows have of their
+/// own (then each row gets an instance of its own; services without keys share one), and
+/// how to build it; and, for the few that also answer UDP rows, their datagram form.
 struct Entry {
     name: &'static str,
     uses_tls: bool,
-    per_row: bool,
+    keys: Option<Keys>,
     build: Build,
     udp: Option<fn() -> Arc<dyn DatagramService>>,
 }
@@ -60,24 +69,91 @@ struct Entry {
 /// Every service, one line each.
 #[rustfmt::skip]
 const SERVICES: &[Entry] = &[
-    Entry { name: "http",  uses_tls: false, per_row: false, build: http, udp: None },
-    Entry { name: "https", uses_tls: true,  per_row: false, build: https, udp: None },
-    Entry { name: "smtp",  uses_tls: true,  per_row: false, build: smtp, udp: None },
-    Entry { name: "smtps", uses_tls: true,  per_row: false, build: smtps, udp: None },
-    Entry { name: "echo",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(EchoService)), udp: Some(|| Arc::new(EchoService)) },
-    Entry { name: "discard", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DiscardService)), udp: Some(|| Arc::new(DiscardService)) },
-    Entry { name: "daytime", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(DaytimeService)), udp: Some(|| Arc::new(DaytimeService)) },
-    Entry { name: "chargen", uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(ChargenService::default())), udp: Some(|| Arc::new(ChargenService::default())) },
-    Entry { name: "time",  uses_tls: false, per_row: false, build: |_, _| Ok(Arc::new(TimeService)), udp: Some(|| Arc::new(TimeService)) },
-    Entry { name: "proxy", uses_tls: false, per_row: true,  build: proxy, udp: None },
-    Entry { name: "toxiproxy", uses_tls: false, per_row: false, build: toxiproxy, udp: None },
-    Entry { name: "stubs", uses_tls: false, per_row: true,  build: stubs, udp: None },
-    Entry { name: "exec",  uses_tls: false, per_row: true,  build: exec, udp: None },
+    Entry { name: "http",  uses_tls: false, keys: None, build: http, udp: None },
+    Entry { name: "https", uses_tls: true,  keys: None, build: https, udp: None },
+    Entry { name: "smtp",  uses_tls: true,  keys: None, build: smtp, udp: None },
+    Entry { name: "smtps", uses_tls: true,  keys: None, build: smtps, udp: None },
+    Entry { name: "echo",  uses_tls: false, keys: None, build: |_, _| Ok(Arc::new(EchoService)), udp: Some(|| Arc::new(EchoService)) },
+    Entry { name: "discard", uses_tls: false, keys: None, build: |_, _| Ok(Arc::new(DiscardService)), udp: Some(|| Arc::new(DiscardService)) },
+    Entry { name: "daytime", uses_tls: false, keys: None, build: |_, _| Ok(Arc::new(DaytimeService)), udp: Some(|| Arc::new(DaytimeService)) },
+    Entry { name: "chargen", uses_tls: false, keys: None, build: |_, _| Ok(Arc::new(ChargenService::default())), udp: Some(|| Arc::new(ChargenService::default())) },
+    Entry { name: "time",  uses_tls: false, keys: None, build: |_, _| Ok(Arc::new(TimeService)), udp: Some(|| Arc::new(TimeService)) },
+    Entry { name: "proxy", uses_tls: false, keys: Some(keys::<ProxyRow>("proxies")), build: proxy, udp: None },
+    Entry { name: "toxiproxy", uses_tls: false, keys: None, build: toxiproxy, udp: None },
+    Entry { name: "stubs", uses_tls: false, keys: Some(keys::<StubsRow>("stubs rows; for HTTP inside TLS use the https service")), build: stubs, udp: None },
+    Entry { name: "exec",  uses_tls: false, keys: Some(keys::<Program>("exec rows (a program on a port)")), build: exec, udp: None },
 ];
+
+/// How the app reads the keys a service's rows have of their own, for the service's type.
+pub(crate) struct Keys {
+    /// Whose keys they are, for "`command` is for exec rows (a program on a port), not http".
+    pub(crate) rows: &'static str,
+    pub(crate) names: fn() -> &'static [&'static str],
+    /// From a row of the config file: the keys' place kept for errors.
+    pub(crate) toml: for<'i> fn(&mut Shared<'i>) -> Result<Owned, KeyError>,
+    /// From a row as JSON (the control API's).
+    pub(crate) json: fn(Map<String, Value>) -> Result<Owned, InvalidRow>,
+}
+
+/// A row's own keys, read and checked by their type: as JSON (the type's own, with its
+/// defaults filled in), what the row serves, and whether it needs the certificate.
+#[derive(Debug, Default)]
+pub(crate) struct Owned {
+    pub(crate) keys: Map<String, Value>,
+    pub(crate) target: Option<Target>,
+    pub(crate) uses_tls: bool,
+}
+
+const fn keys<T: RowKeys + Serialize>(rows: &'static str) -> Keys {
+    Keys {
+        rows,
+        names: crate::keys::keys_of::<T>,
+        toml: from_toml::<T>,
+        json: from_json::<T>,
+    }
+}
+
+fn from_toml<T: RowKeys + Serialize>(table: &mut Shared<'_>) -> Result<Owned, KeyError> {
+    let keys: T = table.take()?;
+    // A check that fails points at the key it blames, else at the row's port.
+    owned(&keys).map_err(|e| KeyError {
+        span: e
+            .key
+            .and_then(|key| table.span_of(key))
+            .or_else(|| table.span_of("port")),
+        message: e.message,
+    })
+}
+
+fn from_json<T: RowKeys + Serialize>(map: Map<String, Value>) -> Result<Owned, InvalidRow> {
+    let keys: T =
+        serde_json::from_value(Value::Object(map)).map_err(|e| InvalidRow::new(e.to_string()))?;
+    owned(&keys)
+}
+
+fn owned<T: RowKeys + Serialize>(keys: &T) -> Result<Owned, InvalidRow> {
+    keys.check()?;
+    let json = match serde_json::to_value(keys) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    Ok(Owned {
+        keys: json,
+        target: keys.target(),
+        uses_tls: keys.uses_tls(),
+    })
+}
+
+/// A row's own keys as its service's type, read back from the row (checked when it was
+/// read, so only a bug could make this fail).
+fn row_keys<T: RowKeys>(row: &PortSpec) -> Result<T, Error> {
+    serde_json::from_value(Value::Object(row.service_keys.clone()))
+        .map_err(|e| Error::Row(row.port, InvalidRow::new(e.to_string())))
+}
 
 /// A program on a port: the row's command, run for each connection.
 fn exec(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
-    let program = row.exec.clone().ok_or(Error::NoCommand(row.port))?;
+    let program: Program = row_keys(row)?;
     let name = row
         .name
         .clone()
@@ -89,26 +165,27 @@ fn exec(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> 
 
 /// WireMock-style stubs; inside TLS on a row with `tls = true`.
 fn stubs(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
-    if !row.tls {
+    let keys: StubsRow = row_keys(row)?;
+    if !keys.tls {
         return Ok(Arc::new(HttpService::stubs(&cx.http_app)));
     }
     let tls = switchboard_certs::server_config(cx.identity("stubs")?, switchboard_https::ALPN)?;
     let service = HttpsService::new(
         tls,
         cx.http_app.stubs(),
-        cx.config.https.clone(),
+        cx.https.clone(),
         cx.events.clone(),
     );
     Ok(Arc::new(service.named("stubs")))
 }
 
-/// A proxy to the row's upstream; rows made through the API are guarded at each connect.
+/// A proxy to the row's upstream; rows added through an API are guarded at each connect.
 fn proxy(cx: &ServiceContext, row: &PortSpec) -> Result<Arc<dyn Service>, Error> {
-    let upstream = row.upstream.as_ref().ok_or(Error::NoUpstream(row.port))?;
-    let guard = upstream.guarded.then(|| cx.upstream_guard.clone());
+    let keys: ProxyRow = row_keys(row)?;
+    let guard = row.runtime.then(|| cx.upstream_guard.clone());
     Ok(Arc::new(ProxyService::new(
-        upstream.address.clone(),
-        &cx.config.proxy,
+        keys.address().to_owned(),
+        &cx.proxy,
         guard,
         cx.events.clone(),
     )))
@@ -128,11 +205,10 @@ fn http(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
 
 fn https(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("https")?, switchboard_https::ALPN)?;
-    let settings = cx.config.https.clone();
     Ok(Arc::new(HttpsService::new(
         tls,
         cx.http_app.clone(),
-        settings,
+        cx.https.clone(),
         cx.events.clone(),
     )))
 }
@@ -140,10 +216,9 @@ fn https(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
 /// SMTP with STARTTLS (no ALPN: SMTP clients do not negotiate protocols).
 fn smtp(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtp")?, &[])?;
-    let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
     Ok(Arc::new(SmtpService::new(
-        settings,
+        cx.smtp.clone(),
         mail,
         chaos,
         Some(tls),
@@ -154,10 +229,13 @@ fn smtp(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
 /// SMTP inside TLS from the first byte (submissions, usually port 465).
 fn smtps(cx: &ServiceContext, _: &PortSpec) -> Result<Arc<dyn Service>, Error> {
     let tls = switchboard_certs::server_config(cx.identity("smtps")?, &[])?;
-    let settings = cx.config.smtp.clone();
     let (mail, chaos, events) = (cx.mail.clone(), cx.chaos.clone(), cx.events.clone());
     Ok(Arc::new(SmtpService::implicit_tls(
-        settings, mail, chaos, tls, events,
+        cx.smtp.clone(),
+        mail,
+        chaos,
+        tls,
+        events,
     )))
 }
 
@@ -173,18 +251,40 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     SERVICES.iter().map(|e| e.name).chain([BLACKHOLE])
 }
 
+/// The keys of the service called `name`'s own, if its rows have any.
+pub(crate) fn keys_of(name: &str) -> Option<&'static Keys> {
+    SERVICES
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.keys.as_ref())
+}
+
+/// Every service that has keys of its own, with them.
+pub(crate) fn all_keys() -> impl Iterator<Item = &'static Keys> {
+    SERVICES.iter().filter_map(|e| e.keys.as_ref())
+}
+
 /// Whether the service called `name` also answers UDP rows.
 pub(crate) fn answers_datagrams(name: &str) -> bool {
     SERVICES.iter().any(|e| e.name == name && e.udp.is_some())
 }
 
-/// Whether the service called `name` needs a certificate.
-pub(crate) fn uses_tls(name: &str) -> bool {
-    SERVICES.iter().any(|e| e.name == name && e.uses_tls)
+/// Whether `row` is served inside TLS: by its service, or by its own keys.
+pub(crate) fn uses_tls(row: &PortSpec) -> bool {
+    let Some(entry) = SERVICES.iter().find(|e| e.name == row.service) else {
+        return false;
+    };
+    entry.uses_tls
+        || entry
+            .keys
+            .as_ref()
+            .and_then(|keys| (keys.json)(row.service_keys.clone()).ok())
+            .is_some_and(|owned| owned.uses_tls)
 }
 
-/// Builds services by name: one instance per service, shared by every port that names it,
-/// at start-up and for ports added later.
+/// Builds services by name: one instance per service, shared by every port that names it
+/// (one per row for services whose rows have keys of their own), at start-up and for ports
+/// added later.
 pub(crate) struct Factory {
     cx: ServiceContext,
     built: HashMap<&'static str, Arc<dyn Service>>,
@@ -203,7 +303,7 @@ impl Factory {
             .iter()
             .find(|e| e.name == row.service)
             .ok_or_else(|| unknown(row.service.to_owned()))?;
-        if entry.per_row {
+        if entry.keys.is_some() {
             return (entry.build)(&self.cx, row);
         }
         if let Some(service) = self.built.get(entry.name) {
@@ -257,6 +357,6 @@ fn datagram_service(row: &PortSpec) -> Result<Arc<dyn DatagramService>, Error> {
         .iter()
         .find(|e| e.name == row.service)
         .and_then(|e| e.udp)
-        .map(|build| build())
+        .map(|udp| udp())
         .ok_or_else(|| unknown(format!("{}/udp", row.service)))
 }

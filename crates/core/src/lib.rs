@@ -21,14 +21,15 @@
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
 //! - `clock.rs`: [`deadline`], an instant from a duration that may come from outside.
-//! - `program.rs`: [`Program`], what an `exec` row runs and within which limits.
+//! - `row.rs`: [`RowKeys`], a service's own keys of a port row, and [`Target`], what a row
+//!   serves.
 
 mod access;
 mod clock;
 mod conn;
 mod event;
 mod ports;
-mod program;
+mod row;
 mod service;
 mod shutdown;
 
@@ -39,6 +40,6 @@ pub use event::{Addr, Event, EventBus, EventKind, Metrics, PortCounts, Timed, ti
 pub use ports::{
     BLACKHOLE, ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol,
 };
-pub use program::Program;
+pub use row::{InvalidRow, RowKeys, Target};
 pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use shutdown::{Raised, Shutdown, Signal};

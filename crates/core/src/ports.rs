@@ -67,12 +67,10 @@ pub struct PortStatus {
     pub rules: Vec<String>,
     /// The names of the port's toxics.
     pub toxics: Vec<String>,
-    /// Where a proxy port connects (`host:port`); absent for other services.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    /// What an exec row runs for each connection (`cat`); absent for other services.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
+    /// What the row serves, as its service says (a proxy's `upstream`, an exec row's
+    /// `command`): one key of the row's JSON, absent for services that say nothing.
+    #[serde(flatten)]
+    pub target: Option<crate::Target>,
 }
 
 /// Read access to the live port table, for services that show it (the HTTP page and API).

@@ -29,15 +29,18 @@ use std::time::Instant;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Service, Shutdown};
+use switchboard_core::{
+    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, InvalidRow, Service, Shutdown,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdout, Command};
 use tracing::Instrument;
 
 mod limits;
+mod program;
 
 pub use limits::RunAs;
-pub use switchboard_core::Program;
+pub use program::Program;
 
 /// The variables a program finds in its environment, and nothing else: UCSPI-TCP's names
 /// (`PROTO`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`, `TCPLOCALPORT`), systemd's
@@ -72,17 +75,32 @@ pub struct ExecService {
     events: EventBus,
 }
 
+/// Why an exec row's service cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The row's keys: no command, a zero limit, …
+    #[error(transparent)]
+    Invalid(#[from] InvalidRow),
+    /// The user or group to run as: unknown, or asked for without root.
+    #[error("{0}")]
+    RunAs(String),
+    /// The seccomp filter could not be made.
+    #[error("{0}")]
+    Filter(String),
+}
+
 impl ExecService {
     /// The service of the row called `row`. Fails when the program's user or group does not
     /// exist, or is asked for while switchboard does not run as root.
-    pub fn new(program: Program, row: String, events: EventBus) -> Result<Self, String> {
+    pub fn new(program: Program, row: String, events: EventBus) -> Result<Self, ExecError> {
         program.validate()?;
-        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())?;
+        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())
+            .map_err(ExecError::RunAs)?;
         Ok(Self {
             program: Arc::new(program),
             row,
             run_as,
-            lock: limits::group_lock()?,
+            lock: limits::group_lock().map_err(ExecError::Filter)?,
             events,
         })
     }
@@ -343,12 +361,12 @@ mod tests {
         assert!(program(&["cat"], false).validate().is_ok());
         assert!(program(&["date; uptime"], true).validate().is_ok());
         let err = program(&[], false).validate().unwrap_err();
-        assert!(err.contains("needs `command`"), "{err}");
+        assert!(err.message.contains("needs `command`"), "{err}");
         let err = program(&["sh", "-c"], true).validate().unwrap_err();
-        assert!(err.contains("one string for /bin/sh -c"), "{err}");
+        assert!(err.message.contains("one string for /bin/sh -c"), "{err}");
         let mut zero = program(&["cat"], false);
         zero.time_limit = Duration::ZERO;
-        assert!(zero.validate().unwrap_err().contains("time_limit"));
+        assert!(zero.validate().unwrap_err().key == Some("time_limit"));
     }
 
     #[test]

@@ -23,8 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
-use switchboard_core::{BoxError, Cidr, Conn, Event, EventBus, EventKind, Service, Shutdown};
+use serde::{Deserialize, Serialize};
+use switchboard_core::{
+    BoxError, Cidr, Conn, Event, EventBus, EventKind, InvalidRow, RowKeys, Service, Shutdown,
+    Target,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -162,6 +165,39 @@ fn is_host_name(text: &str) -> bool {
 fn host_of(address: &str) -> &str {
     let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
     host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A proxy row's own key: where it connects.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyRow {
+    /// `host:port`; a name is resolved at each connect.
+    pub upstream: Option<String>,
+}
+
+impl ProxyRow {
+    /// Where the proxy connects (a checked row always says).
+    pub fn address(&self) -> &str {
+        self.upstream.as_deref().unwrap_or_default()
+    }
+}
+
+impl RowKeys for ProxyRow {
+    fn check(&self) -> Result<(), InvalidRow> {
+        match &self.upstream {
+            None => Err(InvalidRow::new(
+                "a proxy needs `upstream`: where to connect, as host:port",
+            )),
+            Some(address) => parse_upstream(address).map_err(|e| InvalidRow::at("upstream", e)),
+        }
+    }
+
+    fn target(&self) -> Option<Target> {
+        Some(Target {
+            key: "upstream",
+            value: self.address().to_owned(),
+        })
+    }
 }
 
 /// Check that `address` is `host:port`; the message says what is wrong.

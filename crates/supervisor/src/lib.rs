@@ -54,7 +54,7 @@ use switchboard_core::EventBus;
 use tokio::sync::mpsc;
 
 pub use bind::BindError;
-pub use port::{PortSpec, Upstream};
+pub use port::PortSpec;
 pub use settings::SupervisorSettings;
 pub use switchboard_core::BLACKHOLE;
 pub use table::{PortTable, ServiceFactory, Services};

@@ -16,7 +16,7 @@ use std::time::Duration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_core::{
     AccessRules, Event, EventBus, EventKind, PortState, PortStatus, Protocol, Refusal, Shutdown,
-    Signal, Verdict,
+    Signal, Target, Verdict,
 };
 use switchboard_faults::{PortToxics, Toxic};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -44,23 +44,16 @@ pub struct PortSpec {
     pub max_rate: Option<u32>,
     /// Faults from the start.
     pub toxics: Vec<Toxic>,
-    /// Where a `proxy` row connects; none for other services.
-    pub upstream: Option<Upstream>,
     /// The row's name, as the Toxiproxy API lists it; none: `<service>-<port>`.
     pub name: Option<String>,
-    /// Served inside TLS with switchboard's certificate (a `stubs` row).
-    pub tls: bool,
-    /// What an `exec` row runs for each connection; none for other services.
-    pub exec: Option<switchboard_core::Program>,
-}
-
-/// Where a `proxy` row connects: `host:port`, and whether each connect is checked against
-/// `[proxy] allow_upstreams` (rows added through the control API are; the config file's rows
-/// are the operator's own).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    pub address: String,
-    pub guarded: bool,
+    /// Added while switchboard runs, through an API (not from the table it started with): a
+    /// service may trust such a row less (a proxy checks its upstream at each connect).
+    pub runtime: bool,
+    /// The service's own keys of the row (a proxy's `upstream`, an exec row's `command`), as
+    /// the app read them: opaque here, handed to the service's builder.
+    pub service_keys: serde_json::Map<String, serde_json::Value>,
+    /// What the row serves, as its service says, for showing (`upstream`, `command`).
+    pub target: Option<Target>,
 }
 
 impl PortSpec {
@@ -76,11 +69,21 @@ impl PortSpec {
             max_per_source: None,
             max_rate: None,
             toxics: Vec::new(),
-            upstream: None,
             name: None,
-            tls: false,
-            exec: None,
+            runtime: false,
+            service_keys: serde_json::Map::new(),
+            target: None,
         }
+    }
+
+    /// Give the row its service's own keys, as a program building a table would (the
+    /// config file's rows get theirs from the app, checked).
+    pub fn set_keys<K: switchboard_core::RowKeys + serde::Serialize>(&mut self, keys: &K) {
+        self.service_keys = match serde_json::to_value(keys) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        self.target = keys.target();
     }
 }
 
@@ -102,10 +105,8 @@ pub(crate) struct Port {
     origin: Origin,
     /// Where it listens (or listened, while closed).
     pub(crate) addrs: Vec<SocketAddr>,
-    /// Where a proxy port connects.
-    upstream: Option<String>,
-    /// What an exec port runs.
-    command: Option<String>,
+    /// What it serves, as its service says.
+    target: Option<Target>,
     rules: AccessRules,
     max_connections: usize,
     max_per_source: Option<u32>,
@@ -220,8 +221,7 @@ impl Port {
                 .unwrap_or_else(|| format!("{}-{number}", spec.service)),
             origin,
             addrs,
-            upstream: spec.upstream.as_ref().map(|u| u.address.clone()),
-            command: spec.exec.as_ref().map(|p| p.command_line()),
+            target: spec.target.clone(),
             rules: spec.rules.clone(),
             max_connections: spec.max_connections,
             max_per_source: spec.max_per_source,
@@ -404,8 +404,7 @@ impl Port {
             limited: counts.limited,
             rules: self.rules.describe(),
             toxics: self.toxics.names(),
-            upstream: self.upstream.clone(),
-            command: self.command.clone(),
+            target: self.target.clone(),
         }
     }
 }

@@ -38,13 +38,22 @@ fn find(state: &AppState, name: &str) -> Result<PortStatus, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "proxy not found"))
 }
 
+/// Where a row's proxy connects; for a row of another service, the service's name (Toxiproxy
+/// has only proxies, so every row shows as one).
+fn upstream_of(row: &PortStatus) -> &str {
+    match &row.target {
+        Some(target) if target.key == "upstream" => &target.value,
+        _ => row.service,
+    }
+}
+
 /// A row as Toxiproxy shows a proxy, with its toxics.
 fn proxy(state: &AppState, row: &PortStatus) -> Value {
     let toxics = state.toxics.toxics(row.port).unwrap_or_default();
     json!({
         "name": row.name,
         "listen": row.addresses.first().map(|a| a.to_string()).unwrap_or_default(),
-        "upstream": row.upstream.as_deref().unwrap_or(row.service),
+        "upstream": upstream_of(row),
         "enabled": row.state == PortState::Listening,
         "toxics": toxics,
     })
@@ -180,7 +189,7 @@ async fn apply(
     body: &ProxyBody,
 ) -> Result<PortStatus, ApiError> {
     let moves = body.listen.as_deref().is_some_and(|l| !listens_at(&row, l));
-    let current_upstream = row.upstream.as_deref().unwrap_or(row.service);
+    let current_upstream = upstream_of(&row);
     let retargets = body
         .upstream
         .as_deref()

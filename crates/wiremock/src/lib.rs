@@ -20,7 +20,7 @@ mod state;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use state::WireMock;
+pub use state::{StubsRow, WireMock};
 
 /// WireMock's admin API, `/__admin/…`.
 pub fn admin_routes<S: Clone + Send + Sync + 'static>(wiremock: &WireMock) -> Router<S> {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_core::EventBus;
+use serde::{Deserialize, Serialize};
+use switchboard_core::{EventBus, RowKeys};
 use switchboard_stubs::Stubs;
 
 /// WireMock's admin API and the stubs it manages. Cloning is cheap.
@@ -38,5 +39,19 @@ impl std::fmt::Debug for WireMock {
             .field("max_body_bytes", &self.0.max_body_bytes)
             .field("max_delay", &self.0.max_delay)
             .finish_non_exhaustive()
+    }
+}
+
+/// A stubs row's own key: whether it serves inside TLS.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StubsRow {
+    /// Serve inside TLS (HTTP/2 and HTTP/1.1, by ALPN) with switchboard's certificate.
+    pub tls: bool,
+}
+
+impl RowKeys for StubsRow {
+    fn uses_tls(&self) -> bool {
+        self.tls
     }
 }

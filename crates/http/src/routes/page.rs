@@ -94,11 +94,12 @@ fn try_it(service: &str, host: &str, port: u16) -> Vec<String> {
 
 /// What the picture writes under a door, beside its service.
 fn sign(p: &PortStatus) -> String {
-    if let Some(upstream) = &p.upstream {
-        return format!("→ {upstream}");
-    }
-    if let Some(command) = &p.command {
-        return format!("runs {command}");
+    if let Some(target) = &p.target {
+        return match target.key {
+            "upstream" => format!("→ {}", target.value),
+            "command" => format!("runs {}", target.value),
+            key => format!("{key}: {}", target.value),
+        };
     }
     match p.service {
         "https" | "smtps" => "TLS".to_owned(),

@@ -1,11 +1,14 @@
-//! What an `exec` row runs: the program, who it runs as, and its limits. Plain data, read
-//! from the config by the app, carried in the port table's row by the supervisor, and run
-//! by `switchboard-exec`.
+//! What an `exec` row runs: the program, who it runs as, and its limits — the row's own
+//! keys ([`RowKeys`]), which the app hands over from the config file or the control API.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use switchboard_core::{InvalidRow, RowKeys, Target};
+
 /// What an `exec` row runs, and within which limits: the row's keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Program {
     /// The program and its arguments: `["cat"]`, `["/usr/bin/date", "-u"]`.
     pub command: Vec<String>,
@@ -16,6 +19,7 @@ pub struct Program {
     /// The group to run as (default: the user's own group).
     pub group: Option<String>,
     /// How long one program may run; then it is killed and its connection closed.
+    #[serde(with = "humantime_serde")]
     pub time_limit: Duration,
     /// CPU seconds one program may use (RLIMIT_CPU).
     pub cpu_seconds: u64,
@@ -45,25 +49,27 @@ impl Default for Program {
 
 impl Program {
     /// Check what types cannot; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidRow> {
         match (self.command.as_slice(), self.shell) {
             ([], _) => {
-                return Err(
+                return Err(InvalidRow::new(
                     "an exec row needs `command`: the program and its arguments, \
-                            e.g. command = [\"cat\"]"
-                        .into(),
-                );
+                            e.g. command = [\"cat\"]",
+                ));
             }
             ([program, ..], _) if program.is_empty() => {
-                return Err("`command` starts with an empty program name".into());
+                return Err(InvalidRow::at(
+                    "command",
+                    "`command` starts with an empty program name",
+                ));
             }
             ([_], true) | (_, false) => {}
             (_, true) => {
-                return Err(
+                return Err(InvalidRow::at(
+                    "command",
                     "with `shell = true`, `command` is one string for /bin/sh -c, \
-                            e.g. command = [\"date; uptime\"]"
-                        .into(),
-                );
+                            e.g. command = [\"date; uptime\"]",
+                ));
             }
         }
         for (key, zero) in [
@@ -73,7 +79,10 @@ impl Program {
             ("max_open_files", self.max_open_files == 0),
         ] {
             if zero {
-                return Err(format!("`{key}` must be more than zero"));
+                return Err(InvalidRow::at(
+                    key,
+                    format!("`{key}` must be more than zero"),
+                ));
             }
         }
         Ok(())
@@ -85,5 +94,18 @@ impl Program {
             true => format!("sh -c '{}'", self.command.join(" ")),
             false => self.command.join(" "),
         }
+    }
+}
+
+impl RowKeys for Program {
+    fn check(&self) -> Result<(), InvalidRow> {
+        self.validate()
+    }
+
+    fn target(&self) -> Option<Target> {
+        Some(Target {
+            key: "command",
+            value: self.command_line(),
+        })
     }
 }
