@@ -25,6 +25,7 @@ mod knock;
 mod limits;
 mod mail_api;
 mod mailpit;
+mod modules;
 mod probe;
 mod proxy;
 mod runtime_ports;
