@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use switchboard_core::{Event, EventKind};
-use switchboard_exec::Program;
+use switchboard_core::EventKind;
+use switchboard_exec::{Program, ProgramExited, ProgramStarted};
 use switchboard_testkit::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,18 +44,14 @@ async fn run(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
 }
 
 /// The `program_exited` event of the program with `pid`.
-async fn exited(seen: &mut Seen, pid: u32) -> Event {
-    seen.find(|e| matches!(e.kind, EventKind::ProgramExited { pid: p, .. } if p == pid))
-        .await
+async fn exited(seen: &mut Seen, pid: u32) -> ProgramExited {
+    seen.find_said(|e: &ProgramExited| e.pid == pid).await
 }
 
 /// The program with `pid` was killed (SIGKILL), not ended by itself.
 async fn assert_killed(seen: &mut Seen, pid: u32) {
     let event = exited(seen, pid).await;
-    assert!(
-        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "killed by SIGKILL"),
-        "{event:?}"
-    );
+    assert!(event.status == "killed by SIGKILL", "{event:?}");
 }
 
 /// Why the next connection to close was closed (its log line's `ended by`).
@@ -71,14 +67,7 @@ async fn close_error(seen: &mut Seen) -> String {
 
 /// The pid of the next program started.
 async fn started(seen: &mut Seen) -> u32 {
-    match seen
-        .find(|e| matches!(e.kind, EventKind::ProgramStarted { .. }))
-        .await
-        .kind
-    {
-        EventKind::ProgramStarted { pid, .. } => pid,
-        _ => unreachable!("found by its kind"),
-    }
+    seen.find_said(|_: &ProgramStarted| true).await.pid
 }
 
 /// Whether process `pid` still runs (a zombie, dead but not reaped, counts as not running
@@ -105,10 +94,7 @@ async fn cat_on_a_port_sends_every_byte_back_and_ends_with_the_client() {
     assert_eq!(run(stack.addr("exec"), &bytes).await, bytes);
     let pid = started(&mut seen).await;
     let event = exited(&mut seen, pid).await;
-    assert!(
-        matches!(&event.kind, EventKind::ProgramExited { status, .. } if status == "exit 0"),
-        "{event:?}"
-    );
+    assert!(event.status == "exit 0", "{event:?}");
     assert_gone(pid);
 }
 
@@ -257,7 +243,7 @@ async fn many_clients_at_once_get_at_most_max_connections_programs() {
             ..
         }
     ));
-    let programs = seen.count(|e| matches!(e.kind, EventKind::ProgramStarted { .. }));
+    let programs = seen.count(|e| e.get::<ProgramStarted>().is_some());
     assert_eq!(
         programs, 2,
         "one program per connection served, none for the others"

@@ -300,6 +300,16 @@ impl Seen {
         self.seen.iter().filter(|e| wanted(e)).count()
     }
 
+    /// The first event of a service's own of type `T` that `wanted` accepts, seen already
+    /// or still to come.
+    async fn find_said<T: switchboard_core::ServiceEvent + Clone>(
+        &mut self,
+        wanted: impl Fn(&T) -> bool,
+    ) -> T {
+        let event = self.find(|e| e.get::<T>().is_some_and(&wanted)).await;
+        event.get::<T>().cloned().expect("found by its type")
+    }
+
     /// The first event `wanted` accepts, seen already or still to come.
     async fn find(
         &mut self,

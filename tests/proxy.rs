@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_core::EventKind;
 
-use switchboard_proxy::ProxyRow;
+use switchboard_proxy::{ProxyRow, UpstreamClosed};
 use switchboard_testkit::{Stack, Toxic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,19 +71,13 @@ async fn bytes_cross_exactly_and_a_half_close_reaches_the_upstream() {
     );
 
     // Both legs are accounted for: the client's, and the proxy's own to the upstream.
-    let leg = seen
-        .find(|e| matches!(e.kind, EventKind::UpstreamClosed { .. }))
-        .await;
-    let EventKind::UpstreamClosed {
+    let UpstreamClosed {
         upstream: named,
         bytes_up,
         bytes_down,
         closed_first,
         ..
-    } = leg.kind
-    else {
-        unreachable!("found by its kind")
-    };
+    } = seen.find_said(|_: &UpstreamClosed| true).await;
     assert_eq!(named, upstream.to_string());
     assert_eq!(
         (bytes_up, bytes_down),

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_core::EventKind;
 use switchboard_testkit::Stack;
+use switchboard_wiremock::RequestUnmatched;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -273,15 +273,9 @@ async fn an_unmatched_request_gets_404_naming_the_closest_stub_and_is_an_event()
         text.contains("does not match: header Idempotency-Key"),
         "{text}"
     );
-    let event = seen
-        .find(|e| matches!(e.kind, EventKind::RequestUnmatched { .. }))
-        .await;
-    let EventKind::RequestUnmatched {
+    let RequestUnmatched {
         method, mismatched, ..
-    } = event.kind
-    else {
-        unreachable!()
-    };
+    } = seen.find_said(|_: &RequestUnmatched| true).await;
     assert_eq!(
         (method.as_str(), mismatched),
         ("POST", vec!["header Idempotency-Key".to_owned()])

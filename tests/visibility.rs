@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 use switchboard_core::{Event, EventKind};
+use switchboard_mail::MessageCaptured;
 use switchboard_testkit::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -126,18 +127,12 @@ async fn every_kind_of_event_is_in_the_stream() {
         "Subject: e\r\n\r\nx\r\n",
     )
     .await;
-    let EventKind::MessageCaptured {
+    let MessageCaptured {
         message_id,
         from,
         to,
         ..
-    } = seen
-        .find(|e| matches!(e.kind, EventKind::MessageCaptured { .. }))
-        .await
-        .kind
-    else {
-        unreachable!()
-    };
+    } = seen.find_said(|_: &MessageCaptured| true).await;
     assert_eq!(
         (message_id, from, to),
         (id, "a@x.test".to_owned(), vec!["b@x.test".to_owned()])

@@ -65,6 +65,7 @@ impl App {
         let mail = MailStore::open(&config.mail)?;
         let chaos = Chaos::new(config.smtp.chaos);
         let events = EventBus::new();
+        mail.announce_to(events.clone());
 
         let upstream_guard =
             Arc::new(UpstreamGuard::from_settings(&config.proxy).map_err(Error::Proxy)?);

@@ -15,8 +15,9 @@
 //! - `shutdown.rs`: [`Shutdown`], how a service learns it should finish, and [`Signal`],
 //!   the cheap-to-poll flag under it.
 //! - `event/`: [`Event`] and [`EventBus`], the one stream that logs, feeds and counters read;
-//!   `event/metrics.rs` keeps the counters ([`Metrics`]); `event/text.rs` writes ports and
-//!   addresses ([`Addr`]) for log lines.
+//!   `event/said.rs` is how a service adds events of its own ([`ServiceEvent`]), each in its
+//!   own crate with its own words; `event/metrics.rs` keeps the counters ([`Metrics`]);
+//!   `event/text.rs` writes ports and addresses ([`Addr`], [`PortName`]) for log lines.
 //! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
@@ -36,7 +37,10 @@ mod shutdown;
 pub use access::{AccessRules, Cidr, Verdict};
 pub use clock::deadline;
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
-pub use event::{Addr, Event, EventBus, EventKind, Metrics, PortCounts, Timed, timestamp};
+pub use event::{
+    Addr, Event, EventBus, EventKind, Metrics, PortCounts, PortName, Said, ServiceEvent, Tally,
+    Timed, millis, timestamp,
+};
 pub use ports::{
     BLACKHOLE, ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol,
 };

@@ -29,16 +29,16 @@ use std::time::Instant;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use switchboard_core::{
-    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, InvalidRow, Service, Shutdown,
-};
+use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, InvalidRow, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdout, Command};
 use tracing::Instrument;
 
+mod events;
 mod limits;
 mod program;
 
+pub use events::{ProgramExited, ProgramStarted};
 pub use limits::RunAs;
 pub use program::Program;
 
@@ -138,11 +138,6 @@ impl ExecService {
         );
         command
     }
-
-    fn emit(&self, info: &ConnInfo, kind: EventKind) {
-        self.events
-            .emit(Event::new(info.port(), info.service, kind));
-    }
 }
 
 /// Kills a program's whole process group when dropped: however its connection ends, nothing
@@ -186,14 +181,12 @@ impl Service for ExecService {
         let group = Group(Pid::from_raw(pid as i32));
         let started = Instant::now();
         let command = self.program.command_line();
-        self.emit(
-            &info,
-            EventKind::ProgramStarted {
-                id: info.id,
-                pid,
-                command,
-            },
-        );
+        let told = ProgramStarted {
+            id: info.id,
+            pid,
+            command,
+        };
+        self.events.emit(Event::said(&info, told));
 
         let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err("the program's output pipes are missing".into());
@@ -225,15 +218,13 @@ impl Service for ExecService {
             End::Exited(status) => *status,
             _ => child.wait().await?,
         };
-        self.emit(
-            &info,
-            EventKind::ProgramExited {
-                id: info.id,
-                pid,
-                status: describe(status),
-                duration: started.elapsed(),
-            },
-        );
+        let exited = ProgramExited {
+            id: info.id,
+            pid,
+            status: describe(status),
+            duration: started.elapsed(),
+        };
+        self.events.emit(Event::said(&info, exited));
         match end {
             End::Exited(_) => {
                 let _ = writer.shutdown().await;

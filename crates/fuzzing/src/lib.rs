@@ -83,7 +83,7 @@ pub fn mail_message(input: &[u8]) {
     block_on(async {
         let store = MailStore::in_memory(1);
         let stored = store
-            .insert(envelope(), input.to_vec().into())
+            .insert(envelope(), input.to_vec().into(), &via())
             .await
             .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
         assert_eq!(&stored.raw[..], input);
@@ -121,6 +121,17 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
         .block_on(work)
 }
 
+/// The connection a fuzzed message comes in on.
+fn via() -> switchboard_core::ConnInfo {
+    switchboard_core::ConnInfo {
+        id: 1,
+        service: "smtp",
+        local: ([127, 0, 0, 1], 25).into(),
+        peer: ([127, 0, 0, 1], 40000).into(),
+        tls: None,
+    }
+}
+
 fn envelope() -> Envelope {
     Envelope {
         mail_from: "from@fuzz.test".to_owned(),
@@ -146,7 +157,7 @@ pub fn mail_search(input: &[u8]) {
         let raw =
             "From: A <a@fuzz.test>\r\nTo: b@fuzz.test\r\nSubject: Hello there\r\n\r\nBody\r\n";
         if let Ok(message) = store
-            .insert(envelope(), raw.as_bytes().to_vec().into())
+            .insert(envelope(), raw.as_bytes().to_vec().into(), &via())
             .await
         {
             let _ = query.matches(&message);
@@ -320,7 +331,7 @@ pub fn send(input: &[u8]) {
     block_on(async {
         let store = MailStore::in_memory(1);
         let stored = store
-            .insert(envelope(), raw.clone().into())
+            .insert(envelope(), raw.clone().into(), &via())
             .await
             .unwrap_or_else(|e| panic!("an in-memory store refused a message: {e}"));
         for name in stored.headers().keys() {

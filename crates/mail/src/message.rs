@@ -805,7 +805,11 @@ iVBORw0KGgo=\r\n\
         }
         let store = crate::MailStore::in_memory(1);
         let message = store
-            .insert(envelope(&["bob@example.test"]), raw.into_bytes().into())
+            .insert(
+                envelope(&["bob@example.test"]),
+                raw.into_bytes().into(),
+                &crate::store::via(),
+            )
             .await
             .unwrap();
         assert_eq!(message.summary().subject, "deep");

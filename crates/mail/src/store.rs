@@ -3,15 +3,17 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use switchboard_core::{ConnInfo, Event, EventBus};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::captured::MessageCaptured;
 use crate::persist::MailDir;
 use crate::{Envelope, Query, StoredMessage};
 
@@ -111,6 +113,8 @@ struct Shared {
     tags_from_username: bool,
     /// Held while the read flags and tags are written, so that writes land in order.
     flags_writing: tokio::sync::Mutex<()>,
+    /// Where each captured message is told ([`MailStore::announce_to`]).
+    events: OnceLock<EventBus>,
     accepted: AtomicU64,
     accepted_bytes: AtomicU64,
     rejected: AtomicU64,
@@ -202,6 +206,7 @@ impl MailStore {
                 tags_from_plus_addresses: settings.tags_from_plus_addresses,
                 tags_from_username: settings.tags_from_username,
                 flags_writing: tokio::sync::Mutex::new(()),
+                events: OnceLock::new(),
                 accepted: AtomicU64::new(0),
                 accepted_bytes: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
@@ -251,6 +256,7 @@ impl MailStore {
         &self,
         envelope: Envelope,
         raw: Bytes,
+        via: &ConnInfo,
     ) -> Result<Arc<StoredMessage>, MailError> {
         let id = self.new_id();
         let message = StoredMessage::new(id, OffsetDateTime::now_utc(), envelope, raw);
@@ -282,7 +288,25 @@ impl MailStore {
         if !evicted.is_empty() {
             self.announce(MailChange::Pruned);
         }
+        if let Some(events) = self.shared.events.get() {
+            let captured = MessageCaptured {
+                id: via.id,
+                peer: via.peer,
+                message_id: message.id.clone(),
+                from: message.envelope.mail_from.clone(),
+                to: message.envelope.rcpt_to.clone(),
+                size: message.size(),
+            };
+            events.emit(Event::said(via, captured));
+        }
         Ok(message)
+    }
+
+    /// Tell every message captured from now on on `events` (`message_captured`, once per
+    /// message, whoever inserts it). The first bus given is kept; a store given none tells
+    /// only its own followers ([`changes`](Self::changes)).
+    pub fn announce_to(&self, events: EventBus) {
+        let _ = self.shared.events.set(events);
     }
 
     fn announce(&self, change: MailChange) {
@@ -676,6 +700,18 @@ impl Messages {
     }
 }
 
+/// The connection a test's messages come in on.
+#[cfg(test)]
+pub(crate) fn via() -> ConnInfo {
+    ConnInfo {
+        id: 9,
+        service: "smtp",
+        local: std::net::SocketAddr::from(([127, 0, 0, 1], 25)),
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 2525)),
+        tls: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,6 +726,40 @@ mod tests {
             auth_user: None,
             arrival: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_store_tells_each_message_it_keeps_once_on_its_bus() {
+        let store = MailStore::in_memory(10);
+        // Before it has a bus it tells nobody; after, every insert, whoever makes it.
+        store
+            .insert(envelope(), raw("unheard"), &via())
+            .await
+            .unwrap();
+        let events = EventBus::new();
+        let mut seen = events.subscribe();
+        store.announce_to(events.clone());
+        let kept = store
+            .insert(envelope(), raw("heard"), &via())
+            .await
+            .unwrap();
+        let told = seen.recv().await.unwrap();
+        assert_eq!((told.event.port, told.event.service), (25, "smtp"));
+        let captured = told.event.get::<MessageCaptured>().unwrap();
+        assert_eq!(captured.message_id, kept.id);
+        assert_eq!(
+            (captured.from.as_str(), captured.to.clone(), captured.id),
+            ("a@example.test", vec!["b@example.test".to_owned()], 9)
+        );
+        assert!(seen.try_recv().is_err(), "told once");
+        assert_eq!(
+            events
+                .metrics()
+                .render()
+                .matches("switchboard_messages_captured_total{")
+                .count(),
+            1
+        );
     }
 
     fn raw(subject: &str) -> Bytes {
@@ -715,8 +785,8 @@ mod tests {
     #[tokio::test]
     async fn newest_first_and_latest() {
         let store = MailStore::in_memory(10);
-        let first = store.insert(envelope(), raw("one")).await.unwrap();
-        let second = store.insert(envelope(), raw("two")).await.unwrap();
+        let first = store.insert(envelope(), raw("one"), &via()).await.unwrap();
+        let second = store.insert(envelope(), raw("two"), &via()).await.unwrap();
         assert_eq!(first.id.len(), 22);
         assert_ne!(first.id, second.id);
         let list = store.list();
@@ -731,7 +801,10 @@ mod tests {
     async fn the_oldest_is_evicted_at_the_limit() {
         let store = MailStore::in_memory(2);
         for subject in ["one", "two", "three"] {
-            store.insert(envelope(), raw(subject)).await.unwrap();
+            store
+                .insert(envelope(), raw(subject), &via())
+                .await
+                .unwrap();
         }
         let subjects: Vec<_> = store
             .list()
@@ -744,9 +817,15 @@ mod tests {
     #[tokio::test]
     async fn delete_read_flags_and_stats() {
         let store = MailStore::in_memory(10);
-        let a = store.insert(envelope(), raw("alpha")).await.unwrap();
-        store.insert(envelope(), raw("beta")).await.unwrap();
-        store.insert(envelope(), raw("gamma")).await.unwrap();
+        let a = store
+            .insert(envelope(), raw("alpha"), &via())
+            .await
+            .unwrap();
+        store.insert(envelope(), raw("beta"), &via()).await.unwrap();
+        store
+            .insert(envelope(), raw("gamma"), &via())
+            .await
+            .unwrap();
         store
             .set_read(Some(std::slice::from_ref(&a.id)), true)
             .await;
@@ -770,7 +849,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiting_returns_an_existing_match_or_the_next_arrival() {
         let store = MailStore::in_memory(10);
-        store.insert(envelope(), raw("old news")).await.unwrap();
+        store
+            .insert(envelope(), raw("old news"), &via())
+            .await
+            .unwrap();
         let old = Query::parse("subject:old").unwrap();
         assert!(store.wait_for(&old, Duration::from_secs(1)).await.is_some());
 
@@ -780,8 +862,14 @@ mod tests {
             tokio::spawn(async move { store.wait_for(&fresh, Duration::from_secs(30)).await })
         };
         tokio::task::yield_now().await;
-        store.insert(envelope(), raw("unrelated")).await.unwrap();
-        store.insert(envelope(), raw("fresh mail")).await.unwrap();
+        store
+            .insert(envelope(), raw("unrelated"), &via())
+            .await
+            .unwrap();
+        store
+            .insert(envelope(), raw("fresh mail"), &via())
+            .await
+            .unwrap();
         let found = waiter.await.unwrap().unwrap();
         assert_eq!(found.summary().subject, "fresh mail");
 
@@ -803,8 +891,11 @@ mod tests {
             ..MailSettings::default()
         };
         let store = MailStore::open(&settings).unwrap();
-        let kept = store.insert(envelope(), raw("kept")).await.unwrap();
-        let gone = store.insert(envelope(), raw("deleted")).await.unwrap();
+        let kept = store.insert(envelope(), raw("kept"), &via()).await.unwrap();
+        let gone = store
+            .insert(envelope(), raw("deleted"), &via())
+            .await
+            .unwrap();
         store.delete(std::slice::from_ref(&gone.id)).await;
         drop(store);
 
@@ -846,8 +937,8 @@ mod tests {
             ..MailSettings::default()
         };
         let store = MailStore::open(&settings).unwrap();
-        store.insert(envelope(), raw("one")).await.unwrap();
-        let two = store.insert(envelope(), raw("two")).await.unwrap();
+        store.insert(envelope(), raw("one"), &via()).await.unwrap();
+        let two = store.insert(envelope(), raw("two"), &via()).await.unwrap();
         let count = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(count, 2, "only the newest message's two files remain");
         assert!(dir.path().join(format!("{}.eml", two.id)).exists());
@@ -866,7 +957,7 @@ mod tests {
         env.rcpt_to = vec!["b+invoices@example.test".into()];
         env.auth_user = Some("app".into());
         let m = plain
-            .insert(env.clone(), tagged("urgent, Billing ,urgent"))
+            .insert(env.clone(), tagged("urgent, Billing ,urgent"), &via())
             .await
             .unwrap();
         assert_eq!(m.tags(), ["Billing", "urgent"]);
@@ -877,7 +968,7 @@ mod tests {
             ..MailSettings::default()
         };
         let asked = MailStore::open(&settings).unwrap();
-        let m = asked.insert(env, raw("x")).await.unwrap();
+        let m = asked.insert(env, raw("x"), &via()).await.unwrap();
         assert_eq!(m.tags(), ["app", "invoices"]);
         assert!(Query::parse("tag:Invoices").unwrap().matches(&m));
         assert!(!Query::parse("tag:invoice").unwrap().matches(&m));
@@ -886,8 +977,11 @@ mod tests {
     #[tokio::test]
     async fn tags_are_set_renamed_deleted_and_counted() {
         let store = MailStore::in_memory(10);
-        let a = store.insert(envelope(), tagged("one")).await.unwrap();
-        let b = store.insert(envelope(), raw("b")).await.unwrap();
+        let a = store
+            .insert(envelope(), tagged("one"), &via())
+            .await
+            .unwrap();
+        let b = store.insert(envelope(), raw("b"), &via()).await.unwrap();
         let mut changes = store.changes();
         store
             .set_tags(&[a.id.clone(), b.id.clone()], &["two".into(), "One".into()])
@@ -911,9 +1005,9 @@ mod tests {
     async fn changes_say_what_happened() {
         let store = MailStore::in_memory(1);
         let mut changes = store.changes();
-        let first = store.insert(envelope(), raw("one")).await.unwrap();
+        let first = store.insert(envelope(), raw("one"), &via()).await.unwrap();
         assert!(matches!(changes.recv().await.unwrap(), MailChange::New(m) if m.id == first.id));
-        store.insert(envelope(), raw("two")).await.unwrap();
+        store.insert(envelope(), raw("two"), &via()).await.unwrap();
         assert!(matches!(changes.recv().await.unwrap(), MailChange::New(_)));
         assert!(matches!(changes.recv().await.unwrap(), MailChange::Pruned));
         let id = store.list()[0].id.clone();
@@ -940,10 +1034,10 @@ mod tests {
         };
         let store = MailStore::open(&settings).unwrap();
         let a = store
-            .insert(envelope(), tagged("from-header"))
+            .insert(envelope(), tagged("from-header"), &via())
             .await
             .unwrap();
-        let b = store.insert(envelope(), raw("b")).await.unwrap();
+        let b = store.insert(envelope(), raw("b"), &via()).await.unwrap();
         let eml = std::fs::read(dir.path().join(format!("{}.eml", a.id))).unwrap();
         store
             .set_read(Some(std::slice::from_ref(&a.id)), true)
@@ -993,7 +1087,7 @@ mod tests {
         for subject in ["one", "two", "three", "four"] {
             ids.push(
                 store
-                    .insert(envelope(), tagged(subject))
+                    .insert(envelope(), tagged(subject), &via())
                     .await
                     .unwrap()
                     .id

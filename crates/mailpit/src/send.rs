@@ -12,7 +12,6 @@ use mail_builder::headers::address::Address as MimeAddress;
 use mail_builder::headers::text::Text;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::Event;
 use switchboard_mail::{Arrival, Envelope};
 
 use crate::errors::{ApiError, bad_request};
@@ -240,8 +239,8 @@ pub(crate) async fn send(
     let (raw, mail_from, rcpt_to) = message_of(&body)?;
     let info = &conn.info;
     let envelope = Envelope {
-        mail_from: mail_from.clone(),
-        rcpt_to: rcpt_to.clone(),
+        mail_from,
+        rcpt_to,
         helo: "switchboard send API".to_owned(),
         peer: info.peer,
         tls: info.tls.is_some(),
@@ -252,18 +251,12 @@ pub(crate) async fn send(
             tls: info.tls.as_ref().map(|tls| format!("{tls} (HTTPS)")),
         },
     };
+    // The store tells the bus it captured the message.
     let message = state
         .mail
-        .insert(envelope, raw.into())
+        .insert(envelope, raw.into(), info)
         .await
         .map_err(|e| ApiError(axum::http::StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-    state.events.emit(Event::message_captured(
-        info,
-        message.id.clone(),
-        mail_from,
-        rcpt_to,
-        message.size(),
-    ));
     Ok(Json(json!({ "ID": message.id })))
 }
 

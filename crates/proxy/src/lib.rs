@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{
-    BoxError, Cidr, Conn, Event, EventBus, EventKind, InvalidRow, RowKeys, Service, Shutdown,
-    Target,
+    BoxError, Cidr, Conn, Event, EventBus, InvalidRow, PortName, RowKeys, Service, ServiceEvent,
+    Shutdown, Tally, Target,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -289,18 +289,59 @@ impl Service for ProxyService {
         let upstream = self.connect().await?;
         let info = conn.info.clone();
         let report = splice(conn.stream, upstream).await?;
-        self.events.emit(Event::new(
-            info.port(),
-            info.service,
-            EventKind::UpstreamClosed {
-                id: info.id,
-                upstream: self.upstream.clone(),
-                bytes_up: report.up,
-                bytes_down: report.down,
-                closed_first: report.first,
-            },
-        ));
+        let closed = UpstreamClosed {
+            id: info.id,
+            upstream: self.upstream.clone(),
+            bytes_up: report.up,
+            bytes_down: report.down,
+            closed_first: report.first,
+        };
+        self.events.emit(Event::said(&info, closed));
         Ok(())
+    }
+}
+
+/// The `upstream_closed` event: a proxy's own connection to its upstream ended, the other
+/// leg of connection `id`.
+#[derive(Clone, Debug, Serialize)]
+pub struct UpstreamClosed {
+    pub id: u64,
+    /// The upstream as the row names it (`host:port`).
+    pub upstream: String,
+    /// Bytes from the client on to the upstream.
+    pub bytes_up: u64,
+    /// Bytes from the upstream back to the client.
+    pub bytes_down: u64,
+    /// Which side finished sending first: `client` or `upstream`.
+    pub closed_first: &'static str,
+}
+
+impl ServiceEvent for UpstreamClosed {
+    fn name(&self) -> &'static str {
+        "upstream_closed"
+    }
+
+    fn log(&self, port: PortName, service: &'static str) {
+        let Self {
+            upstream,
+            bytes_up,
+            bytes_down,
+            closed_first,
+            ..
+        } = self;
+        tracing::info!(
+            %upstream, bytes_up, bytes_down, closed_first,
+            "upstream leg closed: port {port} ({service}) → {upstream}, {bytes_up} bytes up, \
+             {bytes_down} bytes down; the {closed_first} finished sending first"
+        );
+    }
+
+    fn tally(&self) -> Tally {
+        Tally {
+            upstream_sent: self.bytes_up,
+            upstream_received: self.bytes_down,
+            ..Tally::default()
+        }
     }
 }
 

@@ -391,17 +391,9 @@ impl SmtpService {
                 chaos_reply(chaos.unwrap_or(554), "Message")
             }
             (Data::Message(bytes), Some(envelope)) => {
-                let from = envelope.mail_from.clone();
-                let to = envelope.rcpt_to.clone();
-                match self.store.insert(envelope, bytes.into()).await {
+                // The store tells the bus it captured the message.
+                match self.store.insert(envelope, bytes.into(), info).await {
                     Ok(message) => {
-                        self.events.emit(Event::message_captured(
-                            info,
-                            message.id.clone(),
-                            from,
-                            to,
-                            message.size(),
-                        ));
                         Reply::owned(250, "2.0.0", format!("OK: queued as {}", message.id))
                     }
                     Err(error) => {

@@ -9,7 +9,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::{Event, EventKind};
+use serde::Serialize;
+use switchboard_core::{Event, PortName, ServiceEvent};
 use switchboard_stubs::{BodySource, Fault, ResponseDef, Served};
 use switchboard_web::{Connection, Sabotage};
 
@@ -67,23 +68,50 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request) -> Re
         Served::Stub { response, .. } => respond(&state, &response).await,
         Served::Unmatched { diff, closest } => {
             let (closest, mismatched) = closest.unzip();
-            state.events.emit(Event::new(
-                conn.info.port(),
-                conn.info.service,
-                EventKind::RequestUnmatched {
-                    id: conn.info.id,
-                    method,
-                    url,
-                    closest,
-                    mismatched: mismatched.unwrap_or_default(),
-                },
-            ));
+            let unmatched = RequestUnmatched {
+                id: conn.info.id,
+                method,
+                url,
+                closest,
+                mismatched: mismatched.unwrap_or_default(),
+            };
+            state.events.emit(Event::said(&conn.info, unmatched));
             (
                 StatusCode::NOT_FOUND,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
                 diff,
             )
                 .into_response()
+        }
+    }
+}
+
+/// The `request_unmatched` event: a request to a stubs port that no stub answers (it got
+/// 404 and the closest stub).
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestUnmatched {
+    pub id: u64,
+    pub method: String,
+    pub url: String,
+    /// The closest stub's name or id, and the fields of it the request did not match.
+    pub closest: Option<String>,
+    pub mismatched: Vec<String>,
+}
+
+impl ServiceEvent for RequestUnmatched {
+    fn name(&self) -> &'static str {
+        "request_unmatched"
+    }
+
+    fn log(&self, port: PortName, _: &'static str) {
+        let Self { method, url, .. } = self;
+        match &self.closest {
+            Some(closest) => tracing::info!(
+                "no stub on port {port} answers {method} {url}; the closest, {closest}, \
+                 does not match its {}",
+                self.mismatched.join(", ")
+            ),
+            None => tracing::info!("no stub on port {port} answers {method} {url}: there are none"),
         }
     }
 }

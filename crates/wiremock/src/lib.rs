@@ -9,7 +9,8 @@
 //! - `state.rs`: [`WireMock`], the stubs and what answering needs.
 //! - `errors.rs`: WireMock's error shapes.
 //! - `admin.rs`: the admin API's handlers.
-//! - `answer.rs`: the stubs' answers, their delays, dribbles and faults.
+//! - `answer.rs`: the stubs' answers, their delays, dribbles and faults, and
+//!   [`RequestUnmatched`], the event of a request no stub answers.
 //! - `lib.rs` (this file): which path goes where.
 
 mod admin;
@@ -20,6 +21,7 @@ mod state;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use answer::RequestUnmatched;
 pub use state::{StubsRow, WireMock};
 
 /// WireMock's admin API, `/__admin/…`.

@@ -236,29 +236,25 @@ impl Metrics {
             EventKind::TlsFailed { .. } => {
                 self.tls_failures.get_or_create(&labels).inc();
             }
-            EventKind::MessageCaptured { .. } => {
-                self.messages.get_or_create(&labels).inc();
-            }
             EventKind::PortBound { .. } => {
                 // Make the port's series exist (at zero) from the start.
                 let _ = self.accepted.get_or_create(&labels);
                 let _ = self.active.get_or_create(&labels);
             }
-            EventKind::UpstreamClosed {
-                bytes_up,
-                bytes_down,
-                ..
-            } => {
-                self.upstream_sent.get_or_create(&labels).inc_by(*bytes_up);
-                self.upstream_received
-                    .get_or_create(&labels)
-                    .inc_by(*bytes_down);
+            EventKind::Service(said) => {
+                let tally = said.tally();
+                for (family, by) in [
+                    (&self.messages, tally.messages),
+                    (&self.upstream_sent, tally.upstream_sent),
+                    (&self.upstream_received, tally.upstream_received),
+                ] {
+                    if by > 0 {
+                        family.get_or_create(&labels).inc_by(by);
+                    }
+                }
             }
             EventKind::PortClosed { .. }
-            | EventKind::ProgramStarted { .. }
-            | EventKind::ProgramExited { .. }
             | EventKind::ConnectionReset { .. }
-            | EventKind::RequestUnmatched { .. }
             | EventKind::FaultStarted { .. }
             | EventKind::FaultEnded { .. } => {}
         }
@@ -315,14 +311,8 @@ mod tests {
             peer,
             local: "127.0.0.1:25".parse().unwrap(),
         }));
-        metrics.count(&smtp(EventKind::MessageCaptured {
-            id: 1,
-            peer,
-            message_id: "x".into(),
-            from: "a".into(),
-            to: vec![],
-            size: 10,
-        }));
+        let captured = super::super::tests::Told { count: 1 };
+        metrics.count(&smtp(EventKind::Service(crate::Said::new(captured))));
         metrics.count(&smtp(EventKind::ConnectionClosed {
             id: 1,
             peer,

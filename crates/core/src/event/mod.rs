@@ -9,11 +9,12 @@ use tokio::sync::broadcast;
 use crate::{Protocol, TlsInfo};
 
 mod metrics;
+mod said;
 mod text;
 
 pub use metrics::{Metrics, PortCounts};
-pub use text::Addr;
-use text::PortName;
+pub use said::{Said, ServiceEvent, Tally, millis};
+pub use text::{Addr, PortName};
 
 /// Something that happened on a port. One type for everything, so that the log, the live
 /// feed and the counters can never disagree about what happened.
@@ -58,15 +59,6 @@ pub enum EventKind {
     /// A connection was accepted and reset at once, on purpose: the port was asked to reset
     /// its next connections (`left` more to go).
     ConnectionReset { peer: SocketAddr, left: u32 },
-    /// A request to a stubs port that no stub answers (it got 404 and the closest stub).
-    RequestUnmatched {
-        id: u64,
-        method: String,
-        url: String,
-        /// The closest stub's name or id, and the fields of it the request did not match.
-        closest: Option<String>,
-        mismatched: Vec<String>,
-    },
     /// A fault began on the port: a toxic was added, or the port was closed for a while or
     /// told to reset its next connections.
     FaultStarted {
@@ -95,21 +87,6 @@ pub enum EventKind {
         bytes_in: u64,
         bytes_out: u64,
     },
-    /// An `exec` row started its program for connection `id`.
-    ProgramStarted {
-        id: u64,
-        pid: u32,
-        /// The command, as it would be typed.
-        command: String,
-    },
-    /// The program of connection `id` ended (and was reaped): `exit 0`, `killed by SIGKILL`.
-    ProgramExited {
-        id: u64,
-        pid: u32,
-        status: String,
-        #[serde(rename = "duration_ms", serialize_with = "millis")]
-        duration: Duration,
-    },
     /// A TLS handshake completed: the connection is now encrypted.
     TlsEstablished {
         id: u64,
@@ -122,28 +99,6 @@ pub enum EventKind {
         peer: SocketAddr,
         reason: String,
     },
-    /// The SMTP service accepted a message (replied 250) and stored it.
-    MessageCaptured {
-        id: u64,
-        peer: SocketAddr,
-        /// The store's ID of the message, for `/api/v1/message/{ID}`.
-        message_id: String,
-        from: String,
-        to: Vec<String>,
-        size: usize,
-    },
-    /// A proxy's own connection to its upstream ended: the other leg of connection `id`.
-    UpstreamClosed {
-        id: u64,
-        /// The upstream as the row names it (`host:port`).
-        upstream: String,
-        /// Bytes from the client on to the upstream.
-        bytes_up: u64,
-        /// Bytes from the upstream back to the client.
-        bytes_down: u64,
-        /// Which side finished sending first: `client` or `upstream`.
-        closed_first: &'static str,
-    },
     /// A connection ended, for whatever reason; `error` says why if it was not a clean end.
     ConnectionClosed {
         id: u64,
@@ -154,6 +109,10 @@ pub enum EventKind {
         duration: Duration,
         error: Option<String>,
     },
+    /// Something a service has to tell of its own (a message captured, a program started):
+    /// its type is in its crate, and says itself ([`ServiceEvent`]).
+    #[serde(untagged)]
+    Service(Said),
 }
 
 impl Event {
@@ -171,32 +130,6 @@ impl Event {
     pub fn on(self, protocol: Protocol) -> Self {
         Self { protocol, ..self }
     }
-
-    /// A message stored from the connection `info` (over SMTP, or the HTTP send API).
-    pub fn message_captured(
-        info: &crate::ConnInfo,
-        message_id: String,
-        from: String,
-        to: Vec<String>,
-        size: usize,
-    ) -> Self {
-        Self::new(
-            info.port(),
-            info.service,
-            EventKind::MessageCaptured {
-                id: info.id,
-                peer: info.peer,
-                message_id,
-                from,
-                to,
-                size,
-            },
-        )
-    }
-}
-
-fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
 impl Event {
@@ -265,22 +198,6 @@ impl Event {
                 left,
                 "connection reset on purpose: {peer} → port {port} ({service}); {left} more to reset"
             ),
-            EventKind::RequestUnmatched {
-                method,
-                url,
-                closest,
-                mismatched,
-                ..
-            } => match closest {
-                Some(closest) => tracing::info!(
-                    "no stub on port {port} answers {method} {url}; the closest, {closest}, \
-                     does not match its {}",
-                    mismatched.join(", ")
-                ),
-                None => {
-                    tracing::info!("no stub on port {port} answers {method} {url}: there are none")
-                }
-            },
             EventKind::FaultStarted { fault, detail } => tracing::info!(
                 %fault,
                 "fault started on port {port} ({service}): {fault}: {detail}"
@@ -300,21 +217,6 @@ impl Event {
                 "datagram: {peer} → port {port} ({service}), {bytes_in} bytes in, {bytes_out} bytes out",
                 peer = Addr(*peer)
             ),
-            EventKind::ProgramStarted { pid, command, .. } => tracing::info!(
-                pid,
-                "program started: `{command}` (pid {pid}) for port {port} ({service})"
-            ),
-            EventKind::ProgramExited {
-                pid,
-                status,
-                duration,
-                ..
-            } => tracing::info!(
-                pid,
-                %status,
-                "program ended: pid {pid}, {status}, after {ms:.1} ms",
-                ms = duration.as_secs_f64() * 1000.0
-            ),
             EventKind::ConnectionOpened { peer, .. } => tracing::info!(
                 "connection opened: {peer} → port {port} ({service})",
                 peer = Addr(*peer)
@@ -330,28 +232,6 @@ impl Event {
             EventKind::TlsFailed { reason, .. } => {
                 tracing::debug!(%reason, "TLS handshake failed: {reason}");
             }
-            EventKind::MessageCaptured {
-                message_id,
-                from,
-                to,
-                size,
-                ..
-            } => tracing::info!(
-                message_id,
-                "message captured: {message_id} from <{from}> to <{}>, {size} bytes",
-                to.join(">, <")
-            ),
-            EventKind::UpstreamClosed {
-                upstream,
-                bytes_up,
-                bytes_down,
-                closed_first,
-                ..
-            } => tracing::info!(
-                %upstream, bytes_up, bytes_down, closed_first,
-                "upstream leg closed: port {port} ({service}) → {upstream}, {bytes_up} bytes up, \
-                 {bytes_down} bytes down; the {closed_first} finished sending first"
-            ),
             EventKind::ConnectionClosed {
                 peer,
                 bytes_in,
@@ -376,6 +256,7 @@ impl Event {
                     ),
                 }
             }
+            EventKind::Service(said) => said.log(port, service),
         }
     }
 }
@@ -408,18 +289,14 @@ impl EventKind {
             EventKind::ConnectionDenied { .. } => "connection_denied",
             EventKind::ConnectionLimited { .. } => "connection_limited",
             EventKind::ConnectionReset { .. } => "connection_reset",
-            EventKind::RequestUnmatched { .. } => "request_unmatched",
             EventKind::FaultStarted { .. } => "fault_started",
             EventKind::FaultEnded { .. } => "fault_ended",
             EventKind::ConnectionOpened { .. } => "connection_opened",
             EventKind::Datagram { .. } => "datagram",
-            EventKind::ProgramStarted { .. } => "program_started",
-            EventKind::ProgramExited { .. } => "program_exited",
             EventKind::TlsEstablished { .. } => "tls_established",
             EventKind::TlsFailed { .. } => "tls_failed",
-            EventKind::MessageCaptured { .. } => "message_captured",
-            EventKind::UpstreamClosed { .. } => "upstream_closed",
             EventKind::ConnectionClosed { .. } => "connection_closed",
+            EventKind::Service(said) => said.name(),
         }
     }
 }
@@ -521,6 +398,43 @@ mod tests {
         Event::new(1, "s", kind)
     }
 
+    /// A service's event, as a service's crate would define one.
+    #[derive(Debug, Serialize)]
+    pub(super) struct Told {
+        pub(super) count: u64,
+    }
+
+    impl ServiceEvent for Told {
+        fn name(&self) -> &'static str {
+            "something_told"
+        }
+
+        fn log(&self, port: PortName, service: &'static str) {
+            tracing::info!("told {} on port {port} ({service})", self.count);
+        }
+
+        fn tally(&self) -> Tally {
+            Tally {
+                messages: self.count,
+                ..Tally::default()
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_event_is_one_flat_object_says_itself_and_is_found_by_its_type() {
+        let told = Event::new(25, "smtp", EventKind::Service(Said::new(Told { count: 2 })));
+        assert_eq!(
+            serde_json::to_value(&told).unwrap(),
+            serde_json::json!({"port": 25, "protocol": "tcp", "service": "smtp", "kind": "something_told", "count": 2})
+        );
+        assert_eq!(told.kind.name(), "something_told");
+        assert_eq!(told.get::<Told>().map(|t| t.count), Some(2));
+        let other = event(EventKind::PortAtLimit { limit: 1 });
+        assert!(other.get::<Told>().is_none());
+        assert_eq!(logged(vec![told]), "told 2 on port 25 (smtp)\n");
+    }
+
     #[tokio::test]
     async fn subscribers_receive_emitted_events() {
         let bus = EventBus::new();
@@ -583,31 +497,13 @@ mod tests {
                 bytes_in: 1,
                 bytes_out: 1,
             }),
-            event(EventKind::ProgramStarted {
-                id: 1,
-                pid: 2,
-                command: "cat".into(),
-            }),
-            event(EventKind::ProgramExited {
-                id: 1,
-                pid: 2,
-                status: "exit 0".into(),
-                duration: Duration::ZERO,
-            }),
             event(EventKind::TlsEstablished { id: 1, peer, tls }),
             event(EventKind::TlsFailed {
                 id: 1,
                 peer,
                 reason: "r".into(),
             }),
-            event(EventKind::MessageCaptured {
-                id: 1,
-                peer,
-                message_id: "m".into(),
-                from: "f".into(),
-                to: vec![],
-                size: 1,
-            }),
+            event(EventKind::Service(Said::new(Told { count: 3 }))),
             event(EventKind::ConnectionClosed {
                 id: 1,
                 peer,

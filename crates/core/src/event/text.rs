@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use crate::Protocol;
 
 /// A port as log lines name it: "port 80" for TCP, as people say it; "port 7/udp" for UDP.
-#[derive(Clone, Copy)]
-pub(super) struct PortName(pub(super) u16, pub(super) Protocol);
+#[derive(Clone, Copy, Debug)]
+pub struct PortName(pub u16, pub Protocol);
 
 impl fmt::Display for PortName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
