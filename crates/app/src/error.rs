@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use switchboard_certs::CertError;
-use switchboard_core::InvalidRow;
+use switchboard_core::{InvalidRow, InvalidSetting};
 use switchboard_exec::ExecError;
 use switchboard_mail::MailError;
+use switchboard_stubs::StubsError;
 use switchboard_supervisor::BindError;
 
 /// Why switchboard could not start. Every variant is the user's to fix (exit code 2).
@@ -35,9 +36,9 @@ pub enum Error {
     #[error("port {0} (exec): {1}")]
     Exec(u16, ExecError),
     #[error("[proxy] {0}")]
-    Proxy(String),
+    Proxy(InvalidSetting),
     #[error("[stubs] {0}")]
-    Stubs(String),
+    Stubs(StubsError),
 }
 
 /// A configuration problem, worded so the reader knows where and what to change.

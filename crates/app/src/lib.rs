@@ -263,7 +263,7 @@ impl PortControl for Control {
             self.upstream_guard
                 .check(row.address())
                 .await
-                .map_err(ControlError::Forbidden)?;
+                .map_err(|e| ControlError::Forbidden(e.to_string()))?;
         }
         self.table.add_port(spec).await
     }

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use switchboard_certs::Identity;
 use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
-use switchboard_core::{DatagramService, EventBus, InvalidRow, Protocol, RowKeys, Service, Target};
+use switchboard_core::{
+    BoxError, DatagramService, EventBus, InvalidRow, Protocol, RowKeys, Service, Target,
+};
 use switchboard_echo::EchoService;
 use switchboard_exec::{ExecService, Program};
 use switchboard_http::{HttpApp, HttpService};
@@ -316,8 +318,8 @@ impl Factory {
 }
 
 impl ServiceFactory for Factory {
-    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, String> {
-        self.build(row).map_err(|e| e.to_string())
+    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, BoxError> {
+        Ok(self.build(row)?)
     }
 }
 

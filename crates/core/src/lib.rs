@@ -24,6 +24,7 @@
 //! - `clock.rs`: [`deadline`], an instant from a duration that may come from outside.
 //! - `row.rs`: [`RowKeys`], a service's own keys of a port row, and [`Target`], what a row
 //!   serves.
+//! - `setting.rs`: [`InvalidSetting`], a settings value that cannot work.
 
 mod access;
 mod clock;
@@ -32,6 +33,7 @@ mod event;
 mod ports;
 mod row;
 mod service;
+mod setting;
 mod shutdown;
 
 pub use access::{AccessRules, Cidr, Verdict};
@@ -46,4 +48,5 @@ pub use ports::{
 };
 pub use row::{InvalidRow, RowKeys, Target};
 pub use service::{BoxError, DatagramService, Refusal, Service};
+pub use setting::InvalidSetting;
 pub use shutdown::{Raised, Shutdown, Signal};

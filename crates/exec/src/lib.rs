@@ -29,15 +29,17 @@ use std::time::Instant;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, InvalidRow, Service, Shutdown};
+use switchboard_core::{BoxError, Conn, ConnInfo, Event, EventBus, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdout, Command};
 use tracing::Instrument;
 
+mod error;
 mod events;
 mod limits;
 mod program;
 
+pub use error::ExecError;
 pub use events::{ProgramExited, ProgramStarted};
 pub use limits::RunAs;
 pub use program::Program;
@@ -75,27 +77,12 @@ pub struct ExecService {
     events: EventBus,
 }
 
-/// Why an exec row's service cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    /// The row's keys: no command, a zero limit, …
-    #[error(transparent)]
-    Invalid(#[from] InvalidRow),
-    /// The user or group to run as: unknown, or asked for without root.
-    #[error("{0}")]
-    RunAs(String),
-    /// The seccomp filter could not be made.
-    #[error("{0}")]
-    Filter(String),
-}
-
 impl ExecService {
     /// The service of the row called `row`. Fails when the program's user or group does not
     /// exist, or is asked for while switchboard does not run as root.
     pub fn new(program: Program, row: String, events: EventBus) -> Result<Self, ExecError> {
         program.validate()?;
-        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())
-            .map_err(ExecError::RunAs)?;
+        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())?;
         Ok(Self {
             program: Arc::new(program),
             row,
@@ -393,11 +380,13 @@ mod tests {
             let nobody = RunAs::resolve(None, None).unwrap().unwrap();
             assert_ne!(nobody.uid.as_raw(), 0, "never root by default");
         } else {
-            let err = resolved.unwrap_err();
+            let err = resolved.unwrap_err().to_string();
             assert!(err.contains("need switchboard to run as root"), "{err}");
             assert_eq!(RunAs::resolve(None, None).unwrap(), None);
         }
-        let err = RunAs::resolve(Some("no-such-user-here"), None).unwrap_err();
+        let err = RunAs::resolve(Some("no-such-user-here"), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no user \"no-such-user-here\""), "{err}");
     }
 

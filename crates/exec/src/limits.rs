@@ -10,6 +10,7 @@ use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
 use tokio::process::Command;
 
 use crate::Program;
+use crate::error::ExecError;
 
 /// The user and group a program runs as, when switchboard runs as root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +24,11 @@ impl RunAs {
     /// user's own): a program on a port should never run as root unless the row says
     /// `user = "root"`. Otherwise programs run as switchboard's own user, and naming another
     /// user or group is an error (only root can switch).
-    pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, String> {
+    pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, ExecError> {
+        Self::find(user, group).map_err(ExecError::RunAs)
+    }
+
+    fn find(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, String> {
         if !geteuid().is_root() {
             let other_user = user.map(find_user).transpose()?.map(|u| u.uid);
             let other_group = group.map(find_group).transpose()?;

@@ -23,4 +23,4 @@ mod toxic;
 pub use control::ToxicControl;
 pub use engine::{Faults, ToxicSet};
 pub use port::PortToxics;
-pub use toxic::{Kind, Stream, TYPES, Toxic, ToxicSpec};
+pub use toxic::{InvalidToxic, Kind, Stream, TYPES, Toxic, ToxicSpec};

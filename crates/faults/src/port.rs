@@ -183,7 +183,9 @@ impl PortToxics {
             .find(|t| t.name == name)
             .cloned()
             .ok_or_else(|| self.no_such(name))?;
-        let updated = current.patched(patch).map_err(ControlError::Invalid)?;
+        let updated = current
+            .patched(patch)
+            .map_err(|e| ControlError::Invalid(e.0))?;
         self.set.send_modify(|set| {
             *set = set
                 .iter()

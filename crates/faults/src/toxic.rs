@@ -397,7 +397,11 @@ impl Toxic {
     }
 
     /// Check a toxic written as JSON or TOML; the error says what is wrong in its terms.
-    pub fn from_spec(spec: ToxicSpec) -> Result<Self, String> {
+    pub fn from_spec(spec: ToxicSpec) -> Result<Self, InvalidToxic> {
+        Self::read(spec).map_err(InvalidToxic)
+    }
+
+    fn read(spec: ToxicSpec) -> Result<Self, String> {
         let map = spec.attributes.unwrap_or_default();
         let kind = match spec.kind.as_str() {
             "latency" => {
@@ -500,7 +504,11 @@ impl Toxic {
 
     /// Apply a change (Toxiproxy's update): `toxicity`, `stream` and individual `attributes`
     /// given in `patch` replace the current ones; the name and type cannot change.
-    pub fn patched(&self, patch: &Value) -> Result<Self, String> {
+    pub fn patched(&self, patch: &Value) -> Result<Self, InvalidToxic> {
+        self.patch(patch).map_err(InvalidToxic)
+    }
+
+    fn patch(&self, patch: &Value) -> Result<Self, String> {
         let Some(patch) = patch.as_object() else {
             return Err("the change must be a JSON object".into());
         };
@@ -532,7 +540,19 @@ impl Toxic {
             }
         }
         let spec: ToxicSpec = serde_json::from_value(current).map_err(|e| e.to_string())?;
-        Toxic::from_spec(spec)
+        Toxic::read(spec)
+    }
+}
+
+/// A toxic, or a change to one, that cannot work: the message says what, in the toxic's
+/// terms (`jitter 90000000 ms is more than a day …`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidToxic(pub String);
+
+impl From<String> for InvalidToxic {
+    fn from(message: String) -> Self {
+        Self(message)
     }
 }
 
@@ -543,7 +563,7 @@ mod tests {
     use super::*;
 
     fn parse(value: Value) -> Result<Toxic, String> {
-        Toxic::from_spec(serde_json::from_value(value).map_err(|e| e.to_string())?)
+        Toxic::from_spec(serde_json::from_value(value).map_err(|e| e.to_string())?).map_err(|e| e.0)
     }
 
     #[test]
@@ -590,7 +610,7 @@ mod tests {
         let patched = parse(json!({"type": "latency"}))
             .unwrap()
             .patched(&json!({"attributes": {"latency": u64::MAX}}));
-        assert!(patched.unwrap_err().contains("more than a day"));
+        assert!(patched.unwrap_err().0.contains("more than a day"));
     }
 
     #[test]
@@ -706,9 +726,9 @@ mod tests {
             assert!(err.contains(words), "{err}");
         }
         let err = toxic.patched(&json!({"first": 5})).unwrap_err();
-        assert!(err.contains("first cannot change"), "{err}");
+        assert!(err.0.contains("first cannot change"), "{err}");
         let err = toxic.patched(&json!({"duration": 1})).unwrap_err();
-        assert!(err.contains("duration cannot change"), "{err}");
+        assert!(err.0.contains("duration cannot change"), "{err}");
         let same = toxic
             .patched(&json!({"first": 2, "attributes": {"latency": 9}}))
             .unwrap();

@@ -410,7 +410,7 @@ pub fn duration(input: &[u8]) {
     const MAX: std::time::Duration = std::time::Duration::from_secs(10);
     match switchboard_web::params::duration("t", text, MAX, "[fuzz] max") {
         Ok(time) => assert!(time <= MAX, "{text}: {time:?}"),
-        Err(why) => assert!(why.starts_with(&format!("t={text}: ")), "{why}"),
+        Err(why) => assert!(why.to_string().starts_with(&format!("t={text}: ")), "{why}"),
     }
 }
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_core::Cidr;
+use switchboard_core::{Cidr, InvalidSetting};
 
 /// Limits and timeouts of the HTTP service: the `[http]` table of the config file.
 ///
@@ -58,15 +58,21 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// Check the values that cannot be expressed by their types; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(format!(
-                "max_header_bytes = {} is below the minimum of {MIN_HEADER_BYTES}",
-                self.max_header_bytes
+            return Err(InvalidSetting::new(
+                "max_header_bytes",
+                format!(
+                    "max_header_bytes = {} is below the minimum of {MIN_HEADER_BYTES}",
+                    self.max_header_bytes
+                ),
             ));
         }
         if self.knock_rate == 0 {
-            return Err("knock_rate must be at least 1 (knocks a second per client)".into());
+            return Err(InvalidSetting::new(
+                "knock_rate",
+                "knock_rate must be at least 1 (knocks a second per client)",
+            ));
         }
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),
@@ -74,7 +80,10 @@ impl HttpSettings {
             ("knock_timeout", self.knock_timeout),
         ] {
             if value.is_zero() {
-                return Err(format!("{key} must be longer than zero"));
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{key} must be longer than zero"),
+                ));
             }
         }
         if let Some(bad) = self.hosts.iter().find(|name| {
@@ -83,9 +92,12 @@ impl HttpSettings {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-.*_".contains(c))
         }) {
-            return Err(format!(
-                "hosts: {bad:?} is not a host name; write the name alone, without a scheme or \
-                 port (e.g. \"mail.example.test\" or \"*.example.test\")"
+            return Err(InvalidSetting::new(
+                "hosts",
+                format!(
+                    "hosts: {bad:?} is not a host name; write the name alone, without a scheme \
+                     or port (e.g. \"mail.example.test\" or \"*.example.test\")"
+                ),
             ));
         }
         Ok(())
@@ -133,12 +145,24 @@ mod tests {
             knock_rate: 0,
             ..HttpSettings::default()
         };
-        assert!(zero_rate.validate().unwrap_err().contains("knock_rate"));
+        assert!(
+            zero_rate
+                .validate()
+                .unwrap_err()
+                .message
+                .contains("knock_rate")
+        );
         let zero_wait = HttpSettings {
             knock_timeout: Duration::ZERO,
             ..HttpSettings::default()
         };
-        assert!(zero_wait.validate().unwrap_err().contains("knock_timeout"));
+        assert!(
+            zero_wait
+                .validate()
+                .unwrap_err()
+                .message
+                .contains("knock_timeout")
+        );
     }
 
     #[test]
@@ -160,7 +184,7 @@ mod tests {
             ),
         ] {
             let error = settings.validate().unwrap_err();
-            assert!(error.starts_with(key), "{error}");
+            assert!(error.message.starts_with(key), "{error}");
         }
         assert_eq!(HttpSettings::default().validate(), Ok(()));
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_core::InvalidSetting;
 
 /// What every handler reads its limits from.
 pub(crate) type AppState = Arc<HttpbinSettings>;
@@ -53,14 +54,18 @@ impl Default for HttpbinSettings {
 
 impl HttpbinSettings {
     /// Check the values that cannot be expressed by their types; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.max_websocket_message_bytes == 0 {
-            return Err(
-                "max_websocket_message_bytes must be at least 1 (64 KiB by default)".into(),
-            );
+            return Err(InvalidSetting::new(
+                "max_websocket_message_bytes",
+                "max_websocket_message_bytes must be at least 1 (64 KiB by default)",
+            ));
         }
         if self.max_websocket_duration.is_zero() {
-            return Err("max_websocket_duration must be longer than zero".into());
+            return Err(InvalidSetting::new(
+                "max_websocket_duration",
+                "max_websocket_duration must be longer than zero",
+            ));
         }
         Ok(())
     }
@@ -89,7 +94,8 @@ mod tests {
             ),
         ] {
             let error = settings.validate().unwrap_err();
-            assert!(error.starts_with(key), "{error}");
+            assert!(error.message.starts_with(key), "{error}");
+            assert_eq!(error.key, key);
         }
         assert_eq!(HttpbinSettings::default().validate(), Ok(()));
     }

@@ -32,7 +32,7 @@ fn seconds(
     match value {
         None => Ok(default),
         Some(text) => switchboard_web::params::duration(name, text, max, "[http] max_delay")
-            .map_err(|why| why + "\n"),
+            .map_err(|why| format!("{why}\n")),
     }
 }
 

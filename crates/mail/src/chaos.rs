@@ -10,6 +10,7 @@
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
+use switchboard_core::InvalidSetting;
 
 /// One trigger: the reply code, and the chance in percent that it fires.
 ///
@@ -61,18 +62,21 @@ impl Triggers {
     }
 
     /// Check codes and probabilities; the message names the trigger.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         for (name, t) in self.named() {
             if t.probability > 100 {
-                return Err(format!(
-                    "{name}: probability {} is above 100",
-                    t.probability
+                return Err(InvalidSetting::new(
+                    name,
+                    format!("{name}: probability {} is above 100", t.probability),
                 ));
             }
             if (t.probability > 0 || t.first > 0) && !(400..=599).contains(&t.error_code) {
-                return Err(format!(
-                    "{name}: error code {} is not an SMTP error (400 to 599)",
-                    t.error_code
+                return Err(InvalidSetting::new(
+                    name,
+                    format!(
+                        "{name}: error code {} is not an SMTP error (400 to 599)",
+                        t.error_code
+                    ),
                 ));
             }
         }
@@ -102,7 +106,7 @@ impl Chaos {
     }
 
     /// Replace every trigger (Mailpit's PUT: omitted triggers are off).
-    pub fn set(&self, triggers: Triggers) -> Result<(), String> {
+    pub fn set(&self, triggers: Triggers) -> Result<(), InvalidSetting> {
         triggers.validate()?;
         *self.triggers.write().unwrap_or_else(|p| p.into_inner()) = triggers;
         Ok(())
@@ -279,6 +283,7 @@ mod tests {
             chaos
                 .set(triggers)
                 .unwrap_err()
+                .message
                 .contains("Data: error code 250")
         );
         triggers.data = Trigger {

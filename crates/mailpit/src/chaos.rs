@@ -25,7 +25,7 @@ pub(crate) async fn set_chaos(State(state): State<AppState>, body: Bytes) -> Res
         serde_json::from_slice::<Triggers>(&body).map_err(|e| format!("invalid triggers: {e}"))
     };
     let before = state.chaos.get();
-    match triggers.and_then(|t| state.chaos.set(t).map(|()| t)) {
+    match triggers.and_then(|t| state.chaos.set(t).map(|()| t).map_err(|e| e.message)) {
         Ok(triggers) => {
             let ports = &*state.ports;
             switchboard_mail::announce_chaos(&state.events, ports, before, triggers, "replaced");

@@ -412,7 +412,7 @@ pub(crate) async fn wait(
     let timeout = match params.get("timeout") {
         None => DEFAULT_WAIT.min(max),
         Some(text) => switchboard_web::params::duration("timeout", text, max, "[http] max_wait")
-            .map_err(bad_request)?,
+            .map_err(|e| bad_request(e.to_string()))?,
     };
     match state.mail.wait_for(&query, timeout).await {
         Some(m) => Ok(Json(MessageSummary::from(m.as_ref()))),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_core::{EventBus, PortDirectory};
+use switchboard_core::{EventBus, InvalidSetting, PortDirectory};
 use switchboard_mail::{Chaos, MailStore};
 
 use crate::thumbnail::Thumbnails;
@@ -40,9 +40,12 @@ impl Default for MailpitSettings {
 
 impl MailpitSettings {
     /// Check the values that cannot be expressed by their types; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.thumbnails_at_once == 0 {
-            return Err("thumbnails_at_once must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "thumbnails_at_once",
+                "thumbnails_at_once must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{
-    BoxError, Cidr, Conn, Event, EventBus, InvalidRow, PortName, RowKeys, Service, ServiceEvent,
-    Shutdown, Tally, Target,
+    BoxError, Cidr, Conn, Event, EventBus, InvalidRow, InvalidSetting, PortName, RowKeys, Service,
+    ServiceEvent, Shutdown, Tally, Target,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,9 +56,12 @@ impl Default for ProxySettings {
 
 impl ProxySettings {
     /// Check what types cannot; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.connect_timeout.is_zero() {
-            return Err("connect_timeout must be longer than zero".into());
+            return Err(InvalidSetting::new(
+                "connect_timeout",
+                "connect_timeout must be longer than zero",
+            ));
         }
         // Only the listed entries: the default needs no checking (nor the interfaces read).
         UpstreamGuard::listed(&self.allow_upstreams).map(drop)
@@ -75,7 +78,7 @@ pub struct UpstreamGuard {
 impl UpstreamGuard {
     /// The guard `[proxy] allow_upstreams` describes; with none listed, this machine's own
     /// networks (read from its interfaces here, once).
-    pub fn from_settings(settings: &ProxySettings) -> Result<Self, String> {
+    pub fn from_settings(settings: &ProxySettings) -> Result<Self, InvalidSetting> {
         if settings.allow_upstreams.is_empty() {
             return Ok(Self {
                 ranges: own_networks(),
@@ -86,20 +89,22 @@ impl UpstreamGuard {
     }
 
     /// A guard of exactly these ranges and names; the message names a bad entry.
-    fn listed(entries: &[String]) -> Result<Self, String> {
+    fn listed(entries: &[String]) -> Result<Self, InvalidSetting> {
         let (mut ranges, mut names) = (Vec::new(), Vec::new());
         for entry in entries {
             let looks_like_address = entry.contains('/') || entry.parse::<IpAddr>().is_ok();
             match looks_like_address {
-                true => ranges.push(
-                    entry
-                        .parse::<Cidr>()
-                        .map_err(|e| format!("allow_upstreams: {e}"))?,
-                ),
+                true => ranges.push(entry.parse::<Cidr>().map_err(|e| {
+                    InvalidSetting::new("allow_upstreams", format!("allow_upstreams: {e}"))
+                })?),
                 false if is_host_name(entry) => names.push(entry.to_ascii_lowercase()),
                 false => {
-                    return Err(format!(
-                        "allow_upstreams: {entry:?} is neither an address range nor a host name"
+                    return Err(InvalidSetting::new(
+                        "allow_upstreams",
+                        format!(
+                            "allow_upstreams: {entry:?} is neither an address range nor a host \
+                             name"
+                        ),
                     ));
                 }
             }
@@ -109,7 +114,7 @@ impl UpstreamGuard {
 
     /// Whether `address` (`host:port`) may be reached: a listed name, or every address the
     /// name resolves to in an allowed range. The error names the setting.
-    pub async fn check(&self, address: &str) -> Result<Vec<SocketAddr>, String> {
+    pub async fn check(&self, address: &str) -> Result<Vec<SocketAddr>, UpstreamError> {
         let resolved = resolve(address).await?;
         self.admit(address, resolved)
     }
@@ -117,7 +122,11 @@ impl UpstreamGuard {
     /// Whether `address` may be reached at what it resolved to: the proxy then connects to
     /// exactly these addresses, so a name cannot be checked at one and connect to another.
     /// A name of several addresses passes only if every one of them does.
-    fn admit(&self, address: &str, resolved: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    fn admit(
+        &self,
+        address: &str,
+        resolved: Vec<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, UpstreamError> {
         let host = host_of(address);
         if self.names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
             return Ok(resolved);
@@ -126,11 +135,10 @@ impl UpstreamGuard {
             .iter()
             .find(|a| !self.ranges.iter().any(|r| r.contains(a.ip())))
         {
-            Some(outside) => Err(format!(
-                "upstream {address} ({}) is not in [proxy] allow_upstreams, which limits where \
-                 proxies made through the API may connect",
-                outside.ip()
-            )),
+            Some(outside) => Err(UpstreamError::NotAllowed {
+                address: address.to_owned(),
+                ip: outside.ip(),
+            }),
             None => Ok(resolved),
         }
     }
@@ -201,7 +209,7 @@ impl RowKeys for ProxyRow {
 }
 
 /// Check that `address` is `host:port`; the message says what is wrong.
-pub fn parse_upstream(address: &str) -> Result<(), String> {
+fn parse_upstream(address: &str) -> Result<(), String> {
     let Some((host, port)) = address.rsplit_once(':') else {
         return Err(format!(
             "upstream {address:?} needs a port: write host:port"
@@ -215,15 +223,45 @@ pub fn parse_upstream(address: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(address: &str) -> Result<Vec<SocketAddr>, UpstreamError> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host(address)
         .await
-        .map_err(|e| format!("upstream {address} cannot be resolved: {e}"))?
+        .map_err(|source| UpstreamError::Unresolved {
+            address: address.to_owned(),
+            source,
+        })?
         .collect();
     match found.is_empty() {
-        true => Err(format!("upstream {address} resolves to no address")),
+        true => Err(UpstreamError::NoAddress(address.to_owned())),
         false => Ok(found),
     }
+}
+
+/// Why a proxy cannot reach its upstream, before it even tries to connect.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream {address} cannot be resolved: {source}")]
+    Unresolved {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("upstream {0} resolves to no address")]
+    NoAddress(String),
+    #[error("upstream {0} refused the connection")]
+    Refused(String),
+    #[error("upstream {address}: {source}")]
+    Failed {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("upstream {address} did not accept within {after:?} ([proxy] connect_timeout)")]
+    Timeout { address: String, after: Duration },
+    /// A proxy made through the API may not connect there.
+    #[error(
+        "upstream {address} ({ip}) is not in [proxy] allow_upstreams, which limits where \
+         proxies made through the API may connect"
+    )]
+    NotAllowed { address: String, ip: IpAddr },
 }
 
 /// One `proxy` row's service.
@@ -254,11 +292,12 @@ impl ProxyService {
     }
 
     /// A connection to the upstream, or why there is none.
-    async fn connect(&self) -> Result<TcpStream, String> {
+    async fn connect(&self) -> Result<TcpStream, UpstreamError> {
         let addrs = match &self.guard {
             Some(guard) => guard.check(&self.upstream).await?,
             None => resolve(&self.upstream).await?,
         };
+        let address = || self.upstream.clone();
         let attempt = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addrs[..]));
         match attempt.await {
             Ok(Ok(stream)) => {
@@ -266,13 +305,16 @@ impl ProxyService {
                 Ok(stream)
             }
             Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Err(format!("upstream {} refused the connection", self.upstream))
+                Err(UpstreamError::Refused(address()))
             }
-            Ok(Err(error)) => Err(format!("upstream {}: {error}", self.upstream)),
-            Err(_) => Err(format!(
-                "upstream {} did not accept within {:?} ([proxy] connect_timeout)",
-                self.upstream, self.connect_timeout
-            )),
+            Ok(Err(source)) => Err(UpstreamError::Failed {
+                address: address(),
+                source,
+            }),
+            Err(_) => Err(UpstreamError::Timeout {
+                address: address(),
+                after: self.connect_timeout,
+            }),
         }
     }
 }
@@ -432,11 +474,14 @@ mod tests {
         let guard = UpstreamGuard::listed(&["127.0.0.0/8".into(), "db.test".into()]).unwrap();
         let both = addrs(&["127.0.0.1:5432", "198.51.100.7:5432"]);
         let refused = guard.admit("cache.test:5432", both.clone()).unwrap_err();
-        assert!(refused.contains("198.51.100.7"), "{refused}");
+        assert!(refused.to_string().contains("198.51.100.7"), "{refused}");
         let local = addrs(&["127.0.0.1:5432", "127.0.0.2:5432"]);
-        assert_eq!(guard.admit("cache.test:5432", local.clone()), Ok(local));
+        assert_eq!(
+            guard.admit("cache.test:5432", local.clone()).ok(),
+            Some(local)
+        );
         // A listed name is the operator's word, wherever it resolves.
-        assert_eq!(guard.admit("DB.test:5432", both.clone()), Ok(both));
+        assert_eq!(guard.admit("DB.test:5432", both.clone()).ok(), Some(both));
     }
 
     #[test]
@@ -526,7 +571,10 @@ mod tests {
         assert!(guard.check("127.0.0.2:80").await.is_ok());
         assert!(guard.check("localhost:80").await.is_ok());
         let refused = guard.check("127.0.0.3:80").await.unwrap_err();
-        assert!(refused.contains("[proxy] allow_upstreams"), "{refused}");
+        assert!(
+            refused.to_string().contains("[proxy] allow_upstreams"),
+            "{refused}"
+        );
 
         let default = UpstreamGuard::from_settings(&ProxySettings::default()).unwrap();
         assert!(default.check("127.0.0.1:5432").await.is_ok());
@@ -542,11 +590,16 @@ mod tests {
             allow_upstreams: vec!["not a host!".into()],
             ..ProxySettings::default()
         };
-        assert!(bad.validate().unwrap_err().contains("not a host!"));
+        assert!(bad.validate().unwrap_err().message.contains("not a host!"));
         let zero = ProxySettings {
             connect_timeout: Duration::ZERO,
             ..ProxySettings::default()
         };
-        assert!(zero.validate().unwrap_err().starts_with("connect_timeout"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .message
+                .starts_with("connect_timeout")
+        );
     }
 }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_core::InvalidSetting;
 use switchboard_mail::Triggers;
 
 /// Limits, timeouts and policies of the SMTP service: the `[smtp]` table.
@@ -70,15 +71,23 @@ impl Default for SmtpSettings {
 
 impl SmtpSettings {
     /// Check the values that cannot be expressed by their types; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_recipients == 0 {
-            return Err("max_recipients must be at least 1".into());
-        }
-        if self.max_errors == 0 {
-            return Err("max_errors must be at least 1".into());
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (key, below) in [
+            ("max_recipients", self.max_recipients == 0),
+            ("max_errors", self.max_errors == 0),
+        ] {
+            if below {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{key} must be at least 1"),
+                ));
+            }
         }
         if self.max_line_bytes < 3 {
-            return Err("max_line_bytes must be at least 3".into());
+            return Err(InvalidSetting::new(
+                "max_line_bytes",
+                "max_line_bytes must be at least 3",
+            ));
         }
         for (key, value) in [
             ("command_timeout", self.command_timeout),
@@ -86,7 +95,10 @@ impl SmtpSettings {
             ("handshake_timeout", self.handshake_timeout),
         ] {
             if value.is_zero() {
-                return Err(format!("{key} must be longer than zero"));
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{key} must be longer than zero"),
+                ));
             }
         }
         Ok(())

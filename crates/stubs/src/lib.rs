@@ -41,6 +41,7 @@ pub use matcher::{Mismatches, Request, RequestPattern, distance, json_equal};
 pub use response::{BodySource, Distribution, Fault, ResponseDef};
 
 use journal::Journal;
+use switchboard_core::InvalidSetting;
 
 /// The state every scenario starts in, as in WireMock.
 pub const STARTED: &str = "Started";
@@ -98,7 +99,7 @@ impl Default for StubsSettings {
 
 impl StubsSettings {
     /// Check what types cannot; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         for (key, value) in [
             ("max_journal", self.max_journal as u64),
             ("max_journal_bytes", self.max_journal_bytes as u64),
@@ -107,21 +108,30 @@ impl StubsSettings {
             ("max_json_comparisons", self.max_json_comparisons),
         ] {
             if value == 0 {
-                return Err(format!("{key} must be at least 1"));
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{key} must be at least 1"),
+                ));
             }
         }
         if self.max_regex_nesting > MAX_NESTING {
-            return Err(format!(
-                "max_regex_nesting = {} is above {MAX_NESTING}, the most the parser's stack \
-                 allows",
-                self.max_regex_nesting
+            return Err(InvalidSetting::new(
+                "max_regex_nesting",
+                format!(
+                    "max_regex_nesting = {} is above {MAX_NESTING}, the most the parser's stack \
+                     allows",
+                    self.max_regex_nesting
+                ),
             ));
         }
         if self.max_jsonpath_depth > MAX_JSONPATH_DEPTH {
-            return Err(format!(
-                "max_jsonpath_depth = {} is above {MAX_JSONPATH_DEPTH}, the most the parser's \
-                 stack allows",
-                self.max_jsonpath_depth
+            return Err(InvalidSetting::new(
+                "max_jsonpath_depth",
+                format!(
+                    "max_jsonpath_depth = {} is above {MAX_JSONPATH_DEPTH}, the most the \
+                     parser's stack allows",
+                    self.max_jsonpath_depth
+                ),
             ));
         }
         Ok(())
@@ -272,6 +282,24 @@ impl std::fmt::Display for MatcherFailed {
 
 impl std::error::Error for MatcherFailed {}
 
+/// Why the stubs could not do what was asked. Each variant's message is whole, naming the
+/// field, the file or the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum StubsError {
+    /// A stub or a request pattern that cannot work (WireMock answers 422).
+    #[error("{0}")]
+    Invalid(String),
+    /// A mapping of the stubs directory that cannot be used, with `[stubs] strict`.
+    #[error("{0} ([stubs] strict = true)")]
+    Strict(String),
+    /// No `[stubs] dir` to read a body from or save the mappings in.
+    #[error("{0}")]
+    NoDir(String),
+    /// Reading or writing the stubs directory failed.
+    #[error("{0}")]
+    Files(String),
+}
+
 impl std::fmt::Debug for Stubs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stubs")
@@ -302,8 +330,8 @@ impl Stubs {
 
     /// A request pattern (`POST /__admin/requests/find`, `count`), checked against the
     /// limits.
-    pub fn pattern(&self, json: &Value) -> Result<RequestPattern, String> {
-        RequestPattern::parse(json, &self.0.limits)
+    pub fn pattern(&self, json: &Value) -> Result<RequestPattern, StubsError> {
+        RequestPattern::parse(json, &self.0.limits).map_err(StubsError::Invalid)
     }
 
     /// Run `work` on the matching thread and wait for its answer. One thread for every
@@ -356,14 +384,14 @@ impl Stubs {
 
     /// Stubs from `settings.dir`'s `mappings/` (none without a directory). A file that
     /// cannot be read is an error with `strict`, else one of the returned warnings.
-    pub fn load(settings: StubsSettings) -> Result<(Self, Vec<String>), String> {
+    pub fn load(settings: StubsSettings) -> Result<(Self, Vec<String>), StubsError> {
         let stubs = Self::new(settings);
         let warnings = stubs.load_files()?;
         Ok((stubs, warnings))
     }
 
     /// (Re)load the directory's mappings in place of the current ones.
-    fn load_files(&self) -> Result<Vec<String>, String> {
+    fn load_files(&self) -> Result<Vec<String>, StubsError> {
         let Some(dir) = &self.0.settings.dir else {
             self.state().stubs.clear();
             return Ok(Vec::new());
@@ -372,7 +400,7 @@ impl Stubs {
         if self.0.settings.strict
             && let Some(first) = warnings.first()
         {
-            return Err(format!("{first} ([stubs] strict = true)"));
+            return Err(StubsError::Strict(first.clone()));
         }
         let mut state = self.state();
         state.stubs.clear();
@@ -386,7 +414,7 @@ impl Stubs {
                     ..stub
                 }),
                 Err(e) if self.0.settings.strict => {
-                    return Err(format!("{}: {e} ([stubs] strict = true)", path.display()));
+                    return Err(StubsError::Strict(format!("{}: {e}", path.display())));
                 }
                 Err(e) => warnings.push(format!("{}: {e}", path.display())),
             }
@@ -400,19 +428,20 @@ impl Stubs {
 
     /// The stubs directory's body file `name` (`__files/name`), if it is inside `__files/`
     /// once every symlink is followed.
-    pub fn body_file(&self, name: &str) -> Result<Vec<u8>, String> {
+    pub fn body_file(&self, name: &str) -> Result<Vec<u8>, StubsError> {
         let Some(dir) = &self.0.settings.dir else {
-            return Err(format!(
+            return Err(StubsError::NoDir(format!(
                 "bodyFileName \"{name}\": no [stubs] dir is configured"
-            ));
+            )));
         };
-        files::read_body(dir, name)
+        files::read_body(dir, name).map_err(StubsError::Files)
     }
 
     /// Add a stub; the answer is its JSON, with its id.
-    pub fn add(&self, json: Value) -> Result<Value, String> {
+    pub fn add(&self, json: Value) -> Result<Value, StubsError> {
         let mut state = self.state();
-        let stub = Stub::parse(json, state.next_serial, &self.0.limits)?;
+        let stub =
+            Stub::parse(json, state.next_serial, &self.0.limits).map_err(StubsError::Invalid)?;
         state.next_serial += 1;
         state.stubs.retain(|s| s.id != stub.id);
         let json = Value::clone(&stub.json);
@@ -439,7 +468,7 @@ impl Stubs {
     }
 
     /// Replace the stub `id` (none: there is no such stub).
-    pub fn replace(&self, id: &str, mut json: Value) -> Result<Option<Value>, String> {
+    pub fn replace(&self, id: &str, mut json: Value) -> Result<Option<Value>, StubsError> {
         if let Some(object) = json.as_object_mut() {
             object.insert("id".into(), Value::String(id.to_owned()));
         }
@@ -447,7 +476,8 @@ impl Stubs {
         let Some(at) = state.stubs.iter().position(|s| s.id == id) else {
             return Ok(None);
         };
-        let stub = Stub::parse(json, state.stubs[at].serial, &self.0.limits)?;
+        let stub = Stub::parse(json, state.stubs[at].serial, &self.0.limits)
+            .map_err(StubsError::Invalid)?;
         let json = Value::clone(&stub.json);
         state.stubs[at] = stub;
         Ok(Some(json))
@@ -466,15 +496,17 @@ impl Stubs {
     }
 
     /// Back to the directory's mappings (none without one).
-    pub fn reset_mappings(&self) -> Result<Vec<String>, String> {
+    pub fn reset_mappings(&self) -> Result<Vec<String>, StubsError> {
         self.load_files()
     }
 
     /// Write every stub not in the directory yet to its `mappings/`, one file each (named
     /// by id); how many.
-    pub fn save(&self) -> Result<usize, String> {
+    pub fn save(&self) -> Result<usize, StubsError> {
         let Some(dir) = &self.0.settings.dir else {
-            return Err("no [stubs] dir is configured to save the mappings in".into());
+            return Err(StubsError::NoDir(
+                "no [stubs] dir is configured to save the mappings in".into(),
+            ));
         };
         let mut state = self.state();
         let unsaved: Vec<(String, Value)> = state
@@ -483,7 +515,7 @@ impl Stubs {
             .filter(|s| !s.persisted)
             .map(|s| (s.id.clone(), Value::clone(&s.json)))
             .collect();
-        files::write_mappings(dir, &unsaved)?;
+        files::write_mappings(dir, &unsaved).map_err(StubsError::Files)?;
         for stub in &mut state.stubs {
             stub.persisted = true;
         }
@@ -492,7 +524,7 @@ impl Stubs {
 
     /// Everything back as it started: the directory's stubs, every scenario `Started`, an
     /// empty journal.
-    pub fn reset(&self) -> Result<Vec<String>, String> {
+    pub fn reset(&self) -> Result<Vec<String>, StubsError> {
         let warnings = self.load_files()?;
         let mut state = self.state();
         state.scenarios.clear();

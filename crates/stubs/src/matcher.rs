@@ -373,7 +373,7 @@ pub fn distance(missed: &Mismatches) -> usize {
 
 impl RequestPattern {
     /// Check a `request` object against `limits`; the error names the field.
-    pub fn parse(value: &Value, limits: &Limits) -> Result<Self, String> {
+    pub(crate) fn parse(value: &Value, limits: &Limits) -> Result<Self, String> {
         let empty = Map::new();
         let object = match value {
             Value::Object(object) => object,

@@ -64,7 +64,7 @@ impl Fault {
 
 impl ResponseDef {
     /// Check a `response` object; the error names the field.
-    pub fn parse(value: &Value) -> Result<Self, String> {
+    pub(crate) fn parse(value: &Value) -> Result<Self, String> {
         let empty = serde_json::Map::new();
         let object = match value {
             Value::Object(object) => object,

@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchboard_core::{
-    ControlError, DatagramService, EventBus, EventKind, PortDirectory, PortStatus, Protocol,
-    Service,
+    BoxError, ControlError, DatagramService, EventBus, EventKind, PortDirectory, PortStatus,
+    Protocol, Service,
 };
 use switchboard_faults::{Toxic, ToxicControl};
 use tokio::sync::{mpsc, oneshot};
@@ -36,8 +36,8 @@ use crate::port::{Origin, Port, PortSpec};
 /// supervisor asks it when a port is added while it runs.
 pub trait ServiceFactory: Send + 'static {
     /// The service `row` names, or why there is none (unknown, or it needs a certificate
-    /// that was not loaded), in words for the caller.
-    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, String>;
+    /// that was not loaded): the app's own error, told to the caller in its words.
+    fn service(&mut self, row: &PortSpec) -> Result<Arc<dyn Service>, BoxError>;
 }
 
 /// Which service answers each port, by port number and protocol: built by the app once the
@@ -504,7 +504,11 @@ impl Listeners {
         };
         let service = match row.service {
             crate::BLACKHOLE => Answerer::Nobody,
-            _ => Answerer::Connections(self.factory.service(&row).map_err(ControlError::Invalid)?),
+            _ => Answerer::Connections(
+                self.factory
+                    .service(&row)
+                    .map_err(|e| ControlError::Invalid(e.to_string()))?,
+            ),
         };
         let port = Arc::new(Port::new(
             spec,

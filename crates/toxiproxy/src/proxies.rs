@@ -301,7 +301,7 @@ pub(crate) async fn add_toxic(
     body: Bytes,
 ) -> Answer {
     let port = find(&state, &name)?.port;
-    let toxic = toxic_of(&body).map_err(ApiError::bad)?;
+    let toxic = toxic_of(&body).map_err(|e| ApiError::bad(e.0))?;
     Ok(Json(state.toxics.add_toxic(port, toxic)?).into_response())
 }
 

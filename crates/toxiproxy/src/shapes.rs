@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use switchboard_core::ControlError;
-use switchboard_faults::{Toxic, ToxicSpec};
+use switchboard_faults::{InvalidToxic, Toxic, ToxicSpec};
 
 /// An error in Toxiproxy's shape: `{"error": "…", "status": 404}`.
 pub fn error(status: StatusCode, message: String) -> Response {
@@ -32,12 +32,12 @@ pub fn status_of(e: &ControlError) -> StatusCode {
 }
 
 /// A toxic in Toxiproxy's JSON (plus `first` and `duration`), checked.
-pub fn toxic_of(body: &[u8]) -> Result<Toxic, String> {
+pub fn toxic_of(body: &[u8]) -> Result<Toxic, InvalidToxic> {
     let json: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    serde_json::from_value::<ToxicSpec>(json)
-        .map_err(|e| format!("bad request body: {e}"))
-        .and_then(Toxic::from_spec)
+    let spec =
+        serde_json::from_value::<ToxicSpec>(json).map_err(|e| format!("bad request body: {e}"))?;
+    Toxic::from_spec(spec)
 }
 
 /// The Toxiproxy API version whose routes and shapes this answers with.

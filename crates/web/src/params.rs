@@ -7,12 +7,11 @@ use std::time::Duration;
 
 /// The time `text` gives for the parameter `name`: seconds (`2`, `0.5`) or with a unit
 /// (`500ms`, `1m`), at most `max`, whose config key is `key` (`[http] max_delay`).
-pub fn duration(name: &str, text: &str, max: Duration, key: &str) -> Result<Duration, String> {
-    let over = || {
-        format!(
-            "{name}={text}: at most {} (the cap is {key})",
-            humantime::format_duration(max)
-        )
+pub fn duration(name: &str, text: &str, max: Duration, key: &str) -> Result<Duration, BadDuration> {
+    let over = || BadDuration::OverMax {
+        given: given(name, text),
+        max: humantime::format_duration(max).to_string(),
+        key: key.to_owned(),
     };
     match text.parse::<f64>() {
         // Compared as seconds before it is a Duration, which 1e308 seconds cannot be.
@@ -22,18 +21,40 @@ pub fn duration(name: &str, text: &str, max: Duration, key: &str) -> Result<Dura
                 false => Err(over()),
             }
         }
-        Ok(_) => Err(format!(
-            "{name}={text}: give a time of 0 or more, such as 2, 0.5 or 500ms"
-        )),
+        Ok(_) => Err(BadDuration::Negative(given(name, text))),
         Err(_) => match humantime::parse_duration(text) {
             Ok(time) if time <= max => Ok(time),
             Ok(_) => Err(over()),
             // humantime's own error says what is wrong (an unknown unit, a number too big).
-            Err(e) => Err(format!(
-                "{name}={text}: {e}; give seconds, such as 2 or 0.5, or a unit, as in 500ms"
-            )),
+            Err(e) => Err(BadDuration::Unreadable {
+                given: given(name, text),
+                reason: e.to_string(),
+            }),
         },
     }
+}
+
+/// `name=text`, as a message quotes the parameter.
+fn given(name: &str, text: &str) -> String {
+    format!("{name}={text}")
+}
+
+/// Why a time a request gives cannot be used; each message quotes it as `name=text`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadDuration {
+    /// Longer than the setting `key` allows.
+    #[error("{given}: at most {max} (the cap is {key})")]
+    OverMax {
+        given: String,
+        max: String,
+        key: String,
+    },
+    /// Below zero, or not a number at all (`NaN`, `inf`).
+    #[error("{0}: give a time of 0 or more, such as 2, 0.5 or 500ms")]
+    Negative(String),
+    /// Neither seconds nor a time with a unit.
+    #[error("{given}: {reason}; give seconds, such as 2 or 0.5, or a unit, as in 500ms")]
+    Unreadable { given: String, reason: String },
 }
 
 #[cfg(test)]
@@ -43,7 +64,7 @@ mod tests {
     const MAX: Duration = Duration::from_secs(10);
 
     fn read(text: &str) -> Result<Duration, String> {
-        duration("delay", text, MAX, "[http] max_delay")
+        duration("delay", text, MAX, "[http] max_delay").map_err(|e| e.to_string())
     }
 
     #[test]

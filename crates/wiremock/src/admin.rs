@@ -8,11 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use switchboard_stubs::StubsError;
+
 use crate::errors::{invalid, matcher_failed, not_found};
 use crate::state::AppState;
 
-fn json_body(body: &Bytes) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))
+fn json_body(body: &Bytes) -> Result<Value, StubsError> {
+    serde_json::from_slice(body)
+        .map_err(|e| StubsError::Invalid(format!("the body is not JSON: {e}")))
 }
 
 pub(crate) async fn list_mappings(State(state): State<AppState>) -> Json<Value> {

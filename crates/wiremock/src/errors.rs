@@ -4,13 +4,13 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use switchboard_stubs::MatcherFailed;
+use switchboard_stubs::{MatcherFailed, StubsError};
 
 /// An admin error in WireMock's shape: `{"errors": [{"code": 10, "title": "…"}]}`.
-pub(crate) fn invalid(message: String) -> Response {
+pub(crate) fn invalid(error: StubsError) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({"errors": [{"code": 10, "title": message}]})),
+        Json(json!({"errors": [{"code": 10, "title": error.to_string()}]})),
     )
         .into_response()
 }

@@ -112,7 +112,7 @@ async fn close(
                         format!("for={text}: give a time above zero, such as 5s or 500ms"),
                     );
                 }
-                Err(why) => return error(StatusCode::BAD_REQUEST, why),
+                Err(why) => return error(StatusCode::BAD_REQUEST, why.to_string()),
             };
             state.shared.control.close_port_for(port, after).await
         }
@@ -194,7 +194,7 @@ async fn add_toxic(State(state): State<AppState>, Path(port): Path<u16>, body: B
             Ok(toxic) => Json(toxic).into_response(),
             Err(e) => failed(e),
         },
-        Err(message) => error(StatusCode::BAD_REQUEST, message),
+        Err(invalid) => error(StatusCode::BAD_REQUEST, invalid.0),
     }
 }
 
