@@ -249,3 +249,173 @@ fn the_shipped_config_files_parse() {
         assert_eq!(found, services, "{path}");
     }
 }
+
+/// The source files of a crate's `src/` that are modules of it: every `.rs` file but the
+/// crate root and test modules, as its lib doc names them (`routes/page.rs`; a directory's
+/// `mod.rs` as the directory, `event/`).
+fn module_files(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".rs") || ["lib.rs", "main.rs", "tests.rs"].contains(&name.as_str())
+            {
+                continue;
+            }
+            found.push(match relative.strip_suffix("mod.rs") {
+                Some(dir) => dir.to_owned(),
+                None => relative,
+            });
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_crates_lib_doc_names_each_of_its_modules() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        let root_file = ["lib.rs", "main.rs"]
+            .iter()
+            .map(|f| src.join(f))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{} has no lib.rs or main.rs", src.display()));
+        let doc: String = std::fs::read_to_string(&root_file)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for module in module_files(&src) {
+            if !doc.contains(&format!("`{module}`")) {
+                missing.push(format!("{}: {module}", root_file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "modules their crate's doc (its Layout) does not name, as `path.rs`: {missing:#?}"
+    );
+}
+
+#[test]
+fn every_file_the_architecture_map_names_exists() {
+    let map = read("docs/ARCHITECTURE.md");
+    let missing: Vec<&str> = map
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.starts_with("crates/") && !span.contains(' '))
+        .filter(|path| !root().join(path).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md names files that are not there: {missing:?}"
+    );
+}
+
+/// The fenced code blocks of a Markdown page, each with what its fence line says.
+fn code_blocks(page: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in page.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.to_owned(), String::new())),
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some((_, text)), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// docs/ARCHITECTURE.md's "Adding a service" shows the whole of adding qotd: its crate's two
+/// files, as they are, and one line in each of three files. If adding it had needed more,
+/// the other file would name it too.
+#[test]
+fn the_worked_example_of_adding_a_service_is_the_code_and_all_of_it() {
+    let map = read("docs/ARCHITECTURE.md");
+    let section = map
+        .split("## Adding a service")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/ARCHITECTURE.md has a section \"Adding a service\"");
+    let blocks = code_blocks(section);
+    for file in ["crates/qotd/Cargo.toml", "crates/qotd/src/lib.rs"] {
+        let text = read(file);
+        assert!(
+            blocks.iter().any(|(_, block)| *block == text),
+            "the worked example does not show {file} as it is"
+        );
+    }
+    // Every other line the example shows is in a file of the workspace, word for word.
+    let outside = [
+        (
+            "Cargo.toml",
+            "switchboard-qotd = { path = \"crates/qotd\" }",
+        ),
+        ("crates/app/Cargo.toml", "switchboard-qotd.workspace = true"),
+        ("crates/app/src/services.rs", "Entry { name: \"qotd\","),
+    ];
+    for (file, line) in outside {
+        let shown = blocks.iter().find(|(_, block)| block.contains(line));
+        let shown = shown.unwrap_or_else(|| panic!("the example does not show {line:?}"));
+        let shown_line = shown.1.lines().find(|l| l.contains(line)).unwrap();
+        assert!(
+            read(file).lines().any(|l| l == shown_line),
+            "{file} does not have the line the example shows: {shown_line:?}"
+        );
+    }
+    // And nothing else in the code names it.
+    let mut named = Vec::new();
+    let mut dirs = vec![root().join("crates"), root().join("bench")];
+    let mut files = vec![root().join("Cargo.toml")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.ends_with("crates/qotd") || path.ends_with("target") {
+                continue;
+            }
+            match path.is_dir() {
+                true => dirs.push(path),
+                false => files.push(path),
+            }
+        }
+    }
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // not text
+        };
+        for line in text
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().contains("qotd"))
+        {
+            let listed = outside
+                .iter()
+                .any(|(file, shown)| path.ends_with(file) && line.contains(shown));
+            if !listed {
+                named.push(format!("{}: {line}", path.display()));
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "adding qotd touched more than the example shows: {named:#?}"
+    );
+}

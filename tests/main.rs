@@ -28,6 +28,7 @@ mod mailpit;
 mod modules;
 mod probe;
 mod proxy;
+mod qotd;
 mod runtime_ports;
 mod shutdown;
 mod site;

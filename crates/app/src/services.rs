@@ -84,6 +84,7 @@ const SERVICES: &[Entry] = &[
     Entry { name: "toxiproxy", uses_tls: false, keys: None, build: toxiproxy, udp: None },
     Entry { name: "stubs", uses_tls: false, keys: Some(keys::<StubsRow>("stubs rows; for HTTP inside TLS use the https service")), build: stubs, udp: None },
     Entry { name: "exec",  uses_tls: false, keys: Some(keys::<Program>("exec rows (a program on a port)")), build: exec, udp: None },
+    Entry { name: "qotd",  uses_tls: false, keys: Some(keys::<switchboard_qotd::QotdRow>("qotd rows")), build: |_, row| Ok(Arc::new(switchboard_qotd::QotdService::new(row_keys(row)?))), udp: None },
 ];
 
 /// How the app reads the keys a service's rows have of their own, for the service's type.

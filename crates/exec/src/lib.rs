@@ -19,7 +19,15 @@
 //!   and the program reaped when its connection ends: no zombies, no orphans.
 //! - Limits: the row's `max_connections`, `max_per_source` and `max_rate` (xinetd's
 //!   `instances`, `per_source` and `cps`) hold for programs as for any connection; each
-//!   program gets rlimits for CPU seconds, memory and open files ([`limits`]).
+//!   program gets rlimits for CPU seconds, memory and open files (`limits.rs`).
+//!
+//! # Layout
+//!
+//! - `program.rs`: [`Program`], an exec row's own keys: the command and its limits.
+//! - `limits.rs`: [`RunAs`], the user programs run as, their rlimits and seccomp filter.
+//! - `events.rs`: [`ProgramStarted`] and [`ProgramExited`], what a row tells of its programs.
+//! - `error.rs`: [`ExecError`], why a row's service cannot be built.
+//! - `lib.rs` (this file): [`ExecService`]: a program per connection, relayed and reaped.
 
 use std::convert::Infallible;
 use std::process::Stdio;

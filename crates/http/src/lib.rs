@@ -1,4 +1,9 @@
-//! switchboard's HTTP service: the page, the JSON APIs and httpbin-style endpoints.
+//! switchboard's HTTP service: serving, the guard, the page, the control API and the live
+//! events; and, mounted on the same router, the products that answer as other tools do —
+//! httpbin (`switchboard-httpbin`), Mailpit's API and mailbox (`switchboard-mailpit`),
+//! Toxiproxy's API (`switchboard-toxiproxy`) and WireMock's (`switchboard-wiremock`). Each
+//! product owns its routes and their state; this crate decides which path goes where and
+//! what guards it.
 //!
 //! The supervisor hands [`HttpService`] an accepted connection; [`HttpApp::serve`] runs
 //! hyper on it with the [`axum`] router. The https service wraps the same [`HttpApp`] in TLS,
@@ -6,23 +11,21 @@
 //!
 //! # Layout
 //!
-//! - `settings.rs`: [`HttpSettings`], the `[http]` limits and timeouts.
+//! - `settings.rs`: [`HttpSettings`], the `[http]` connection clocks and limits, and
+//!   [`ControlSettings`], `[control]`.
+//! - `state.rs`: [`Shared`] (what the app shows and controls, owned elsewhere),
+//!   [`Products`] (the products it mounts) and what its handlers share.
+//! - `hosts.rs`: the names switchboard answers to on its state routes.
 //! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown,
 //!   and a protocol the connection switched to (a WebSocket) run in its own task.
-//! - `routes/`: the router (`mod.rs`: which routes read or change state, behind the guard)
-//!   and its handlers:
-//!   - `site.rs`: the guard against cross-site requests and DNS rebinding;
-//!   - `info.rs`, `page.rs`: health, `/whoami`, `/api/ports`, the building directory;
-//!   - `httpbin/`: httpbin's endpoints, answered as httpbin.org answers (CORS on these
-//!     alone): `mod.rs` the echoes and the router, then one file per group (`methods.rs`,
-//!     `auth.rs`, `redirect.rs`, `cookies.rs`, `content.rs`, `image.rs`, `caching.rs`,
-//!     `stream.rs`);
-//!   - `control.rs`: closing and opening ports, toxics, reset, chaos;
-//!   - `mail.rs`, `send.rs`, `view.rs`, `thumbnail.rs`: the Mailpit-shaped mail API, its
-//!     send API, the `/view/` pages, and thumbnails (decoded within a byte limit, made once);
-//!   - `params.rs`: durations from a request, checked against their maximum;
-//!   - `live.rs`, `mailpit_events.rs`: `/api/events` (server-sent events, or Mailpit's
-//!     events on a WebSocket), `/metrics`, the mailbox page and the pages' assets.
+//! - `routes/`: the router (`mod.rs`: which routes read or change state, behind the guard;
+//!   where each product's routes are mounted) and this crate's own handlers:
+//!   - `routes/site.rs`: the guard against cross-site requests and DNS rebinding;
+//!   - `routes/info.rs`: health, `/whoami`, `/api/ports`;
+//!   - `routes/page.rs`: the building directory, `GET /`;
+//!   - `routes/knock.rs`: knocking on a door of the page's picture;
+//!   - `routes/control.rs`: adding, closing and opening ports, toxics, reset;
+//!   - `routes/live.rs`: `/api/events` (server-sent events), `/metrics`, the page's assets.
 
 mod hosts;
 mod routes;

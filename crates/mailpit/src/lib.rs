@@ -20,6 +20,7 @@
 //! - `chaos.rs`: `GET` and `PUT /api/v1/chaos`.
 //! - `events.rs`: Mailpit's events on a WebSocket at `/api/events`.
 //! - `mailbox.rs`: the mailbox page and its assets.
+//! - `fuzzing.rs`: the send API's parser, reached without a server, for the fuzz targets.
 //! - `lib.rs` (this file): which path goes to which handler.
 
 mod chaos;

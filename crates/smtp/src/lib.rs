@@ -10,6 +10,7 @@
 //! - `reply.rs`: reply codes and their wording.
 //! - `settings.rs`: [`SmtpSettings`], the `[smtp]` table.
 //! - `chaos.rs`: firing Mailpit's chaos triggers (kept in the mail crate).
+//! - `fuzzing.rs`: entry points of the fuzz targets (a session on arbitrary bytes).
 
 mod chaos;
 mod codec;

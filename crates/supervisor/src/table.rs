@@ -181,7 +181,7 @@ impl PortTable {
     }
 }
 
-/// What the app's control ([`PortControl`]) does to the table.
+/// What the app's control ([`PortControl`](switchboard_core::PortControl)) does to the table.
 impl PortTable {
     /// Close a port's listeners: new connections are refused from now on; open ones go on.
     pub async fn close_port(&self, number: u16) -> Result<(), ControlError> {

@@ -1,6 +1,10 @@
 //! The `switchboard` command: parse the command line, set up logging, and hand over to the
 //! app (`switchboard-app`), which wires the services to the supervisor. Everything
 //! interesting lives in the library crates; see docs/ARCHITECTURE.md.
+//!
+//! Layout: `main.rs` (this file) the commands and their flags, and logging's set-up;
+//! `log_text.rs` and `log_json.rs` the two log formats' writers; `ports.rs` the
+//! `switchboard ports` command; `signal.rs` the signals that ask switchboard to stop.
 
 use std::io::IsTerminal;
 use std::net::IpAddr;

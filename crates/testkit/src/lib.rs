@@ -11,6 +11,10 @@
 //! The stack is built by `switchboard-app`, exactly as the `switchboard` binary builds it.
 //! To run the binary itself, see [`binary`].
 //!
+//! Layout: `lib.rs` (this file) builds and runs a [`Stack`]; `binary.rs` runs the built
+//! binary as a child process; `client.rs` holds what a test's client does with a server
+//! (read until close, connect from a chosen address), each wait bounded.
+//!
 //! # Read back the mail your app sent
 //!
 //! ```
