@@ -25,28 +25,15 @@ pub(crate) async fn page() -> Response {
 }
 
 pub(crate) async fn script() -> Response {
-    asset(
+    switchboard_web::asset(
         "text/javascript; charset=utf-8",
         include_str!("../assets/mail.js"),
     )
 }
 
 pub(crate) async fn style() -> Response {
-    asset(
+    switchboard_web::asset(
         "text/css; charset=utf-8",
         include_str!("../assets/mail.css"),
     )
-}
-
-/// A page's asset, with its type.
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
 }

@@ -9,7 +9,8 @@
 //!   not sent (a stub's fault).
 //! - `websocket.rs`: the WebSocket handshake, the session then run in the connection's task.
 //! - `params.rs`: durations a request gives, checked against their maximum.
-//! - `lib.rs` (this file): [`host_of`], the server a request names.
+//! - `lib.rs` (this file): [`host_of`], the server a request names, and [`asset`], a
+//!   page's script or style served from the binary.
 
 mod conn;
 pub mod params;
@@ -18,6 +19,7 @@ pub mod websocket;
 pub use conn::{Connection, Sabotage, Upgrade};
 
 use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
 
 /// The server this request names: the `Host` header (HTTP/1.1), or the URI's authority
 /// (HTTP/2's `:authority`).
@@ -26,4 +28,18 @@ pub fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
+/// A page's script or style, embedded in the binary, served with its type: kept for five
+/// minutes, never sniffed as another type.
+pub fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -110,36 +110,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn script() -> Response {
-    asset(
+    switchboard_web::asset(
         "text/javascript; charset=utf-8",
         include_str!("../../assets/page.js"),
     )
 }
 
 async fn building() -> Response {
-    asset(
+    switchboard_web::asset(
         "text/javascript; charset=utf-8",
         include_str!("../../assets/building.js"),
     )
 }
 
 async fn style() -> Response {
-    asset(
+    switchboard_web::asset(
         "text/css; charset=utf-8",
         include_str!("../../assets/page.css"),
     )
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]
