@@ -74,7 +74,7 @@ pub enum Preset {
 }
 
 /// Everything switchboard needs to start: the port table and every service's settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub ports: Vec<PortSpec>,
     pub supervisor: SupervisorSettings,
@@ -808,9 +808,8 @@ mod tests {
             "[[port]]\nport = 8007\nservice = \"exec\"\ncommand = [\"cat\"]\ntime_limit = \"2s\"\n",
         )
         .unwrap();
-        let keys = config.ports[0].service_keys.clone();
-        let program: switchboard_exec::Program =
-            serde_json::from_value(serde_json::Value::Object(keys)).unwrap();
+        let keys = config.ports[0].keys.as_deref().unwrap();
+        let program = keys.downcast::<switchboard_exec::Program>().unwrap();
         assert_eq!(program.command, ["cat"]);
         assert_eq!(program.time_limit, std::time::Duration::from_secs(2));
         assert_eq!(

@@ -97,6 +97,21 @@ impl<'i> Shared<'i> {
         Ok(value)
     }
 
+    /// Every key nobody took yet, removed and read as JSON: a row's service's own keys,
+    /// which the service's type reads as it reads them from the control API.
+    pub(crate) fn take_rest(
+        &mut self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, KeyError> {
+        let mut table = DeTable::new();
+        for (key, value) in std::mem::take(&mut self.entries) {
+            table.insert(key, value);
+        }
+        let value = serde_json::Map::deserialize(
+            Spanned::new(self.span.clone(), table).into_deserializer(),
+        )?;
+        Ok(value)
+    }
+
     /// Where the value of `key` is in the file, whoever took it.
     pub(crate) fn span_of(&self, key: &str) -> Option<Range<usize>> {
         self.places

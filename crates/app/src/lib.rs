@@ -257,9 +257,7 @@ impl PortControl for Control {
         // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
         // checked now, and again at each connect (the row is `runtime`; a name may resolve
         // elsewhere later).
-        if spec.service == "proxy" {
-            let row: ProxyRow = serde_json::from_value(spec.service_keys.clone().into())
-                .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        if let Some(row) = spec.keys.as_deref().and_then(|k| k.downcast::<ProxyRow>()) {
             self.upstream_guard
                 .check(row.address())
                 .await

@@ -85,7 +85,7 @@ pub fn port_spec(json: Value, default_max: usize) -> Result<PortSpec, InvalidRow
             if let Some(key) = own.keys().find(|k| !mine.contains(&k.as_str())) {
                 return Err(InvalidRow::new(not_this_services(key, service, mine)));
             }
-            (keys.json)(own)?
+            (keys.read)(own)?
         }
         None => match own.keys().next() {
             Some(key) => return Err(InvalidRow::new(not_this_services(key, service, &[]))),
@@ -115,7 +115,14 @@ pub(crate) fn read_toml(table: &mut Shared<'_>) -> Result<(PortRow, Owned), KeyE
         });
     }
     let owned = match services::keys_of(service) {
-        Some(keys) => (keys.toml)(table)?,
+        Some(keys) => {
+            let own = table.take_rest()?;
+            (keys.read)(own).map_err(|e| KeyError {
+                // At the key it blames, else at the row's port.
+                span: e.key.and_then(|key| table.span_of(key)),
+                message: e.message,
+            })?
+        }
         None => Owned::default(),
     };
     Ok((row, owned))
@@ -206,7 +213,7 @@ impl PortRow {
             toxics,
             name: self.name.clone(),
             runtime: false,
-            service_keys: owned.keys,
+            keys: owned.keys,
             target: owned.target,
         })
     }

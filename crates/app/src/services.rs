@@ -10,12 +10,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 use switchboard_certs::Identity;
 use switchboard_classic::{ChargenService, DaytimeService, DiscardService, TimeService};
 use switchboard_core::{
-    BoxError, DatagramService, EventBus, InvalidRow, Protocol, RowKeys, Service, Target,
+    BoxError, DatagramService, EventBus, InvalidRow, OwnKeys, Protocol, RowKeys, Service, Target,
 };
 use switchboard_echo::EchoService;
 use switchboard_exec::{ExecService, Program};
@@ -28,7 +27,6 @@ use switchboard_supervisor::{BLACKHOLE, PortSpec, ServiceFactory, Services};
 use switchboard_wiremock::StubsRow;
 
 use crate::error::Error;
-use crate::keys::{KeyError, Shared};
 
 /// What a service may need when it is built: kept for as long as switchboard runs, since
 /// ports added at run time need their services built then.
@@ -84,7 +82,7 @@ const SERVICES: &[Entry] = &[
     Entry { name: "toxiproxy", uses_tls: false, keys: None, build: toxiproxy, udp: None },
     Entry { name: "stubs", uses_tls: false, keys: Some(keys::<StubsRow>("stubs rows; for HTTP inside TLS use the https service")), build: stubs, udp: None },
     Entry { name: "exec",  uses_tls: false, keys: Some(keys::<Program>("exec rows (a program on a port)")), build: exec, udp: None },
-    Entry { name: "qotd",  uses_tls: false, keys: Some(keys::<switchboard_qotd::QotdRow>("qotd rows")), build: |_, row| Ok(Arc::new(switchboard_qotd::QotdService::new(row_keys(row)?))), udp: None },
+    Entry { name: "qotd",  uses_tls: false, keys: Some(keys::<switchboard_qotd::QotdRow>("qotd rows")), build: |_, row| Ok(Arc::new(switchboard_qotd::QotdService::new(&row_keys(row)?))), udp: None },
 ];
 
 /// How the app reads the keys a service's rows have of their own, for the service's type.
@@ -92,66 +90,61 @@ pub(crate) struct Keys {
     /// Whose keys they are, for "`command` is for exec rows (a program on a port), not http".
     pub(crate) rows: &'static str,
     pub(crate) names: fn() -> &'static [&'static str],
-    /// From a row of the config file: the keys' place kept for errors.
-    pub(crate) toml: for<'i> fn(&mut Shared<'i>) -> Result<Owned, KeyError>,
-    /// From a row as JSON (the control API's).
-    pub(crate) json: fn(Map<String, Value>) -> Result<Owned, InvalidRow>,
+    /// Read and check the keys, given as JSON: from the control API, or a config file's
+    /// row turned into JSON (an error names its key, so that the file's can point at it).
+    pub(crate) read: fn(Map<String, Value>) -> Result<Owned, InvalidRow>,
 }
 
-/// A row's own keys, read and checked by their type: as JSON (the type's own, with its
-/// defaults filled in), what the row serves, and whether it needs the certificate.
+/// A row's own keys, read and checked by their type, and what the row serves.
 #[derive(Debug, Default)]
 pub(crate) struct Owned {
-    pub(crate) keys: Map<String, Value>,
+    pub(crate) keys: Option<Arc<dyn OwnKeys>>,
     pub(crate) target: Option<Target>,
-    pub(crate) uses_tls: bool,
 }
 
-const fn keys<T: RowKeys + Serialize>(rows: &'static str) -> Keys {
+const fn keys<T: RowKeys>(rows: &'static str) -> Keys {
     Keys {
         rows,
         names: crate::keys::keys_of::<T>,
-        toml: from_toml::<T>,
-        json: from_json::<T>,
+        read: read::<T>,
     }
 }
 
-fn from_toml<T: RowKeys + Serialize>(table: &mut Shared<'_>) -> Result<Owned, KeyError> {
-    let keys: T = table.take()?;
-    // A check that fails points at the key it blames, else at the row's port.
-    owned(&keys).map_err(|e| KeyError {
-        span: e
-            .key
-            .and_then(|key| table.span_of(key))
-            .or_else(|| table.span_of("port")),
-        message: e.message,
-    })
-}
-
-fn from_json<T: RowKeys + Serialize>(map: Map<String, Value>) -> Result<Owned, InvalidRow> {
-    let keys: T =
-        serde_json::from_value(Value::Object(map)).map_err(|e| InvalidRow::new(e.to_string()))?;
-    owned(&keys)
-}
-
-fn owned<T: RowKeys + Serialize>(keys: &T) -> Result<Owned, InvalidRow> {
-    keys.check()?;
-    let json = match serde_json::to_value(keys) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
+/// The keys `map` as the type `T`, checked; an error names the key it is about.
+fn read<T: RowKeys>(map: Map<String, Value>) -> Result<Owned, InvalidRow> {
+    let keys: T = checked(map)?;
     Ok(Owned {
-        keys: json,
         target: keys.target(),
-        uses_tls: keys.uses_tls(),
+        keys: Some(Arc::new(keys)),
     })
 }
 
-/// A row's own keys as its service's type, read back from the row (checked when it was
-/// read, so only a bug could make this fail).
-fn row_keys<T: RowKeys>(row: &PortSpec) -> Result<T, Error> {
-    serde_json::from_value(Value::Object(row.service_keys.clone()))
-        .map_err(|e| Error::Row(row.port, InvalidRow::new(e.to_string())))
+fn checked<T: RowKeys>(map: Map<String, Value>) -> Result<T, InvalidRow> {
+    let keys: T = serde_path_to_error::deserialize(Value::Object(map)).map_err(|error| {
+        let key = match error.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => crate::keys::keys_of::<T>()
+                .iter()
+                .find(|k| *k == key)
+                .copied(),
+            _ => None,
+        };
+        let message = error.into_inner().to_string();
+        match key {
+            Some(key) => InvalidRow::at(key, message),
+            None => InvalidRow::new(message),
+        }
+    })?;
+    keys.check()?;
+    Ok(keys)
+}
+
+/// A row's own keys as its service's type: as read with the row, or for a row built in code
+/// without them, the type's defaults (as a row that gives none of its keys).
+fn row_keys<T: RowKeys + Clone>(row: &PortSpec) -> Result<T, Error> {
+    match row.keys.as_deref().and_then(|keys| keys.downcast::<T>()) {
+        Some(keys) => Ok(keys.clone()),
+        None => checked(Map::new()).map_err(|e| Error::Row(row.port, e)),
+    }
 }
 
 /// A program on a port: the row's command, run for each connection.
@@ -277,12 +270,7 @@ pub(crate) fn uses_tls(row: &PortSpec) -> bool {
     let Some(entry) = SERVICES.iter().find(|e| e.name == row.service) else {
         return false;
     };
-    entry.uses_tls
-        || entry
-            .keys
-            .as_ref()
-            .and_then(|keys| (keys.json)(row.service_keys.clone()).ok())
-            .is_some_and(|owned| owned.uses_tls)
+    entry.uses_tls || row.keys.as_ref().is_some_and(|keys| keys.need_tls())
 }
 
 /// Builds services by name: one instance per service, shared by every port that names it

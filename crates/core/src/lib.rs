@@ -40,13 +40,13 @@ pub use access::{AccessRules, Cidr, Verdict};
 pub use clock::deadline;
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{
-    Addr, Event, EventBus, EventKind, Metrics, PortCounts, PortName, Said, ServiceEvent, Tally,
-    Timed, millis, timestamp,
+    Addr, Event, EventBus, EventKind, Fields, Metrics, PortCounts, PortName, Said, ServiceEvent,
+    Tally, Timed, millis, timestamp,
 };
 pub use ports::{
     BLACKHOLE, ControlError, PortControl, PortDirectory, PortState, PortStatus, Protocol,
 };
-pub use row::{InvalidRow, RowKeys, Target};
+pub use row::{InvalidRow, OwnKeys, RowKeys, Target};
 pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use setting::InvalidSetting;
 pub use shutdown::{Raised, Shutdown, Signal};

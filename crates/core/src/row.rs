@@ -1,14 +1,18 @@
 //! A port row's keys that belong to its service — a proxy's `upstream`, an exec row's
 //! `command`, a stubs row's `tls` — beside the keys every row has. The app reads a row's
 //! common keys and hands the rest to the service's crate, whose type implements [`RowKeys`];
-//! the supervisor sees only what the row serves, as a [`Target`] to show.
+//! the supervisor carries them as [`OwnKeys`], without knowing their type, and shows what the
+//! row serves as a [`Target`].
+
+use std::any::Any;
+use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// A service's own keys of a port row, parsed by the service's crate (with its defaults for
 /// keys a row leaves out, and unknown keys refused).
-pub trait RowKeys: DeserializeOwned + Send + Sync + 'static {
+pub trait RowKeys: DeserializeOwned + fmt::Debug + Send + Sync + 'static {
     /// Check what the keys' types cannot; the message names the key.
     fn check(&self) -> Result<(), InvalidRow> {
         Ok(())
@@ -22,6 +26,26 @@ pub trait RowKeys: DeserializeOwned + Send + Sync + 'static {
     /// Whether the row is served inside TLS, and so needs the server certificate.
     fn uses_tls(&self) -> bool {
         false
+    }
+}
+
+/// A row's own keys as the port table carries them: read and checked, of a type only the
+/// service's crate knows ([`downcast`](Self::downcast) gives it back).
+pub trait OwnKeys: Any + fmt::Debug + Send + Sync {
+    /// Whether the row is served inside TLS ([`RowKeys::uses_tls`]).
+    fn need_tls(&self) -> bool;
+}
+
+impl<T: RowKeys> OwnKeys for T {
+    fn need_tls(&self) -> bool {
+        self.uses_tls()
+    }
+}
+
+impl dyn OwnKeys {
+    /// The keys as the type `T`, if they are of it.
+    pub fn downcast<T: RowKeys>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref()
     }
 }
 

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use switchboard_core::{InvalidRow, RowKeys, Target};
 
 /// What an `exec` row runs, and within which limits: the row's keys.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Program {
     /// The program and its arguments: `["cat"]`, `["/usr/bin/date", "-u"]`.

@@ -176,7 +176,7 @@ fn host_of(address: &str) -> &str {
 }
 
 /// A proxy row's own key: where it connects.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyRow {
     /// `host:port`; a name is resolved at each connect.

@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use switchboard_core::{BoxError, Conn, InvalidRow, RowKeys, Service, Shutdown, Target};
 use tokio::io::AsyncWriteExt;
 
 /// A qotd row's own key: `quote = "…"`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct QotdRow {
     pub quote: String,
@@ -57,7 +57,7 @@ pub struct QotdService {
 }
 
 impl QotdService {
-    pub fn new(row: QotdRow) -> Self {
+    pub fn new(row: &QotdRow) -> Self {
         Self {
             line: format!("{}\r\n", row.quote.trim_end()).into_bytes(),
         }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_core::{
-    AccessRules, Event, EventBus, EventKind, PortState, PortStatus, Protocol, Refusal, Shutdown,
-    Signal, Target, Verdict,
+    AccessRules, Event, EventBus, EventKind, OwnKeys, PortState, PortStatus, Protocol, Refusal,
+    RowKeys, Shutdown, Signal, Target, Verdict,
 };
 use switchboard_faults::{PortToxics, Toxic};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 /// One row of the port table: which port, which service, which addresses, and the rules,
 /// limits and faults that apply to its connections.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct PortSpec {
     /// The port; 0 asks the kernel for any free port (tests use this).
     pub port: u16,
@@ -50,8 +50,8 @@ pub struct PortSpec {
     /// service may trust such a row less (a proxy checks its upstream at each connect).
     pub runtime: bool,
     /// The service's own keys of the row (a proxy's `upstream`, an exec row's `command`), as
-    /// the app read them: opaque here, handed to the service's builder.
-    pub service_keys: serde_json::Map<String, serde_json::Value>,
+    /// its crate read them: opaque here, handed to the service's builder.
+    pub keys: Option<Arc<dyn OwnKeys>>,
     /// What the row serves, as its service says, for showing (`upstream`, `command`).
     pub target: Option<Target>,
 }
@@ -71,19 +71,16 @@ impl PortSpec {
             toxics: Vec::new(),
             name: None,
             runtime: false,
-            service_keys: serde_json::Map::new(),
+            keys: None,
             target: None,
         }
     }
 
     /// Give the row its service's own keys, as a program building a table would (the
     /// config file's rows get theirs from the app, checked).
-    pub fn set_keys<K: switchboard_core::RowKeys + serde::Serialize>(&mut self, keys: &K) {
-        self.service_keys = match serde_json::to_value(keys) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        };
+    pub fn set_keys<K: RowKeys + Clone>(&mut self, keys: &K) {
         self.target = keys.target();
+        self.keys = Some(Arc::new(keys.clone()));
     }
 }
 

@@ -13,7 +13,7 @@ mod said;
 mod text;
 
 pub use metrics::{Metrics, PortCounts};
-pub use said::{Said, ServiceEvent, Tally, millis};
+pub use said::{Fields, Said, ServiceEvent, Tally, millis};
 pub use text::{Addr, PortName};
 
 /// Something that happened on a port. One type for everything, so that the log, the live

@@ -7,15 +7,18 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use super::text::PortName;
 use super::{Event, EventKind};
 use crate::ConnInfo;
 
 /// An event a service defines. Its fields are its JSON (beside `port`, `protocol`,
-/// `service` and `kind`); [`name`](Self::name) is its `kind` and its server-sent event name.
-pub trait ServiceEvent: erased_serde::Serialize + fmt::Debug + Send + Sync + Any {
+/// `service` and `kind`): it derives `Serialize`, and [`Fields`] does the rest;
+/// [`name`](Self::name) is its `kind` and its server-sent event name.
+pub trait ServiceEvent: Fields + fmt::Debug + Send + Sync + Any {
     /// The event's kind, in snake case: `message_captured`.
     fn name(&self) -> &'static str;
 
@@ -26,6 +29,18 @@ pub trait ServiceEvent: erased_serde::Serialize + fmt::Debug + Send + Sync + Any
     /// What it adds to the port's counters (`/metrics`); most events add nothing.
     fn tally(&self) -> Tally {
         Tally::default()
+    }
+}
+
+/// An event's fields as a JSON object: every `Serialize` type has them. (A trait object
+/// cannot serialize itself through every serializer; a JSON value can, into any format.)
+pub trait Fields {
+    fn fields(&self) -> Value;
+}
+
+impl<T: Serialize> Fields for T {
+    fn fields(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
@@ -70,18 +85,19 @@ impl Said {
 }
 
 impl Serialize for Said {
+    /// One flat object: `kind`, then the event's own fields. Built only when a subscriber
+    /// serializes the event (the live feed), never on the way through the bus.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Tagged<'a> {
-            kind: &'static str,
-            #[serde(flatten)]
-            fields: &'a dyn erased_serde::Serialize,
+        let fields = match self.0.fields() {
+            Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+        map.serialize_entry("kind", self.0.name())?;
+        for (key, value) in &fields {
+            map.serialize_entry(key, value)?;
         }
-        Tagged {
-            kind: self.0.name(),
-            fields: &*self.0,
-        }
-        .serialize(serializer)
+        map.end()
     }
 }
 
