@@ -12,6 +12,7 @@ mod browser;
 mod caps;
 mod chaos;
 mod classic;
+mod deadlines;
 mod deterministic;
 mod dispatch;
 mod docs;

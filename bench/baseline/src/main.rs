@@ -31,7 +31,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use switchboard_core::{
-    ConnInfo, ControlError, EventBus, PortControl, PortDirectory, PortStatus, Shutdown,
+    Budget, ConnInfo, ControlError, EventBus, PortControl, PortDirectory, PortStatus, Shutdown,
 };
 use switchboard_faults::{Toxic, ToxicControl};
 use switchboard_http::{
@@ -175,7 +175,7 @@ async fn respond<S>(
                 .await;
         }
         Responder::App(app) => {
-            let _ = app.serve(stream, info, shutdown).await;
+            let _ = app.serve(stream, (info, Budget::default()), shutdown).await;
         }
     }
 }

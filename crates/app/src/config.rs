@@ -226,11 +226,16 @@ impl Config {
                 "[supervisor] max_connections and max_refusals must be at least 1".into(),
             ));
         }
-        if raw.supervisor.blackhole_wait.is_zero() {
-            return Err(source.error(
-                None,
-                "[supervisor] blackhole_wait must be longer than zero".into(),
-            ));
+        for (key, zero) in [
+            ("blackhole_wait", raw.supervisor.blackhole_wait.is_zero()),
+            ("write_timeout", raw.supervisor.write_timeout.is_zero()),
+            ("idle_timeout", raw.supervisor.idle_timeout.is_zero()),
+        ] {
+            if zero {
+                return Err(
+                    source.error(None, format!("[supervisor] {key} must be longer than zero"))
+                );
+            }
         }
         raw.smtp
             .chaos
@@ -253,8 +258,11 @@ impl Config {
         raw.smtp
             .validate()
             .map_err(|message| source.error(None, format!("[smtp] {message}")))?;
-        if raw.mail.max_messages == 0 {
-            return Err(source.error(None, "[mail] max_messages must be at least 1".into()));
+        if raw.mail.max_messages == 0 || raw.mail.max_bytes == 0 {
+            return Err(source.error(
+                None,
+                "[mail] max_messages and max_bytes must be at least 1".into(),
+            ));
         }
         raw.proxy
             .validate()

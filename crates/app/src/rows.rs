@@ -4,6 +4,7 @@
 //! (`POST /api/ports`, Toxiproxy's API: each error names its key).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -37,6 +38,10 @@ pub struct PortRow {
     pub toxics: Vec<ToxicSpec>,
     /// The row's name in the Toxiproxy API (default `<service>-<port>`).
     pub name: Option<String>,
+    /// No byte either way for this long ends a connection (services without clocks of
+    /// their own; default `[supervisor] idle_timeout`).
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// What is wrong with a row: its service, or another of its keys.
@@ -170,6 +175,11 @@ impl PortRow {
                 return Err(RowError::Other(format!("`{key}` must be at least 1")));
             }
         }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(RowError::Other(
+                "`idle_timeout` must be more than zero".into(),
+            ));
+        }
         if let Some(name) = &self.name
             && (name.is_empty()
                 || !name
@@ -215,6 +225,7 @@ impl PortRow {
             runtime: false,
             keys: owned.keys,
             target: owned.target,
+            idle_timeout: self.idle_timeout,
         })
     }
 
@@ -234,6 +245,7 @@ impl PortRow {
             ("max_connections", self.max_connections.is_some()),
             ("max_per_source", self.max_per_source.is_some()),
             ("toxics", !self.toxics.is_empty()),
+            ("idle_timeout", self.idle_timeout.is_some()),
         ] {
             if given {
                 return Err(RowError::Other(format!(
@@ -255,6 +267,7 @@ impl PortRow {
             ("allow", !self.allow.is_empty()),
             ("deny", !self.deny.is_empty()),
             ("toxics", !self.toxics.is_empty()),
+            ("idle_timeout", self.idle_timeout.is_some()),
         ] {
             if given {
                 return Err(RowError::Other(format!(

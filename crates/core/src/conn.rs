@@ -10,6 +10,8 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::stall::{Clocks, Deadlines};
+
 /// One accepted connection, as the supervisor hands it to a service.
 #[derive(Debug)]
 pub struct Conn {
@@ -17,6 +19,9 @@ pub struct Conn {
     pub stream: ConnStream,
     /// Where the connection came from and where it arrived.
     pub info: ConnInfo,
+    /// What a service charges for the client's bytes it holds before acting on them (a
+    /// request body, a message): one budget for every connection.
+    pub buffers: crate::Budget,
 }
 
 /// What is known about a connection: both ends and the service the port chose.
@@ -140,6 +145,8 @@ pub struct ConnStream {
     tcp: TcpStream,
     counts: Arc<ByteCounts>,
     faults: Option<Box<dyn FaultLayer>>,
+    /// The write and idle clocks (`stall.rs`); none until the gate sets them.
+    clocks: Option<Box<Clocks>>,
 }
 
 impl ConnStream {
@@ -149,7 +156,15 @@ impl ConnStream {
             tcp,
             counts,
             faults: None,
+            clocks: None,
         }
+    }
+
+    /// Hold this stream to `limits`: a write that stalls, or (when set) a connection idle
+    /// either way, ends it with a `TimedOut` error.
+    pub fn with_deadlines(mut self, limits: Deadlines) -> Self {
+        self.clocks = Some(Box::new(Clocks::new(limits)));
+        self
     }
 
     /// A way to make this connection end with a reset, for code that no longer holds the
@@ -196,11 +211,16 @@ impl AsyncRead for ConnStream {
             None => Pin::new(&mut this.tcp).poll_read(cx, buf),
             Some(faults) => faults.poll_read(&mut this.tcp, cx, buf),
         };
+        let read = buf.filled().len() - before;
         if let Poll::Ready(Ok(())) = poll {
-            let n = (buf.filled().len() - before) as u64;
-            this.counts.received.fetch_add(n, Ordering::Relaxed);
+            this.counts
+                .received
+                .fetch_add(read as u64, Ordering::Relaxed);
         }
-        poll
+        match this.clocks.as_deref_mut() {
+            Some(clocks) => clocks.on_read(cx, poll, read),
+            None => poll,
+        }
     }
 }
 
@@ -211,12 +231,12 @@ impl AsyncWrite for ConnStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let poll = match this.faults.as_deref_mut() {
+        let faulty = this.faults.as_deref_mut().is_some_and(|f| !f.is_inert());
+        let poll = match this.faults.as_deref_mut().filter(|_| faulty) {
             None => Pin::new(&mut this.tcp).poll_write(cx, buf),
             Some(faults) => faults.poll_write(&mut this.tcp, cx, buf),
         };
-        this.count_sent(&poll);
-        poll
+        this.written(cx, poll, faulty)
     }
 
     // hyper writes a response head and body in one vectored write; forwarding it keeps that
@@ -244,8 +264,7 @@ impl AsyncWrite for ConnStream {
                 faults.poll_write(&mut this.tcp, cx, &gathered)
             }
         };
-        this.count_sent(&poll);
-        poll
+        this.written(cx, poll, faulty)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -290,9 +309,20 @@ impl Drop for ConnStream {
 }
 
 impl ConnStream {
-    fn count_sent(&self, poll: &Poll<io::Result<usize>>) {
+    /// Count what a write sent, and run the write clock while it waits (unless a toxic,
+    /// `faulty`, is what holds it).
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<usize>>,
+        faulty: bool,
+    ) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(n)) = poll {
-            self.counts.sent.fetch_add(*n as u64, Ordering::Relaxed);
+            self.counts.sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        match self.clocks.as_deref_mut() {
+            Some(clocks) => clocks.on_write(cx, poll, faulty),
+            None => poll,
         }
     }
 }

@@ -21,12 +21,16 @@
 //! - `ports.rs`: [`Protocol`], [`PortStatus`], [`PortDirectory`] and [`PortControl`]: the
 //!   port table as services see it and change it.
 //! - `access.rs`: [`AccessRules`], who may connect to a port.
+//! - `budget.rs`: [`Budget`], the memory all connections together may hold of what clients
+//!   send (request bodies, messages), and [`Claim`], one body's share of it.
 //! - `clock.rs`: [`deadline`], an instant from a duration that may come from outside.
 //! - `row.rs`: [`RowKeys`], a service's own keys of a port row, and [`Target`], what a row
 //!   serves.
 //! - `setting.rs`: [`InvalidSetting`], a settings value that cannot work.
+//! - `stall.rs`: [`Deadlines`], the write and idle clocks every connection's stream keeps.
 
 mod access;
+mod budget;
 mod clock;
 mod conn;
 mod event;
@@ -35,8 +39,10 @@ mod row;
 mod service;
 mod setting;
 mod shutdown;
+mod stall;
 
 pub use access::{AccessRules, Cidr, Verdict};
+pub use budget::{Budget, Claim};
 pub use clock::deadline;
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{
@@ -50,3 +56,4 @@ pub use row::{InvalidRow, OwnKeys, RowKeys, Target};
 pub use service::{BoxError, DatagramService, Refusal, Service};
 pub use setting::InvalidSetting;
 pub use shutdown::{Raised, Shutdown, Signal};
+pub use stall::Deadlines;

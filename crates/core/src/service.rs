@@ -30,6 +30,13 @@ pub trait Service: Send + Sync + 'static {
     /// the connection.
     async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError>;
 
+    /// Whether the protocol keeps its own clocks for a client that goes quiet (HTTP's
+    /// keep-alive and header timeouts, SMTP's command timeout). If not, the supervisor ends a
+    /// connection with no byte either way for the row's `idle_timeout`.
+    fn keeps_own_clocks(&self) -> bool {
+        false
+    }
+
     /// Turn away a connection the port's limits do not allow, in the protocol's own terms
     /// where it has them (HTTP 503, SMTP 421). By default: close it.
     async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, shutdown: Shutdown) {

@@ -29,7 +29,6 @@
 //! - `error.rs`: [`ExecError`], why a row's service cannot be built.
 //! - `lib.rs` (this file): [`ExecService`]: a program per connection, relayed and reaped.
 
-use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
@@ -248,23 +247,40 @@ async fn relay(
     mut reader: impl AsyncRead + Unpin,
     writer: &mut (impl AsyncWrite + Unpin),
 ) -> End {
-    let Some(mut stdin) = child.stdin.take() else {
+    let Some(stdin) = child.stdin.take() else {
         // It was asked for as a pipe; without it there is nothing to relay.
         return End::ClientGone(std::io::Error::other("the program's input pipe is missing"));
     };
-    // Client → program. Its end (the client's half-close, or the program no longer reading)
-    // closes the program's standard input; neither ends the connection.
+    // Client → program. The client's half-close closes the program's standard input, and so
+    // does the program no longer reading it; neither ends the connection. A failed read
+    // (the client reset, or passed the row's `idle_timeout`) means the client is gone.
     let input = async move {
-        let _ = tokio::io::copy(&mut reader, &mut stdin).await;
-        drop(stdin);
-        std::future::pending::<Infallible>().await
+        let mut stdin = Some(stdin);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) => {
+                    drop(stdin.take());
+                    return std::future::pending::<std::io::Error>().await;
+                }
+                Ok(n) => {
+                    // A program that stopped reading loses the rest; the client is still
+                    // read, so that its reset or silence is noticed.
+                    if let Some(pipe) = stdin.as_mut()
+                        && pipe.write_all(&buf[..n]).await.is_err()
+                    {
+                        stdin = None;
+                    }
+                }
+                Err(error) => return error,
+            }
+        }
     };
     let output = tokio::io::copy(stdout, writer);
     tokio::pin!(output);
-    // The input never finishes (`Infallible`): only the output ends this.
     let sent = tokio::select! {
         sent = &mut output => sent,
-        never = input => match never {},
+        gone = input => Err(gone),
     };
     if let Err(error) = sent {
         return End::ClientGone(error);

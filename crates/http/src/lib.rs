@@ -16,6 +16,8 @@
 //! - `state.rs`: [`Shared`] (what the app shows and controls, owned elsewhere),
 //!   [`Products`] (the products it mounts) and what its handlers share.
 //! - `hosts.rs`: the names switchboard answers to on its state routes.
+//! - `body.rs`: what a request body may cost: its pace (`min_body_rate`) and its memory
+//!   (`[supervisor] max_buffered_bytes`).
 //! - `serve.rs`: one connection: hyper, the idle and header-read clocks, graceful shutdown,
 //!   and a protocol the connection switched to (a WebSocket) run in its own task.
 //! - `routes/`: the router (`mod.rs`: which routes read or change state, behind the guard;
@@ -27,6 +29,7 @@
 //!   - `routes/control.rs`: adding, closing and opening ports, toxics, reset;
 //!   - `routes/live.rs`: `/api/events` (server-sent events), `/metrics`, the page's assets.
 
+mod body;
 mod hosts;
 mod routes;
 mod serve;
@@ -39,7 +42,7 @@ use async_trait::async_trait;
 use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, Conn, ConnInfo, Refusal, ResetSwitch, Service, Shutdown};
+use switchboard_core::{BoxError, Budget, Conn, ConnInfo, Refusal, ResetSwitch, Service, Shutdown};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use settings::{ControlSettings, HttpSettings, MIN_HEADER_BYTES};
@@ -98,16 +101,18 @@ impl HttpApp {
     }
 
     /// Serve HTTP/1.1 or h2c on `stream`, an accepted connection described by `info`.
+    /// Request bodies are charged to `buffers`.
     pub async fn serve<S>(
         &self,
         stream: S,
-        info: ConnInfo,
+        (info, buffers): (ConnInfo, Budget),
         shutdown: Shutdown,
     ) -> Result<(), BoxError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_with_reset(stream, None, info, shutdown).await
+        self.serve_with_reset(stream, None, (info, buffers), shutdown)
+            .await
     }
 
     /// [`serve`](Self::serve), with the way to reset the connection when a stub's fault
@@ -116,7 +121,7 @@ impl HttpApp {
         &self,
         stream: S,
         reset: Option<ResetSwitch>,
-        info: ConnInfo,
+        conn: (ConnInfo, Budget),
         shutdown: Shutdown,
     ) -> Result<(), BoxError>
     where
@@ -127,7 +132,7 @@ impl HttpApp {
             &self.settings,
             self.router.clone(),
             (stream, reset),
-            info,
+            conn,
             shutdown,
         )
         .await
@@ -145,7 +150,8 @@ impl HttpApp {
             &self.settings,
             router,
             (stream, None),
-            info,
+            // Every request gets 503 at once: no body is read.
+            (info, Budget::new(0)),
             shutdown,
         )
         .await;
@@ -192,6 +198,11 @@ impl Service for HttpService {
         self.name
     }
 
+    /// `header_read_timeout` and `keep_alive_timeout`.
+    fn keeps_own_clocks(&self) -> bool {
+        true
+    }
+
     async fn serve(self: Arc<Self>, mut conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         // An idle connection holds only this future until its first byte; hyper's state for
         // it is built then, in a box of its own (so it takes no room here before that).
@@ -204,7 +215,7 @@ impl Service for HttpService {
         };
         Box::pin(
             self.app
-                .serve_with_reset(conn.stream, reset, conn.info, shutdown),
+                .serve_with_reset(conn.stream, reset, (conn.info, conn.buffers), shutdown),
         )
         .await
     }

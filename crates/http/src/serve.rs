@@ -18,7 +18,7 @@ use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use switchboard_core::{BoxError, ConnInfo, ConnStream, ResetSwitch, Shutdown};
+use switchboard_core::{BoxError, Budget, ConnInfo, ConnStream, ResetSwitch, Shutdown};
 use switchboard_web::{Connection, Sabotage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
@@ -55,14 +55,14 @@ pub(crate) async fn serve_connection<S>(
     settings: &HttpSettings,
     router: Router,
     (stream, reset): (S, Option<ResetSwitch>),
-    info: ConnInfo,
+    (info, buffers): (ConnInfo, Budget),
     shutdown: Shutdown,
 ) -> Result<(), BoxError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let connection = Arc::new(Connection::new(info, shutdown.clone()));
+    let connection = Arc::new(Connection::new(info, buffers, shutdown.clone()));
     let upgraded = connection.clone();
     let io = TokioIo::new(Watched {
         inner: stream,

@@ -23,6 +23,12 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
+    /// Bytes a second a request body must keep up once `body_grace` is spent; slower
+    /// ones get `408` (`body.rs`).
+    pub min_body_rate: u64,
+    /// How long any request body may keep the server waiting before `min_body_rate` applies.
+    #[serde(with = "humantime_serde")]
+    pub body_grace: Duration,
     /// Well-known ports the page lists although switchboard does not listen on them, to
     /// show what happens where nobody listens.
     pub show_unbound: Vec<u16>,
@@ -48,6 +54,8 @@ impl Default for HttpSettings {
             keep_alive_timeout: Duration::from_secs(60),
             max_header_bytes: 32 * 1024,
             max_body_bytes: 1024 * 1024,
+            min_body_rate: 1024,
+            body_grace: Duration::from_secs(10),
             show_unbound: vec![21, 22],
             knock_rate: 5,
             knock_timeout: Duration::from_secs(2),
@@ -74,10 +82,17 @@ impl HttpSettings {
                 "knock_rate must be at least 1 (knocks a second per client)",
             ));
         }
+        if self.min_body_rate == 0 {
+            return Err(InvalidSetting::new(
+                "min_body_rate",
+                "min_body_rate must be at least 1 (bytes a second)",
+            ));
+        }
         for (key, value) in [
             ("header_read_timeout", self.header_read_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("knock_timeout", self.knock_timeout),
+            ("body_grace", self.body_grace),
         ] {
             if value.is_zero() {
                 return Err(InvalidSetting::new(

@@ -106,21 +106,32 @@ impl Service for HttpsService {
         self.name
     }
 
+    /// `handshake_timeout`, then HTTP's.
+    fn keeps_own_clocks(&self) -> bool {
+        true
+    }
+
     async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
-        let Conn { stream, mut info } = conn;
+        let Conn {
+            stream,
+            mut info,
+            buffers,
+        } = conn;
         let handshake = self.handshake(stream, &mut info);
         let stream = tokio::select! {
             stream = handshake => stream?,
             // Nothing was served yet; there is nothing to finish.
             () = shutdown.requested() => return Ok(()),
         };
-        self.app.serve(stream, info, shutdown).await
+        self.app.serve(stream, (info, buffers), shutdown).await
     }
 
     /// Over a limit: the TLS handshake, then 503 with Retry-After (a client cannot read
     /// anything from an HTTPS port before the handshake).
     async fn refuse(self: Arc<Self>, conn: Conn, why: Refusal, shutdown: Shutdown) {
-        let Conn { stream, mut info } = conn;
+        let Conn {
+            stream, mut info, ..
+        } = conn;
         if let Ok(stream) = self.handshake(stream, &mut info).await {
             self.app.refuse(stream, info, why, shutdown).await;
         }

@@ -26,6 +26,9 @@ pub struct MailSettings {
     pub dir: Option<PathBuf>,
     /// Most messages kept; when a new one arrives at the limit, the oldest is deleted.
     pub max_messages: usize,
+    /// Most bytes of messages kept (as received); when a new one takes the store over, the
+    /// oldest are deleted until it fits. The newest message is always kept.
+    pub max_bytes: u64,
     /// Tag a message sent to `user+tag@domain` with `tag` (Mailpit does so by default; here
     /// it is asked for).
     pub tags_from_plus_addresses: bool,
@@ -38,6 +41,7 @@ impl Default for MailSettings {
         Self {
             dir: None,
             max_messages: 1000,
+            max_bytes: 32 << 20,
             tags_from_plus_addresses: false,
             tags_from_username: false,
         }
@@ -58,7 +62,7 @@ pub enum MailChange {
     Deleted(String),
     /// Every message was deleted.
     Truncated,
-    /// The oldest messages were deleted to make room (`max_messages`).
+    /// The oldest messages were deleted to make room (`max_messages`, `max_bytes`).
     Pruned,
 }
 
@@ -105,6 +109,7 @@ pub struct MailStore {
 struct Shared {
     messages: Mutex<Messages>,
     max_messages: usize,
+    max_bytes: u64,
     disk: Option<MailDir>,
     /// Every change, for those who follow them.
     changes: broadcast::Sender<MailChange>,
@@ -190,7 +195,7 @@ impl MailStore {
             }
         }
         // More on disk than the limit allows (the limit was lowered): keep the newest.
-        let evicted = store.lock().evict(store.shared.max_messages);
+        let evicted = store.lock().evict(store.shared.limits());
         store.remove_files(&evicted);
         Ok(store)
     }
@@ -201,6 +206,7 @@ impl MailStore {
             shared: Arc::new(Shared {
                 messages: Mutex::new(Messages::default()),
                 max_messages: settings.max_messages.max(1),
+                max_bytes: settings.max_bytes,
                 disk,
                 changes,
                 tags_from_plus_addresses: settings.tags_from_plus_addresses,
@@ -277,7 +283,7 @@ impl MailStore {
         let evicted = {
             let mut messages = self.lock();
             messages.push(message.clone());
-            messages.evict(self.shared.max_messages)
+            messages.evict(self.shared.limits())
         };
         self.remove_files(&evicted);
         self.shared.accepted.fetch_add(1, Ordering::Relaxed);
@@ -647,6 +653,13 @@ impl MailStore {
     }
 }
 
+impl Shared {
+    /// `max_messages` and `max_bytes`.
+    fn limits(&self) -> (usize, u64) {
+        (self.max_messages, self.max_bytes)
+    }
+}
+
 impl Messages {
     fn push(&mut self, message: Arc<StoredMessage>) {
         self.counted(&message, true);
@@ -661,10 +674,11 @@ impl Messages {
         Some(message)
     }
 
-    /// Drop the oldest messages beyond `max`; return them.
-    fn evict(&mut self, max: usize) -> Vec<Arc<StoredMessage>> {
+    /// Drop the oldest messages beyond `max` messages or `max_bytes` (but never the
+    /// newest); return them.
+    fn evict(&mut self, (max, max_bytes): (usize, u64)) -> Vec<Arc<StoredMessage>> {
         let mut evicted = Vec::new();
-        while self.order.len() > max {
+        while self.order.len() > max || (self.bytes > max_bytes && self.order.len() > 1) {
             if let Some(oldest) = self.order.pop_front() {
                 self.by_id.remove(&oldest.id);
                 self.counted(&oldest, false);
@@ -926,6 +940,43 @@ mod tests {
             names,
             [format!("{}.eml", kept.id), format!("{}.json", kept.id)]
         );
+    }
+
+    #[tokio::test]
+    async fn max_bytes_evicts_the_oldest_and_keeps_the_newest() {
+        let store = MailStore::build(
+            &MailSettings {
+                max_bytes: 2500,
+                ..MailSettings::default()
+            },
+            None,
+            Vec::new(),
+        );
+        let big = |subject: &str| {
+            Bytes::from(format!(
+                "Subject: {subject}\r\n\r\n{}\r\n",
+                "x".repeat(1000)
+            ))
+        };
+        for subject in ["one", "two", "three"] {
+            store
+                .insert(envelope(), big(subject), &via())
+                .await
+                .unwrap();
+        }
+        let subjects: Vec<String> = store
+            .list()
+            .iter()
+            .map(|m| m.summary().subject.clone())
+            .collect();
+        assert_eq!(subjects.len(), 2, "{subjects:?}");
+        assert!(!subjects.contains(&"one".to_owned()), "{subjects:?}");
+        // One message larger than the whole store is kept on its own.
+        let huge = Bytes::from(format!("Subject: huge\r\n\r\n{}\r\n", "y".repeat(5000)));
+        store.insert(envelope(), huge, &via()).await.unwrap();
+        let list = store.list();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].summary().subject, "huge");
     }
 
     #[tokio::test]

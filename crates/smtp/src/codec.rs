@@ -3,6 +3,7 @@
 //! tested byte by byte and fuzzed; "need more bytes" is a state, never an error.
 
 use bytes::{Buf, BytesMut};
+use switchboard_core::Claim;
 
 /// The result of looking for a command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,6 +51,9 @@ pub(crate) enum Data {
     Message(Vec<u8>),
     /// The message exceeded the size limit; its bytes were discarded.
     TooBig,
+    /// Messages being received used up `[supervisor] max_buffered_bytes`; its bytes were
+    /// discarded.
+    NoRoom,
     /// A line exceeded the line limit (its length in bytes, CRLF included).
     LongLine(usize),
 }
@@ -61,7 +65,10 @@ pub(crate) enum Data {
 /// message past filters that did not ("SMTP smuggling"). A dot at the start of a line is
 /// removed (RFC 5321 4.5.2); the client added it.
 #[derive(Debug)]
-pub(crate) struct DataReader {
+pub(crate) struct DataReader<'a> {
+    /// What the message's bytes are charged to.
+    claim: &'a Claim,
+    no_room: bool,
     max_bytes: usize,
     max_line: usize,
     message: Vec<u8>,
@@ -71,9 +78,11 @@ pub(crate) struct DataReader {
     longest_bad_line: usize,
 }
 
-impl DataReader {
-    pub(crate) fn new(max_bytes: usize, max_line: usize) -> Self {
+impl<'a> DataReader<'a> {
+    pub(crate) fn new(max_bytes: usize, max_line: usize, claim: &'a Claim) -> Self {
         Self {
+            claim,
+            no_room: false,
             max_bytes,
             max_line,
             message: Vec::new(),
@@ -123,12 +132,15 @@ impl DataReader {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        if self.too_big {
+        if self.too_big || self.no_room {
             return;
         }
         if self.message.len() + bytes.len() > self.max_bytes {
             self.too_big = true;
             self.message = Vec::new(); // no need to hold what will not be kept
+        } else if !self.claim.take(bytes.len()) {
+            self.no_room = true;
+            self.message = Vec::new();
         } else {
             self.message.extend_from_slice(bytes);
         }
@@ -143,6 +155,8 @@ impl DataReader {
     fn finish(&mut self) -> Data {
         if self.too_big {
             Data::TooBig
+        } else if self.no_room {
+            Data::NoRoom
         } else if self.longest_bad_line > 0 {
             Data::LongLine(self.longest_bad_line)
         } else {
@@ -166,6 +180,25 @@ mod tests {
         let mut reader = LineReader::default();
         let mut buf = BytesMut::from(input);
         std::iter::from_fn(|| reader.next_line(&mut buf, max)).collect()
+    }
+
+    #[test]
+    fn a_message_that_finds_the_budget_spent_is_read_to_its_dot_and_dropped() {
+        let budget = switchboard_core::Budget::new(16);
+        let claim = budget.claim();
+        let mut reader = DataReader::new(1024, 1000, &claim);
+        let mut buf = BytesMut::from(&b"Subject: more than sixteen bytes\r\n.\r\nQUIT\r\n"[..]);
+        assert_eq!(reader.feed(&mut buf), Some(Data::NoRoom));
+        assert_eq!(&buf[..], b"QUIT\r\n", "the next command is left to read");
+        assert_eq!(claim.held(), 0, "nothing of it is held");
+        let small = budget.claim();
+        let mut reader = DataReader::new(1024, 1000, &small);
+        let mut buf = BytesMut::from(&b"Hi\r\n.\r\n"[..]);
+        assert_eq!(
+            reader.feed(&mut buf),
+            Some(Data::Message(b"Hi\r\n".to_vec()))
+        );
+        assert_eq!(small.held(), 4);
     }
 
     #[test]
@@ -197,12 +230,13 @@ mod tests {
     /// Feed `input` split at every possible point, in two pieces; every split must give
     /// the same result as feeding it whole.
     fn data_every_split(input: &[u8], max_bytes: usize, max_line: usize) -> (Data, Vec<u8>) {
+        let claim = switchboard_core::Budget::default().claim();
         let mut whole = BytesMut::from(input);
-        let expected = DataReader::new(max_bytes, max_line)
+        let expected = DataReader::new(max_bytes, max_line, &claim)
             .feed(&mut whole)
             .expect("complete");
         for split in 0..=input.len() {
-            let mut reader = DataReader::new(max_bytes, max_line);
+            let mut reader = DataReader::new(max_bytes, max_line, &claim);
             let mut buf = BytesMut::from(&input[..split]);
             let mut result = reader.feed(&mut buf);
             buf.extend_from_slice(&input[split..]);

@@ -58,9 +58,15 @@ pub fn session(input: &[u8]) -> usize {
             tls: None,
         };
         let shutdown = Shutdown::new();
+        let buffers = switchboard_core::Budget::default();
         let mut greet = true;
         while let Ok(End::StartTls(_)) = service
-            .drive(&mut session, &mut stream, greet, &info, &shutdown)
+            .drive(
+                &mut session,
+                &mut stream,
+                greet,
+                crate::Context::new(&info, &buffers, &shutdown),
+            )
             .await
         {
             session.tls_started();
@@ -161,7 +167,8 @@ pub fn data(input: &[u8]) {
 /// Feed `input` to a message reader `chunk` bytes at a time: how it ended (if it did), and
 /// the bytes after the final dot (the next commands).
 fn read_data(input: &[u8], chunk: usize) -> (Option<Data>, Vec<u8>) {
-    let mut reader = DataReader::new(1024, 128);
+    let claim = switchboard_core::Budget::default().claim();
+    let mut reader = DataReader::new(1024, 128, &claim);
     let mut buf = BytesMut::new();
     for (index, piece) in input.chunks(chunk).enumerate() {
         buf.extend_from_slice(piece);

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use switchboard_core::{
-    BoxError, Conn, ConnInfo, Event, EventBus, EventKind, Refusal, Service, Shutdown,
+    BoxError, Budget, Claim, Conn, ConnInfo, Event, EventBus, EventKind, Refusal, Service, Shutdown,
 };
 use switchboard_mail::{Arrival, Chaos, MailStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -142,28 +142,35 @@ impl Service for SmtpService {
         self.name
     }
 
+    /// `command_timeout` and `data_timeout`.
+    fn keeps_own_clocks(&self) -> bool {
+        true
+    }
+
     async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
-        let Conn { stream, mut info } = conn;
+        let Conn {
+            stream,
+            mut info,
+            buffers,
+        } = conn;
         if self.implicit_tls {
             let stream = self.handshake(stream, &mut info).await?;
             let mut session = self.session(false, true);
-            self.drive(&mut session, stream, true, &info, &shutdown)
-                .await?;
+            let cx = Context::new(&info, &buffers, &shutdown);
+            self.drive(&mut session, stream, true, cx).await?;
             return Ok(());
         }
 
         let mut session = self.session(self.tls.is_some(), false);
-        let End::StartTls(stream) = self
-            .drive(&mut session, stream, true, &info, &shutdown)
-            .await?
-        else {
+        let cx = Context::new(&info, &buffers, &shutdown);
+        let End::StartTls(stream) = self.drive(&mut session, stream, true, cx).await? else {
             return Ok(());
         };
         let stream = self.handshake(stream, &mut info).await?;
         session.tls_started();
         // The session refuses a second STARTTLS, so this always ends closed.
-        self.drive(&mut session, stream, false, &info, &shutdown)
-            .await?;
+        let cx = Context::new(&info, &buffers, &shutdown);
+        self.drive(&mut session, stream, false, cx).await?;
         Ok(())
     }
 
@@ -177,7 +184,9 @@ impl Service for SmtpService {
         );
         let mut out = Vec::new();
         reply.write_to(&mut out);
-        let Conn { stream, mut info } = conn;
+        let Conn {
+            stream, mut info, ..
+        } = conn;
         if self.implicit_tls {
             if let Ok(mut stream) = self.handshake(stream, &mut info).await {
                 let _ = stream.write_all(&out).await;
@@ -238,12 +247,16 @@ impl SmtpService {
         session: &mut Session,
         mut stream: S,
         greet: bool,
-        info: &ConnInfo,
-        shutdown: &Shutdown,
+        cx: Context<'_>,
     ) -> Result<End<S>, BoxError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let Context {
+            info,
+            buffers,
+            shutdown,
+        } = cx;
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(1024);
         let mut lines = LineReader::default();
@@ -287,9 +300,14 @@ impl SmtpService {
                     Next::Data => {
                         stream.write_all(&out).await?;
                         out.clear();
-                        match self.read_message(&mut stream, &mut input, shutdown).await? {
+                        let claim = buffers.claim();
+                        let reading = self.read_message(&mut stream, &mut input, &claim, shutdown);
+                        match reading.await? {
                             MessageEnd::Complete(data) => {
+                                // The message counts against `max_buffered_bytes` until the
+                                // store has it (and bounds it by `[mail] max_bytes`).
                                 self.store_message(session, data, info, &mut out).await;
+                                drop(claim);
                                 self.report_spent(session, info);
                             }
                             MessageEnd::Failed(reply) => {
@@ -339,6 +357,7 @@ impl SmtpService {
         &self,
         stream: &mut S,
         input: &mut BytesMut,
+        claim: &Claim,
         shutdown: &Shutdown,
     ) -> Result<MessageEnd, BoxError>
     where
@@ -347,6 +366,7 @@ impl SmtpService {
         let mut reader = DataReader::new(
             self.settings.max_message_bytes,
             self.settings.max_line_bytes,
+            claim,
         );
         let deadline = Instant::now() + self.settings.data_timeout;
         loop {
@@ -403,6 +423,15 @@ impl SmtpService {
                     }
                 }
             }
+            (Data::NoRoom, _) => {
+                self.store.note_rejected();
+                Reply::new(
+                    452,
+                    "4.3.1",
+                    "Insufficient system storage: messages being received fill \
+                     [supervisor] max_buffered_bytes; try again later",
+                )
+            }
             (Data::TooBig, _) => {
                 self.store.note_rejected();
                 Reply::owned(
@@ -429,6 +458,25 @@ impl SmtpService {
             (Data::Message(_), None) => Reply::new(503, "5.5.1", "No transaction in progress"),
         };
         session.reply(reply, out);
+    }
+}
+
+/// What one run of a session needs of its connection.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    info: &'a ConnInfo,
+    /// `[supervisor] max_buffered_bytes`: what messages being received may hold.
+    buffers: &'a Budget,
+    shutdown: &'a Shutdown,
+}
+
+impl<'a> Context<'a> {
+    fn new(info: &'a ConnInfo, buffers: &'a Budget, shutdown: &'a Shutdown) -> Self {
+        Self {
+            info,
+            buffers,
+            shutdown,
+        }
     }
 }
 
@@ -475,7 +523,12 @@ mod tests {
             usize::MAX,
         );
         let end = service
-            .drive(&mut session, &mut stream, true, &info, &Shutdown::new())
+            .drive(
+                &mut session,
+                &mut stream,
+                true,
+                Context::new(&info, &Budget::default(), &Shutdown::new()),
+            )
             .await
             .unwrap();
         assert!(matches!(end, End::Closed));

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchboard_core::{
-    Addr, ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal, Service,
-    Signal,
+    Addr, Budget, ByteCounts, Conn, ConnInfo, ConnStream, Event, EventBus, EventKind, Refusal,
+    Service, Signal,
 };
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -38,6 +38,8 @@ pub(crate) struct Gate {
     /// its own, and holds the signals that end them: see [`Port`].)
     pub(crate) connections: TaskTracker,
     next_id: AtomicU64,
+    /// `[supervisor] max_buffered_bytes`, handed to every connection.
+    buffers: Budget,
 }
 
 /// One accepted connection, as the listener hands it over.
@@ -50,11 +52,12 @@ pub(crate) struct Accepted {
 }
 
 impl Gate {
-    pub(crate) fn new(events: EventBus) -> Self {
+    pub(crate) fn new(events: EventBus, buffers: Budget) -> Self {
         Self {
             events,
             connections: TaskTracker::new(),
             next_id: AtomicU64::new(1),
+            buffers,
         }
     }
 
@@ -132,6 +135,7 @@ impl Gate {
                 peer,
                 tls: None,
             },
+            buffers: self.buffers.clone(),
         };
         (conn, counts, id)
     }
@@ -146,7 +150,10 @@ impl Gate {
         admitted: Admitted,
     ) {
         let (mut conn, counts, id) = self.conn(service.name(), accepted);
-        conn.stream = conn.stream.with_faults(port.toxics.faults());
+        conn.stream = conn
+            .stream
+            .with_faults(port.toxics.faults())
+            .with_deadlines(port.deadlines(service.as_ref()));
         let (number, name) = (port.number, service.name());
         let (peer, local) = (conn.info.peer, conn.info.local);
         // `tls` is filled in by TLS services once the handshake is done, so that the
@@ -181,7 +188,7 @@ impl Gate {
                     // worker runs the connection.
                     closing.opened(local);
                     closing.end(match until_raised(&cut, serving).await {
-                        Some(result) => result.err().map(|e| e.to_string()),
+                        Some(result) => result.err().map(|e| in_words(&*e)),
                         None => Some(
                             "closed by switchboard: the port was disabled, or the \
                                  shutdown deadline passed"
@@ -264,6 +271,22 @@ impl Closing {
     }
 }
 
+/// An error and its causes, each once: hyper's "error writing a body to connection" says
+/// nothing without the I/O error under it ("the client took no byte for 30s").
+fn in_words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !words.contains(&more) {
+            words.push_str(": ");
+            words.push_str(&more);
+        }
+        cause = error.source();
+    }
+    words
+}
+
 impl Drop for Closing {
     fn drop(&mut self) {
         let error = self.error.take().or_else(|| {
@@ -317,14 +340,14 @@ mod tests {
         let _client = TcpStream::connect(listening).await.unwrap();
         let (tcp, peer) = listener.accept().await.unwrap();
 
-        let gate = Gate::new(EventBus::new());
+        let gate = Gate::new(EventBus::new(), Budget::default());
         let mut events = gate.events.subscribe();
         let spec = PortSpec::new(listening.port(), "panics", 1);
         let port = Arc::new(Port::new(
             &spec,
             (spec.port, vec![listening]),
             crate::port::Origin::StartUp,
-            1,
+            &crate::SupervisorSettings::default(),
             &gate.events,
         ));
         let service: Arc<dyn Service> = Arc::new(Panics);

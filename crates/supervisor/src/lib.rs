@@ -50,7 +50,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchboard_core::EventBus;
+use switchboard_core::{Budget, EventBus};
 use tokio::sync::mpsc;
 
 pub use bind::BindError;
@@ -116,7 +116,7 @@ impl Supervisor {
                 &bound.spec,
                 (bound.port, bound.addrs()),
                 port::Origin::StartUp,
-                settings.max_refusals,
+                &settings,
                 &events,
             );
             table::announce(&events, &port);
@@ -129,7 +129,7 @@ impl Supervisor {
             table: Arc::new(table),
             sockets,
             requests,
-            gate: Arc::new(Gate::new(events)),
+            gate: Arc::new(Gate::new(events, Budget::new(settings.max_buffered_bytes))),
             settings,
         })
     }

@@ -15,12 +15,14 @@ use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_core::{
-    AccessRules, Event, EventBus, EventKind, OwnKeys, PortState, PortStatus, Protocol, Refusal,
-    RowKeys, Shutdown, Signal, Target, Verdict,
+    AccessRules, Deadlines, Event, EventBus, EventKind, OwnKeys, PortState, PortStatus, Protocol,
+    Refusal, RowKeys, Service, Shutdown, Signal, Target, Verdict,
 };
 use switchboard_faults::{PortToxics, Toxic};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
+
+use crate::SupervisorSettings;
 
 /// One row of the port table: which port, which service, which addresses, and the rules,
 /// limits and faults that apply to its connections.
@@ -54,6 +56,9 @@ pub struct PortSpec {
     pub keys: Option<Arc<dyn OwnKeys>>,
     /// What the row serves, as its service says, for showing (`upstream`, `command`).
     pub target: Option<Target>,
+    /// How long a connection may pass no byte either way, for services without clocks of
+    /// their own; none: `[supervisor] idle_timeout`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl PortSpec {
@@ -73,6 +78,7 @@ impl PortSpec {
             runtime: false,
             keys: None,
             target: None,
+            idle_timeout: None,
         }
     }
 
@@ -114,6 +120,9 @@ pub(crate) struct Port {
     slots: Arc<Semaphore>,
     /// Connections being turned away politely: one permit each.
     refusals: Arc<Semaphore>,
+    /// The clocks of its connections: `[supervisor] write_timeout`, and the row's
+    /// `idle_timeout` for services without clocks of their own.
+    deadlines: Deadlines,
     /// Open connections per client address, for `max_per_source`.
     sources: Mutex<HashMap<IpAddr, u32>>,
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -205,7 +214,7 @@ impl Port {
         spec: &PortSpec,
         (number, addrs): (u16, Vec<SocketAddr>),
         origin: Origin,
-        max_refusals: usize,
+        settings: &SupervisorSettings,
         events: &EventBus,
     ) -> Self {
         Self {
@@ -225,7 +234,11 @@ impl Port {
             max_rate: spec.max_rate,
             toxics: PortToxics::new(number, spec.service, events.clone(), spec.toxics.clone()),
             slots: Arc::new(Semaphore::new(spec.max_connections)),
-            refusals: Arc::new(Semaphore::new(max_refusals)),
+            refusals: Arc::new(Semaphore::new(settings.max_refusals)),
+            deadlines: Deadlines {
+                write_timeout: settings.write_timeout,
+                idle_timeout: Some(spec.idle_timeout.unwrap_or(settings.idle_timeout)),
+            },
             sources: Mutex::new(HashMap::new()),
             rate: spec
                 .max_rate
@@ -237,6 +250,17 @@ impl Port {
             connections: TaskTracker::new(),
             shutdown: Shutdown::new(),
             cut: Mutex::new(Signal::new()),
+        }
+    }
+
+    /// The clocks of a connection to `service` on this port.
+    pub(crate) fn deadlines(&self, service: &dyn Service) -> Deadlines {
+        Deadlines {
+            idle_timeout: self
+                .deadlines
+                .idle_timeout
+                .filter(|_| !service.keeps_own_clocks()),
+            ..self.deadlines
         }
     }
 
@@ -436,7 +460,10 @@ mod tests {
             &spec,
             (spec.port, Vec::new()),
             Origin::StartUp,
-            max_refusals,
+            &SupervisorSettings {
+                max_refusals,
+                ..SupervisorSettings::default()
+            },
             &EventBus::new(),
         ))
     }

@@ -1,5 +1,5 @@
 //! The `[supervisor]` table: shutdown, the default connection limit, refusals, UDP
-//! answers and blackhole rows.
+//! answers, blackhole rows and the clocks of every connection.
 
 use std::time::Duration;
 
@@ -25,6 +25,19 @@ pub struct SupervisorSettings {
     /// that its queue is full, before the port is ready (per address).
     #[serde(with = "humantime_serde")]
     pub blackhole_wait: Duration,
+    /// A write to a client that takes no byte for this long ends the connection (a client
+    /// that never reads its answers), on every port.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// The default of each row's `idle_timeout`: rows whose protocol has no timeouts of its
+    /// own (echo, discard, programs, proxies, …) end a connection with no byte either way
+    /// for this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Bytes that every connection together may hold of what clients sent before it is
+    /// acted on: HTTP request bodies and SMTP messages being received. Over it, HTTP answers
+    /// `503` and SMTP `452 4.3.1`.
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for SupervisorSettings {
@@ -35,6 +48,9 @@ impl Default for SupervisorSettings {
             max_refusals: 64,
             udp_max_answer: 512,
             blackhole_wait: Duration::from_millis(200),
+            write_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_buffered_bytes: 32 << 20,
         }
     }
 }

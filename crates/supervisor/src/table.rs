@@ -335,13 +335,9 @@ pub(crate) struct Listeners {
     serving: Vec<Serving>,
     /// Builds the services of ports added while running.
     factory: Box<dyn ServiceFactory>,
-    max_refusals: usize,
-    /// How long a removed port's connections may take to finish.
-    drain_timeout: Duration,
-    /// `[supervisor] udp_max_answer`.
-    max_answer: usize,
-    /// `[supervisor] blackhole_wait`.
-    blackhole_wait: Duration,
+    /// The `[supervisor]` table: limits and clocks of ports added later, how long a removed
+    /// port's connections may take to finish (`shutdown_timeout`).
+    settings: crate::settings::SupervisorSettings,
 }
 
 /// One port, the service that answers it, and its accept (or receive) loop while it
@@ -392,10 +388,7 @@ impl Listeners {
             table,
             serving,
             factory,
-            max_refusals: settings.max_refusals,
-            drain_timeout: settings.shutdown_timeout,
-            max_answer: settings.udp_max_answer,
-            blackhole_wait: settings.blackhole_wait,
+            settings: settings.clone(),
         }
     }
 
@@ -447,7 +440,7 @@ impl Listeners {
         }
         let port = serving.port.clone();
         let (protocol, service, addrs) = (port.protocol, port.service, port.addrs.clone());
-        let wait = self.blackhole_wait;
+        let wait = self.settings.blackhole_wait;
         let sockets = blocking(move || Sockets::open(protocol, service, &addrs, wait))
             .await
             .map_err(|error| ControlError::Bind {
@@ -455,7 +448,7 @@ impl Listeners {
                 reason: format!("cannot listen on port {} again: {error}", port.number),
             })?;
         announce(&gate.events, &port);
-        serving.accept(&gate, sockets, self.max_answer);
+        serving.accept(&gate, sockets, self.settings.udp_max_answer);
         Ok(())
     }
 
@@ -489,7 +482,7 @@ impl Listeners {
         {
             return Err(ControlError::NameExists(name.clone()));
         }
-        let (row, wait) = (spec.clone(), self.blackhole_wait);
+        let (row, wait) = (spec.clone(), self.settings.blackhole_wait);
         let bound = blocking(move || bind_port(&row, wait))
             .await
             .map_err(|reason| ControlError::Bind {
@@ -514,7 +507,7 @@ impl Listeners {
             spec,
             (bound.port, bound.addrs()),
             Origin::Runtime,
-            self.max_refusals,
+            &self.settings,
             &self.gate.events,
         ));
         announce(&self.gate.events, &port);
@@ -523,7 +516,7 @@ impl Listeners {
             service,
             accepting: None,
         };
-        entry.accept(&self.gate, bound.sockets, self.max_answer);
+        entry.accept(&self.gate, bound.sockets, self.settings.udp_max_answer);
         self.serving.push(entry);
         self.table.insert(port.clone());
         tracing::info!(
@@ -545,7 +538,7 @@ impl Listeners {
         serving.stop().await;
         self.table.remove(number);
         let port = serving.port;
-        let timeout = self.drain_timeout;
+        let timeout = self.settings.shutdown_timeout;
         tokio::spawn(async move {
             let open = port.connections.len();
             tracing::info!(

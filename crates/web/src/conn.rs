@@ -5,13 +5,15 @@
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use switchboard_core::{ConnInfo, Shutdown};
+use switchboard_core::{Budget, ConnInfo, Shutdown};
 
 /// What handlers may ask about the connection a request came on. One per connection, in
 /// every request's extensions: one entry rather than one per field, as each entry costs
 /// every request an allocation and a hash-map insertion.
 pub struct Connection {
     pub info: ConnInfo,
+    /// What request bodies are charged to (`[supervisor] max_buffered_bytes`).
+    pub buffers: Budget,
     /// Long-lived responses (the event stream) end themselves when shutdown is requested.
     pub shutdown: Shutdown,
     /// What the connection does once it has switched protocols (`101`).
@@ -31,9 +33,10 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// The connection `info` describes, which ends when `shutdown` is requested.
-    pub fn new(info: ConnInfo, shutdown: Shutdown) -> Self {
+    pub fn new(info: ConnInfo, buffers: Budget, shutdown: Shutdown) -> Self {
         Self {
             info,
+            buffers,
             shutdown,
             upgrade: Mutex::new(None),
         }

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use switchboard_core::Refusal;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::body;
 use crate::state::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -33,9 +34,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(state_routes)
         // One body limit for every route above (they may read a body), enforced while the
         // body streams in (and at once from Content-Length), answered with 413; axum's own
-        // per-extractor limit is off so that there is only one number to configure.
+        // per-extractor limit is off so that there is only one number to configure. Outside
+        // it, the body's pace and memory (body.rs).
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            body::Pace::of(&state.settings),
+            body::guard,
+        ))
         // The routes below never read a body, so they skip the two layers (each costs every
         // request an allocation or two: measurable on /healthz, see bench/).
         .route("/", get(page::index))
@@ -69,6 +75,10 @@ pub(crate) fn toxiproxy_router(state: AppState) -> Router {
     control_routes(api, &state)
         .fallback(switchboard_toxiproxy::not_found)
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            body::Pace::of(&state.settings),
+            body::guard,
+        ))
         .with_state(state)
 }
 
@@ -78,6 +88,10 @@ pub(crate) fn stubs_router(state: AppState) -> Router {
     control_routes(admin, &state)
         .merge(switchboard_wiremock::stub_routes(&state.wiremock))
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            body::Pace::of(&state.settings),
+            body::guard,
+        ))
         .with_state(state)
 }
 

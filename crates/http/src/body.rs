@@ -1,0 +1,221 @@
+//! What a request body may cost: time and memory. Neither of hyper's clocks runs while a body
+//! arrives (the head has come, and a request is in progress), so a client trickling a body a
+//! byte at a time would hold its connection as long as it liked; and each port's connections
+//! may each send `max_body_bytes`. So every body that routes may read passes through
+//! [`guard`]:
+//!
+//! - **Pace.** A body gets `[http] body_grace`, and one more second for each
+//!   `[http] min_body_rate` bytes it has delivered; only time spent waiting for the client
+//!   counts (not time the handler took before reading on). Slower, and the request is
+//!   answered `408 Request Timeout` and the connection closed.
+//! - **Memory.** Its bytes are charged to the connection's budget
+//!   (`[supervisor] max_buffered_bytes`, shared by every connection) until the request is
+//!   answered; a body that finds the budget spent is answered `503` with `Retry-After`.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use hyper::body::{Body as _, Frame, SizeHint};
+use switchboard_core::Claim;
+use switchboard_web::Connection;
+use tokio::time::{Instant, Sleep};
+
+use crate::HttpSettings;
+
+/// The pace a body must keep.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    /// Bytes a second, once the grace period is spent.
+    pub(crate) min_rate: u64,
+    pub(crate) grace: Duration,
+}
+
+impl Pace {
+    pub(crate) fn of(settings: &HttpSettings) -> Self {
+        Self {
+            min_rate: settings.min_body_rate,
+            grace: settings.body_grace,
+        }
+    }
+
+    /// How long a body that delivered `received` bytes may have kept the reader waiting.
+    fn allowance(&self, received: u64) -> Duration {
+        self.grace + Duration::from_secs_f64(received as f64 / self.min_rate as f64)
+    }
+}
+
+/// Why a body was cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    TooSlow,
+    NoRoom,
+}
+
+/// Middleware for the routes that may read a body: the body is paced and charged, and a
+/// request whose body was cut off is answered for it, whatever its handler made of the
+/// error.
+pub(crate) async fn guard(State(pace): State<Pace>, request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let Some(connection) = request.extensions().get::<Arc<Connection>>() else {
+        return next.run(request).await;
+    };
+    let claim = Arc::new(connection.buffers.claim());
+    let cut = Arc::new(OnceLock::new());
+    let request = request.map(|body| {
+        Body::new(Paced {
+            inner: body,
+            pace,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting_since: None,
+            timer: None,
+            claim: claim.clone(),
+            cut: cut.clone(),
+        })
+    });
+    let response = next.run(request).await;
+    // The body's bytes counted until now, whether the handler kept them or not.
+    drop(claim);
+    match cut.get() {
+        None => response,
+        Some(Cut::TooSlow) => closing(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "408 the request body came slower than [http] min_body_rate ({} bytes a \
+                 second after the first {}s)\n",
+                pace.min_rate,
+                pace.grace.as_secs_f64()
+            ),
+        ),
+        Some(Cut::NoRoom) => {
+            let mut response = closing(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 request bodies being received fill [supervisor] max_buffered_bytes; \
+                 try again later\n"
+                    .to_owned(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+/// An answer after which the connection closes: the rest of the body is not read.
+fn closing(status: StatusCode, text: String) -> Response {
+    let mut response = (status, text).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A request body held to its pace and charged to the budget.
+struct Paced {
+    inner: Body,
+    pace: Pace,
+    received: u64,
+    /// Time spent waiting for the client so far.
+    waited: Duration,
+    /// Since when the reader has been waiting, while it waits.
+    waiting_since: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+    claim: Arc<Claim>,
+    cut: Arc<OnceLock<Cut>>,
+}
+
+impl hyper::body::Body for Paced {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_frame(cx);
+        if !poll.is_pending()
+            && let Some(since) = this.waiting_since.take()
+        {
+            this.waited += since.elapsed();
+        }
+        match poll {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                    if !this.claim.take(data.len()) {
+                        return cut_off(&this.cut, Cut::NoRoom);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                let now = Instant::now();
+                let since = *this.waiting_since.get_or_insert(now);
+                let left = this
+                    .pace
+                    .allowance(this.received)
+                    .saturating_sub(this.waited);
+                let deadline = since + left;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => cut_off(&this.cut, Cut::TooSlow),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn cut_off(
+    cut: &OnceLock<Cut>,
+    why: Cut,
+) -> Poll<Option<Result<Frame<bytes::Bytes>, axum::Error>>> {
+    let _ = cut.set(why);
+    let error = match why {
+        Cut::TooSlow => io::Error::new(io::ErrorKind::TimedOut, "[http] min_body_rate"),
+        Cut::NoRoom => io::Error::new(io::ErrorKind::OutOfMemory, "max_buffered_bytes"),
+    };
+    Poll::Ready(Some(Err(axum::Error::new(error))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_earns_a_second_per_min_rate_bytes_after_its_grace() {
+        let pace = Pace {
+            min_rate: 1000,
+            grace: Duration::from_secs(10),
+        };
+        assert_eq!(pace.allowance(0), Duration::from_secs(10));
+        assert_eq!(pace.allowance(5000), Duration::from_secs(15));
+        assert_eq!(pace.allowance(500), Duration::from_millis(10_500));
+    }
+}
