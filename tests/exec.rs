@@ -527,3 +527,183 @@ async fn a_clients_bytes_reach_only_standard_input() {
     }
     assert!(!marker.exists());
 }
+
+/// The pids of processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(marker))
+        })
+        .filter(|pid| {
+            // A zombie waits for its parent to read its end: it runs nothing.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+        })
+        .collect()
+}
+
+/// A mark no other process has: a sleep of that many seconds is ours.
+fn marker() -> String {
+    format!(
+        "600.{}{}",
+        std::process::id(),
+        fastrand::u32(100_000..1_000_000)
+    )
+}
+
+/// switchboard killed with SIGKILL has no chance to end its programs: they end anyway, the
+/// program itself and what it started in the background.
+#[tokio::test]
+async fn programs_and_what_they_started_die_when_switchboard_is_killed() {
+    let marker = marker();
+    let script = format!("sleep {marker} & echo ready; exec sleep {marker}");
+    let config = format!(
+        "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\nservice = \"exec\"\n\
+         command = [\"sh\", \"-c\", \"{script}\"]\n"
+    );
+    let mut server = crate::switchboard().start(&config, &[]).await;
+    let mut stream = TcpStream::connect(server.addr("exec")).await.unwrap();
+    assert_eq!(first_line(&mut stream).await, "ready");
+    assert_eq!(
+        processes_with(&marker).len(),
+        2,
+        "the program and its background sleep"
+    );
+    server.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(
+        server.exit_code(Duration::ZERO).await,
+        None,
+        "killed by a signal"
+    );
+    let ended = tokio::time::timeout(PATIENCE, async {
+        while !processes_with(&marker).is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "still running after switchboard was killed: {:?}",
+        processes_with(&marker)
+    );
+}
+
+/// Whether this test process may make cgroups (as root, with the controllers mounted
+/// writable): only then are a program tree's processes and memory limited together
+/// (docs/configuration.md says what holds elsewhere).
+fn cgroups_here() -> bool {
+    nix::unistd::geteuid().is_root()
+        && (std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists()
+            || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists())
+}
+
+/// A program that forks fifty times gets `max_processes` at most, itself included.
+#[tokio::test]
+async fn max_processes_holds_for_the_whole_tree() {
+    if !cgroups_here() {
+        eprintln!("skipped: program trees are limited only where switchboard makes cgroups");
+        return;
+    }
+    let marker = marker();
+    let script = format!(
+        "import os, sys, time\n\
+         started = 0\n\
+         for _ in range(50):\n\
+         \x20   try:\n\
+         \x20       if os.fork() == 0:\n\
+         \x20           time.sleep(5); os._exit(0)\n\
+         \x20       started += 1\n\
+         \x20   except OSError:\n\
+         \x20       pass\n\
+         print('started', started, flush=True)\n\
+         time.sleep(5)  # {marker}\n"
+    );
+    let mut limited = program(&["python3", "-c", &script]);
+    limited.max_processes = 8;
+    let stack = exec_stack(limited).await;
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let line = first_line(&mut stream).await;
+    let started: u32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    assert!(
+        started <= 7,
+        "{started} children besides the program itself"
+    );
+    assert!(processes_with(&marker).len() <= 8);
+}
+
+/// Three children of 60 MB each under `max_memory = 100 MiB`: not all of them get to hold
+/// it, however the memory is split among processes.
+#[tokio::test]
+async fn max_memory_holds_for_the_whole_tree() {
+    if !cgroups_here() {
+        eprintln!("skipped: program trees are limited only where switchboard makes cgroups");
+        return;
+    }
+    let script = "import os, time\n\
+         children = []\n\
+         for _ in range(3):\n\
+         \x20   pid = os.fork()\n\
+         \x20   if pid == 0:\n\
+         \x20       held = b'x' * (60 << 20)\n\
+         \x20       time.sleep(2); os._exit(0)\n\
+         \x20   children.append(pid)\n\
+         for pid in children:\n\
+         \x20   _, status = os.waitpid(pid, 0)\n\
+         \x20   print('signal' if os.WIFSIGNALED(status) else 'exit', flush=True)\n";
+    let mut limited = program(&["python3", "-c", script]);
+    limited.max_memory = 100 << 20;
+    let stack = exec_stack(limited).await;
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let ends = String::from_utf8(read_to_close(&mut stream).await).unwrap();
+    assert_eq!(ends.lines().count(), 3, "{ends}");
+    assert!(
+        ends.lines().any(|end| end == "signal"),
+        "none was killed: {ends}"
+    );
+}
+
+/// A client that is gone while its program says nothing — it reset the connection, or has
+/// said nothing for the row's `idle_timeout` — takes the program with it; a half-close does
+/// not (`a_program_reads_until_the_client_half_closes`).
+#[tokio::test]
+async fn a_silent_program_ends_when_its_client_resets_or_idles() {
+    let stack = Stack::builder()
+        .service("exec")
+        .port(|row| {
+            row.set_keys(&program(&["sleep", "300"]));
+            row.idle_timeout = Some(Duration::from_millis(500));
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut seen = Seen::new(&stack);
+
+    let stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let pid = started(&mut seen).await;
+    // A zero linger makes the close a reset.
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+    assert_killed(&mut seen, pid).await;
+    let error = close_error(&mut seen).await;
+    assert!(error.contains("the client went away"), "{error}");
+
+    let mut stream = TcpStream::connect(stack.addr("exec")).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let pid = seen.find_said(|e: &ProgramStarted| e.pid != pid).await.pid;
+    assert!(read_to_close(&mut stream).await.is_empty());
+    assert_killed(&mut seen, pid).await;
+    let closed = seen
+        .find(|e| matches!(e.kind, EventKind::ConnectionClosed { peer, .. } if peer == local))
+        .await;
+    let EventKind::ConnectionClosed { error, .. } = closed.kind else {
+        unreachable!("found by its kind")
+    };
+    assert!(error.unwrap().contains("idle_timeout"));
+}

@@ -19,12 +19,17 @@
 //!   and the program reaped when its connection ends: no zombies, no orphans.
 //! - Limits: the row's `max_connections`, `max_per_source` and `max_rate` (xinetd's
 //!   `instances`, `per_source` and `cps`) hold for programs as for any connection; each
-//!   program gets rlimits for CPU seconds, memory and open files (`limits.rs`).
+//!   program's tree gets a cgroup for its processes and memory together where switchboard
+//!   can make one (`tree.rs`), and each process rlimits for CPU seconds, memory and open
+//!   files (`limits.rs`). Programs die with switchboard, SIGKILL included (`reaper.rs`).
 //!
 //! # Layout
 //!
 //! - `program.rs`: [`Program`], an exec row's own keys: the command and its limits.
-//! - `limits.rs`: [`RunAs`], the user programs run as, their rlimits and seccomp filter.
+//! - `limits.rs`: [`RunAs`], the user programs run as, their rlimits and seccomp filter,
+//!   what the child does between fork and exec.
+//! - `tree.rs`: the cgroup of each program's tree (`max_processes`, `max_memory`).
+//! - `reaper.rs`: what ends programs when switchboard is killed.
 //! - `events.rs`: [`ProgramStarted`] and [`ProgramExited`], what a row tells of its programs.
 //! - `error.rs`: [`ExecError`], why a row's service cannot be built.
 //! - `lib.rs` (this file): [`ExecService`]: a program per connection, relayed and reaped.
@@ -45,11 +50,16 @@ mod error;
 mod events;
 mod limits;
 mod program;
+mod reaper;
+mod tree;
 
 pub use error::ExecError;
 pub use events::{ProgramExited, ProgramStarted};
 pub use limits::RunAs;
 pub use program::Program;
+
+use crate::reaper::Reaper;
+use crate::tree::{Tree, Trees};
 
 /// The variables a program finds in its environment, and nothing else: UCSPI-TCP's names
 /// (`PROTO`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPLOCALIP`, `TCPLOCALPORT`), systemd's
@@ -99,7 +109,7 @@ impl ExecService {
         })
     }
 
-    fn command(&self, info: &ConnInfo) -> Command {
+    fn command(&self, info: &ConnInfo, tree: Option<&Tree>) -> Command {
         let program = &self.program;
         let mut command = match program.shell {
             true => {
@@ -127,7 +137,7 @@ impl ExecService {
         limits::apply(
             &mut command,
             program,
-            self.run_as.as_ref(),
+            (self.run_as.as_ref(), tree),
             self.lock.clone(),
         );
         command
@@ -142,6 +152,34 @@ impl Drop for Group {
     fn drop(&mut self) {
         // ESRCH (the group is already gone) is the usual, happy case.
         let _ = killpg(self.0, Signal::SIGKILL);
+    }
+}
+
+/// A program's group on the reaper's list (`reaper.rs`) while it may have members, and its
+/// cgroups (`tree.rs`) until it is gone: dropped once the program has been reaped.
+struct Watched {
+    group: u32,
+    tree: Option<Tree>,
+}
+
+impl Watched {
+    fn new(group: u32, tree: Option<Tree>) -> Self {
+        if let Some(reaper) = Reaper::get() {
+            reaper.watch(group);
+        }
+        Self { group, tree }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(reaper) = Reaper::get() {
+            reaper.forget(self.group);
+        }
+        if let Some(tree) = self.tree.take() {
+            // Removing a cgroup waits for its last process to be gone.
+            tokio::task::spawn_blocking(move || tree.remove());
+        }
     }
 }
 
@@ -165,13 +203,31 @@ impl Service for ExecService {
 
     async fn serve(self: Arc<Self>, conn: Conn, shutdown: Shutdown) -> Result<(), BoxError> {
         let info = conn.info;
-        let mut child = self.command(&info).spawn().map_err(|error| {
-            format!(
-                "cannot start `{}`: {error}",
-                self.program.command.first().map_or("", String::as_str)
-            )
-        })?;
+        let tree = match Trees::get() {
+            Some(trees) => {
+                let (processes, memory) = (self.program.max_processes, self.program.max_memory);
+                let made =
+                    tokio::task::spawn_blocking(move || trees.make(processes, memory)).await?;
+                Some(made.map_err(|e| format!("cannot make the program's cgroup: {e}"))?)
+            }
+            None => None,
+        };
+        let spawned = self.command(&info, tree.as_ref()).spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(error) => {
+                if let Some(tree) = tree {
+                    tokio::task::spawn_blocking(move || tree.remove());
+                }
+                return Err(format!(
+                    "cannot start `{}`: {error}",
+                    self.program.command.first().map_or("", String::as_str)
+                )
+                .into());
+            }
+        };
         let pid = child.id().unwrap_or(0);
+        let _watched = Watched::new(pid, tree);
         let group = Group(Pid::from_raw(pid as i32));
         let started = Instant::now();
         let command = self.program.command_line();

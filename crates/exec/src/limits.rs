@@ -1,16 +1,19 @@
-//! Who a program runs as, the resource limits it runs under, and the lock that keeps what
-//! it starts in its process group.
+//! Who a program runs as, the resource limits it runs under, the cgroups it joins, and the
+//! lock that keeps what it starts in its process group.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use nix::libc;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Group, Uid, User, getegid, geteuid};
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
 use tokio::process::Command;
 
 use crate::Program;
 use crate::error::ExecError;
+use crate::tree::Tree;
 
 /// The user and group a program runs as, when switchboard runs as root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,11 +96,12 @@ pub(crate) fn group_lock() -> Result<Arc<BpfProgram>, String> {
         .map_err(|e| format!("cannot build the programs' seccomp filter: {e}"))
 }
 
-/// Make `command` run as `run_as`, under the program's resource limits and `lock`.
+/// Make `command` run as `run_as`, in `tree` (its cgroups) when there is one, under the
+/// program's resource limits and `lock`.
 pub(crate) fn apply(
     command: &mut Command,
     program: &Program,
-    run_as: Option<&RunAs>,
+    (run_as, tree): (Option<&RunAs>, Option<&Tree>),
     lock: Arc<BpfProgram>,
 ) {
     if let Some(run_as) = run_as {
@@ -110,26 +114,54 @@ pub(crate) fn apply(
         let hard = getrlimit(resource).map_or(limit, |(_, hard)| hard);
         (resource, limit.min(hard))
     };
+    // Without a cgroup, the number of processes falls back to RLIMIT_NPROC, which counts
+    // every process of the user: only where programs run as a user of their own (switchboard
+    // as root, programs as `nobody`), never as switchboard's own user (it would count
+    // switchboard and everything else that user runs).
+    let nproc = match (tree, run_as) {
+        (None, Some(_)) => program.max_processes,
+        _ => libc::RLIM_INFINITY,
+    };
     let limits = [
         within(Resource::RLIMIT_CPU, program.cpu_seconds),
         within(Resource::RLIMIT_AS, program.max_memory),
         within(Resource::RLIMIT_NOFILE, program.max_open_files),
+        within(Resource::RLIMIT_NPROC, nproc),
     ];
-    apply_in_child(command, limits, lock);
+    let cgroups = tree.map(Tree::procs).unwrap_or_default();
+    apply_in_child(command, (limits, cgroups), lock);
 }
 
-/// Set `limits` (soft and hard) and install `lock` in the child, between fork and exec
-/// (after std has put it in its own process group).
+/// In the child, between fork and exec (after std has put it in its own process group and
+/// set its user): join `cgroups`, die with switchboard, set `limits` (soft and hard) and
+/// install `lock`.
 #[allow(unsafe_code)]
-fn apply_in_child(command: &mut Command, limits: [(Resource, u64); 3], lock: Arc<BpfProgram>) {
+fn apply_in_child(
+    command: &mut Command,
+    (limits, cgroups): ([(Resource, u64); 4], Arc<Vec<OwnedFd>>),
+    lock: Arc<BpfProgram>,
+) {
+    let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed. It calls setrlimit(2) (nix's wrapper is a direct
-    // system call on values copied in beforehand: no allocation, no lock) and
-    // seccompiler's `apply_filter`, which makes two system calls, prctl(2) and seccomp(2),
-    // on the filter built in the parent. Its error is replaced by a plain errno, so that
-    // nothing allocates; `limits` is a plain array and `lock` a reference count moved in.
+    // async-signal-safe calls are allowed. Every call in it is one system call on values
+    // made in the parent beforehand — no allocation, no lock: write(2) of a constant to
+    // each cgroup's `cgroup.procs` (descriptors opened by the parent and moved in behind a
+    // reference count), prctl(2) and getppid(2), setrlimit(2) (nix's wrappers are direct
+    // calls), and seccompiler's `apply_filter`, which makes two, prctl(2) and seccomp(2), on
+    // the filter built in the parent. Errors are plain errnos, so that nothing allocates;
+    // `limits` is a plain array.
     unsafe {
         command.pre_exec(move || {
+            // Before anything else, so that all it starts is counted with it.
+            for procs in cgroups.iter() {
+                nix::unistd::write(procs, b"0")?;
+            }
+            // SIGKILL when the thread that forked it ends. Had switchboard already died
+            // (between fork and here), the signal would never come: check.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
             for (resource, limit) in limits {
                 setrlimit(resource, limit, limit)?;
             }

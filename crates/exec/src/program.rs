@@ -23,8 +23,12 @@ pub struct Program {
     pub time_limit: Duration,
     /// CPU seconds one program may use (RLIMIT_CPU).
     pub cpu_seconds: u64,
-    /// Bytes of address space one program may map (RLIMIT_AS).
+    /// Bytes of memory the program and all it starts may use together (their cgroup), and
+    /// of address space each process may map (RLIMIT_AS).
     pub max_memory: u64,
+    /// Processes the program and all it starts may be at once (their cgroup; without one,
+    /// RLIMIT_NPROC where programs run as a user of their own).
+    pub max_processes: u64,
     /// Files one program may have open at once (RLIMIT_NOFILE).
     pub max_open_files: u64,
     /// Bytes of a program's standard error written to the log; the rest is read and dropped.
@@ -41,6 +45,7 @@ impl Default for Program {
             time_limit: Duration::from_secs(300),
             cpu_seconds: 60,
             max_memory: 1 << 30,
+            max_processes: 64,
             max_open_files: 256,
             max_stderr: 4096,
         }
@@ -76,6 +81,7 @@ impl Program {
             ("time_limit", self.time_limit.is_zero()),
             ("cpu_seconds", self.cpu_seconds == 0),
             ("max_memory", self.max_memory == 0),
+            ("max_processes", self.max_processes == 0),
             ("max_open_files", self.max_open_files == 0),
         ] {
             if zero {
