@@ -796,7 +796,14 @@ async fn the_building_draws_every_door_and_moves_with_the_traffic() {
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; .ci/run installs them and runs this"]
 async fn a_burst_of_connections_leaves_the_picture_bounded_and_the_page_responsive() {
-    let stack = Stack::start(&["http", "echo"]).await.unwrap();
+    // Room for the whole burst at once (the default, 512 a port, would turn some away).
+    let stack = Stack::builder()
+        .configure(|c| c.supervisor.max_connections = 2000)
+        .service("http")
+        .service("echo")
+        .start()
+        .await
+        .unwrap();
     let echo = stack.addr("echo");
     let (_driver, browser) = live_page(&stack, (360, 800), &["--force-dark-mode"]).await;
     let background = browser

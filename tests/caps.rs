@@ -20,6 +20,8 @@ const CLIENTS: usize = 1000;
 
 async fn capped_stack() -> Stack {
     Stack::builder()
+        // Room for the crowd: the default (512 a port) would turn half of it away with 503.
+        .configure(|c| c.supervisor.max_connections = 2 * CLIENTS)
         .service("http")
         .service("stubs")
         .service("smtp")

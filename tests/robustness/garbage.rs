@@ -114,7 +114,10 @@ fn noise_of_every_kind() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// A TLS session with the server's CA trusted.
-async fn tls(addr: SocketAddr, ca_pem: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+pub(crate) async fn tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let connector = TlsConnector::from(Arc::new(client_config(Some(ca_pem))));
     let tcp = TcpStream::connect(addr).await.unwrap();
     connector

@@ -12,6 +12,7 @@ mod exhaustion;
 mod flood;
 mod garbage;
 mod hostile;
+mod memory;
 mod outbound;
 mod signals;
 mod slow;

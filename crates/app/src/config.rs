@@ -18,7 +18,7 @@
 //!
 //! [supervisor]
 //! shutdown_timeout = "10s"
-//! max_connections = 1024
+//! max_connections = 512
 //!
 //! [http]
 //! header_read_timeout = "10s"

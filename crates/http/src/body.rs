@@ -2,7 +2,7 @@
 //! arrives (the head has come, and a request is in progress), so a client trickling a body a
 //! byte at a time would hold its connection as long as it liked; and each port's connections
 //! may each send `max_body_bytes`. So every body that routes may read passes through
-//! [`guard`]:
+//! [`Guard`]:
 //!
 //! - **Pace.** A body gets `[http] body_grace`, and one more second for each
 //!   `[http] min_body_rate` bytes it has delivered; only time spent waiting for the client
@@ -12,6 +12,7 @@
 //!   (`[supervisor] max_buffered_bytes`, shared by every connection) until the request is
 //!   answered; a body that finds the budget spent is answered `503` with `Retry-After`.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -19,8 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use hyper::body::{Body as _, Frame, SizeHint};
@@ -59,36 +59,121 @@ enum Cut {
     NoRoom,
 }
 
-/// Middleware for the routes that may read a body: the body is paced and charged, and a
+/// The layer for the routes that may read a body: the body is paced and charged, and a
 /// request whose body was cut off is answered for it, whatever its handler made of the
-/// error.
-pub(crate) async fn guard(State(pace): State<Pace>, request: Request, next: Next) -> Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
+/// error. A request without a body passes straight through (no allocation: `/get` pays
+/// nothing for it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Guard(pub(crate) Pace);
+
+impl<S> tower::Layer<S> for Guard {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            inner,
+            pace: self.0,
+        }
     }
-    let Some(connection) = request.extensions().get::<Arc<Connection>>() else {
-        return next.run(request).await;
-    };
-    let claim = Arc::new(connection.buffers.claim());
-    let cut = Arc::new(OnceLock::new());
-    let request = request.map(|body| {
-        Body::new(Paced {
-            inner: body,
-            pace,
-            received: 0,
-            waited: Duration::ZERO,
-            waiting_since: None,
-            timer: None,
-            claim: claim.clone(),
-            cut: cut.clone(),
-        })
-    });
-    let response = next.run(request).await;
-    // The body's bytes counted until now, whether the handler kept them or not.
-    drop(claim);
-    match cut.get() {
-        None => response,
-        Some(Cut::TooSlow) => closing(
+}
+
+/// A service behind [`Guard`].
+#[derive(Clone, Debug)]
+pub(crate) struct Guarded<S> {
+    inner: S,
+    pace: Pace,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Answer<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let buffers = match request.body().is_end_stream() {
+            true => None,
+            false => request
+                .extensions()
+                .get::<Arc<Connection>>()
+                .map(|connection| connection.buffers.clone()),
+        };
+        let Some(buffers) = buffers else {
+            return Answer {
+                inner: self.inner.call(request),
+                watch: None,
+            };
+        };
+        let claim = Arc::new(buffers.claim());
+        let cut = Arc::new(OnceLock::new());
+        let pace = self.pace;
+        let request = request.map(|body| {
+            Body::new(Paced {
+                inner: body,
+                pace,
+                received: 0,
+                waited: Duration::ZERO,
+                waiting_since: None,
+                timer: None,
+                claim: claim.clone(),
+                cut: cut.clone(),
+            })
+        });
+        Answer {
+            inner: self.inner.call(request),
+            watch: Some(Watch { pace, claim, cut }),
+        }
+    }
+}
+
+/// What a guarded request's answer waits on besides its handler.
+#[derive(Debug)]
+struct Watch {
+    pace: Pace,
+    /// The body's bytes count until the handler has answered, whether it kept them or not.
+    claim: Arc<Claim>,
+    cut: Arc<OnceLock<Cut>>,
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's answer, replaced by the guard's when the body was cut off.
+    pub(crate) struct Answer<F> {
+        #[pin]
+        inner: F,
+        watch: Option<Watch>,
+    }
+}
+
+impl<F, E> Future for Answer<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        let Some(watch) = this.watch.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        drop(watch.claim);
+        Poll::Ready(Ok(match watch.cut.get() {
+            None => response,
+            Some(&why) => cut_answer(why, watch.pace),
+        }))
+    }
+}
+
+/// The answer to a request whose body was cut off.
+fn cut_answer(why: Cut, pace: Pace) -> Response {
+    match why {
+        Cut::TooSlow => closing(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "408 the request body came slower than [http] min_body_rate ({} bytes a \
@@ -97,7 +182,7 @@ pub(crate) async fn guard(State(pace): State<Pace>, request: Request, next: Next
                 pace.grace.as_secs_f64()
             ),
         ),
-        Some(Cut::NoRoom) => {
+        Cut::NoRoom => {
             let mut response = closing(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "503 request bodies being received fill [supervisor] max_buffered_bytes; \

@@ -52,7 +52,7 @@ impl Default for HttpSettings {
         Self {
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
-            max_header_bytes: 32 * 1024,
+            max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
             min_body_rate: 1024,
             body_grace: Duration::from_secs(10),

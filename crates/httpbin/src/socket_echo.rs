@@ -26,9 +26,13 @@ pub(super) async fn echo(
     request: Request,
 ) -> Response {
     let max = state.max_websocket_message_bytes;
+    // Buffers that grow with what arrives, not 128 KiB each way from the start: a session
+    // holds at most a message (docs/configuration.md adds it to the memory sum).
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
-        .max_frame_size(Some(max));
+        .max_frame_size(Some(max))
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
     let limit = state.max_websocket_duration;
     let shutdown = conn.shutdown.clone();
     websocket::accept(&conn, request, Some(config), move |socket| {

@@ -31,8 +31,8 @@ impl Default for MailpitSettings {
     fn default() -> Self {
         Self {
             max_wait: Duration::from_secs(60),
-            max_image_bytes: 48 * 1024 * 1024,
-            thumbnails_at_once: 2,
+            max_image_bytes: 32 * 1024 * 1024,
+            thumbnails_at_once: 1,
             thumbnail_cache: 128,
         }
     }

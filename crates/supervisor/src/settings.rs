@@ -44,7 +44,7 @@ impl Default for SupervisorSettings {
     fn default() -> Self {
         Self {
             shutdown_timeout: Duration::from_secs(10),
-            max_connections: 1024,
+            max_connections: 512,
             max_refusals: 64,
             udp_max_answer: 512,
             blackhole_wait: Duration::from_millis(200),

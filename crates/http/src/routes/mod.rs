@@ -38,10 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // it, the body's pace and memory (body.rs).
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            body::Pace::of(&state.settings),
-            body::guard,
-        ))
+        .layer(body::Guard(body::Pace::of(&state.settings)))
         // The routes below never read a body, so they skip the two layers (each costs every
         // request an allocation or two: measurable on /healthz, see bench/).
         .route("/", get(page::index))
@@ -75,10 +72,7 @@ pub(crate) fn toxiproxy_router(state: AppState) -> Router {
     control_routes(api, &state)
         .fallback(switchboard_toxiproxy::not_found)
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            body::Pace::of(&state.settings),
-            body::guard,
-        ))
+        .layer(body::Guard(body::Pace::of(&state.settings)))
         .with_state(state)
 }
 
@@ -88,10 +82,7 @@ pub(crate) fn stubs_router(state: AppState) -> Router {
     control_routes(admin, &state)
         .merge(switchboard_wiremock::stub_routes(&state.wiremock))
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            body::Pace::of(&state.settings),
-            body::guard,
-        ))
+        .layer(body::Guard(body::Pace::of(&state.settings)))
         .with_state(state)
 }
 
