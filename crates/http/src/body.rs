@@ -84,9 +84,11 @@ pub(crate) struct Guarded<S> {
     pace: Pace,
 }
 
-impl<S> tower::Service<Request> for Guarded<S>
+impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
 where
     S: tower::Service<Request, Response = Response>,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -96,7 +98,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The route would box the body if this did not (`Body::new`): no extra cost.
+        let request = request.map(Body::new);
         let buffers = match request.body().is_end_stream() {
             true => None,
             false => request

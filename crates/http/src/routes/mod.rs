@@ -13,13 +13,14 @@ use axum::http::{StatusCode, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
 use switchboard_core::Refusal;
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::body;
 use crate::state::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
-    let max_body_bytes = state.settings.max_body_bytes;
     // Every route that reads or changes switchboard's state: behind the guard against
     // cross-site requests and DNS rebinding (site.rs). A state route goes here, nowhere else.
     let state_routes = Router::new()
@@ -32,14 +33,8 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(switchboard_httpbin::routes(state.httpbin.clone()))
         .merge(state_routes)
-        // One body limit for every route above (they may read a body), enforced while the
-        // body streams in (and at once from Content-Length), answered with 413; axum's own
-        // per-extractor limit is off so that there is only one number to configure. Outside
-        // it, the body's pace and memory (body.rs).
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(body::Guard(body::Pace::of(&state.settings)))
-        // The routes below never read a body, so they skip the two layers (each costs every
+        .layer(bodies(&state))
+        // The routes below never read a body, so they skip that layer (a layer costs every
         // request an allocation or two: measurable on /healthz, see bench/).
         .route("/", get(page::index))
         .route("/healthz", get(info::healthz))
@@ -71,8 +66,7 @@ pub(crate) fn toxiproxy_router(state: AppState) -> Router {
     let api = switchboard_toxiproxy::routes(&state.toxiproxy);
     control_routes(api, &state)
         .fallback(switchboard_toxiproxy::not_found)
-        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
-        .layer(body::Guard(body::Pace::of(&state.settings)))
+        .layer(bodies(&state))
         .with_state(state)
 }
 
@@ -81,10 +75,25 @@ pub(crate) fn stubs_router(state: AppState) -> Router {
     let admin = switchboard_wiremock::admin_routes(&state.wiremock);
     control_routes(admin, &state)
         .merge(switchboard_wiremock::stub_routes(&state.wiremock))
-        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
-        .layer(body::Guard(body::Pace::of(&state.settings)))
+        .layer(bodies(&state))
         .with_state(state)
 }
+
+/// What every route that may read a body is behind, as one layer (each layer of a router
+/// wraps every route once more: one costs a request less than three). Outermost, the body's
+/// pace and memory (body.rs); then one body limit, enforced while the body streams in (and
+/// at once from Content-Length) and answered with 413; axum's own per-extractor limit is off,
+/// so that there is only one number to configure.
+fn bodies(state: &AppState) -> ServiceBuilder<BodyLayers> {
+    ServiceBuilder::new()
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .layer(body::Guard(body::Pace::of(&state.settings)))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// [`bodies`]' layers, innermost first.
+type BodyLayers =
+    Stack<DefaultBodyLimit, Stack<body::Guard, Stack<RequestBodyLimitLayer, Identity>>>;
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {
     (
