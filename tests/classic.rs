@@ -136,9 +136,12 @@ fn unix_now() -> u64 {
 
 #[tokio::test]
 async fn every_builtin_answers_over_udp_as_its_rfc_says() {
+    // chargen's whole answer needs the cap raised from 64 (what an empty datagram gets by
+    // default, `with_the_defaults_an_empty_datagram_gets_at_most_64_bytes_back`).
+    let raised = Stack::builder().configure(|c| c.supervisor.udp_max_answer = 512);
     let stack = ["echo", "discard", "daytime", "chargen", "time"]
         .iter()
-        .fold(Stack::builder(), |b, name| b.udp_service(name))
+        .fold(raised, |b, name| b.udp_service(name))
         .start()
         .await
         .unwrap();
@@ -307,6 +310,33 @@ async fn max_rate_limits_datagrams_per_source() {
     assert_eq!(ask(&other, stack.udp_addr("echo"), b"mine").await, b"mine");
     let row = udp_row(&stack, "echo").await;
     assert_eq!((row.accepted, row.limited), (2, 1));
+}
+
+/// A datagram's source can be forged: an empty one must not buy many bytes sent to whoever
+/// it names. With the defaults, no answer is longer than 64 bytes or the datagram it answers.
+#[tokio::test]
+async fn with_the_defaults_an_empty_datagram_gets_at_most_64_bytes_back() {
+    let stack = Stack::builder()
+        .udp_service("chargen")
+        .udp_service("daytime")
+        .udp_service("time")
+        .start()
+        .await
+        .unwrap();
+    let client = udp_client().await;
+    let lines = ask(&client, stack.udp_addr("chargen"), b"").await;
+    assert_eq!(lines.len(), 64, "chargen's lines cut to 64 bytes");
+    // The time still answers an empty datagram, whole.
+    let day = ask(&client, stack.udp_addr("daytime"), b"").await;
+    assert!(day.ends_with(b"-UTC\r\n"), "{day:?}");
+    assert_eq!(ask(&client, stack.udp_addr("time"), b"").await.len(), 4);
+    // A longer question may get as long an answer: that multiplies nothing.
+    assert_eq!(
+        ask(&client, stack.udp_addr("chargen"), &[b'?'; 300])
+            .await
+            .len(),
+        300
+    );
 }
 
 #[tokio::test]

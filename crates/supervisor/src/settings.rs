@@ -46,7 +46,7 @@ impl Default for SupervisorSettings {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 512,
             max_refusals: 64,
-            udp_max_answer: 512,
+            udp_max_answer: 64,
             blackhole_wait: Duration::from_millis(200),
             write_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
