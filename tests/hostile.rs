@@ -463,3 +463,34 @@ async fn no_number_in_a_path_or_query_makes_any_route_fail() {
     }
     assert!(asked > 500, "only {asked} requests");
 }
+
+/// Issue 42, item 2: an echo cannot set the headers that frame the response on the
+/// connection or belong to one hop (a short `Content-Length` corrupted the next response on
+/// a kept-alive connection), nor `Refresh`, which navigated a browser despite the sandbox.
+/// `Location` stays allowed: a 200 with it sends a browser nowhere.
+#[tokio::test]
+async fn response_headers_refuses_framing_hop_by_hop_and_refresh() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    for (query, named) in [
+        ("Content-Length=2", "Content-Length"),
+        ("transfer-encoding=chunked", "transfer-encoding"),
+        ("x-fine=1&Connection=close", "Connection"),
+        ("Keep-Alive=timeout%3D1", "Keep-Alive"),
+        ("Upgrade=websocket", "Upgrade"),
+        ("Refresh=0%3Burl%3Dhttp%3A%2F%2Fexample.test%2F", "Refresh"),
+    ] {
+        let response = http_client()
+            .get(stack.url("http", &format!("/response-headers?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_answer(response, StatusCode::BAD_REQUEST, named).await;
+    }
+    let moved = http_client()
+        .get(stack.url("http", "/response-headers?Location=%2Felsewhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    assert_eq!(moved.headers()["location"], "/elsewhere");
+}

@@ -78,9 +78,41 @@ pub(crate) async fn etag(Path(etag): Path<String>, headers: HeaderMap, echo: Ech
     response
 }
 
+/// Headers an echo may not set: those that frame the response on the connection or belong to
+/// one hop (a `Content-Length` shorter than the body would corrupt the next response on the
+/// connection, a longer one hang the client), and `Refresh`, which sends a browser elsewhere
+/// whatever the sandbox says. `Location` stays: on a 200 it sends a browser nowhere.
+const REFUSED: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "refresh",
+];
+
 /// `/response-headers?name=value&…` (GET and POST): each pair becomes a response header;
 /// the body lists them as JSON (repeated names as a list), with the Content-Type.
 pub(crate) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>) -> Response {
+    let refused: Vec<&str> = pairs
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| REFUSED.iter().any(|r| name.eq_ignore_ascii_case(r)))
+        .collect();
+    if !refused.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} cannot be set by /response-headers: framing and hop-by-hop headers \
+                 belong to the connection, and Refresh would navigate a browser\n",
+                refused.join(", ")
+            ),
+        )
+            .into_response();
+    }
     let mut headers = Vec::new();
     for (name, value) in &pairs {
         let (Ok(name), Ok(value)) = (
