@@ -494,3 +494,44 @@ async fn response_headers_refuses_framing_hop_by_hop_and_refresh() {
     assert_eq!(moved.status(), StatusCode::OK);
     assert_eq!(moved.headers()["location"], "/elsewhere");
 }
+
+/// Issue 42, item 7: switchboard's own HTML pages cannot be framed by another site (a page
+/// that overlays the page's buttons could make a visitor press them), and are never sniffed
+/// as another type. A message's HTML may be framed by the mailbox alone.
+#[tokio::test]
+async fn the_pages_refuse_to_be_framed_by_other_sites() {
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    for path in ["/", "/mail"] {
+        let page = http_client()
+            .get(stack.url("http", path))
+            .send()
+            .await
+            .unwrap();
+        let policy = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert_eq!(
+            page.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    let data = "Content-Type: text/html\r\nSubject: framed\r\n\r\n<p>hello</p>\r\n";
+    let id = crate::send_mail(
+        stack.addr("smtp"),
+        "a@example.test",
+        &["b@example.test"],
+        data,
+    )
+    .await;
+    let view = http_client()
+        .get(stack.url("http", &format!("/view/{id}.html")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), StatusCode::OK);
+    let policy = view.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'self'"), "{policy}");
+}

@@ -15,11 +15,13 @@ use crate::state::AppState;
 
 /// What the HTML view may do: nothing but show itself and its own images.
 const SANDBOX: &str = "sandbox; default-src 'none'; img-src 'self' data:; \
-                       style-src 'unsafe-inline'; font-src data:; form-action 'none'";
+                       style-src 'unsafe-inline'; font-src data:; form-action 'none'; \
+                       frame-ancestors 'self'";
 
 /// The same, with remote images allowed (`?remote=1`: the reader asked for them).
 const SANDBOX_REMOTE_IMAGES: &str = "sandbox; default-src 'none'; img-src * data:; \
-                       style-src 'unsafe-inline'; font-src data:; form-action 'none'";
+                       style-src 'unsafe-inline'; font-src data:; form-action 'none'; \
+                       frame-ancestors 'self'";
 
 /// The message's HTML with its `<link>` and `<meta>` elements made inert: a stylesheet,
 /// prefetch, preload, DNS prefetch or preconnect hint, or a `<meta>` refresh, fetches or

@@ -214,7 +214,16 @@ pub(super) async fn index(
         host,
     };
     match page.render() {
-        Ok(html) => Html(html).into_response(),
+        // No other site may frame the page (clickjacking its buttons), nor a browser read it
+        // as another type.
+        Ok(html) => (
+            [
+                (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            Html(html),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "rendering the page failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
