@@ -499,3 +499,34 @@ async fn a_toxic_with_a_duration_removes_itself() {
     let mut client = TcpStream::connect(stack.addr("echo")).await.unwrap();
     crate::assert_echoes(&mut client, b"no longer stalled").await;
 }
+
+/// Issue 42, item 3: a change the API refuses changes nothing. A retarget to an upstream
+/// outside `[proxy] allow_upstreams` left the proxy deleted; `/populate` with one allowed
+/// and one refused proxy answered 403 yet made the first.
+#[tokio::test]
+async fn a_refused_change_leaves_every_proxy_as_it_was() {
+    let stack = stack().await;
+    let (_, listen) = echo_proxy(&stack, "kept").await;
+    let refused = post(&stack, "/proxies/kept", json!({"upstream": "10.1.2.3:80"})).await;
+    assert_answer(refused, StatusCode::FORBIDDEN, "allow_upstreams").await;
+    let kept: Value = get(&stack, "/proxies/kept").await.json().await.unwrap();
+    assert_eq!(kept["upstream"], stack.addr("echo").to_string());
+    assert_eq!(kept["listen"], listen.to_string());
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    crate::assert_echoes(&mut client, b"still proxied").await;
+
+    let list = json!([
+        {"name": "fine", "listen": "127.0.0.1:0", "upstream": stack.addr("echo").to_string()},
+        {"name": "far", "listen": "127.0.0.1:0", "upstream": "10.1.2.3:80"},
+    ]);
+    let refused = post(&stack, "/populate", list).await;
+    assert_answer(refused, StatusCode::FORBIDDEN, "allow_upstreams").await;
+    assert_eq!(
+        get(&stack, "/proxies/fine").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&stack, "/proxies/far").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -249,6 +249,9 @@ impl PortControl for NoPorts {
             "the baseline server has no supervisor to add ports to".into(),
         ))
     }
+    async fn check_port(&self, row: Value) -> Result<(), ControlError> {
+        self.add_port(row).await.map(drop)
+    }
     async fn remove_port(&self, port: u16) -> Result<(), ControlError> {
         Err(ControlError::NoSuchPort(port))
     }

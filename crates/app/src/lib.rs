@@ -198,6 +198,33 @@ impl Control {
         &self.table
     }
 
+    /// The row `row` as the supervisor would take it through the API, or why it is refused:
+    /// its keys, no programs unless `[control] allow_exec`, and a proxy's upstream within
+    /// `[proxy] allow_upstreams`.
+    async fn checked(&self, row: serde_json::Value) -> Result<PortSpec, ControlError> {
+        let spec = rows::port_spec(row, self.max_connections)
+            .map_err(|e| ControlError::Invalid(e.message))?;
+        if spec.service == "exec" && !self.allow_exec {
+            return Err(ControlError::Forbidden(
+                "the API does not add exec rows: a program on a port, started by whoever can \
+                 reach this API, would be a remote shell. Put the row in the config file, or \
+                 set [control] allow_exec = true if everyone who reaches the API may run \
+                 programs here"
+                    .into(),
+            ));
+        }
+        // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
+        // checked now, and again at each connect (the row is `runtime`; a name may resolve
+        // elsewhere later).
+        if let Some(row) = spec.keys.as_deref().and_then(|k| k.downcast::<ProxyRow>()) {
+            self.upstream_guard
+                .check(row.address())
+                .await
+                .map_err(|e| ControlError::Forbidden(e.to_string()))?;
+        }
+        Ok(spec)
+    }
+
     /// The SMTP chaos triggers (Mailpit's model).
     pub fn chaos(&self) -> &Chaos {
         &self.chaos
@@ -243,27 +270,12 @@ impl PortControl for Control {
     }
 
     async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError> {
-        let spec = rows::port_spec(row, self.max_connections)
-            .map_err(|e| ControlError::Invalid(e.message))?;
-        if spec.service == "exec" && !self.allow_exec {
-            return Err(ControlError::Forbidden(
-                "the API does not add exec rows: a program on a port, started by whoever can \
-                 reach this API, would be a remote shell. Put the row in the config file, or \
-                 set [control] allow_exec = true if everyone who reaches the API may run \
-                 programs here"
-                    .into(),
-            ));
-        }
-        // A proxy made through the API connects only where [proxy] allow_upstreams lets it:
-        // checked now, and again at each connect (the row is `runtime`; a name may resolve
-        // elsewhere later).
-        if let Some(row) = spec.keys.as_deref().and_then(|k| k.downcast::<ProxyRow>()) {
-            self.upstream_guard
-                .check(row.address())
-                .await
-                .map_err(|e| ControlError::Forbidden(e.to_string()))?;
-        }
+        let spec = self.checked(row).await?;
         self.table.add_port(spec).await
+    }
+
+    async fn check_port(&self, row: serde_json::Value) -> Result<(), ControlError> {
+        self.checked(row).await.map(drop)
     }
 
     async fn remove_port(&self, port: u16) -> Result<(), ControlError> {

@@ -108,6 +108,10 @@ pub trait PortControl: Send + Sync + 'static {
     /// config file (its number used as given: never moved by `--port-offset`); the answer is
     /// the new row as the port table shows it.
     async fn add_port(&self, row: serde_json::Value) -> Result<PortStatus, ControlError>;
+    /// Whether [`add_port`](Self::add_port) would take `row` — its keys, the API's rules, a
+    /// proxy's upstream — without adding it: a change of several rows is checked whole
+    /// before any is made. (Only binding can still fail afterwards: the address in use.)
+    async fn check_port(&self, row: serde_json::Value) -> Result<(), ControlError>;
     /// Remove a port: close its listeners at once (new connections are refused), and let its
     /// open connections finish as at shutdown, within the same deadline.
     async fn remove_port(&self, port: u16) -> Result<(), ControlError>;

@@ -204,23 +204,39 @@ async fn apply(
                 row.name
             )));
         }
+        let listen = match &body.listen {
+            Some(listen) => listen.clone(),
+            None => current_listen(&row),
+        };
+        let upstream = body.upstream.as_deref().unwrap_or(current_upstream);
+        // All or nothing: the new row is checked (its upstream may be refused) before the
+        // old one goes, and should the new one still fail (its address in use), the old one
+        // comes back as it was.
+        let new_row = row_of(&row.name, Some(&listen), upstream).map_err(ApiError::bad)?;
+        control.check_port(new_row).await?;
         let toxics = state.toxics.toxics(row.port)?;
         control.disable_port(row.port).await?;
         control.remove_port(row.port).await?;
-        let listen = match &body.listen {
-            Some(listen) => listen.clone(),
-            None => row
-                .addresses
-                .first()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
+        let was_enabled = row.state == PortState::Listening;
+        let (name, old_listen) = (row.name.clone(), current_listen(&row));
+        let made = match add(state, &name, Some(&listen), upstream, enabled).await {
+            Ok(made) => made,
+            Err(error) => {
+                let old_upstream = current_upstream.to_owned();
+                if let Ok(back) =
+                    add(state, &name, Some(&old_listen), &old_upstream, was_enabled).await
+                {
+                    for toxic in toxics {
+                        let _ = state.toxics.add_toxic(back.port, toxic);
+                    }
+                }
+                return Err(error);
+            }
         };
-        let upstream = body.upstream.as_deref().unwrap_or(current_upstream);
-        let new = add(state, &row.name, Some(&listen), upstream, enabled).await?;
         for toxic in toxics {
-            state.toxics.add_toxic(new.port, toxic)?;
+            state.toxics.add_toxic(made.port, toxic)?;
         }
-        return find(state, &row.name);
+        return find(state, &name);
     }
     match (row.state == PortState::Listening, enabled) {
         (false, true) => control.open_port(row.port).await?,
@@ -228,6 +244,38 @@ async fn apply(
         _ => {}
     }
     find(state, &row.name)
+}
+
+/// Where `row` listens, as `listen` says it: its first address.
+fn current_listen(row: &PortStatus) -> String {
+    row.addresses
+        .first()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
+/// The row a proxy body would add, if it adds or replaces one: a new proxy, or one that
+/// moves or changes upstream.
+fn planned_row(state: &AppState, name: &str, body: &ProxyBody) -> Result<Option<Value>, ApiError> {
+    let Ok(row) = find(state, name) else {
+        let upstream = body.upstream.as_deref().unwrap_or_default();
+        return row_of(name, body.listen.as_deref(), upstream)
+            .map(Some)
+            .map_err(ApiError::bad);
+    };
+    let moves = body.listen.as_deref().is_some_and(|l| !listens_at(&row, l));
+    let retargets = body
+        .upstream
+        .as_deref()
+        .is_some_and(|u| u != upstream_of(&row));
+    if !(moves || retargets) || !row.runtime {
+        return Ok(None);
+    }
+    let listen = body.listen.clone().unwrap_or_else(|| current_listen(&row));
+    let upstream = body.upstream.as_deref().unwrap_or(upstream_of(&row));
+    row_of(name, Some(&listen), upstream)
+        .map(Some)
+        .map_err(ApiError::bad)
 }
 
 /// `POST` or `PATCH /proxies/{name}`: change `enabled` (or the address or upstream).
@@ -273,6 +321,13 @@ pub(crate) async fn populate(State(state): State<AppState>, body: Bytes) -> Answ
             return Err(ApiError::bad(format!("duplicate proxy name \"{name}\"")));
         }
         names.push(name);
+    }
+    // Every row the list would add is checked before any change: one refused upstream
+    // leaves everything as it was.
+    for (body, name) in bodies.iter().zip(&names) {
+        if let Some(row) = planned_row(&state, name, body)? {
+            state.control.check_port(row).await?;
+        }
     }
     let mut proxies = Vec::new();
     for (body, name) in bodies.iter().zip(&names) {
