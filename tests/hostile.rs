@@ -535,3 +535,45 @@ async fn the_pages_refuse_to_be_framed_by_other_sites() {
     let policy = view.headers()["content-security-policy"].to_str().unwrap();
     assert!(policy.contains("frame-ancestors 'self'"), "{policy}");
 }
+
+/// Issue 42, item 7: a part whose Content-Type holds a control character cannot be sent with
+/// it: the answer names the part (it was a bare 500).
+#[tokio::test]
+async fn a_part_with_an_unsendable_content_type_is_named() {
+    let stack = Stack::start(&["http", "smtp"]).await.unwrap();
+    let data = "Subject: odd part\r\nMIME-Version: 1.0\r\n\
+                Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+                Content-Type: text/plain\r\n\r\nhello\r\n--b\r\n\
+                Content-Type: application/x-\u{1}odd; name=\"odd.bin\"\r\n\
+                Content-Disposition: attachment; filename=\"odd.bin\"\r\n\r\nbytes\r\n--b--\r\n";
+    let id = crate::send_mail(
+        stack.addr("smtp"),
+        "a@example.test",
+        &["b@example.test"],
+        data,
+    )
+    .await;
+    let message: Value = http_client()
+        .get(stack.url("http", &format!("/api/v1/message/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let part = message["Attachments"][0]["PartID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = http_client()
+        .get(stack.url("http", &format!("/api/v1/message/{id}/part/{part}")))
+        .send()
+        .await
+        .unwrap();
+    assert_answer(
+        answer,
+        StatusCode::BAD_REQUEST,
+        &format!("part {part} of message {id}"),
+    )
+    .await;
+}

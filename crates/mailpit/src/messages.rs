@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -275,6 +275,18 @@ pub(crate) async fn part(
     Path((id, part_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let part = find_part(&state, &id, &part_id)?;
+    // What the message says its type is may hold bytes no header can (a control character):
+    // the reader is told which part, rather than a bare 500.
+    if HeaderValue::from_str(&part.content_type).is_err() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "part {part_id} of message {id} has a Content-Type that cannot be sent as an \
+                 HTTP header (it holds a control character); the raw message \
+                 (/api/v1/message/{id}/raw) has it as sent"
+            ),
+        ));
+    }
     // Always an attachment, never shown in place: a part is a stranger's file on
     // switchboard's own origin. (An <img> in the sandboxed view still loads it.) Should a
     // browser show it anyway, it is sandboxed: no script, no requests.
