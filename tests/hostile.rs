@@ -495,6 +495,12 @@ async fn response_headers_refuses_framing_hop_by_hop_and_refresh() {
     assert_eq!(moved.headers()["location"], "/elsewhere");
 }
 
+/// Send `data` as a message to the stack's SMTP port; its ID.
+async fn mail_in(stack: &Stack, data: &str) -> String {
+    let to = ["b@example.test"];
+    crate::send_mail(stack.addr("smtp"), "a@example.test", &to, data).await
+}
+
 /// Issue 42, item 7: switchboard's own HTML pages cannot be framed by another site (a page
 /// that overlays the page's buttons could make a visitor press them), and are never sniffed
 /// as another type. A message's HTML may be framed by the mailbox alone.
@@ -519,13 +525,7 @@ async fn the_pages_refuse_to_be_framed_by_other_sites() {
         );
     }
     let data = "Content-Type: text/html\r\nSubject: framed\r\n\r\n<p>hello</p>\r\n";
-    let id = crate::send_mail(
-        stack.addr("smtp"),
-        "a@example.test",
-        &["b@example.test"],
-        data,
-    )
-    .await;
+    let id = mail_in(&stack, data).await;
     let view = http_client()
         .get(stack.url("http", &format!("/view/{id}.html")))
         .send()
@@ -546,13 +546,7 @@ async fn a_part_with_an_unsendable_content_type_is_named() {
                 Content-Type: text/plain\r\n\r\nhello\r\n--b\r\n\
                 Content-Type: application/x-\u{1}odd; name=\"odd.bin\"\r\n\
                 Content-Disposition: attachment; filename=\"odd.bin\"\r\n\r\nbytes\r\n--b--\r\n";
-    let id = crate::send_mail(
-        stack.addr("smtp"),
-        "a@example.test",
-        &["b@example.test"],
-        data,
-    )
-    .await;
+    let id = mail_in(&stack, data).await;
     let message: Value = http_client()
         .get(stack.url("http", &format!("/api/v1/message/{id}")))
         .send()
