@@ -571,3 +571,32 @@ async fn a_part_with_an_unsendable_content_type_is_named() {
     )
     .await;
 }
+
+/// Issue 42, item 2: `/redirect-to` judges its target where a browser would go. A tab after
+/// the first slash made `/\t/127.0.0.1:41901/` pass as a path here, and Chromium (dropping
+/// tabs) followed it to another origin.
+#[tokio::test]
+async fn redirect_to_is_judged_where_a_browser_would_go() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let client = crate::first_hop_client();
+    for smuggled in [
+        "%2F%09%2F127.0.0.1:41901%2F",
+        "%2F%0A%2Fevil.example%2F",
+        "%5C%5Cevil.example%2F",
+    ] {
+        let answer = client
+            .get(stack.url("http", &format!("/redirect-to?url={smuggled}")))
+            .send()
+            .await
+            .unwrap();
+        assert_answer(answer, StatusCode::FORBIDDEN, "leaves switchboard").await;
+    }
+    // A path here still goes, as given.
+    let here = client
+        .get(stack.url("http", "/redirect-to?url=%2Fget"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(here.status(), StatusCode::FOUND);
+    assert_eq!(here.headers()["location"], "/get");
+}

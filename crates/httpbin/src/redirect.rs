@@ -3,7 +3,7 @@
 //! a host in `[http] redirect_hosts`, so that it cannot be used as an open redirect.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -106,34 +106,31 @@ pub(crate) async fn redirect_to(
     redirect_with(status, &url)
 }
 
-/// A path on this server, a URL on the host the client named, or one on an allowed host.
+/// Whether `url` stays on the host and port the client named, or goes to an allowed host.
 ///
-/// `http::Uri` is enough to read a URL's scheme, host and port, and keeps a second URL
-/// parser (with its Unicode tables) out of the binary.
+/// It is judged where a browser would go: resolved against the request's own URL by the
+/// WHATWG URL standard, as browsers do (the `url` crate) — tabs and newlines dropped, `\`
+/// read as `/`, `//host` taking the request's scheme — so that `/\t/elsewhere` or
+/// `/\\elsewhere`, paths by their first character, are seen as the other origins they are.
 fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
-    if url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\") {
-        return true;
-    }
-    let (Ok(target), Ok(here)) = (url.parse::<Uri>(), base.parse::<Uri>()) else {
+    let Ok(here) = url::Url::parse(base) else {
         return false;
     };
-    let Some(host) = target.host() else {
+    let Ok(target) = here.join(url) else {
         return false;
     };
-    let same_site = Some(host) == here.host() && port(&target) == port(&here);
+    let Some(host) = target.host_str() else {
+        return false;
+    };
+    let same_site = target.host_str() == here.host_str()
+        && target.port_or_known_default() == here.port_or_known_default();
     let listed = hosts
         .iter()
         .any(|allowed| allowed.eq_ignore_ascii_case(host));
-    matches!(target.scheme_str(), Some("http" | "https")) && (same_site || listed)
-}
-
-/// The URL's port, or its scheme's.
-fn port(uri: &Uri) -> Option<u16> {
-    uri.port_u16().or(match uri.scheme_str() {
-        Some("http") => Some(80),
-        Some("https") => Some(443),
-        _ => None,
-    })
+    matches!(target.scheme(), "http" | "https")
+        && target.username().is_empty()
+        && target.password().is_none()
+        && (same_site || listed)
 }
 
 #[cfg(test)]
@@ -152,7 +149,13 @@ mod tests {
         assert!(!allowed("http://localhost:9999/x", base, &hosts));
         assert!(!allowed("https://evil.example/", base, &hosts));
         assert!(!allowed("javascript:alert(1)", base, &hosts));
-        assert!(!allowed("get", base, &hosts));
+        assert!(allowed("get", base, &hosts), "a relative path stays here");
+        // Read as a browser reads them: tabs and newlines dropped, a backslash a slash.
+        assert!(!allowed("/\t/evil.example/x", base, &hosts));
+        assert!(!allowed("/\n/evil.example/x", base, &hosts));
+        assert!(!allowed("\\\\evil.example/x", base, &hosts));
+        assert!(!allowed(" //evil.example/x", base, &hosts));
+        assert!(!allowed("http://user@localhost:8080/", base, &hosts));
         assert!(!allowed(
             "http://evil.example@localhost:9999/",
             base,
