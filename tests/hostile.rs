@@ -600,3 +600,44 @@ async fn redirect_to_is_judged_where_a_browser_would_go() {
     assert_eq!(here.status(), StatusCode::FOUND);
     assert_eq!(here.headers()["location"], "/get");
 }
+
+/// Issue 42, item 4: what a row serves — a program's command line, a proxy's upstream, which
+/// may hold passwords — is shown only to `[control] allow`, in `/api/ports` and on the page.
+#[tokio::test]
+async fn what_rows_serve_is_shown_only_to_control_allow() {
+    let upstream = "127.0.0.1:9";
+    let stack = Stack::builder()
+        .service("http")
+        .service("proxy")
+        .port(|row| {
+            row.set_keys(&switchboard_proxy::ProxyRow {
+                upstream: Some(upstream.to_owned()),
+            })
+        })
+        .configure(|c| c.control.allow = vec!["127.0.0.2/32".parse().unwrap()])
+        .start()
+        .await
+        .unwrap();
+    let http = stack.addr("http");
+    let get_from = |source: &'static str, path: &'static str| async move {
+        let mut stream = switchboard_testkit::client::connect_from(source, http).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .unwrap();
+        switchboard_testkit::client::read_to_close(&mut stream).await
+    };
+    for path in ["/api/ports", "/"] {
+        let outside = get_from("127.0.0.1", path).await;
+        assert!(outside.starts_with("HTTP/1.1 200"), "{path}: {outside}");
+        assert!(
+            !outside.contains(upstream),
+            "{path} shows the upstream outside allow"
+        );
+        let inside = get_from("127.0.0.2", path).await;
+        assert!(
+            inside.contains(upstream),
+            "{path} hides the upstream from allow"
+        );
+    }
+}

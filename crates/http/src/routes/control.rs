@@ -40,20 +40,25 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 
+/// Whether `peer` is in `[control] allow`: it may change things, and see what rows run
+/// and where they connect (command lines and upstreams may hold secrets).
+pub(super) fn trusted(state: &AppState, peer: std::net::IpAddr) -> bool {
+    let ip = peer.to_canonical();
+    state
+        .shared
+        .control_settings
+        .allow
+        .iter()
+        .any(|c| c.contains(ip))
+}
+
 /// Only sources in `[control] allow` may change anything.
 pub(super) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<Arc<Connection>>()
         .map(|c| c.info.peer.ip().to_canonical());
-    let allowed = peer.is_some_and(|ip| {
-        state
-            .shared
-            .control_settings
-            .allow
-            .iter()
-            .any(|c| c.contains(ip))
-    });
+    let allowed = peer.is_some_and(|ip| trusted(&state, ip));
     if !allowed {
         let who = peer.map(|ip| ip.to_string()).unwrap_or_default();
         return error(

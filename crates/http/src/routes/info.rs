@@ -168,8 +168,23 @@ pub(super) struct Ports {
 }
 
 /// `GET /api/ports`: the live port table.
-pub(super) async fn ports(State(state): State<AppState>) -> Json<Ports> {
+pub(super) async fn ports(
+    State(state): State<AppState>,
+    Extension(conn): Extension<Arc<Connection>>,
+) -> Json<Ports> {
     Json(Ports {
-        ports: state.shared.ports.ports(),
+        ports: ports_for(&state, &conn),
     })
+}
+
+/// The port table as `conn`'s client may see it: what each row serves (a program's command
+/// line, a proxy's upstream) only for `[control] allow`, since those may hold secrets.
+pub(super) fn ports_for(state: &AppState, conn: &Connection) -> Vec<PortStatus> {
+    let mut ports = state.shared.ports.ports();
+    if !super::control::trusted(state, conn.info.peer.ip()) {
+        for port in &mut ports {
+            port.target = None;
+        }
+    }
+    ports
 }

@@ -170,9 +170,9 @@ pub(super) async fn index(
     Extension(conn): Extension<Arc<Connection>>,
     headers: HeaderMap,
 ) -> Response {
+    let ports = super::info::ports_for(&state, &conn);
     let conn = &conn.info;
     let host = visited_host(&headers, conn);
-    let ports = state.shared.ports.ports();
     // The unbound rows are TCP ports: a UDP row on 7 leaves 7/tcp unbound.
     let ours: HashSet<u16> = ports
         .iter()
