@@ -547,14 +547,8 @@ async fn a_part_with_an_unsendable_content_type_is_named() {
                 Content-Type: application/x-\u{1}odd; name=\"odd.bin\"\r\n\
                 Content-Disposition: attachment; filename=\"odd.bin\"\r\n\r\nbytes\r\n--b--\r\n";
     let id = mail_in(&stack, data).await;
-    let message: Value = http_client()
-        .get(stack.url("http", &format!("/api/v1/message/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let message_url = stack.url("http", &format!("/api/v1/message/{id}"));
+    let message = crate::json_of(http_client().get(message_url)).await;
     let part = message["Attachments"][0]["PartID"]
         .as_str()
         .unwrap()

@@ -76,7 +76,7 @@ impl Clocks {
                         io::ErrorKind::TimedOut,
                         format!(
                             "no byte either way for {} (idle_timeout)",
-                            DisplayDuration(idle)
+                            humantime::format_duration(idle)
                         ),
                     ))),
                     Poll::Pending => Poll::Pending,
@@ -124,45 +124,13 @@ impl Clocks {
                         io::ErrorKind::TimedOut,
                         format!(
                             "the client took no byte for {} (write_timeout)",
-                            DisplayDuration(limit)
+                            humantime::format_duration(limit)
                         ),
                     ))),
                     Poll::Pending => Poll::Pending,
                 }
             }
             ready => ready,
-        }
-    }
-}
-
-/// A duration as the config file writes it: `30s`, `5m`.
-struct DisplayDuration(Duration);
-
-impl std::fmt::Display for DisplayDuration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.0.as_secs();
-        match (secs, self.0.subsec_millis()) {
-            (0, ms) => write!(f, "{ms}ms"),
-            (s, 0) if s % 60 == 0 => write!(f, "{}m", s / 60),
-            (s, 0) => write!(f, "{s}s"),
-            (s, ms) => write!(f, "{s}.{ms:03}s"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_the_config_file_writes_them() {
-        for (duration, text) in [
-            (Duration::from_secs(30), "30s"),
-            (Duration::from_secs(300), "5m"),
-            (Duration::from_millis(250), "250ms"),
-            (Duration::from_millis(1500), "1.500s"),
-        ] {
-            assert_eq!(DisplayDuration(duration).to_string(), text);
         }
     }
 }
