@@ -985,20 +985,9 @@ async fn the_pages_try_it_section_names_every_httpbin_endpoint() {
     let stack = Stack::start(&["http"]).await.unwrap();
     let page = crate::text_of(crate::http_client().get(stack.url("http", "/"))).await;
     let section = &page[page.find(r#"id="httpbin""#).expect("no httpbin section")..];
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../httpbin/src/lib.rs"
-    ))
-    .unwrap();
-    let mut endpoints: Vec<&str> = source
-        .split(".route(")
-        .skip(1)
-        .filter_map(|call| call.trim_start().strip_prefix('"'))
-        .map(|path| {
-            // The endpoint's name: its path up to the first parameter.
-            let path = &path[..path.find('"').unwrap()];
-            path.split("/{").next().unwrap()
-        })
+    // The endpoint's name: its path up to the first parameter.
+    let mut endpoints: Vec<&str> = switchboard_httpbin::paths()
+        .map(|path| path.split("/{").next().unwrap())
         .collect();
     endpoints.dedup();
     assert!(endpoints.len() > 50, "found only {endpoints:?}");

@@ -351,9 +351,10 @@ pub(crate) fn blank_parameters(path: &str) -> String {
 }
 
 /// Every path the routers serve, read from the routes' source (`.route("/path", …)`) in
-/// every crate: the http crate's and each HTTP product's (httpbin, Mailpit's API, …).
+/// every crate: the http crate's and each HTTP product's (Mailpit's API, …); and httpbin's,
+/// which its crate lists (its routes are a table).
 pub(crate) fn router_paths() -> BTreeSet<String> {
-    let mut paths = BTreeSet::new();
+    let mut paths: BTreeSet<_> = switchboard_httpbin::paths().map(blank_parameters).collect();
     let mut dirs: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .unwrap()
         .map(|crate_dir| crate_dir.unwrap().path().join("src"))

@@ -374,3 +374,123 @@ async fn walk(
     }
     refused
 }
+
+/// Issue 42, item 1: the tricks that made the guard read one name while the router served
+/// another, or read none. Every route of every row, public ones included, answers each with
+/// 400: a `Host` with user info, two `Host`s, a `Host` with bytes outside the host grammar,
+/// and an HTTP/1.1 request with no `Host` at all.
+#[tokio::test]
+async fn every_route_refuses_a_host_that_is_not_exactly_one_host_and_port() {
+    let tricks: [&[(&str, &str)]; 3] = [
+        &[("Host", "evil.example@127.0.0.1")],
+        &[("Host", "127.0.0.1"), ("Host", "evil.example")],
+        &[("Host", "caf\u{e9}.localhost")],
+    ];
+    let stack = Stack::start(&["http", "stubs", "toxiproxy"]).await.unwrap();
+    let mut asked = 0;
+    for service in ["http", "stubs", "toxiproxy"] {
+        let addr = stack.addr(service);
+        for path in router_paths() {
+            let path = path.replace("{}", "1");
+            for headers in tricks {
+                let answer = raw_head(addr, "GET", &path, headers).await;
+                assert!(
+                    answer.starts_with("HTTP/1.1 400"),
+                    "{service} {path} {headers:?}: {answer}"
+                );
+                asked += 1;
+            }
+            let answer = bare(
+                addr,
+                &format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "{service} {path}: {answer}"
+            );
+            assert!(answer.contains("Host"), "{answer}");
+        }
+    }
+    assert!(
+        asked > 300,
+        "only {asked} requests: did the walk find the routes?"
+    );
+}
+
+/// `request`, exactly as written, on a new connection: the whole answer.
+async fn bare(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_to_close(&mut stream).await
+}
+
+/// HTTP/1.0 needs no `Host`, so a request typed by hand with `nc` still reaches the public
+/// routes; a state route needs a name to judge, and answers 400 without one.
+#[tokio::test]
+async fn http_1_0_without_a_host_reaches_the_public_routes_only() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let http = stack.addr("http");
+    for path in ["/healthz", "/get", "/status/418"] {
+        let answer = bare(http, &format!("GET {path} HTTP/1.0\r\n\r\n")).await;
+        assert_ne!(&answer[9..12], "400", "{path}: {answer}");
+    }
+    for path in ["/api/ports", "/api/v1/messages", "/metrics"] {
+        let answer = bare(http, &format!("GET {path} HTTP/1.0\r\n\r\n")).await;
+        assert!(answer.starts_with("HTTP/1.0 400"), "{path}: {answer}");
+        assert!(answer.contains("needs a Host"), "{path}: {answer}");
+    }
+}
+
+/// An `Origin` that is not one plain origin of this server counts as another site on every
+/// state route of every row: one with user info (the old guard compared only its host), two
+/// `Origin`s (the old guard read the first), and `Sec-Fetch-Site` in another case.
+#[tokio::test]
+async fn every_state_route_counts_a_disguised_origin_as_another_site() {
+    for disguise in [
+        vec![("Origin", "http://evil.example@127.0.0.1")],
+        vec![("Origin", "http://127.0.0.1"), EVIL],
+        vec![("Sec-Fetch-Site", "Cross-Site")],
+    ] {
+        for (service, refused, _) in
+            walk_rows(state_paths, None, &CHANGES, &disguise, "another site").await
+        {
+            assert!(
+                refused >= 10,
+                "{service} {disguise:?}: only {refused} refusals"
+            );
+        }
+    }
+}
+
+/// Over HTTP/2 the server is named by `:authority`; a `Host` that names another is refused
+/// rather than one of the two being believed.
+#[tokio::test]
+async fn http2_with_an_authority_and_a_host_that_disagree_is_refused() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let http = stack.addr("http");
+    let stream = TcpStream::connect(http).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for (path, host, status) in [
+        ("/api/v1/messages", "rebind.evil.example", 400),
+        ("/healthz", "rebind.evil.example", 400),
+        ("/api/v1/messages", "127.0.0.1", 200),
+    ] {
+        let request = hyper::Request::get(format!("http://127.0.0.1{path}"))
+            .header("host", host)
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "{path} with Host {host}"
+        );
+    }
+}

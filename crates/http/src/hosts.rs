@@ -18,22 +18,32 @@ impl HostNames {
         }
     }
 
-    /// Whether `host` (as in a `Host` header, without the port) names this server.
+    /// Whether `host` (as in a `Host` header, without the port) names this server. Without
+    /// allocating: it runs on every request.
     pub(crate) fn allows(&self, host: &str) -> bool {
-        let host = normalize(host);
+        let host = host.trim().trim_end_matches('.');
         if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
             return true;
         }
-        if host == "localhost" || host.ends_with(".localhost") {
+        if host.eq_ignore_ascii_case("localhost") || is_below(host, "localhost") {
             return true;
         }
         self.names.iter().any(|name| match name.strip_prefix("*.") {
-            Some(domain) => host
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-            None => *name == host,
+            Some(domain) => is_below(host, domain),
+            None => host.eq_ignore_ascii_case(name),
         })
     }
+}
+
+/// Whether `host` is a name below `domain` (`a.b.test` below `b.test`), in any case.
+fn is_below(host: &str, domain: &str) -> bool {
+    let Some(cut) = host.len().checked_sub(domain.len() + 1) else {
+        return false;
+    };
+    let (sub, dot_domain) = host.as_bytes().split_at(cut);
+    !sub.is_empty()
+        && dot_domain[0] == b'.'
+        && dot_domain[1..].eq_ignore_ascii_case(domain.as_bytes())
 }
 
 pub(crate) fn normalize(name: &str) -> String {

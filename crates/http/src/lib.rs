@@ -39,7 +39,6 @@ mod state;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Router;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use switchboard_core::{BoxError, Budget, Conn, ConnInfo, Refusal, ResetSwitch, Service, Shutdown};
@@ -57,7 +56,7 @@ pub use switchboard_wiremock::WireMock;
 /// The HTTP application: routes plus the connection settings, ready to serve any stream.
 #[derive(Clone)]
 pub struct HttpApp {
-    router: Router,
+    router: routes::Guarded,
     state: AppState,
     settings: Arc<HttpSettings>,
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -144,11 +143,10 @@ impl HttpApp {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let router = routes::refusal(why);
         let _ = serve::serve_connection(
             &self.builder,
             &self.settings,
-            router,
+            routes::refusal(why),
             (stream, None),
             // Every request gets 503 at once: no body is read.
             (info, Budget::new(0)),

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use http::Request;
+use axum::response::IntoResponse as _;
+use http::{HeaderValue, Request, header};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
@@ -25,6 +25,10 @@ use tokio::time::Instant;
 use tower::Service as _;
 
 use crate::HttpSettings;
+use crate::routes::Guarded;
+
+/// `X-Content-Type-Options` on every response.
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 
 /// Responses up to this size (with a known length) are handed to the kernel with their head,
 /// in one go; hyper does not need them after that.
@@ -53,7 +57,7 @@ pub(crate) fn builder(settings: &HttpSettings) -> auto::Builder<TokioExecutor> {
 pub(crate) async fn serve_connection<S>(
     builder: &auto::Builder<TokioExecutor>,
     settings: &HttpSettings,
-    router: Router,
+    Guarded { router, site }: Guarded,
     (stream, reset): (S, Option<ResetSwitch>),
     (info, buffers): (ConnInfo, Budget),
     shutdown: Shutdown,
@@ -62,6 +66,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
+    let tls = info.tls.is_some();
     let connection = Arc::new(Connection::new(info, buffers, shutdown.clone()));
     let upgraded = connection.clone();
     let io = TokioIo::new(Watched {
@@ -72,16 +77,35 @@ where
 
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(connection.clone());
         let in_flight = requests.request_started();
+        // Every request meets the guard before any route (routes/site.rs).
+        let verdict = match &site {
+            Some(site) => site.check(&request, tls),
+            None => Ok(()),
+        };
         // A router is always ready, so it is called at once rather than through `oneshot`,
         // whose future would also hold the router and the request.
-        let routed = router.clone().call(request);
+        let routed = match verdict {
+            Ok(()) => {
+                request.extensions_mut().insert(connection.clone());
+                Ok(router.clone().call(request))
+            }
+            Err(refused) => Err(Box::new(refused)),
+        };
         // Boxed: hyper moves an HTTP/2 stream's future several times while it sets the
         // stream up and spawns it, and this one is several hundred bytes. The box costs
         // HTTP/1.1 a little and saves HTTP/2 much more (bench/README.md has the figures).
         Box::pin(async move {
-            let response = routed.await?;
+            let mut response = match routed {
+                Ok(routed) => routed.await?,
+                Err(refused) => refused.into_response(),
+            };
+            // No body of switchboard's is read as another type than it says (an echo that
+            // looks like HTML, say): browsers are told not to guess.
+            response
+                .headers_mut()
+                .entry(header::X_CONTENT_TYPE_OPTIONS)
+                .or_insert(NOSNIFF);
             if let Some(&sabotage) = response.extensions().get::<Sabotage>() {
                 in_flight.0.sabotage(sabotage);
             }

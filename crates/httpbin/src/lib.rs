@@ -37,88 +37,105 @@ mod timed;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, delete, get, patch, post, put};
+use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
 use tower_http::cors::CorsLayer;
 
 pub use settings::HttpbinSettings;
 
 /// httpbin's endpoints within `settings`' limits, ready to merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(settings: HttpbinSettings) -> Router<S> {
-    Router::new()
-        .route("/get", get(echo::get_echo))
-        .route("/headers", get(echo::headers))
-        .route("/ip", get(echo::ip))
-        .route("/user-agent", get(echo::user_agent))
-        .route("/post", post(methods::body_echo))
-        .route("/put", put(methods::body_echo))
-        .route("/patch", patch(methods::body_echo))
-        .route("/delete", delete(methods::body_echo))
-        .route("/anything", any(methods::anything))
-        .route("/anything/{*rest}", any(methods::anything))
-        .route("/status/{codes}", any(auth::status))
-        .route("/basic-auth/{user}/{password}", get(auth::basic_auth))
-        .route(
-            "/hidden-basic-auth/{user}/{password}",
-            get(auth::hidden_basic_auth),
-        )
-        .route("/bearer", get(auth::bearer))
-        .route(
-            "/digest-auth/{qop}/{user}/{password}",
-            get(digest::md5_default),
-        )
-        .route(
-            "/digest-auth/{qop}/{user}/{password}/{algorithm}",
-            get(digest::with_algorithm),
-        )
-        .route("/redirect/{n}", get(redirect::redirect))
-        .route("/relative-redirect/{n}", get(redirect::relative))
-        .route("/absolute-redirect/{n}", get(redirect::absolute))
-        .route("/redirect-to", any(redirect::redirect_to))
-        .route("/json", get(content::json))
-        .route("/html", get(content::html))
-        .route("/xml", get(content::xml))
-        .route("/encoding/utf8", get(content::utf8))
-        .route("/forms/post", get(content::forms_post))
-        .route("/robots.txt", get(content::robots_txt))
-        .route("/deny", get(content::deny))
-        .route("/uuid", get(content::uuid))
-        .route("/base64/{value}", get(content::base64_decode))
-        .route("/base64/decode/{value}", get(content::base64_decode))
-        .route("/base64/encode/{value}", get(content::base64_encode))
-        .route("/links/{n}", get(content::links_start))
-        .route("/links/{n}/{offset}", get(content::links))
-        .route("/image", get(image::by_accept))
-        .route("/image/{format}", get(image::by_name))
-        .route("/cache", get(caching::cache))
-        .route("/cache/{seconds}", get(caching::cache_for))
-        .route("/etag/{etag}", get(caching::etag))
-        .route(
-            "/response-headers",
-            get(caching::response_headers).post(caching::response_headers),
-        )
-        .route("/unstable", any(auth::unstable))
-        .route("/hostname", get(echo::hostname))
-        .route("/stream/{n}", get(stream::lines))
-        .route("/stream-bytes/{n}", get(stream::bytes))
-        .route("/dump/request", any(stream::dump))
-        .route("/range/{n}", get(stream::range))
-        .route("/cookies", get(cookies::list))
-        .route("/cookies/set", get(cookies::set))
-        .route("/cookies/set/{name}/{value}", get(cookies::set_one))
-        .route("/cookies/delete", get(cookies::delete))
-        .route("/delay/{seconds}", any(timed::delay))
-        .route("/bytes/{n}", get(stream::bytes_whole))
-        .route("/drip", get(timed::drip))
-        .route("/sse", get(timed::sse))
-        .route("/trailers", get(stream::trailers))
-        .route("/gzip", get(compress::gzip))
-        .route("/deflate", get(compress::deflate))
-        .route("/brotli", get(compress::brotli))
-        .route("/zstd", get(compress::zstd))
-        .route("/websocket/echo", get(socket_echo::echo))
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |router, (path, endpoint)| {
+            router.route(path, endpoint)
+        })
         // Browsers may call these from any page, with credentials, as httpbin allows: the
         // request's Origin, method and headers are mirrored, and preflights answered. Only
         // here: the state routes never answer another site (the http crate's site guard).
         .layer(CorsLayer::very_permissive())
         .with_state(Arc::new(settings))
+}
+
+/// The path of every endpoint [`routes`] serves, as axum writes it (`/status/{codes}`): the
+/// routes that show or change nothing of switchboard's, so the http crate's site guard lets
+/// any site and any name reach them.
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    endpoints().into_iter().map(|(path, _)| path)
+}
+
+/// Which path goes to which endpoint: one table, so that [`routes`] and [`paths`] agree.
+fn endpoints() -> Vec<(&'static str, MethodRouter<Arc<HttpbinSettings>>)> {
+    vec![
+        ("/get", get(echo::get_echo)),
+        ("/headers", get(echo::headers)),
+        ("/ip", get(echo::ip)),
+        ("/user-agent", get(echo::user_agent)),
+        ("/post", post(methods::body_echo)),
+        ("/put", put(methods::body_echo)),
+        ("/patch", patch(methods::body_echo)),
+        ("/delete", delete(methods::body_echo)),
+        ("/anything", any(methods::anything)),
+        ("/anything/{*rest}", any(methods::anything)),
+        ("/status/{codes}", any(auth::status)),
+        ("/basic-auth/{user}/{password}", get(auth::basic_auth)),
+        (
+            "/hidden-basic-auth/{user}/{password}",
+            get(auth::hidden_basic_auth),
+        ),
+        ("/bearer", get(auth::bearer)),
+        (
+            "/digest-auth/{qop}/{user}/{password}",
+            get(digest::md5_default),
+        ),
+        (
+            "/digest-auth/{qop}/{user}/{password}/{algorithm}",
+            get(digest::with_algorithm),
+        ),
+        ("/redirect/{n}", get(redirect::redirect)),
+        ("/relative-redirect/{n}", get(redirect::relative)),
+        ("/absolute-redirect/{n}", get(redirect::absolute)),
+        ("/redirect-to", any(redirect::redirect_to)),
+        ("/json", get(content::json)),
+        ("/html", get(content::html)),
+        ("/xml", get(content::xml)),
+        ("/encoding/utf8", get(content::utf8)),
+        ("/forms/post", get(content::forms_post)),
+        ("/robots.txt", get(content::robots_txt)),
+        ("/deny", get(content::deny)),
+        ("/uuid", get(content::uuid)),
+        ("/base64/{value}", get(content::base64_decode)),
+        ("/base64/decode/{value}", get(content::base64_decode)),
+        ("/base64/encode/{value}", get(content::base64_encode)),
+        ("/links/{n}", get(content::links_start)),
+        ("/links/{n}/{offset}", get(content::links)),
+        ("/image", get(image::by_accept)),
+        ("/image/{format}", get(image::by_name)),
+        ("/cache", get(caching::cache)),
+        ("/cache/{seconds}", get(caching::cache_for)),
+        ("/etag/{etag}", get(caching::etag)),
+        (
+            "/response-headers",
+            get(caching::response_headers).post(caching::response_headers),
+        ),
+        ("/unstable", any(auth::unstable)),
+        ("/hostname", get(echo::hostname)),
+        ("/stream/{n}", get(stream::lines)),
+        ("/stream-bytes/{n}", get(stream::bytes)),
+        ("/dump/request", any(stream::dump)),
+        ("/range/{n}", get(stream::range)),
+        ("/cookies", get(cookies::list)),
+        ("/cookies/set", get(cookies::set)),
+        ("/cookies/set/{name}/{value}", get(cookies::set_one)),
+        ("/cookies/delete", get(cookies::delete)),
+        ("/delay/{seconds}", any(timed::delay)),
+        ("/bytes/{n}", get(stream::bytes_whole)),
+        ("/drip", get(timed::drip)),
+        ("/sse", get(timed::sse)),
+        ("/trailers", get(stream::trailers)),
+        ("/gzip", get(compress::gzip)),
+        ("/deflate", get(compress::deflate)),
+        ("/brotli", get(compress::brotli)),
+        ("/zstd", get(compress::zstd)),
+        ("/websocket/echo", get(socket_echo::echo)),
+    ]
 }

@@ -7,6 +7,8 @@ mod live;
 mod page;
 mod site;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
@@ -17,22 +19,51 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use self::site::{Public, Site};
 use crate::body;
 use crate::state::AppState;
 
-pub(crate) fn router(state: AppState) -> Router {
-    // Every route that reads or changes switchboard's state: behind the guard against
-    // cross-site requests and DNS rebinding (site.rs). A state route goes here, nowhere else.
-    let state_routes = Router::new()
+/// A router and the guard every request meets before it (site.rs).
+#[derive(Clone, Debug)]
+pub(crate) struct Guarded {
+    pub(crate) router: Router,
+    /// `None` only for [`refusal`], which answers everything with 503.
+    pub(crate) site: Option<Arc<Site>>,
+}
+
+impl Guarded {
+    fn new(router: Router, state: &AppState, public: Public) -> Self {
+        Self {
+            router,
+            site: Some(Arc::new(Site::new(state.hosts.clone(), public))),
+        }
+    }
+}
+
+/// The front door's own routes that show or change nothing of switchboard's, so that any
+/// site may reach them by any name; with httpbin's ([`switchboard_httpbin::paths`]), the
+/// whole list. Every other route is behind the site guard, wherever it is registered: a
+/// route that reads or changes state needs no thought to be guarded, a public one must be
+/// named here.
+const PUBLIC: [&str; 8] = [
+    "/",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/whoami",
+    "/ca.pem",
+    "/ca.crl",
+    "/assets/{file}",
+];
+
+pub(crate) fn router(state: AppState) -> Guarded {
+    let router = Router::new()
+        .merge(switchboard_httpbin::routes(state.httpbin.clone()))
         .merge(switchboard_mailpit::routes(&state.mailpit))
         .merge(control::routes(state.clone()))
         .merge(live::state_routes())
         .route("/api/ports", get(info::ports))
         .route("/api/knock/{port}", post(knock::knock))
-        .route_layer(middleware::from_fn_with_state(state.clone(), site::guard));
-    Router::new()
-        .merge(switchboard_httpbin::routes(state.httpbin.clone()))
-        .merge(state_routes)
         .layer(bodies(&state))
         // The routes below never read a body, so they skip that layer (a layer costs every
         // request an allocation or two: measurable on /healthz, see bench/).
@@ -46,37 +77,44 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(live::asset_routes())
         .merge(switchboard_mailpit::asset_routes())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone());
+    Guarded::new(router, &state, front_door_public())
+}
+
+/// [`PUBLIC`] and httpbin's routes.
+fn front_door_public() -> Public {
+    Public::routes(PUBLIC.into_iter().chain(switchboard_httpbin::paths()))
 }
 
 /// Routes that change switchboard from another tool's API (Toxiproxy's, WireMock's admin):
-/// only for `[control] allow`, and behind the guard against cross-site requests and DNS
-/// rebinding, like the control API.
+/// only for `[control] allow`, like the control API.
 fn control_routes(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    routes
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            control::guard,
-        ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), site::guard))
+    routes.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        control::guard,
+    ))
 }
 
-/// The router of a `toxiproxy` row: Toxiproxy's API, for `[control] allow` alone.
-pub(crate) fn toxiproxy_router(state: AppState) -> Router {
+/// The router of a `toxiproxy` row: Toxiproxy's API, for `[control] allow` alone, and
+/// nothing public.
+pub(crate) fn toxiproxy_router(state: AppState) -> Guarded {
     let api = switchboard_toxiproxy::routes(&state.toxiproxy);
-    control_routes(api, &state)
+    let router = control_routes(api, &state)
         .fallback(switchboard_toxiproxy::not_found)
         .layer(bodies(&state))
-        .with_state(state)
+        .with_state(state.clone());
+    Guarded::new(router, &state, Public::routes([]))
 }
 
-/// The router of a `stubs` row: the stubs, and WireMock's admin API under `/__admin`.
-pub(crate) fn stubs_router(state: AppState) -> Router {
+/// The router of a `stubs` row: the stubs, public, and WireMock's admin API under
+/// `/__admin`, guarded.
+pub(crate) fn stubs_router(state: AppState) -> Guarded {
     let admin = switchboard_wiremock::admin_routes(&state.wiremock);
-    control_routes(admin, &state)
+    let router = control_routes(admin, &state)
         .merge(switchboard_wiremock::stub_routes(&state.wiremock))
         .layer(bodies(&state))
-        .with_state(state)
+        .with_state(state.clone());
+    Guarded::new(router, &state, Public::AllBut("/__admin"))
 }
 
 /// What every route that may read a body is behind, as one layer (each layer of a router
@@ -107,8 +145,8 @@ async fn not_found(uri: Uri) -> (StatusCode, String) {
 
 /// The router for a connection over a limit: every request gets 503 and Retry-After, and
 /// the connection closes after it.
-pub(crate) fn refusal(why: Refusal) -> Router {
-    Router::new().fallback(move || async move {
+pub(crate) fn refusal(why: Refusal) -> Guarded {
+    let router = Router::new().fallback(move || async move {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             [
@@ -118,5 +156,53 @@ pub(crate) fn refusal(why: Refusal) -> Router {
             ],
             format!("503 service unavailable: {why}; try again later\n"),
         )
-    })
+    });
+    Guarded { router, site: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Method, Request};
+
+    use super::*;
+    use crate::hosts::HostNames;
+
+    /// The guard fails closed: a route someone adds to the router tomorrow, say
+    /// `POST /api/widgets`, is refused to another site without anyone naming it, while the
+    /// routes named public (the health checks, httpbin's) answer any site and any name.
+    #[test]
+    fn a_route_nobody_named_public_is_guarded() {
+        let site = Site::new(HostNames::default(), front_door_public());
+        let from = |path: &str, host: &str| {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header("host", host)
+                .header("origin", "http://evil.example")
+                .body(())
+                .unwrap();
+            site.check(&request, false)
+        };
+        for path in [
+            "/api/widgets",
+            "/widgets",
+            "/mail",
+            "/view/1.html",
+            "/metrics",
+        ] {
+            let refused = from(path, "127.0.0.1").unwrap_err();
+            assert!(format!("{refused:?}").contains("another site"), "{path}");
+            assert!(from(path, "evil.example").is_err(), "{path}");
+        }
+        for path in [
+            "/healthz",
+            "/",
+            "/assets/page.js",
+            "/post",
+            "/status/418",
+            "/anything/a/b",
+        ] {
+            assert_eq!(from(path, "evil.example"), Ok(()), "{path}");
+        }
+    }
 }
