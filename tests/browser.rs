@@ -273,6 +273,7 @@ async fn udp_datagrams_and_programs_on_ports_show_on_the_page() {
         .port(|row| {
             row.set_keys(&switchboard_exec::Program {
                 command: vec!["cat".into()],
+                allow_exec_same_user: true,
                 ..Default::default()
             })
         })

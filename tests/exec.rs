@@ -21,6 +21,8 @@ use crate::{PATIENCE, Seen};
 fn program(command: &[&str]) -> Program {
     Program {
         command: command.iter().map(|s| s.to_string()).collect(),
+        // Not as root (a developer's `cargo test`), programs run as the test's own user.
+        allow_exec_same_user: true,
         ..Program::default()
     }
 }
@@ -258,7 +260,10 @@ async fn many_clients_at_once_get_at_most_max_connections_programs() {
 
 #[tokio::test]
 async fn the_control_api_adds_exec_rows_only_when_allowed() {
-    let row = json!({"port": 0, "service": "exec", "bind": ["127.0.0.1"], "command": ["cat"]});
+    let row = json!({
+        "port": 0, "service": "exec", "bind": ["127.0.0.1"], "command": ["cat"],
+        "allow_exec_same_user": true
+    });
     let stack = Stack::start(&["http"]).await.unwrap();
     let answer = crate::http_client()
         .post(stack.url("http", "/api/ports"))
@@ -299,7 +304,7 @@ async fn a_config_file_puts_a_program_on_a_port_and_its_stderr_in_the_log() {
     let config = "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\n\
                   service = \"exec\"\n\
                   command = [\"sh\", \"-c\", \"echo oops >&2; head -c 5000 /dev/zero | tr '\\\\0' x >&2; cat\"]\n\
-                  max_stderr = 100\n";
+                  max_stderr = 100\nallow_exec_same_user = true\n";
     let mut server = crate::switchboard().start(config, &[]).await;
     assert_eq!(
         run(server.addr("exec"), b"still relayed").await,
@@ -368,8 +373,8 @@ async fn shutdown_kills_and_reaps_a_running_program() {
 /// a port is just a door to a program.
 #[tokio::test]
 async fn switchboard_ports_shows_the_program_while_its_connection_lasts() {
-    let config =
-        "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\nservice = \"exec\"\ncommand = [\"cat\"]\n";
+    let config = "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\nservice = \"exec\"\ncommand = [\"cat\"]\n\
+         allow_exec_same_user = true\n";
     let mut server = crate::switchboard().start(config, &[]).await;
     let mut stream = TcpStream::connect(server.addr("exec")).await.unwrap();
     stream.write_all(b"x").await.unwrap();
@@ -563,7 +568,7 @@ async fn programs_and_what_they_started_die_when_switchboard_is_killed() {
     let script = format!("sleep {marker} & echo ready; exec sleep {marker}");
     let config = format!(
         "[[port]]\nport = 0\nbind = [\"127.0.0.1\"]\nservice = \"exec\"\n\
-         command = [\"sh\", \"-c\", \"{script}\"]\n"
+         command = [\"sh\", \"-c\", \"{script}\"]\nallow_exec_same_user = true\n"
     );
     let mut server = crate::switchboard().start(&config, &[]).await;
     let mut stream = TcpStream::connect(server.addr("exec")).await.unwrap();

@@ -15,6 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use switchboard_files::Visibility;
 
+use crate::constraints::Permitted;
 use crate::error::CertError;
 use crate::files::{warn_if_exposed, write_atomic};
 use crate::identity::{Identity, check_pair};
@@ -125,6 +126,17 @@ fn describe(title: &str, info: &CertInfo, action: &Action) -> String {
     if info.issuer != info.subject {
         out.push_str(&format!("  issuer     {}\n", info.issuer));
     }
+    if info.is_ca {
+        match &info.permitted {
+            Some(permitted) => {
+                out.push_str(&format!("  signs for  {}\n", permitted.describe()));
+            }
+            None => out.push_str(
+                "  signs for  any name (no name constraints): replace it with \
+                 `switchboard certs --renew-ca`\n",
+            ),
+        }
+    }
     out.push_str(&format!(
         "  valid      {} to {}\n  SHA-256    {}\n",
         info.not_before.date(),
@@ -170,6 +182,36 @@ pub fn ensure_at(
     crl_url: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<LocalCa, CertError> {
+    make(dir, extra_names, crl_url, now, CaPolicy::Keep)
+}
+
+/// Replace the CA in `dir` with a new one (constrained to local names and `extra_names`),
+/// and issue a server certificate from it: `switchboard certs --renew-ca`. Clients that
+/// trusted the old CA must trust the new `ca.pem`.
+pub fn renew_ca(dir: &Path, extra_names: &[String]) -> Result<LocalCa, CertError> {
+    make(
+        dir,
+        extra_names,
+        None,
+        OffsetDateTime::now_utc(),
+        CaPolicy::Renew,
+    )
+}
+
+/// Whether an existing CA is kept (always, unless asked) or replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CaPolicy {
+    Keep,
+    Renew,
+}
+
+fn make(
+    dir: &Path,
+    extra_names: &[String],
+    crl_url: Option<&str>,
+    now: OffsetDateTime,
+    policy: CaPolicy,
+) -> Result<LocalCa, CertError> {
     // Readable by all, as the CA's certificate in it must be; the keys in it are 0600.
     switchboard_files::create_dir_all(dir, Visibility::Public).map_err(|source| {
         CertError::Write {
@@ -180,7 +222,17 @@ pub fn ensure_at(
     let paths = Paths::in_dir(dir);
     let names = requested_names(extra_names)?;
 
-    let (ca, ca_action) = load_or_create_ca(&paths, now)?;
+    let (ca, ca_action) = match policy {
+        CaPolicy::Keep => load_or_create_ca(&paths, &names, now)?,
+        CaPolicy::Renew => {
+            let reason = "asked for with --renew-ca; clients must trust the new ca.pem";
+            (
+                create_ca(&paths, &names, now)?,
+                Action::Renewed(reason.to_owned()),
+            )
+        }
+    };
+    let names = within_constraints(&ca.info, names, extra_names)?;
     let wanted = Wanted {
         names: &names,
         crl_url,
@@ -197,6 +249,43 @@ pub fn ensure_at(
         crl_der,
         identity,
     })
+}
+
+/// The names of `names` the CA may sign for. A name asked for (`extra`) that it may not is
+/// an error naming the fix; a default one (this machine's host name, which changes with a
+/// container) is left out with a warning.
+fn within_constraints(
+    ca: &CertInfo,
+    names: Vec<String>,
+    extra: &[String],
+) -> Result<Vec<String>, CertError> {
+    let Some(permitted) = &ca.permitted else {
+        tracing::warn!(
+            "the local CA {} has no name constraints: its key can sign for any site, for \
+             every client that trusts it. Run `switchboard certs --renew-ca` to replace it \
+             with one limited to local names (clients must then trust the new ca.pem)",
+            ca.path.display()
+        );
+        return Ok(names);
+    };
+    let mut kept = Vec::with_capacity(names.len());
+    for name in names {
+        if permitted.permits(&name) {
+            kept.push(name);
+        } else if extra.iter().any(|e| e.trim().eq_ignore_ascii_case(&name)) {
+            return Err(CertError::OutsideConstraints {
+                ca: ca.path.clone(),
+                name,
+                permitted: permitted.describe(),
+            });
+        } else {
+            tracing::warn!(
+                "the server certificate leaves out {name}: the local CA may not sign for it \
+                 (add it with --name and `switchboard certs --renew-ca` if clients use it)"
+            );
+        }
+    }
+    Ok(kept)
 }
 
 fn requested_names(extra: &[String]) -> Result<Vec<String>, CertError> {
@@ -227,11 +316,15 @@ struct Ca {
     info: CertInfo,
 }
 
-fn load_or_create_ca(paths: &Paths, now: OffsetDateTime) -> Result<(Ca, Action), CertError> {
+fn load_or_create_ca(
+    paths: &Paths,
+    names: &[String],
+    now: OffsetDateTime,
+) -> Result<(Ca, Action), CertError> {
     match (paths.ca_cert.exists(), paths.ca_key.exists()) {
         // Without ca.pem nobody can trust this CA yet, so creating one loses nothing (a
         // lone ca-key.pem is what an interrupted first start leaves behind).
-        (false, _) => Ok((create_ca(paths, now)?, Action::Created)),
+        (false, _) => Ok((create_ca(paths, names, now)?, Action::Created)),
         (true, false) => Err(CertError::MissingCaKey {
             cert: paths.ca_cert.clone(),
             key: paths.ca_key.clone(),
@@ -240,7 +333,8 @@ fn load_or_create_ca(paths: &Paths, now: OffsetDateTime) -> Result<(Ca, Action),
     }
 }
 
-fn create_ca(paths: &Paths, now: OffsetDateTime) -> Result<Ca, CertError> {
+/// A new CA that may sign for local names and `names` only (constraints.rs).
+fn create_ca(paths: &Paths, names: &[String], now: OffsetDateTime) -> Result<Ca, CertError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -257,6 +351,7 @@ fn create_ca(paths: &Paths, now: OffsetDateTime) -> Result<Ca, CertError> {
     ];
     params.not_before = now - BACKDATE;
     params.not_after = now + CA_VALIDITY;
+    params.name_constraints = Some(Permitted::for_names(names).to_constraints());
     let cert = params.self_signed(&key)?;
 
     // The key first: a ca.pem without its key would be a CA nobody can use.

@@ -53,6 +53,17 @@ pub enum CertError {
         key: PathBuf,
         not_after: OffsetDateTime,
     },
+    #[error(
+        "the local CA {ca} may sign only for {permitted} (its name constraints), not for \
+         \"{name}\". Use a name below .test, .internal or .localhost, or run `switchboard \
+         certs --renew-ca --name {name}` to replace the CA with one that covers it (clients \
+         must then trust the new ca.pem)"
+    )]
+    OutsideConstraints {
+        ca: PathBuf,
+        name: String,
+        permitted: String,
+    },
     #[error("\"{0}\" is not a host name or IP address a certificate can carry")]
     InvalidName(String),
     #[error(

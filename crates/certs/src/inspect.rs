@@ -9,6 +9,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
+use crate::constraints::{self, Permitted};
 use crate::error::CertError;
 
 /// What a certificate says about itself.
@@ -27,6 +28,8 @@ pub struct CertInfo {
     pub is_ca: bool,
     /// Where the issuer's revocation list is (CRL distribution points).
     pub crl_urls: Vec<String>,
+    /// What a CA may sign for (its name constraints); `None`: anything.
+    pub permitted: Option<Permitted>,
 }
 
 impl CertInfo {
@@ -55,6 +58,7 @@ impl CertInfo {
             sha256: fingerprint(der),
             is_ca: cert.is_ca(),
             crl_urls: crl_urls(&cert),
+            permitted: constraints::read(&cert),
         })
     }
 

@@ -11,12 +11,14 @@
 //! - `error.rs`: [`CertError`], each problem worded with its file and what to do.
 //! - `identity.rs`: [`Identity`], a chain and its key, checked to belong together.
 //! - `authority.rs`: create, reuse and renew the CA and the server certificate.
+//! - `constraints.rs`: what the CA may sign for (its name constraints).
 //! - `inspect.rs`: what a certificate says (names, validity, fingerprint).
 //! - `files.rs`: atomic writes; private keys 0600 from the start.
 //! - `tls.rs`: the rustls server configuration (ring, TLS 1.2 and 1.3).
 //! - `handshake.rs`: the server side of a handshake, as every TLS service runs it.
 
 mod authority;
+mod constraints;
 mod error;
 mod files;
 mod handshake;
@@ -31,8 +33,9 @@ use time::OffsetDateTime;
 
 pub use authority::{
     Action, CA_VALIDITY, LocalCa, Paths, RENEW_BEFORE, SERVER_VALIDITY, default_names, ensure,
-    ensure_at,
+    ensure_at, renew_ca,
 };
+pub use constraints::Permitted;
 pub use error::CertError;
 pub use handshake::{HandshakeFailed, accept};
 pub use identity::Identity;
@@ -77,7 +80,7 @@ pub enum Source {
     /// Issued by switchboard's local CA.
     LocalCa(Box<LocalCa>),
     /// Brought by the user (`[tls] cert` and `key`).
-    Provided(CertInfo),
+    Provided(Box<CertInfo>),
 }
 
 /// The certificate TLS services present: the user's own if `[tls] cert` and `key` are set,
@@ -97,7 +100,7 @@ pub fn load(settings: &TlsSettings) -> Result<(Identity, Source), CertError> {
                     chain,
                     key: private,
                 },
-                Source::Provided(info),
+                Source::Provided(Box::new(info)),
             ))
         }
         (Some(_), None) | (None, Some(_)) => Err(CertError::HalfProvided),

@@ -334,3 +334,132 @@ fn the_revocation_list_is_signed_by_the_ca_revokes_nothing_and_is_named_in_the_c
         Action::Reused
     );
 }
+
+/// Whether a client that trusts `ca_pem` (rustls' own verifier, as switchboard's clients
+/// use) accepts `leaf` for `name`.
+fn accepted(ca_pem: &str, leaf: &CertificateDer<'static>, name: &str) -> Result<(), String> {
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
+        .build()
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    verifier
+        .verify_server_cert(leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// What a stolen `ca-key.pem` would sign: a certificate for `name`, by the CA in `dir`.
+fn forged(dir: &std::path::Path, name: &str) -> CertificateDer<'static> {
+    let ca_der = CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap();
+    let ca_key =
+        rcgen::KeyPair::from_pem(&fs::read_to_string(dir.join("ca-key.pem")).unwrap()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der, &ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.signed_by(&key, &issuer).unwrap().der().clone()
+}
+
+/// Issue 42, item 5: the CA's key, if stolen, signs nothing a trusting client accepts
+/// outside local names; switchboard's own certificate and local names still work.
+#[test]
+fn the_ca_may_sign_only_for_local_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ensure(dir.path(), &["mail.example.test".to_owned()]).unwrap();
+    let own = &ca.identity.chain[0];
+    for name in ["localhost", "mail.example.test", "127.0.0.1"] {
+        assert_eq!(accepted(&ca.ca_pem, own, name), Ok(()), "{name}");
+    }
+    for name in ["app.localhost", "svc.internal", "10.0.0.7", "fd00::1"] {
+        assert_eq!(
+            accepted(&ca.ca_pem, &forged(dir.path(), name), name),
+            Ok(()),
+            "{name}"
+        );
+    }
+    for name in [
+        "example.com",
+        "bank.example",
+        "localhost.example.com",
+        "8.8.8.8",
+    ] {
+        let refused = accepted(&ca.ca_pem, &forged(dir.path(), name), name).unwrap_err();
+        assert!(refused.to_lowercase().contains("name"), "{name}: {refused}");
+    }
+    let permitted = ca
+        .ca
+        .permitted
+        .as_ref()
+        .expect("a new CA has name constraints");
+    assert!(permitted.permits("app.localhost"), "{permitted:?}");
+}
+
+/// A CA made before it had constraints (here, by rcgen as switchboard used to) is kept:
+/// clients trust it. `renew_ca` (`switchboard certs --renew-ca`) replaces it, and the
+/// server certificate with it.
+#[test]
+fn an_unconstrained_ca_is_kept_until_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let old = params.self_signed(&key).unwrap();
+    fs::write(dir.path().join("ca.pem"), old.pem()).unwrap();
+    fs::write(dir.path().join("ca-key.pem"), key.serialize_pem()).unwrap();
+
+    let kept = ensure(dir.path(), &["api.example.com".to_owned()]).unwrap();
+    assert_eq!(kept.ca_action, Action::Reused);
+    assert_eq!(kept.ca.permitted, None);
+    assert!(
+        kept.server.covers("api.example.com"),
+        "the old CA may still sign it"
+    );
+    assert!(kept.report().contains("--renew-ca"), "{}", kept.report());
+
+    let renewed = renew_ca(dir.path(), &[]).unwrap();
+    assert!(matches!(renewed.ca_action, Action::Renewed(_)));
+    assert_ne!(renewed.ca.sha256, kept.ca.sha256);
+    assert!(renewed.ca.permitted.is_some());
+    assert!(matches!(renewed.server_action, Action::Renewed(_)));
+    assert_eq!(
+        accepted(&renewed.ca_pem, &renewed.identity.chain[0], "localhost"),
+        Ok(())
+    );
+}
+
+/// A name asked for that the CA may not sign for is an error that names the fix, not a
+/// certificate clients would refuse; the fix works.
+#[test]
+fn a_name_outside_the_cas_constraints_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    ensure(dir.path(), &[]).unwrap();
+    let wanted = ["api.example.com".to_owned()];
+    let refused = ensure(dir.path(), &wanted).unwrap_err().to_string();
+    assert!(refused.contains("api.example.com"), "{refused}");
+    assert!(
+        refused.contains("switchboard certs --renew-ca --name api.example.com"),
+        "{refused}"
+    );
+
+    let renewed = renew_ca(dir.path(), &wanted).unwrap();
+    assert_eq!(
+        accepted(
+            &renewed.ca_pem,
+            &renewed.identity.chain[0],
+            "api.example.com"
+        ),
+        Ok(())
+    );
+    let again = ensure(dir.path(), &wanted).unwrap();
+    assert_eq!(again.ca_action, Action::Reused);
+}

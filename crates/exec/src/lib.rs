@@ -99,7 +99,11 @@ impl ExecService {
     /// exist, or is asked for while switchboard does not run as root.
     pub fn new(program: Program, row: String, events: EventBus) -> Result<Self, ExecError> {
         program.validate()?;
-        let run_as = RunAs::resolve(program.user.as_deref(), program.group.as_deref())?;
+        let run_as = RunAs::resolve(
+            program.user.as_deref(),
+            program.group.as_deref(),
+            program.allow_exec_same_user,
+        )?;
         Ok(Self {
             program: Arc::new(program),
             row,
@@ -410,6 +414,7 @@ mod tests {
         Program {
             command: command.iter().map(|s| s.to_string()).collect(),
             shell,
+            allow_exec_same_user: true,
             ..Program::default()
         }
     }
@@ -453,18 +458,21 @@ mod tests {
     #[test]
     fn only_root_runs_programs_as_another_user() {
         let daemon = nix::unistd::User::from_name("daemon").unwrap().unwrap();
-        let resolved = RunAs::resolve(Some("daemon"), None);
+        let resolved = RunAs::resolve(Some("daemon"), None, true);
         if nix::unistd::geteuid().is_root() {
             let run_as = resolved.unwrap().unwrap();
             assert_eq!((run_as.uid, run_as.gid), (daemon.uid, daemon.gid));
-            let nobody = RunAs::resolve(None, None).unwrap().unwrap();
+            let nobody = RunAs::resolve(None, None, false).unwrap().unwrap();
             assert_ne!(nobody.uid.as_raw(), 0, "never root by default");
         } else {
             let err = resolved.unwrap_err().to_string();
             assert!(err.contains("need switchboard to run as root"), "{err}");
-            assert_eq!(RunAs::resolve(None, None).unwrap(), None);
+            assert_eq!(RunAs::resolve(None, None, true).unwrap(), None);
+            // Issue 42, item 5: as its own user a program could read switchboard's keys.
+            let err = RunAs::resolve(None, None, false).unwrap_err().to_string();
+            assert!(err.contains("allow_exec_same_user = true"), "{err}");
         }
-        let err = RunAs::resolve(Some("no-such-user-here"), None)
+        let err = RunAs::resolve(Some("no-such-user-here"), None, true)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no user \"no-such-user-here\""), "{err}");

@@ -25,13 +25,23 @@ pub struct RunAs {
 impl RunAs {
     /// Who programs run as. As root: `user` (default `nobody`) and `group` (default the
     /// user's own): a program on a port should never run as root unless the row says
-    /// `user = "root"`. Otherwise programs run as switchboard's own user, and naming another
-    /// user or group is an error (only root can switch).
-    pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, ExecError> {
-        Self::find(user, group).map_err(ExecError::RunAs)
+    /// `user = "root"`. Otherwise programs run as switchboard's own user, which can read
+    /// everything switchboard can (the CA's key among it): only when the row says so
+    /// (`allow_exec_same_user`), and naming another user or group is an error (only root
+    /// can switch).
+    pub fn resolve(
+        user: Option<&str>,
+        group: Option<&str>,
+        same_user_allowed: bool,
+    ) -> Result<Option<Self>, ExecError> {
+        Self::find(user, group, same_user_allowed).map_err(ExecError::RunAs)
     }
 
-    fn find(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, String> {
+    fn find(
+        user: Option<&str>,
+        group: Option<&str>,
+        same_user_allowed: bool,
+    ) -> Result<Option<Self>, String> {
         if !geteuid().is_root() {
             let other_user = user.map(find_user).transpose()?.map(|u| u.uid);
             let other_group = group.map(find_group).transpose()?;
@@ -41,6 +51,15 @@ impl RunAs {
                 return Err(format!(
                     "`user` and `group` need switchboard to run as root (it runs as uid {}); \
                      leave them out to run programs as switchboard's own user",
+                    geteuid()
+                ));
+            }
+            if !same_user_allowed {
+                return Err(format!(
+                    "switchboard does not run as root, so this program would run as its own \
+                     user (uid {}) and could read what switchboard keeps, the CA's private key \
+                     among it. Set allow_exec_same_user = true in the row to accept that, or \
+                     run switchboard as root so that programs run as `nobody`",
                     geteuid()
                 ));
             }

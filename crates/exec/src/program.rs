@@ -18,6 +18,9 @@ pub struct Program {
     pub user: Option<String>,
     /// The group to run as (default: the user's own group).
     pub group: Option<String>,
+    /// When switchboard does not run as root, the program runs as switchboard's own user
+    /// and can read its files (the CA's key among them): it runs only if this is true.
+    pub allow_exec_same_user: bool,
     /// How long one program may run; then it is killed and its connection closed.
     #[serde(with = "humantime_serde")]
     pub time_limit: Duration,
@@ -42,6 +45,7 @@ impl Default for Program {
             shell: false,
             user: None,
             group: None,
+            allow_exec_same_user: false,
             time_limit: Duration::from_secs(300),
             cpu_seconds: 60,
             max_memory: 1 << 30,

@@ -61,8 +61,8 @@ enum Command {
     Ports,
     /// Create or renew the local CA and server certificate, and show what they hold.
     ///
-    /// The CA is created once and kept; the server certificate is renewed when it has
-    /// expired, expires within 30 days, or lacks a requested name.
+    /// The CA is created once and kept (unless --renew-ca); the server certificate is
+    /// renewed when it has expired, expires within 30 days, or lacks a requested name.
     Certs(CertsArgs),
 }
 
@@ -75,6 +75,10 @@ struct CertsArgs {
     /// machine's host name (repeat for more).
     #[arg(long = "name", value_name = "HOST")]
     names: Vec<String>,
+    /// Replace the CA with a new one, limited to local names (localhost, .test, .internal,
+    /// private addresses) and the --name ones. Clients must then trust the new ca.pem.
+    #[arg(long)]
+    renew_ca: bool,
 }
 
 /// `switchboard serve`'s flags. Each also reads a variable, `SWITCHBOARD_<FLAG>` (shown in
@@ -347,7 +351,11 @@ fn probe(args: ProbeArgs) -> ExitCode {
 
 fn certs(args: CertsArgs) -> ExitCode {
     let _flush_logs_on_exit = init_logging(LogFormat::Text, LogSettings::default().queue_lines);
-    match switchboard_certs::ensure(&args.dir, &args.names) {
+    let made = match args.renew_ca {
+        true => switchboard_certs::renew_ca(&args.dir, &args.names),
+        false => switchboard_certs::ensure(&args.dir, &args.names),
+    };
+    match made {
         Ok(ca) => {
             print!("{}", ca.report());
             ExitCode::SUCCESS
