@@ -139,6 +139,10 @@ async fn a_body_file_behind_a_symlink_out_of_the_stubs_directory_is_not_served()
     let body = escape.text().await.unwrap();
     assert!(!body.contains("not for clients"), "{body}");
     assert!(body.contains("bodyFileName"), "{body}");
+    // Issue 42, item 4: whoever reaches a stub learns nothing of where the stubs live.
+    let outside = outside.path().to_string_lossy();
+    assert!(!body.contains(&*outside), "{body}");
+    assert!(body.contains("__files/out/secret"), "{body}");
 }
 
 #[tokio::test]
@@ -614,11 +618,7 @@ async fn what_rows_serve_is_shown_only_to_control_allow() {
         .unwrap();
     let http = stack.addr("http");
     let get_from = |source: &'static str, path: &'static str| async move {
-        let mut stream = switchboard_testkit::client::connect_from(source, http).await;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
-        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
-            .await
-            .unwrap();
+        let mut stream = get(source, http, path, "Connection: close\r\n").await;
         switchboard_testkit::client::read_to_close(&mut stream).await
     };
     for path in ["/api/ports", "/"] {
@@ -634,4 +634,71 @@ async fn what_rows_serve_is_shown_only_to_control_allow() {
             "{path} hides the upstream from allow"
         );
     }
+}
+
+/// Issue 42, item 4: the event feed tells a client outside `[control] allow` that a
+/// program started, not its command line (passwords go in command lines).
+#[tokio::test]
+async fn the_event_feed_shows_command_lines_only_to_control_allow() {
+    let secret = "--password=hunter2";
+    let stack = Stack::builder()
+        .service("http")
+        .service("exec")
+        .port(|row| {
+            row.set_keys(&switchboard_exec::Program {
+                command: vec!["cat".into(), secret.into()],
+                allow_exec_same_user: true,
+                ..Default::default()
+            })
+        })
+        .configure(|c| c.control.allow = vec!["127.0.0.2/32".parse().unwrap()])
+        .start()
+        .await
+        .unwrap();
+    let http = stack.addr("http");
+    let subscribe = |source: &'static str| async move {
+        let mut stream = get(source, http, "/api/events", "").await;
+        let head = crate::read_until(&mut stream, "\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        stream
+    };
+    let mut outside = subscribe("127.0.0.1").await;
+    let mut inside = subscribe("127.0.0.2").await;
+    // `cat` with a bogus flag ends at once; starting it is what the feeds tell.
+    let _program = tokio::net::TcpStream::connect(stack.addr("exec"))
+        .await
+        .unwrap();
+    let told_outside = program_started(&mut outside).await;
+    assert!(told_outside.contains("\"pid\""), "{told_outside}");
+    assert!(!told_outside.contains(secret), "{told_outside}");
+    assert!(!told_outside.contains("\"command\""), "{told_outside}");
+    let told_inside = program_started(&mut inside).await;
+    assert!(told_inside.contains(secret), "{told_inside}");
+}
+
+/// The next `program_started` event on a server-sent event stream: its lines.
+async fn program_started(stream: &mut tokio::net::TcpStream) -> String {
+    let mut text = crate::read_until(stream, "event: program_started").await;
+    let at = text.find("event: program_started").unwrap();
+    while !text[at..].contains("\n\n") {
+        text += &crate::read_until(stream, "\n").await;
+    }
+    let event = &text[at..];
+    event[..event.find("\n\n").unwrap()].to_owned()
+}
+
+/// `GET path` to `http` from the loopback address `source`, with `more` headers: the
+/// connection, to read the answer from.
+async fn get(
+    source: &str,
+    http: std::net::SocketAddr,
+    path: &str,
+    more: &str,
+) -> tokio::net::TcpStream {
+    let mut stream = switchboard_testkit::client::connect_from(source, http).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\n{more}\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    stream
 }

@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::response::IntoResponse as _;
 use http::{HeaderValue, Request, header};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
@@ -78,28 +77,27 @@ where
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let in_flight = requests.request_started();
-        // Every request meets the guard before any route (routes/site.rs).
-        let verdict = match &site {
-            Some(site) => site.check(&request, tls),
-            None => Ok(()),
-        };
-        // A router is always ready, so it is called at once rather than through `oneshot`,
-        // whose future would also hold the router and the request.
-        let routed = match verdict {
-            Ok(()) => {
-                request.extensions_mut().insert(connection.clone());
-                Ok(router.clone().call(request))
+        // Every request meets the guard before any route (routes/site.rs). A router is
+        // always ready, so it is called at once rather than through `oneshot`, whose future
+        // would also hold the router and the request.
+        let refused = site
+            .as_deref()
+            .and_then(|site| Some(site).zip(site.check(&request, tls).err()));
+        let routed = match refused {
+            Some((site, refused)) => {
+                request.extensions_mut().insert(refused);
+                site.refusals().clone().call(request)
             }
-            Err(refused) => Err(Box::new(refused)),
+            None => {
+                request.extensions_mut().insert(connection.clone());
+                router.clone().call(request)
+            }
         };
         // Boxed: hyper moves an HTTP/2 stream's future several times while it sets the
         // stream up and spawns it, and this one is several hundred bytes. The box costs
         // HTTP/1.1 a little and saves HTTP/2 much more (bench/README.md has the figures).
         Box::pin(async move {
-            let mut response = match routed {
-                Ok(routed) => routed.await?,
-                Err(refused) => refused.into_response(),
-            };
+            let mut response = routed.await?;
             // No body of switchboard's is read as another type than it says (an echo that
             // looks like HTML, say): browsers are told not to guess.
             response

@@ -73,7 +73,9 @@ pub(crate) fn check_body_file(name: &str) -> Result<(), String> {
         .map_err(|e| format!("response.bodyFileName {name:?} {e}: it names a file below __files/"))
 }
 
-/// The bytes of `dir/__files/<name>`, read beneath `__files/`.
+/// The bytes of `dir/__files/<name>`, read beneath `__files/`. An error names the file
+/// below the stubs directory, never where that directory is: it reaches whoever asked
+/// the stub.
 pub(crate) fn read_body(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let files = dir.join("__files");
     switchboard_files::safe_path(name)
@@ -81,7 +83,7 @@ pub(crate) fn read_body(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
         .and_then(|path| {
             Confined::open(&files)
                 .and_then(|files| files.read(&path))
-                .map_err(|e| format!("{}: {e}", files.join(&path).display()))
+                .map_err(|e| format!("__files/{}: {e}", path.display()))
         })
         .map_err(|e| format!("bodyFileName {name:?}: {e}"))
 }

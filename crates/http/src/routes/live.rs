@@ -55,18 +55,38 @@ fn server_sent_events(
     state: &AppState,
     conn: &Connection,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
-    let stream = feed(state.shared.events.subscribe(), conn.shutdown.clone()).map(|item| {
+    let trusted = super::control::trusted(state, conn.info.peer.ip().to_canonical());
+    let stream = feed(state.shared.events.subscribe(), conn.shutdown.clone()).map(move |item| {
         Ok(match item {
-            Item::Event(timed) => SseEvent::default()
-                .event(timed.event.kind.name())
-                .json_data(&*timed)
-                .unwrap_or_else(|_| SseEvent::default().comment("unserializable event")),
+            Item::Event(timed) => {
+                let event = SseEvent::default().event(timed.event.kind.name());
+                let data = match trusted {
+                    true => event.json_data(&*timed),
+                    false => event.json_data(withheld(&timed)),
+                };
+                data.unwrap_or_else(|_| SseEvent::default().comment("unserializable event"))
+            }
             Item::Lagged(missed) => SseEvent::default()
                 .event("lagged")
                 .data(format!("{{\"missed\":{missed}}}")),
         })
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// What rows serve, left out of an event for a client outside `[control] allow` (as
+/// `/api/ports` leaves it out): a program's command line, a proxy's upstream.
+const WITHHELD: [&str; 2] = ["command", "upstream"];
+
+/// `timed` as JSON without [`WITHHELD`]'s fields.
+fn withheld(timed: &Timed) -> serde_json::Value {
+    let mut value = serde_json::to_value(timed).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        for key in WITHHELD {
+            fields.remove(key);
+        }
+    }
+    value
 }
 
 /// What the feed delivers: an event, or word that some were missed.

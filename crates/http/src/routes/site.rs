@@ -27,6 +27,8 @@
 //! Neither check needs a JSON content type (real client libraries send JSON under others),
 //! and these routes send no CORS headers.
 
+use axum::Router;
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 
@@ -70,11 +72,15 @@ impl Public {
 pub(crate) struct Site {
     hosts: HostNames,
     public: Public,
+    /// Answers a refused request: [`Refused`] rides in its extensions. A router of its
+    /// own, so that a refusal and a routed request are the same kind of future (the hot
+    /// path stays as it was without the guard).
+    refusals: Router,
 }
 
 /// Why a request may not pass: 400 for a request HTTP itself forbids, 403 for one that is
 /// well formed but may not use this route.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Refused {
     status: StatusCode,
     reason: String,
@@ -111,7 +117,22 @@ impl IntoResponse for Refused {
 
 impl Site {
     pub(crate) fn new(hosts: HostNames, public: Public) -> Self {
-        Self { hosts, public }
+        let refusals = Router::new().fallback(|mut request: Request<Body>| async move {
+            match request.extensions_mut().remove::<Refused>() {
+                Some(refused) => refused.into_response(),
+                None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        });
+        Self {
+            hosts,
+            public,
+            refusals,
+        }
+    }
+
+    /// The router that answers what [`check`](Self::check) refused.
+    pub(crate) fn refusals(&self) -> &Router {
+        &self.refusals
     }
 
     /// Whether `request`, arriving over TLS or not, may go on to the router.
