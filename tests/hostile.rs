@@ -702,3 +702,27 @@ async fn get(
         .unwrap();
     stream
 }
+
+/// `/redirect-to` may send a client to another of switchboard's ports on the host it
+/// named (the HTTPS port, say), and to no port switchboard does not listen on.
+#[tokio::test]
+async fn redirect_to_may_go_to_another_of_switchboards_ports() {
+    let stack = Stack::start(&["http", "https"]).await.unwrap();
+    let https = stack.addr("https");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let elsewhere = free.local_addr().unwrap();
+    let client = crate::first_hop_client();
+    for (target, status) in [
+        (format!("https://{https}/get"), StatusCode::FOUND),
+        (format!("http://{elsewhere}/get"), StatusCode::FORBIDDEN),
+    ] {
+        let url = stack.url("http", "/redirect-to");
+        let response = client
+            .get(url)
+            .query(&[("url", &target)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{target}");
+    }
+}

@@ -96,10 +96,15 @@ impl AppState {
     pub(crate) fn new(shared: Shared, settings: Arc<HttpSettings>, products: Products) -> Self {
         let hosts = HostNames::new(shared.server_names.iter().chain(&settings.hosts));
         let knocks = knock_limiter(settings.knock_rate);
+        // `/redirect-to` may send a client to any of switchboard's ports.
+        let httpbin = HttpbinSettings {
+            own_ports: switchboard_httpbin::OwnPorts::of(shared.ports.clone()),
+            ..products.httpbin
+        };
         Self(Arc::new(State {
             shared,
             settings,
-            httpbin: products.httpbin,
+            httpbin,
             mailpit: products.mailpit,
             toxiproxy: products.toxiproxy,
             wiremock: products.wiremock,

@@ -40,7 +40,7 @@ use axum::Router;
 use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
 use tower_http::cors::CorsLayer;
 
-pub use settings::HttpbinSettings;
+pub use settings::{HttpbinSettings, OwnPorts};
 
 /// httpbin's endpoints within `settings`' limits, ready to merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(settings: HttpbinSettings) -> Router<S> {

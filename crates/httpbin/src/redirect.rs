@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::echo::Echo;
 use crate::reply::bad_request;
-use crate::settings::AppState;
+use crate::settings::{AppState, HttpbinSettings};
 
 /// A redirect with that status to `location`; 400 if it cannot be a header value.
 fn redirect_with(status: StatusCode, location: &str) -> Response {
@@ -93,12 +93,13 @@ pub(crate) async fn redirect_to(
         code @ 300..=399 => StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND),
         code => return bad_request(format!("status_code={code}: use a redirect, 300 to 399\n")),
     };
-    if !allowed(&url, &echo.base, &state.redirect_hosts) {
+    if !allowed(&url, &echo.base, &state) {
         return (
             StatusCode::FORBIDDEN,
             format!(
-                "{url:?} leaves switchboard: a redirect goes to a path here, or to a host \
-                 listed in [http] redirect_hosts\n"
+                "{url:?} leaves switchboard: a redirect goes to a path here, to one of \
+                 switchboard's ports on the host you named, or to a host listed in [http] \
+                 redirect_hosts\n"
             ),
         )
             .into_response();
@@ -106,13 +107,14 @@ pub(crate) async fn redirect_to(
     redirect_with(status, &url)
 }
 
-/// Whether `url` stays on the host and port the client named, or goes to an allowed host.
+/// Whether `url` stays on the host the client named (on its port or another of
+/// switchboard's), or goes to an allowed host.
 ///
 /// It is judged where a browser would go: resolved against the request's own URL by the
 /// WHATWG URL standard, as browsers do (the `url` crate) — tabs and newlines dropped, `\`
 /// read as `/`, `//host` taking the request's scheme — so that `/\t/elsewhere` or
 /// `/\\elsewhere`, paths by their first character, are seen as the other origins they are.
-fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
+fn allowed(url: &str, base: &str, settings: &HttpbinSettings) -> bool {
     let Ok(here) = url::Url::parse(base) else {
         return false;
     };
@@ -122,9 +124,12 @@ fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
     let Some(host) = target.host_str() else {
         return false;
     };
+    let port = target.port_or_known_default();
     let same_site = target.host_str() == here.host_str()
-        && target.port_or_known_default() == here.port_or_known_default();
-    let listed = hosts
+        && (port == here.port_or_known_default()
+            || port.is_some_and(|p| settings.own_ports.contains(p)));
+    let listed = settings
+        .redirect_hosts
         .iter()
         .any(|allowed| allowed.eq_ignore_ascii_case(host));
     matches!(target.scheme(), "http" | "https")
@@ -136,10 +141,15 @@ fn allowed(url: &str, base: &str, hosts: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::allowed;
+    use crate::settings::{HttpbinSettings, OwnPorts};
 
     #[test]
     fn only_paths_here_the_same_host_or_listed_hosts_are_allowed() {
-        let hosts = vec!["api.example.test".to_owned()];
+        let hosts = HttpbinSettings {
+            redirect_hosts: vec!["api.example.test".to_owned()],
+            own_ports: OwnPorts::listed_by(|port| port == 8080 || port == 8443),
+            ..HttpbinSettings::default()
+        };
         let base = "http://localhost:8080";
         assert!(allowed("/get", base, &hosts));
         assert!(allowed("http://localhost:8080/x", base, &hosts));
@@ -147,6 +157,9 @@ mod tests {
         assert!(!allowed("//evil.example/x", base, &hosts));
         assert!(!allowed("/\\evil.example/x", base, &hosts));
         assert!(!allowed("http://localhost:9999/x", base, &hosts));
+        // Another of switchboard's ports, on the host the client named: still here.
+        assert!(allowed("https://localhost:8443/x", base, &hosts));
+        assert!(!allowed("https://evil.example:8443/x", base, &hosts));
         assert!(!allowed("https://evil.example/", base, &hosts));
         assert!(!allowed("javascript:alert(1)", base, &hosts));
         assert!(allowed("get", base, &hosts), "a relative path stays here");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_core::InvalidSetting;
+use switchboard_core::{InvalidSetting, PortDirectory, Protocol};
 
 /// What every handler reads its limits from.
 pub(crate) type AppState = Arc<HttpbinSettings>;
@@ -35,7 +35,53 @@ pub struct HttpbinSettings {
     /// Hosts besides switchboard itself that `/redirect-to` may send a client to; a URL on
     /// any other host gets 403, so that the endpoint is not an open redirect.
     pub redirect_hosts: Vec<String>,
+    /// switchboard's own ports: `/redirect-to` may send a client to any of them on the
+    /// host it named. Not a key: the http crate gives it the port table.
+    #[serde(skip)]
+    pub own_ports: OwnPorts,
 }
+
+/// switchboard's own TCP ports, read from its port table when asked (ports open and close
+/// while it runs); none until the http crate hands the table over.
+#[derive(Clone, Default)]
+pub struct OwnPorts(Option<Arc<dyn Fn(u16) -> bool + Send + Sync>>);
+
+impl OwnPorts {
+    /// The TCP ports of `table`.
+    pub fn of(table: Arc<dyn PortDirectory>) -> Self {
+        Self::listed_by(move |port| {
+            table
+                .ports()
+                .iter()
+                .any(|p| p.port == port && p.protocol == Protocol::Tcp)
+        })
+    }
+
+    /// The ports `listed` says yes to.
+    pub fn listed_by(listed: impl Fn(u16) -> bool + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(listed)))
+    }
+
+    /// Whether switchboard listens on TCP port `port`.
+    pub(crate) fn contains(&self, port: u16) -> bool {
+        self.0.as_ref().is_some_and(|listed| listed(port))
+    }
+}
+
+impl std::fmt::Debug for OwnPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnPorts")
+    }
+}
+
+/// Settings compare by their keys; the port table is not one.
+impl PartialEq for OwnPorts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for OwnPorts {}
 
 impl Default for HttpbinSettings {
     fn default() -> Self {
@@ -48,6 +94,7 @@ impl Default for HttpbinSettings {
             max_links: 256,
             max_redirects: 100,
             redirect_hosts: Vec::new(),
+            own_ports: OwnPorts::default(),
         }
     }
 }
