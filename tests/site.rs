@@ -494,3 +494,29 @@ async fn http2_with_an_authority_and_a_host_that_disagree_is_refused() {
         );
     }
 }
+
+/// Issue 42, item 7: no body of switchboard's may be read by a browser as another type
+/// than it says (an echo sniffed as HTML): every route of every row answers with
+/// `X-Content-Type-Options: nosniff`, refusals and errors included.
+#[tokio::test]
+async fn every_route_tells_browsers_not_to_sniff() {
+    let stack = Stack::start(&["http", "stubs", "toxiproxy"]).await.unwrap();
+    let mut asked = 0;
+    for service in ["http", "stubs", "toxiproxy"] {
+        let addr = stack.addr(service);
+        for path in router_paths() {
+            // /api/v1/wait would wait for mail: a short timeout keeps the walk quick.
+            let path = path.replace("{}", "1") + "?timeout=1ms";
+            let head = raw_head(addr, "GET", &path, &[]).await.to_ascii_lowercase();
+            assert!(
+                head.contains("x-content-type-options: nosniff"),
+                "{service} {path}: {head}"
+            );
+            asked += 1;
+        }
+    }
+    assert!(
+        asked > 200,
+        "only {asked} requests: did the walk find the routes?"
+    );
+}
