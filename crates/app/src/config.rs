@@ -728,6 +728,24 @@ mod tests {
         );
     }
 
+    /// A zero clock would close every connection at once: refused, naming the key.
+    #[test]
+    fn the_connection_clocks_have_defaults_keys_and_a_floor() {
+        let config = parse("").unwrap();
+        assert_eq!(config.supervisor.write_timeout, Duration::from_secs(30));
+        assert_eq!(config.supervisor.idle_timeout, Duration::from_secs(300));
+        let set = parse("[supervisor]\nwrite_timeout = \"2s\"\nidle_timeout = \"1m\"\n").unwrap();
+        assert_eq!(set.supervisor.write_timeout, Duration::from_secs(2));
+        assert_eq!(set.supervisor.idle_timeout, Duration::from_secs(60));
+        for key in ["write_timeout", "idle_timeout"] {
+            let err = parse(&format!("[supervisor]\n{key} = \"0s\"\n")).unwrap_err();
+            assert!(
+                err.contains(&format!("[supervisor] {key} must be longer than zero")),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn mistakes_in_rules_limits_and_toxics_are_located() {
         let err = parse("[[port]]\nport = 80\nservice = \"http\"\nallow = [\"localhost\"]\n")
