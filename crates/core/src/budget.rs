@@ -47,10 +47,13 @@ impl Budget {
     }
 }
 
+/// `[supervisor] max_buffered_bytes`'s default: 32 MiB.
+pub const DEFAULT_BUFFERED_BYTES: u64 = 32 << 20;
+
 impl Default for Budget {
-    /// 32 MiB, `[supervisor] max_buffered_bytes`'s default.
+    /// [`DEFAULT_BUFFERED_BYTES`].
     fn default() -> Self {
-        Self::new(32 << 20)
+        Self::new(DEFAULT_BUFFERED_BYTES)
     }
 }
 

@@ -42,7 +42,7 @@ mod shutdown;
 mod stall;
 
 pub use access::{AccessRules, Cidr, Verdict};
-pub use budget::{Budget, Claim};
+pub use budget::{Budget, Claim, DEFAULT_BUFFERED_BYTES};
 pub use clock::deadline;
 pub use conn::{ByteCounts, Conn, ConnInfo, ConnStream, FaultLayer, ResetSwitch, TlsInfo};
 pub use event::{

@@ -50,7 +50,7 @@ impl Default for SupervisorSettings {
             blackhole_wait: Duration::from_millis(200),
             write_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
-            max_buffered_bytes: 32 << 20,
+            max_buffered_bytes: switchboard_core::DEFAULT_BUFFERED_BYTES,
         }
     }
 }
