@@ -439,6 +439,15 @@ async fn every_endpoint_answers_with_httpbins_status_media_type_and_keys() {
         .unwrap();
     let base = format!("https://localhost:{}", stack.addr("https").port());
     check_table(&h2, &base, Version::HTTP_2).await;
+    // HTTP/2 names the server in `:authority`; the echo shows it as `Host`, as httpbin does.
+    let headers = h2.get(format!("{base}/headers")).send().await.unwrap();
+    let headers: Value = headers.json().await.unwrap();
+    let port = stack.addr("https").port();
+    assert_eq!(
+        headers["headers"]["Host"],
+        format!("localhost:{port}"),
+        "{headers}"
+    );
 }
 
 #[tokio::test]
@@ -626,6 +635,11 @@ async fn redirects_lead_where_httpbin_leads_and_no_further_than_the_cap() {
         format!("{base}/absolute-redirect/1")
     );
     assert_eq!(location("/redirect-to?url=%2Fheaders").await, "/headers");
+    // Relative targets cannot leave the origin: sent on as given, as httpbin does.
+    for relative in ["get", "./get", "?a=b"] {
+        let asked = format!("/redirect-to?url={}", relative.replace('?', "%3F"));
+        assert_eq!(location(&asked).await, relative);
+    }
 
     let followed = follow
         .get(format!("{base}/redirect/5"))
@@ -640,9 +654,10 @@ async fn redirects_lead_where_httpbin_leads_and_no_further_than_the_cap() {
         .unwrap();
     crate::assert_answer(too_many, StatusCode::BAD_REQUEST, "max_redirects").await;
 
-    // 307 keeps the method and body: the POST arrives at /post.
+    // 307 keeps the method and body: the POST arrives at /post (named relatively, as
+    // HTTP clients' test suites name it).
     let kept = follow
-        .post(format!("{base}/redirect-to?url=/post&status_code=307"))
+        .post(format!("{base}/redirect-to?url=post&status_code=307"))
         .body("still here")
         .send()
         .await

@@ -42,11 +42,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Echo {
             .map(|p| p.as_str())
             .unwrap_or("/");
         let base = [scheme, "://", &host].concat();
+        let mut headers = headers_to_map(&parts.headers);
+        // HTTP/2 names the server in `:authority`, not in a header: shown as `Host`, as
+        // httpbin behind an HTTP/2 front shows it.
+        if let Some(authority) = parts.uri.authority() {
+            headers
+                .entry("Host")
+                .or_insert_with(|| Value::String(authority.to_string()));
+        }
         Ok(Echo {
             args: pairs_to_map(form_urlencoded::parse(
                 parts.uri.query().unwrap_or("").as_bytes(),
             )),
-            headers: headers_to_map(&parts.headers),
+            headers,
             origin,
             // Joined by hand: `format!` costs every echo more than the rest of this does.
             url: [base.as_str(), path].concat(),
