@@ -30,6 +30,8 @@ const BODY_ECHO: &[&str] = &[
 const ANYTHING: &[&str] = &[
     "args", "data", "files", "form", "headers", "json", "method", "origin", "url",
 ];
+/// httpbin's `/delay`: the body's fields but `json`.
+const DELAY: &[&str] = &["args", "data", "files", "form", "headers", "origin", "url"];
 /// Basic credentials for user `u`, password `p`.
 const BASIC_U_P: (&str, &str) = ("authorization", "Basic dTpw");
 
@@ -67,7 +69,8 @@ fn table() -> Vec<Row> {
         row(Method::GET, "/status/418", 418, "", &[]),
         row(Method::GET, "/status/500:0,503:1", 503, "", &[]),
         row(Method::GET, "/status/abc", 400, "text/plain", &[]),
-        row(Method::GET, "/delay/0", 200, json, ECHO),
+        row(Method::GET, "/delay/0", 200, json, DELAY),
+        row(Method::POST, "/delay/0", 200, json, DELAY),
         row(
             Method::GET,
             "/bytes/16",

@@ -69,7 +69,7 @@ fn text_or_data_url(bytes: &[u8]) -> String {
 }
 
 /// The answer of `/post`, `/put`, `/patch` and `/delete`; `/anything` adds the method.
-async fn report(headers: HeaderMap, echo: Echo, body: Bytes) -> Result<Value, Response> {
+pub(crate) async fn report(headers: HeaderMap, echo: Echo, body: Bytes) -> Result<Value, Response> {
     let body = BodyReport::of(&headers, body).await.map_err(|error| {
         (
             StatusCode::BAD_REQUEST,

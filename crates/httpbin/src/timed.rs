@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::echo::{Echo, get_echo};
+use crate::echo::Echo;
+use crate::methods::report;
 use crate::reply::{bad_request, over_cap};
 use crate::settings::AppState;
 
@@ -174,11 +175,15 @@ pub(crate) async fn sse(
     Sse::new(events).into_response()
 }
 
-/// `/delay/{seconds}`: wait, then echo like `/get`. At most `[http] max_delay`, else 400.
+/// `/delay/{seconds}`: wait, then echo the request with its body as httpbin does: `args`,
+/// `data`, `files`, `form`, `headers`, `origin`, `url` (`/post`'s keys but `json`). At most
+/// `[http] max_delay`, else 400.
 pub(crate) async fn delay(
     State(state): State<AppState>,
     Path(seconds): Path<f64>,
+    headers: HeaderMap,
     echo: Echo,
+    body: Bytes,
 ) -> Response {
     let max = state.max_delay;
     if !seconds.is_finite() || seconds < 0.0 {
@@ -191,7 +196,15 @@ pub(crate) async fn delay(
         ));
     }
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    get_echo(echo).await.into_response()
+    match report(headers, echo, body).await {
+        Ok(mut value) => {
+            if let Some(fields) = value.as_object_mut() {
+                fields.remove("json");
+            }
+            axum::Json(value).into_response()
+        }
+        Err(response) => response,
+    }
 }
 
 #[cfg(test)]
