@@ -1,7 +1,6 @@
 //! Caching: `/cache` and `/etag/{etag}` answer conditional requests with 304 or 412,
 //! `/cache/{seconds}` sets Cache-Control, and `/response-headers` sets any header asked for.
 
-use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -94,8 +93,25 @@ const REFUSED: &[&str] = &[
     "refresh",
 ];
 
+/// `fields` as JSON with a `Content-Length` field that gives the JSON's own length: its
+/// digits change the length, so the length is recomputed until it holds (twice at most in
+/// practice: the digits' count changes once a decade).
+fn counting_itself(mut fields: serde_json::Map<String, Value>) -> Vec<u8> {
+    let mut length = 0;
+    loop {
+        fields.insert("Content-Length".into(), Value::String(length.to_string()));
+        let json = serde_json::to_vec(&fields).unwrap_or_default();
+        if json.len() == length {
+            return json;
+        }
+        length = json.len();
+    }
+}
+
 /// `/response-headers?name=value&…` (GET and POST): each pair becomes a response header;
-/// the body lists them as JSON (repeated names as a list), with the Content-Type.
+/// the body lists the response's headers as JSON, as httpbin does: the pairs (repeated
+/// names as a list), `Content-Type`, and `Content-Length` — the body's own length, which
+/// counts itself.
 pub(crate) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>) -> Response {
     let refused: Vec<&str> = pairs
         .iter()
@@ -127,10 +143,18 @@ pub(crate) async fn response_headers(Query(pairs): Query<Vec<(String, String)>>)
         };
         headers.push((name, value));
     }
+    let typed = pairs
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
     let mut body = pairs_to_map(pairs);
-    body.entry("Content-Type")
-        .or_insert_with(|| Value::String("application/json".into()));
-    let mut response = Json(body).into_response();
+    if !typed {
+        body.insert("Content-Type".into(), "application/json".into());
+    }
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/json")],
+        counting_itself(body),
+    )
+        .into_response();
     // The asked-for headers win, Content-Type included, as with httpbin.
     for (name, _) in &headers {
         response.headers_mut().remove(name);
