@@ -512,6 +512,11 @@ async fn every_route_tells_browsers_not_to_sniff() {
                 head.contains("x-content-type-options: nosniff"),
                 "{service} {path}: {head}"
             );
+            // Issue 43, item 9: scanners and people can name the service.
+            assert!(
+                head.contains("server: switchboard"),
+                "{service} {path}: {head}"
+            );
             asked += 1;
         }
     }
@@ -519,4 +524,35 @@ async fn every_route_tells_browsers_not_to_sniff() {
         asked > 200,
         "only {asked} requests: did the walk find the routes?"
     );
+}
+
+/// `[http] server_header` names the service in every response; `""` sends none, and a
+/// stub that sets its own `Server` keeps it.
+#[tokio::test]
+async fn the_server_header_is_a_setting_and_a_stub_may_set_its_own() {
+    let stack = Stack::builder()
+        .service("http")
+        .service("stubs")
+        .configure(|c| c.http.server_header = String::new())
+        .start()
+        .await
+        .unwrap();
+    let head = raw_head(stack.addr("http"), "GET", "/healthz", &[]).await;
+    assert!(!head.to_ascii_lowercase().contains("server:"), "{head}");
+
+    let stack = Stack::start(&["stubs"]).await.unwrap();
+    let stub = serde_json::json!({
+        "request": {"url": "/own"},
+        "response": {"status": 200, "headers": {"Server": "nginx/1.22.1"}}
+    });
+    let added = crate::http_client()
+        .post(stack.url("stubs", "/__admin/mappings"))
+        .json(&stub)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    let head = raw_head(stack.addr("stubs"), "GET", "/own", &[]).await;
+    assert!(head.contains("server: nginx/1.22.1"), "{head}");
+    assert!(!head.contains("server: switchboard"), "{head}");
 }

@@ -249,6 +249,11 @@ def scan_ports(smtp, http, https, closed):
     if http == 80:
         check("nmap -sV: http", service[http].get("name") == "http", service[http])
         check(
+            "nmap -sV: names switchboard from its Server header",
+            service[http].get("product") == "switchboard",
+            service[http],
+        )
+        check(
             "nmap -sV: ssl/https",
             service[https].get("tunnel") == "ssl" and service[https].get("name") in ("http", "https"),
             service[https],

@@ -75,6 +75,7 @@ where
     });
 
     let requests = activity.clone();
+    let server = settings.server();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let in_flight = requests.request_started();
         // Every request meets the guard before any route (routes/site.rs). A router is
@@ -96,14 +97,18 @@ where
         // Boxed: hyper moves an HTTP/2 stream's future several times while it sets the
         // stream up and spawns it, and this one is several hundred bytes. The box costs
         // HTTP/1.1 a little and saves HTTP/2 much more (bench/README.md has the figures).
+        let server = server.clone();
         Box::pin(async move {
             let mut response = routed.await?;
             // No body of switchboard's is read as another type than it says (an echo that
             // looks like HTML, say): browsers are told not to guess.
-            response
-                .headers_mut()
+            let headers = response.headers_mut();
+            headers
                 .entry(header::X_CONTENT_TYPE_OPTIONS)
                 .or_insert(NOSNIFF);
+            if let Some(server) = server {
+                headers.entry(header::SERVER).or_insert(server);
+            }
             if let Some(&sabotage) = response.extensions().get::<Sabotage>() {
                 in_flight.0.sabotage(sabotage);
             }

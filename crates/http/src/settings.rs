@@ -42,7 +42,13 @@ pub struct HttpSettings {
     /// `localhost`, its IP addresses and its certificate's names (a guard against DNS
     /// rebinding). `*.example.test` allows every name below `example.test`.
     pub hosts: Vec<String>,
+    /// The `Server` header of every response (a stub's own wins), so that scanners and
+    /// people name the service; empty sends none.
+    pub server_header: String,
 }
+
+/// `[http] server_header`'s default.
+const SERVER: &str = "switchboard";
 
 /// hyper cannot read HTTP/1 heads into a buffer smaller than this.
 pub const MIN_HEADER_BYTES: usize = 8192;
@@ -60,6 +66,7 @@ impl Default for HttpSettings {
             knock_rate: 5,
             knock_timeout: Duration::from_secs(2),
             hosts: Vec::new(),
+            server_header: SERVER.to_owned(),
         }
     }
 }
@@ -115,7 +122,27 @@ impl HttpSettings {
                 ),
             ));
         }
+        if http::HeaderValue::from_str(&self.server_header).is_err() {
+            return Err(InvalidSetting::new(
+                "server_header",
+                format!(
+                    "server_header = {:?} cannot be a header value: use printable ASCII, or \"\" \
+                     to send no Server header",
+                    self.server_header
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// [`server_header`](Self::server_header) as a header value, `None` when empty.
+    pub(crate) fn server(&self) -> Option<http::HeaderValue> {
+        // The default as a static value: copied per response without touching a counter.
+        let value = match self.server_header.as_str() {
+            SERVER => http::HeaderValue::from_static(SERVER),
+            other => http::HeaderValue::from_str(other).ok()?,
+        };
+        (!value.is_empty()).then_some(value)
     }
 }
 
