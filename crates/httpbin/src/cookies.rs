@@ -9,13 +9,13 @@ use cookie::Cookie;
 use cookie::time::OffsetDateTime;
 use serde_json::{Map, Value, json};
 
-/// `/cookies`: `{"cookies": {name: value}}` from the request's Cookie headers, percent-decoded
-/// as `/cookies/set` encodes them.
+/// `/cookies`: `{"cookies": {name: value}}` from the request's Cookie headers, as the client
+/// sent them (not decoded).
 pub(crate) async fn list(headers: HeaderMap) -> Json<Value> {
     let mut cookies = Map::new();
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse_encoded(value).flatten() {
+        for cookie in Cookie::split_parse(value).flatten() {
             cookies.insert(cookie.name().to_owned(), cookie.value().into());
         }
     }
@@ -26,27 +26,77 @@ pub(crate) async fn list(headers: HeaderMap) -> Json<Value> {
 fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
     let mut response = (StatusCode::FOUND, [(header::LOCATION, "/cookies")]).into_response();
     for cookie in cookies {
-        // Names and values come from the URL, already percent-decoded; `encoded` writes
-        // them back in a form that is always a valid header value.
-        if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+        // Names and values were made valid by `cookie`; the header takes them as they are.
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
 }
 
+/// The cookie `name=value`, path `/`, each as given where RFC 6265 allows it (a value may
+/// be quoted: `"bar:baz"`), with only the bytes it forbids percent-encoded (a space, `;`,
+/// `,`, `\`, a stray `"`, controls and non-ASCII).
+fn cookie(name: String, value: String) -> Cookie<'static> {
+    let name = match name.bytes().all(is_token) {
+        true => name,
+        false => percent_encoding::utf8_percent_encode(&name, NOT_TOKEN).to_string(),
+    };
+    let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+    let inner = if quoted {
+        &value[1..value.len() - 1]
+    } else {
+        &value[..]
+    };
+    let value = match inner.bytes().all(is_cookie_octet) {
+        true => value,
+        false => percent_encoding::utf8_percent_encode(&value, NOT_COOKIE_OCTET).to_string(),
+    };
+    Cookie::build((name, value)).path("/").build()
+}
+
+/// RFC 6265's `cookie-octet`: visible ASCII but `"`, `,`, `;` and `\`.
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+/// RFC 9110's `tchar`, what a cookie's name is made of.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// What [`is_cookie_octet`] refuses, for encoding (non-ASCII is always encoded).
+const NOT_COOKIE_OCTET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\');
+
+/// What [`is_token`] refuses, for encoding.
+const NOT_TOKEN: &percent_encoding::AsciiSet = &NOT_COOKIE_OCTET
+    .add(b'(')
+    .add(b')')
+    .add(b'/')
+    .add(b':')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'@')
+    .add(b'[')
+    .add(b']')
+    .add(b'{')
+    .add(b'}');
+
 /// `/cookies/set?name=value&…`: set each, path `/`.
 pub(crate) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response {
-    set_and_show(
-        pairs
-            .into_iter()
-            .map(|(name, value)| Cookie::build((name, value)).path("/").build()),
-    )
+    set_and_show(pairs.into_iter().map(|(name, value)| cookie(name, value)))
 }
 
 /// `/cookies/set/{name}/{value}`: set one.
 pub(crate) async fn set_one(Path((name, value)): Path<(String, String)>) -> Response {
-    set_and_show([Cookie::build((name, value)).path("/").build()])
+    set_and_show([cookie(name, value)])
 }
 
 /// `/cookies/delete?name&…`: expire each (in the past, and `Max-Age=0`).
