@@ -66,6 +66,23 @@ async fn digest_login(
     user: &str,
     password: &str,
 ) -> reqwest::Response {
+    let (answer, _) = digest_answer(client, url, path, (user, password)).await;
+    client
+        .get(url)
+        .header(header::AUTHORIZATION, answer)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The answer to `url`'s challenge for `user` and `password`, as the `digest_auth` crate
+/// computes it for a GET of `path`, and the nonce it answered.
+async fn digest_answer(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    (user, password): (&str, &str),
+) -> (String, String) {
     let challenge = client.get(url).send().await.unwrap();
     assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
     let header = challenge.headers()[header::WWW_AUTHENTICATE]
@@ -81,13 +98,8 @@ async fn digest_login(
         Some(&b""[..]),
         digest_auth::HttpMethod::GET,
     );
-    let answer = prompt.respond(&context).unwrap();
-    client
-        .get(url)
-        .header(header::AUTHORIZATION, answer.to_header_string())
-        .send()
-        .await
-        .unwrap()
+    let nonce = prompt.nonce.clone();
+    (prompt.respond(&context).unwrap().to_header_string(), nonce)
 }
 
 #[tokio::test]
@@ -322,4 +334,99 @@ async fn websocket_echo_sessions_end_at_their_time_limit() {
     let (code, reason) = close_code(&mut socket).await;
     assert_eq!(code, CloseCode::Policy);
     assert!(reason.contains("max_websocket_duration"), "{reason}");
+}
+
+/// The user and password of the Digest routes these tests ask.
+const ALICE: (&str, &str) = ("alice", "s3cret");
+
+/// The cookies a response sets, as `name=value`.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 43, items 3 and 4: httpbin's Digest routes keep their state in cookies, and
+/// clients' test suites check it: `stale_after` counts uses down and a spent one, or a
+/// nonce used twice, gets `stale=TRUE`; every challenge sets `fake=fake_value`;
+/// `?require-cookie` challenges a request without cookies.
+#[tokio::test]
+async fn digest_auth_keeps_httpbins_state_in_cookies() {
+    let stack = Stack::start(&["http"]).await.unwrap();
+    let client = crate::http_client();
+    let path = "/digest-auth/auth/alice/s3cret/MD5/2";
+    let url = stack.url("http", path);
+
+    let challenge = client.get(&url).send().await.unwrap();
+    assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        set_cookies(&challenge),
+        ["stale_after=2", "fake=fake_value"]
+    );
+    let offered = challenge.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap();
+    assert!(offered.ends_with("stale=FALSE"), "{offered}");
+
+    let login = |answer: String, cookie: &'static str| {
+        client
+            .get(&url)
+            .header(header::AUTHORIZATION, answer)
+            .header(header::COOKIE, cookie)
+            .send()
+    };
+    let (answer, _) = digest_answer(&client, &url, path, ALICE).await;
+    let ok = login(answer, "stale_after=2; fake=fake_value")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(set_cookies(&ok), ["fake=fake_value", "stale_after=1"]);
+
+    let (answer, nonce) = digest_answer(&client, &url, path, ALICE).await;
+    let spent = login(answer, "stale_after=0").await.unwrap();
+    assert_eq!(spent.status(), StatusCode::UNAUTHORIZED);
+    let offered = spent.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(offered.ends_with("stale=TRUE"), "{offered}");
+    assert!(set_cookies(&spent).contains(&format!("last_nonce={nonce}")));
+
+    let (answer, nonce) = digest_answer(&client, &url, path, ALICE).await;
+    let twice = client
+        .get(&url)
+        .header(header::AUTHORIZATION, answer)
+        .header(header::COOKIE, format!("last_nonce={nonce}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::UNAUTHORIZED);
+    let offered = twice.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(offered.ends_with("stale=TRUE"), "{offered}");
+
+    let strict_path = "/digest-auth/auth/alice/s3cret?require-cookie=1";
+    let strict = stack.url("http", strict_path);
+    let (answer, _) = digest_answer(&client, &strict, strict_path, ALICE).await;
+    let no_cookie = client
+        .get(&strict)
+        .header(header::AUTHORIZATION, answer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), StatusCode::UNAUTHORIZED);
+    let with_cookie = client
+        .get(&strict)
+        .header(header::AUTHORIZATION, answer)
+        .header(header::COOKIE, "fake=fake_value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), StatusCode::OK);
+
+    let bad = client
+        .get(stack.url("http", "/digest-auth/auth/alice/s3cret/MD5/soon"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }

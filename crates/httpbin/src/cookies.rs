@@ -37,20 +37,20 @@ fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
 /// The cookie `name=value`, path `/`, each as given where RFC 6265 allows it (a value may
 /// be quoted: `"bar:baz"`), with only the bytes it forbids percent-encoded (a space, `;`,
 /// `,`, `\`, a stray `"`, controls and non-ASCII).
-fn cookie(name: String, value: String) -> Cookie<'static> {
+pub(crate) fn cookie(name: &str, value: &str) -> Cookie<'static> {
     let name = match name.bytes().all(is_token) {
-        true => name,
-        false => percent_encoding::utf8_percent_encode(&name, NOT_TOKEN).to_string(),
+        true => name.to_owned(),
+        false => percent_encoding::utf8_percent_encode(name, NOT_TOKEN).to_string(),
     };
     let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
     let inner = if quoted {
         &value[1..value.len() - 1]
     } else {
-        &value[..]
+        value
     };
     let value = match inner.bytes().all(is_cookie_octet) {
-        true => value,
-        false => percent_encoding::utf8_percent_encode(&value, NOT_COOKIE_OCTET).to_string(),
+        true => value.to_owned(),
+        false => percent_encoding::utf8_percent_encode(value, NOT_COOKIE_OCTET).to_string(),
     };
     Cookie::build((name, value)).path("/").build()
 }
@@ -91,12 +91,12 @@ const NOT_TOKEN: &percent_encoding::AsciiSet = &NOT_COOKIE_OCTET
 
 /// `/cookies/set?name=value&…`: set each, path `/`.
 pub(crate) async fn set(Query(pairs): Query<Vec<(String, String)>>) -> Response {
-    set_and_show(pairs.into_iter().map(|(name, value)| cookie(name, value)))
+    set_and_show(pairs.iter().map(|(name, value)| cookie(name, value)))
 }
 
 /// `/cookies/set/{name}/{value}`: set one.
 pub(crate) async fn set_one(Path((name, value)): Path<(String, String)>) -> Response {
-    set_and_show([cookie(name, value)])
+    set_and_show([cookie(&name, &value)])
 }
 
 /// `/cookies/delete?name&…`: expire each (in the past, and `Max-Age=0`).

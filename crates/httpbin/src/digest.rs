@@ -1,19 +1,28 @@
-//! `/digest-auth/{qop}/{user}/{password}[/{algorithm}]`: HTTP Digest authentication
-//! (RFC 7616), with MD5 (the default), SHA-256, SHA-512-256 or SHA-512. Without valid credentials the answer is 401 and a challenge; a client answers
-//! it with a hash of the user, password, nonce and request, never the password itself.
+//! `/digest-auth/{qop}/{user}/{password}[/{algorithm}[/{stale_after}]]`: HTTP Digest
+//! authentication (RFC 7616), with MD5 (the default), SHA-256, SHA-512-256 or SHA-512.
+//! Without valid credentials the answer is 401 and a challenge; a client answers it with a
+//! hash of the user, password, nonce and request, never the password itself.
 //!
 //! The nonce is not remembered: any nonce the client echoes is taken (as httpbin takes it),
-//! which is what a test server needs and a real one must not do.
+//! which is what a test server needs and a real one must not do. What httpbin keeps instead
+//! lives in cookies, and clients' test suites check that they keep them: each answer sets
+//! `fake=fake_value`; a challenge sets `stale_after` (the route's count of uses, or `never`)
+//! and, once a nonce was used, `last_nonce`. A nonce used twice, or a `stale_after` cookie
+//! spent to `0`, gets a challenge with `stale=TRUE`; `?require-cookie=1` challenges a
+//! request that carries no cookie at all.
 
 use axum::Json;
-use axum::extract::Path;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use md5::Md5;
 use serde_json::json;
 use sha2::{Digest, Sha256, Sha512, Sha512_256};
 
+use serde::Deserialize;
+
+use crate::cookies::cookie;
 use crate::reply::bad_request;
 
 const REALM: &str = "switchboard";
@@ -84,42 +93,90 @@ impl Qop {
     }
 }
 
-/// What a route asks for: its user and password, and how they are to be hashed.
+/// What a route asks for: its user and password, how they are to be hashed, and after how
+/// many uses a nonce goes stale.
 struct Expected {
     qop: Qop,
     user: String,
     password: String,
     algorithm: Algorithm,
+    /// A number of uses, or `never` (the routes without it).
+    stale_after: String,
 }
 
-pub(crate) async fn md5_default(
-    Path((qop, user, password)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match Expected::new(&qop, user, password, "MD5") {
-        Ok(expected) => expected.answer(&method, &uri, &headers, &body),
-        Err(why) => bad_request(why),
+/// The query the Digest routes read: `?require-cookie=1` (also `t`, `true`).
+#[derive(Deserialize)]
+pub(crate) struct Options {
+    #[serde(rename = "require-cookie", default)]
+    require_cookie: String,
+}
+
+impl Options {
+    fn require_cookie(&self) -> bool {
+        matches!(
+            self.require_cookie.to_ascii_lowercase().as_str(),
+            "1" | "t" | "true"
+        )
     }
 }
 
-pub(crate) async fn with_algorithm(
-    Path((qop, user, password, algorithm)): Path<(String, String, String, String)>,
+/// A request, as the Digest routes read it.
+pub(crate) struct Asked {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Every Digest route: `{qop}/{user}/{password}`, then the algorithm (default MD5) and
+/// `stale_after` (default `never`) if the route has them.
+pub(crate) async fn digest(
+    Path(params): Path<Vec<String>>,
+    Query(options): Query<Options>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match Expected::new(&qop, user, password, &algorithm) {
-        Ok(expected) => expected.answer(&method, &uri, &headers, &body),
+    let asked = Asked {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    let expected = match params.as_slice() {
+        [qop, user, password, rest @ ..] => Expected::new(
+            qop,
+            user.clone(),
+            password.clone(),
+            rest.first().map_or("MD5", String::as_str),
+            rest.get(1).map_or("never", String::as_str),
+        ),
+        _ => Err("a Digest route names qop, user and password\n".to_owned()),
+    };
+    answer(expected, &options, &asked)
+}
+
+fn answer(expected: Result<Expected, String>, options: &Options, asked: &Asked) -> Response {
+    match expected {
+        Ok(expected) => expected.answer(options, asked),
         Err(why) => bad_request(why),
     }
 }
 
 impl Expected {
-    fn new(qop: &str, user: String, password: String, algorithm: &str) -> Result<Self, String> {
+    fn new(
+        qop: &str,
+        user: String,
+        password: String,
+        algorithm: &str,
+        stale_after: &str,
+    ) -> Result<Self, String> {
+        if stale_after != "never" && stale_after.parse::<u64>().is_err() {
+            return Err(format!(
+                "stale_after {stale_after:?}: use a number of uses, or never\n"
+            ));
+        }
         Ok(Expected {
             qop: Qop::parse(qop).ok_or(format!("qop {qop:?}: use auth or auth-int\n"))?,
             user,
@@ -127,37 +184,72 @@ impl Expected {
             algorithm: Algorithm::parse(algorithm).ok_or(format!(
                 "algorithm {algorithm:?}: use MD5, SHA-256, SHA-512-256 or SHA-512\n"
             ))?,
+            stale_after: stale_after.to_owned(),
         })
     }
 
-    /// 200 and the user for a request that answers a challenge of ours, else 401 and one.
-    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    /// 200 and the user for a request that answers a challenge of ours, else 401 and a
+    /// challenge; with httpbin's cookies either way (the module's comment).
+    fn answer(&self, options: &Options, asked: &Asked) -> Response {
+        let Asked {
+            method,
+            uri,
+            headers,
+            body,
+        } = asked;
         let request_uri = uri.path_and_query().map_or("/", |p| p.as_str());
         let credentials = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_credentials);
-        match credentials {
-            Some(given) if self.accepts(&given, method.as_str(), request_uri, body) => {
-                Json(json!({"authenticated": true, "user": self.user})).into_response()
-            }
-            _ => (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, self.challenge())],
-                Json(json!({"authenticated": false})),
-            )
-                .into_response(),
+        let sent = |name: &str| request_cookie(headers, name);
+        let Some(given) = credentials
+            .filter(|_| !options.require_cookie() || headers.contains_key(header::COOKIE))
+        else {
+            return self.challenged(false, None);
+        };
+        let nonce = given.get("nonce").unwrap_or_default().to_owned();
+        let spent = sent("stale_after");
+        if sent("last_nonce").is_some_and(|last| last == nonce) || spent.as_deref() == Some("0") {
+            return self.challenged(true, Some(nonce));
         }
+        if !self.accepts(&given, method.as_str(), request_uri, body) {
+            return self.challenged(false, Some(nonce));
+        }
+        let mut cookies = vec![cookie("fake", "fake_value")];
+        if let Some(spent) = spent {
+            cookies.push(cookie("stale_after", &one_use_less(&spent)));
+        }
+        with_cookies(
+            Json(json!({"authenticated": true, "user": self.user})).into_response(),
+            cookies,
+        )
+    }
+
+    /// 401 and a challenge (`stale=TRUE` if `stale`), setting `stale_after`, `fake` and,
+    /// when the request used one, `last_nonce`.
+    fn challenged(&self, stale: bool, last_nonce: Option<String>) -> Response {
+        let response = (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, self.challenge(stale))],
+            Json(json!({"authenticated": false})),
+        )
+            .into_response();
+        let mut cookies = vec![cookie("stale_after", &self.stale_after)];
+        cookies.extend(last_nonce.map(|nonce| cookie("last_nonce", &nonce)));
+        cookies.push(cookie("fake", "fake_value"));
+        with_cookies(response, cookies)
     }
 
     /// A fresh challenge: `WWW-Authenticate: Digest realm=…, nonce=…, …`.
-    fn challenge(&self) -> String {
+    fn challenge(&self, stale: bool) -> String {
         format!(
-            r#"Digest realm="{REALM}", qop="{}", nonce="{:032x}", opaque="{:032x}", algorithm={}, stale=FALSE"#,
+            r#"Digest realm="{REALM}", qop="{}", nonce="{:032x}", opaque="{:032x}", algorithm={}, stale={}"#,
             self.qop.name(),
             fastrand::u128(..),
             fastrand::u128(..),
             self.algorithm.name(),
+            if stale { "TRUE" } else { "FALSE" },
         )
     }
 
@@ -195,6 +287,35 @@ impl Expected {
         ));
         field("response").eq_ignore_ascii_case(&response)
     }
+}
+
+/// `stale_after` after one more use: `never` stays, a count goes down (not below 0).
+fn one_use_less(stale_after: &str) -> String {
+    match stale_after.parse::<u64>() {
+        Ok(uses) => uses.saturating_sub(1).to_string(),
+        Err(_) => stale_after.to_owned(),
+    }
+}
+
+/// The value of the request's cookie `name`, as sent.
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| cookie::Cookie::split_parse(v).flatten())
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// `response` with these cookies set.
+fn with_cookies(mut response: Response, cookies: Vec<cookie::Cookie<'static>>) -> Response {
+    for set in cookies {
+        if let Ok(value) = HeaderValue::from_str(&set.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// The parameters of an `Authorization: Digest …` header, by name.
@@ -259,6 +380,7 @@ mod tests {
             user: "Mufasa".into(),
             password: "Circle of Life".into(),
             algorithm: Algorithm::Sha256,
+            stale_after: "never".into(),
         };
         let a = Algorithm::Sha256;
         let ha1 = a.hex(format!("Mufasa:{REALM}:Circle of Life").as_bytes());

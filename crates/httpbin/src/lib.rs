@@ -83,13 +83,14 @@ fn endpoints() -> Vec<(&'static str, MethodRouter<Arc<HttpbinSettings>>)> {
             get(auth::hidden_basic_auth),
         ),
         ("/bearer", get(auth::bearer)),
-        (
-            "/digest-auth/{qop}/{user}/{password}",
-            get(digest::md5_default),
-        ),
+        ("/digest-auth/{qop}/{user}/{password}", get(digest::digest)),
         (
             "/digest-auth/{qop}/{user}/{password}/{algorithm}",
-            get(digest::with_algorithm),
+            get(digest::digest),
+        ),
+        (
+            "/digest-auth/{qop}/{user}/{password}/{algorithm}/{stale_after}",
+            get(digest::digest),
         ),
         ("/redirect/{n}", get(redirect::redirect)),
         ("/relative-redirect/{n}", get(redirect::relative)),
