@@ -48,7 +48,7 @@ async fn over_max_connections_http_answers_503_with_retry_after() {
         refused.starts_with("HTTP/1.1 503 Service Unavailable"),
         "{refused}"
     );
-    assert!(refused.contains("retry-after: 1"), "{refused}");
+    assert!(refused.contains("Retry-After: 1"), "{refused}");
     assert!(refused.contains("max_connections = 1"), "{refused}");
     let EventKind::ConnectionLimited { limit, .. } = seen
         .find(|e| matches!(e.kind, EventKind::ConnectionLimited { .. }))

@@ -553,6 +553,6 @@ async fn the_server_header_is_a_setting_and_a_stub_may_set_its_own() {
         .unwrap();
     assert_eq!(added.status().as_u16(), 201);
     let head = raw_head(stack.addr("stubs"), "GET", "/own", &[]).await;
-    assert!(head.contains("server: nginx/1.22.1"), "{head}");
-    assert!(!head.contains("server: switchboard"), "{head}");
+    assert!(head.contains("Server: nginx/1.22.1"), "{head}");
+    assert!(!head.contains("Server: switchboard"), "{head}");
 }

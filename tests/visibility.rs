@@ -174,7 +174,7 @@ async fn open_feed(addr: SocketAddr) -> TcpStream {
     .unwrap();
     let head = read_until(&mut feed, "\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(head.contains("Content-Type: text/event-stream"), "{head}");
     feed
 }
 

@@ -60,7 +60,7 @@ async fn an_http_flood_is_refused_politely_within_a_memory_bound_and_then_served
         } else {
             assert!(
                 response.starts_with("HTTP/1.1 503 Service Unavailable")
-                    && response.contains("retry-after: 1"),
+                    && response.contains("Retry-After: 1"),
                 "neither served nor refused politely: {response}"
             );
             refused += 1;

@@ -44,6 +44,10 @@ pub(crate) fn builder(settings: &HttpSettings) -> auto::Builder<TokioExecutor> {
         // start after that.
         .header_read_timeout(None)
         .max_buf_size(settings.max_header_bytes)
+        // `Content-Type`, not `content-type`: HTTP/1 header names are written as httpbin's
+        // servers and most others write them, for clients and tests that read a head as
+        // text (HTTP/2 names are lower case by the protocol).
+        .title_case_headers(true)
         .keep_alive(true);
     builder
         .http2()
