@@ -49,6 +49,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(settings: HttpbinSettings) -> Ro
         .fold(Router::new(), |router, (path, endpoint)| {
             router.route(path, endpoint)
         })
+        .layer(axum::middleware::map_response(reply::shout_reason))
         // Browsers may call these from any page, with credentials, as httpbin allows: the
         // request's Origin, method and headers are mirrored, and preflights answered. Only
         // here: the state routes never answer another site (the http crate's site guard).
