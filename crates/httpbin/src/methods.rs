@@ -12,7 +12,8 @@ use crate::echo::{Echo, pairs_to_map};
 /// A request body as httpbin reports it: `data` is the body as text, unless it was a form,
 /// whose fields go to `form` (and, for multipart, its files to `files`); `json` is the body
 /// parsed, or null. A body sent with a `Content-Encoding` (HTTPie's `--compress`) is not
-/// decoded, so it is never read as a form: it is `data`, as the bytes that came.
+/// decoded, so it is never read: a form's fields and files stay empty (and `data`, as for any
+/// form), any other body is `data` as the bytes that came.
 struct BodyReport {
     data: String,
     files: Map<String, Value>,
@@ -35,8 +36,13 @@ impl BodyReport {
         let encoded = headers
             .get(header::CONTENT_ENCODING)
             .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let form = ["application/x-www-form-urlencoded", "multipart/form-data"]
+            .iter()
+            .any(|form| content_type.starts_with(form));
         if encoded {
-            report.data = text_or_data_url(&body);
+            if !form {
+                report.data = text_or_data_url(&body);
+            }
         } else if content_type.starts_with("application/x-www-form-urlencoded") {
             report.form = pairs_to_map(form_urlencoded::parse(&body));
         } else if content_type.starts_with("multipart/form-data") {
