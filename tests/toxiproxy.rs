@@ -530,3 +530,22 @@ async fn a_refused_change_leaves_every_proxy_as_it_was() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A move that passes the checks but still fails (its address is taken: here, by the echo
+/// row) brings the old proxy back where it was, with its toxics.
+#[tokio::test]
+async fn a_move_that_fails_to_bind_puts_the_proxy_back_with_its_toxics() {
+    let stack = stack().await;
+    let (_, listen) = echo_proxy(&stack, "moving").await;
+    let toxic = json!({"name": "slow", "type": "latency", "attributes": {"latency": 1}});
+    let added = post(&stack, "/proxies/moving/toxics", toxic).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let taken = stack.addr("echo").to_string();
+    let refused = post(&stack, "/proxies/moving", json!({"listen": taken})).await;
+    assert!(!refused.status().is_success(), "{}", refused.status());
+    let back: Value = get(&stack, "/proxies/moving").await.json().await.unwrap();
+    assert_eq!(back["listen"], listen.to_string());
+    assert_eq!(back["toxics"][0]["name"], "slow", "{back}");
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    crate::assert_echoes(&mut client, b"back where it was").await;
+}

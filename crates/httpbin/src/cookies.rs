@@ -12,19 +12,26 @@ use serde_json::{Map, Value, json};
 /// `/cookies`: `{"cookies": {name: value}}` from the request's Cookie headers, as the client
 /// sent them (not decoded).
 pub(crate) async fn list(headers: HeaderMap) -> Json<Value> {
-    let mut cookies = Map::new();
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse(value).flatten() {
-            cookies.insert(cookie.name().to_owned(), cookie.value().into());
-        }
-    }
+    let cookies: Map<String, Value> = sent(&headers)
+        .map(|c| (c.name().to_owned(), c.value().into()))
+        .collect();
     Json(json!({ "cookies": cookies }))
 }
 
-/// A 302 to `/cookies` that sets these cookies first.
-fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
-    let mut response = (StatusCode::FOUND, [(header::LOCATION, "/cookies")]).into_response();
+/// The cookies of the request's Cookie headers, as sent (not decoded).
+pub(crate) fn sent(headers: &HeaderMap) -> impl Iterator<Item = Cookie<'_>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| Cookie::split_parse(value).flatten())
+}
+
+/// `response` with these cookies set.
+pub(crate) fn with_cookies<'c>(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = Cookie<'c>>,
+) -> Response {
     for cookie in cookies {
         // Names and values were made valid by `cookie`; the header takes them as they are.
         if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
@@ -32,6 +39,12 @@ fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
         }
     }
     response
+}
+
+/// A 302 to `/cookies` that sets these cookies first.
+fn set_and_show<'c>(cookies: impl IntoIterator<Item = Cookie<'c>>) -> Response {
+    let response = (StatusCode::FOUND, [(header::LOCATION, "/cookies")]).into_response();
+    with_cookies(response, cookies)
 }
 
 /// The cookie `name=value`, path `/`, each as given where RFC 6265 allows it (a value may

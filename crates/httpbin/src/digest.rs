@@ -13,7 +13,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use md5::Md5;
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256, Sha512, Sha512_256};
 
 use serde::Deserialize;
 
-use crate::cookies::cookie;
+use crate::cookies::{self, cookie, with_cookies};
 use crate::reply::bad_request;
 
 const REALM: &str = "switchboard";
@@ -120,14 +120,6 @@ impl Options {
     }
 }
 
-/// A request, as the Digest routes read it.
-pub(crate) struct Asked {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 /// Every Digest route: `{qop}/{user}/{password}`, then the algorithm (default MD5) and
 /// `stale_after` (default `never`) if the route has them.
 pub(crate) async fn digest(
@@ -138,12 +130,6 @@ pub(crate) async fn digest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let asked = Asked {
-        method,
-        uri,
-        headers,
-        body,
-    };
     let expected = match params.as_slice() {
         [qop, user, password, rest @ ..] => Expected::new(
             qop,
@@ -154,12 +140,8 @@ pub(crate) async fn digest(
         ),
         _ => Err("a Digest route names qop, user and password\n".to_owned()),
     };
-    answer(expected, &options, &asked)
-}
-
-fn answer(expected: Result<Expected, String>, options: &Options, asked: &Asked) -> Response {
     match expected {
-        Ok(expected) => expected.answer(options, asked),
+        Ok(expected) => expected.answer(&options, (&method, &uri, &headers), &body),
         Err(why) => bad_request(why),
     }
 }
@@ -190,19 +172,22 @@ impl Expected {
 
     /// 200 and the user for a request that answers a challenge of ours, else 401 and a
     /// challenge; with httpbin's cookies either way (the module's comment).
-    fn answer(&self, options: &Options, asked: &Asked) -> Response {
-        let Asked {
-            method,
-            uri,
-            headers,
-            body,
-        } = asked;
+    fn answer(
+        &self,
+        options: &Options,
+        (method, uri, headers): (&Method, &Uri, &HeaderMap),
+        body: &[u8],
+    ) -> Response {
         let request_uri = uri.path_and_query().map_or("/", |p| p.as_str());
         let credentials = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_credentials);
-        let sent = |name: &str| request_cookie(headers, name);
+        let sent = |name: &str| {
+            cookies::sent(headers)
+                .find(|c| c.name() == name)
+                .map(|c| c.value().to_owned())
+        };
         let Some(given) = credentials
             .filter(|_| !options.require_cookie() || headers.contains_key(header::COOKIE))
         else {
@@ -295,27 +280,6 @@ fn one_use_less(stale_after: &str) -> String {
         Ok(uses) => uses.saturating_sub(1).to_string(),
         Err(_) => stale_after.to_owned(),
     }
-}
-
-/// The value of the request's cookie `name`, as sent.
-fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| cookie::Cookie::split_parse(v).flatten())
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
-/// `response` with these cookies set.
-fn with_cookies(mut response: Response, cookies: Vec<cookie::Cookie<'static>>) -> Response {
-    for set in cookies {
-        if let Ok(value) = HeaderValue::from_str(&set.to_string()) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
 }
 
 /// The parameters of an `Authorization: Digest …` header, by name.

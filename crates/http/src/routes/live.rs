@@ -55,7 +55,7 @@ fn server_sent_events(
     state: &AppState,
     conn: &Connection,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
-    let trusted = super::control::trusted(state, conn.info.peer.ip().to_canonical());
+    let trusted = super::control::trusted(state, conn.info.peer.ip());
     let stream = feed(state.shared.events.subscribe(), conn.shutdown.clone()).map(move |item| {
         Ok(match item {
             Item::Event(timed) => {

@@ -214,13 +214,10 @@ pub(super) async fn index(
         host,
     };
     match page.render() {
-        // No other site may frame the page (clickjacking its buttons), nor a browser read it
-        // as another type.
+        // No other site may frame the page (clickjacking its buttons). (`nosniff` goes on
+        // every response: serve.rs.)
         Ok(html) => (
-            [
-                (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
+            [(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")],
             Html(html),
         )
             .into_response(),
